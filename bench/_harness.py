@@ -1,0 +1,111 @@
+"""Shared benchmark plumbing: timing, the memory-bandwidth floor, tables and the results JSON.
+
+Times are medians from ``torch.utils.benchmark.Timer.blocked_autorange`` (warm-up included, CUDA
+synchronised, all CPU threads). Results merge into ``bench/results/<device>-<date>.json`` under one key per
+benchmark script, with the device, torch version, pyadvman build and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as benchmark
+
+import pyadvman
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed runs per cell")
+    parser.add_argument("--quick", action="store_true", help="smallest shape only, short runs (smoke test)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    args = parser.parse_args()
+    if args.quick:
+        args.min_run_time = min(args.min_run_time, 0.1)
+    return args
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    model = platform.processor() or "cpu"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = found.group(1).strip() if found else model
+    return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def median_seconds(fn: Callable[[], object], min_run_time: float) -> float:
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def copy_bandwidth(nbytes: int, device: str, min_run_time: float) -> float:
+    """Measured copy bandwidth in bytes/s (read + write) for a buffer of ``nbytes``."""
+    src = torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=device).uniform_()
+    dst = torch.empty_like(src)
+    seconds = median_seconds(lambda: dst.copy_(src), min_run_time)
+    return 2 * src.numel() * 4 / seconds
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark cell: median seconds per method, plus the memory floor."""
+
+    shape: tuple[int, ...]
+    restarts: int
+    bytes_moved: int
+    floor_s: float
+    seconds: dict[str, float]
+
+    def table_line(self, methods: list[str]) -> str:
+        cells = [f"{'x'.join(map(str, self.shape)):>15} {self.restarts:>2}"]
+        cells += [f"{self.seconds[m] * 1e3:10.3f}" if m in self.seconds else f"{'-':>10}" for m in methods]
+        ours = self.seconds["ours"]
+        cells.append(f"{self.floor_s * 1e3:9.3f}")
+        cells += [f"{self.seconds[m] / ours:8.2f}x" if m in self.seconds else f"{'-':>9}"
+                  for m in methods if m != "ours"]
+        cells.append(f"{ours / self.floor_s:7.2f}x")
+        return " ".join(cells)
+
+
+def print_table(title: str, rows: list[Row], methods: list[str]) -> None:
+    others = [m for m in methods if m != "ours"]
+    header = f"{'shape':>15} {'R':>2} " + " ".join(f"{m + ' ms':>10}" for m in methods) + f" {'floor ms':>9} "
+    header += " ".join(f"{m[:9]:>9}" for m in others) + "  ours/floor"
+    print(f"\n{title}\n(ratios: method time / ours time, >1 means ours is faster)\n{header}")
+    for row in rows:
+        print(row.table_line(methods))
+
+
+def write_results(name: str, device: str, dtype: str, rows: list[Row], extra: dict, results_dir: Path) -> Path:
+    """Merges this benchmark's rows into results_dir/<device>-<date>.json and returns the path."""
+    today = dt.date.today().isoformat()
+    dev = device_name(device)
+    path = results_dir / f"{slug(dev)}-{today}.json"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update({"device": dev, "date": today, "torch": torch.__version__, "pyadvman": pyadvman.__version__,
+                 "build": pyadvman.build_info()})
+    data[name] = {"dtype": dtype, **extra, "rows": [asdict(r) for r in rows]}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path

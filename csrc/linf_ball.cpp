@@ -1,0 +1,133 @@
+// Input checks and device-generic bodies of linf_project, pgd_step and pgd_step_.
+// The Python wrappers validate first (with ValueError/TypeError); these TORCH_CHECKs are the last line of
+// defence for direct torch.ops.pyadvman calls.
+#include <ATen/ATen.h>
+#include <c10/util/irange.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "ops.h"
+
+namespace pyadvman {
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (const auto i : c10::irange(s.size())) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+void check_scalar(const char* op, const char* name, double v) {
+  TORCH_CHECK_VALUE(!std::isnan(v) && v >= 0, op, ": ", name, " must be a number >= 0, got ", v);
+}
+
+void check_per_example(const char* op, const char* name, const std::optional<at::Tensor>& t,
+                       const at::Tensor& x, int64_t batch) {
+  if (!t.has_value()) return;
+  TORCH_CHECK_TYPE(t->scalar_type() == at::kFloat || t->scalar_type() == at::kDouble, op, ": ", name,
+                   " must be a float32 or float64 tensor, got ", t->scalar_type());
+  TORCH_CHECK(t->device() == x.device(), op, ": ", name, " must be on ", x.device(), " like x, got ",
+              t->device());
+  TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == batch, op, ": ", name, " must have shape [", batch,
+                    "] (one value per example), got ", shape_str(t->sizes()));
+  if (t->device().is_cpu() && t->numel() > 0) {  // on a GPU this would synchronise; the wrapper checks
+    const double min = t->min().item<double>();
+    TORCH_CHECK_VALUE(!t->isnan().any().item<bool>() && min >= 0, op, ": ", name,
+                      " must be >= 0 everywhere, got minimum ", min);
+  }
+}
+
+}  // namespace
+
+void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
+  const at::Tensor& x = p.x;
+  const at::Tensor& x0 = p.x0;
+  const char* x_name = p.grad.has_value() ? "x_adv" : "x";
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()), op, ": ", x_name, " must be a floating-point tensor, got ",
+                   x.scalar_type());
+  TORCH_CHECK_TYPE(x0.scalar_type() == x.scalar_type(), op, ": x0 must have dtype ", x.scalar_type(), " like ",
+                   x_name, ", got ", x0.scalar_type());
+  TORCH_CHECK(x0.device() == x.device(), op, ": x0 must be on ", x.device(), " like ", x_name, ", got ",
+              x0.device());
+  TORCH_CHECK_VALUE(x0.dim() >= 1, op, ": x0 must have shape [B, ...], got a 0-d tensor");
+  const bool has_restarts = x.dim() == x0.dim() + 1 && x.sizes().slice(1).equals(x0.sizes());
+  TORCH_CHECK_VALUE(x.sizes().equals(x0.sizes()) || has_restarts, op, ": ", x_name, " must have shape ",
+                    shape_str(x0.sizes()), " (like x0) or [R, ", shape_str(x0.sizes()).substr(1),
+                    " (R restarts), got ", shape_str(x.sizes()));
+  if (p.grad.has_value()) {
+    const at::Tensor& g = *p.grad;
+    TORCH_CHECK_TYPE(g.scalar_type() == x.scalar_type(), op, ": grad must have dtype ", x.scalar_type(),
+                     " like x_adv, got ", g.scalar_type());
+    TORCH_CHECK(g.device() == x.device(), op, ": grad must be on ", x.device(), " like x_adv, got ",
+                g.device());
+    TORCH_CHECK_VALUE(g.sizes().equals(x.sizes()), op, ": grad must have shape ", shape_str(x.sizes()),
+                      " matching x_adv, got ", shape_str(g.sizes()));
+  }
+  check_scalar(op, "eps", p.eps);
+  check_scalar(op, "alpha", p.alpha);
+  TORCH_CHECK_VALUE(!std::isnan(p.lo) && !std::isnan(p.hi) && p.lo <= p.hi, op,
+                    ": lo must be <= hi, got lo=", p.lo, ", hi=", p.hi);
+
+  p.restarts = has_restarts ? x.size(0) : 1;
+  p.batch = x0.size(0);
+  p.features = p.batch == 0 ? 0 : x0.numel() / p.batch;
+  check_per_example(op, "eps", p.eps_per_example, x, p.batch);
+  check_per_example(op, "alpha", p.alpha_per_example, x, p.batch);
+  if (p.active.has_value()) {
+    const at::Tensor& a = *p.active;
+    TORCH_CHECK_TYPE(a.scalar_type() == at::kBool, op, ": active must be a bool tensor, got ",
+                     a.scalar_type());
+    TORCH_CHECK(a.device() == x.device(), op, ": active must be on ", x.device(), " like x, got ",
+                a.device());
+    const bool ok = (a.dim() == 1 && a.size(0) == p.batch) ||
+                    (has_restarts && a.dim() == 2 && a.size(0) == p.restarts && a.size(1) == p.batch);
+    TORCH_CHECK_VALUE(ok, op, ": active must have shape [", p.batch, "]",
+                      has_restarts ? " or [" + std::to_string(p.restarts) + ", " + std::to_string(p.batch) + "]"
+                                   : std::string(),
+                      ", got ", shape_str(a.sizes()));
+  }
+}
+
+at::Tensor linf_project_with(LinfBallRunner run, const at::Tensor& x, const at::Tensor& x0, double eps,
+                             double lo, double hi, const std::optional<at::Tensor>& eps_per_example) {
+  LinfBallProblem p{x, x0, std::nullopt, eps, 0.0, lo, hi, eps_per_example, std::nullopt, std::nullopt};
+  check_linf_ball_problem("linf_project", p);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  if (out.numel() > 0) run(p, out);
+  return out;
+}
+
+at::Tensor pgd_step_with(LinfBallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
+                         const at::Tensor& grad, double eps, double alpha, double lo, double hi,
+                         const std::optional<at::Tensor>& eps_per_example,
+                         const std::optional<at::Tensor>& alpha_per_example,
+                         const std::optional<at::Tensor>& active) {
+  LinfBallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
+  check_linf_ball_problem("pgd_step", p);
+  at::Tensor out = at::empty(x_adv.sizes(), x_adv.options());
+  if (out.numel() > 0) run(p, out);
+  return out;
+}
+
+void pgd_step_inplace_with(LinfBallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
+                           const at::Tensor& grad, double eps, double alpha, double lo, double hi,
+                           const std::optional<at::Tensor>& eps_per_example,
+                           const std::optional<at::Tensor>& alpha_per_example,
+                           const std::optional<at::Tensor>& active) {
+  LinfBallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
+  check_linf_ball_problem("pgd_step_", p);
+  if (x_adv.numel() == 0) return;
+  if (x_adv.is_contiguous()) {
+    at::Tensor out = x_adv;
+    run(p, out);
+  } else {
+    at::Tensor out = at::empty(x_adv.sizes(), x_adv.options());
+    run(p, out);
+    x_adv.copy_(out);
+  }
+}
+
+}  // namespace pyadvman

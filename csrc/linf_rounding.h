@@ -1,0 +1,93 @@
+// Exact floating-point helpers shared by the CPU and CUDA kernels of the L∞ operators.
+//
+// T is the storage dtype (float, double, c10::Half, c10::BFloat16) and O its compute type (at::opmath_type:
+// float for half/bfloat16). "as_T(v)" rounds an O value to T to nearest, exactly as torch rounds the result of
+// a T-tensor subtraction, so the bounds below are tested with the very expression a user's checker evaluates.
+#pragma once
+
+#include <c10/macros/Macros.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <cstdint>
+#include <limits>
+
+namespace pyadvman {
+
+template <typename T, typename O>
+C10_HOST_DEVICE inline O as_T(O v) {
+  return static_cast<O>(static_cast<T>(v));
+}
+
+template <typename O>
+C10_HOST_DEVICE inline O abs_value(O v) {
+  return v < O(0) ? -v : v;
+}
+
+// The gap between finite v (a T value held in O) and its neighbours in T.
+// |v|·2^-p lies in [ulp/2, ulp) of v for normal v, so v ∓ |v|·2^-p rounds (to nearest) onto the neighbour
+// (Rump, Zimmermann, Boldo, Melquiond, "Computing predecessor and successor in rounding to nearest", 2009);
+// below the normal range the gap is the smallest subnormal. Both operations are exact in O for half/bfloat16.
+template <typename T, typename O>
+C10_HOST_DEVICE inline O neighbour_gap(O v) {
+  constexpr O unit = O(1) / O(std::uint64_t(1) << std::numeric_limits<T>::digits);
+  const O tiny = static_cast<O>(std::numeric_limits<T>::denorm_min());
+  const O gap = abs_value(v) * unit;
+  return gap < tiny ? tiny : gap;
+}
+
+template <typename T, typename O>
+C10_HOST_DEVICE inline O next_down(O v) {
+  return as_T<T>(v - neighbour_gap<T>(v));
+}
+
+template <typename T, typename O>
+C10_HOST_DEVICE inline O next_up(O v) {
+  return as_T<T>(v + neighbour_gap<T>(v));
+}
+
+// Largest T value <= d (d not NaN). Used for eps and hi, so that the guarantee holds whether a checker
+// compares in T, in float32 or in float64.
+template <typename T>
+C10_HOST_DEVICE inline T round_down(double d) {
+  using O = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const T t = static_cast<T>(static_cast<O>(d));
+  if (static_cast<double>(t) <= d) return t;
+  const O v = static_cast<O>(t);
+  if (v == std::numeric_limits<O>::infinity()) return std::numeric_limits<T>::max();
+  return static_cast<T>(next_down<T>(v));
+}
+
+// Smallest T value >= d (d not NaN). Used for lo.
+template <typename T>
+C10_HOST_DEVICE inline T round_up(double d) {
+  using O = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  return static_cast<T>(-static_cast<O>(round_down<T>(-d)));
+}
+
+// Bounds [lower, upper] of the L∞ ball around x0 with radius e (a T value), in T, such that
+// as_T(upper - x0) <= e and as_T(x0 - lower) <= e. The textbook x0 ± e can round outwards by one ulp
+// (it does for millions of pixels at eps = 0.1 in float32); one step inwards restores the bound, because
+// round-to-nearest leaves the true x0 ± e between the rounded value and its inward neighbour.
+template <typename T, typename O>
+C10_HOST_DEVICE inline void linf_ball_bounds(O x0, O e, O& lower, O& upper) {
+  lower = as_T<T>(x0 - e);
+  if (as_T<T>(x0 - lower) > e) lower = next_up<T>(lower);
+  upper = as_T<T>(x0 + e);
+  if (as_T<T>(upper - x0) > e) upper = next_down<T>(upper);
+}
+
+// Clamp that keeps NaN (as torch.clamp does): comparisons with NaN are false.
+template <typename O>
+C10_HOST_DEVICE inline O clamp_keep_nan(O v, O lo, O hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+// sign(g) with sign(0) = sign(NaN) = 0.
+template <typename O>
+C10_HOST_DEVICE inline O sign_or_zero(O g) {
+  return static_cast<O>(g > O(0)) - static_cast<O>(g < O(0));
+}
+
+}  // namespace pyadvman

@@ -1,0 +1,41 @@
+// Every operator schema of the `pyadvman` namespace, declared once; backends add kernels in cpu/ and cuda/.
+// The same shared object is the pybind11 module pyadvman._C, which reports how it was built.
+#include <pybind11/pybind11.h>
+#include <torch/library.h>
+
+#include "ops.h"
+
+TORCH_LIBRARY(pyadvman, m) {
+  // out = clamp(clamp(x, x0 - eps, x0 + eps), lo, hi); x [R, B, ...] or [B, ...], x0 [B, ...].
+  // eps_per_example [B], when given, replaces eps. Not differentiable.
+  m.def("linf_project(Tensor x, Tensor x0, float eps, float lo, float hi, Tensor? eps_per_example) -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  // One signed-gradient ascent step fused with linf_project: Π(x_adv + alpha·sign(grad)), sign(0) = 0.
+  // active [B] or [R, B] (bool) keeps x_adv where false. Not differentiable.
+  m.def("pgd_step(Tensor x_adv, Tensor x0, Tensor grad, float eps, float alpha, float lo, float hi, "
+        "Tensor? eps_per_example, Tensor? alpha_per_example, Tensor? active) -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  // pgd_step writing into x_adv (inactive rows are not written).
+  m.def("pgd_step_(Tensor(a!) x_adv, Tensor x0, Tensor grad, float eps, float alpha, float lo, float hi, "
+        "Tensor? eps_per_example, Tensor? alpha_per_example, Tensor? active) -> ()",
+        {at::Tag::pt2_compliant_tag});
+}
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pyadvman's compiled operators (registered under torch.ops.pyadvman) and build information.";
+  m.def(
+      "build_info",
+      [] {
+        pybind11::dict info;
+        info["torch_version"] = PYADVMAN_TORCH_VERSION;
+        info["cuda"] = static_cast<bool>(PYADVMAN_WITH_CUDA);
+        info["cuda_version"] = PYADVMAN_WITH_CUDA ? PYADVMAN_CUDA_VERSION : "";
+        info["cuda_architectures"] = PYADVMAN_CUDA_ARCHS;
+        info["openmp"] = static_cast<bool>(PYADVMAN_OPENMP);
+        info["cpu_isas_built"] = PYADVMAN_CPU_ISAS;
+        info["cpu_isa"] = pyadvman::cpu_kernel_isa();
+        info["compiler"] = PYADVMAN_COMPILER;
+        return info;
+      },
+      "How this library was built: torch version, CUDA, architectures, OpenMP, CPU instruction sets.");
+}

@@ -1,0 +1,72 @@
+"""Pure-PyTorch twin of the fused L∞ kernels: the test oracle and the fallback without the compiled library.
+
+It states the exact semantics in torch operations, independently of csrc/linf_rounding.h (which reaches
+the same numbers with other means: neighbours by multiplication instead of torch.nextafter).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+_COMPUTE_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype steps are computed in before rounding to ``dtype`` (torch's opmath type)."""
+    return _COMPUTE_DTYPE.get(dtype, dtype)
+
+
+def round_down(value: float | Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The largest ``dtype`` value <= value (elementwise), as a tensor on ``device``."""
+    exact = torch.as_tensor(value, dtype=torch.float64, device=device)
+    rounded = exact.to(dtype)
+    below = torch.nextafter(rounded, torch.full_like(rounded, -float("inf")))
+    return torch.where(rounded.double() > exact, below, rounded)
+
+
+def round_up(value: float | Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The smallest ``dtype`` value >= value (elementwise)."""
+    return -round_down(-torch.as_tensor(value, dtype=torch.float64), dtype, device)
+
+
+def linf_ball_reference(
+    x: Tensor,
+    x0: Tensor,
+    eps: float | Tensor,
+    lo: float,
+    hi: float,
+    grad: Tensor | None = None,
+    alpha: float | Tensor = 0.0,
+    active: Tensor | None = None,
+) -> Tensor:
+    """clamp(clamp(x + alpha·sign(grad), lower, upper), lo, hi) with the checker-safe ball [lower, upper].
+
+    eps/alpha are floats or tensors [B]; active is None, [B] or [R, B]. See pyadvman.ops.pgd_step.
+    """
+    dtype, device = x.dtype, x.device
+    feature_dims = x0.dim() - 1
+
+    def rows(t: Tensor) -> Tensor:  # [B] or [R, B] -> broadcastable against x [B, ...] / [R, B, ...]
+        return t.reshape(t.shape + (1,) * feature_dims)
+
+    e = round_down(eps, dtype, device)
+    if e.dim() == 1:
+        e = rows(e)
+    lower = x0 - e
+    lower = torch.where(x0 - lower > e, torch.nextafter(lower, torch.full_like(lower, float("inf"))), lower)
+    upper = x0 + e
+    upper = torch.where(upper - x0 > e, torch.nextafter(upper, torch.full_like(upper, -float("inf"))), upper)
+
+    v = x
+    if grad is not None:
+        opmath = compute_dtype(dtype)
+        a = torch.as_tensor(alpha, dtype=torch.float64, device=device).to(opmath)
+        if a.dim() == 1:
+            a = rows(a)
+        sign = torch.sign(grad).nan_to_num(0.0).to(opmath)
+        v = (x.to(opmath) + sign * a).to(dtype)
+    out = torch.clamp(torch.clamp(v, lower, upper), round_up(lo, dtype, device), round_down(hi, dtype, device))
+    if active is not None:
+        out = torch.where(rows(active), out, x)
+    return out

@@ -1,0 +1,131 @@
+"""Argument checks shared by the L∞ operators: clear ValueError/TypeError before any kernel runs."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+Radius = float | Tensor  # a Python number, a 0-d tensor or a tensor [B]
+
+
+@dataclass(frozen=True)
+class LinfArgs:
+    """Validated arguments: scalar eps/alpha, or per-example tensors [B] (then the scalar is 0)."""
+
+    eps: float
+    alpha: float
+    eps_per_example: Tensor | None
+    alpha_per_example: Tensor | None
+    restarts: int | None  # None: x has no leading restart dimension
+    batch: int
+
+
+def _shape(t: Tensor) -> str:
+    return str(list(t.shape))
+
+
+def _check_tensor(op: str, name: str, t: object) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {t.dtype}")
+    return t
+
+
+def _check_like(op: str, name: str, t: object, ref: Tensor, ref_name: str) -> Tensor:
+    t = _check_tensor(op, name, t)
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{op}: {name} must have dtype {ref.dtype} like {ref_name}, got {t.dtype}")
+    if t.device != ref.device:
+        raise ValueError(f"{op}: {name} must be on {ref.device} like {ref_name}, got {t.device}")
+    return t
+
+
+def _check_number(op: str, name: str, v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(v).__name__}")
+    return float(v)
+
+
+def _radius(op: str, name: str, v: object, x: Tensor, batch: int) -> tuple[float, Tensor | None]:
+    """eps or alpha: (scalar, None) or (0.0, tensor [B])."""
+    if isinstance(v, Tensor):
+        if not v.is_floating_point():
+            raise TypeError(f"{op}: {name} must be a float or a floating-point tensor [B], got {v.dtype}")
+        if v.device != x.device:
+            raise ValueError(f"{op}: {name} must be on {x.device} like x, got {v.device}")
+        if v.dim() == 0:
+            v = v.expand(batch)
+        if v.shape != (batch,):
+            raise ValueError(f"{op}: {name} must be a float or have shape [{batch}], got {_shape(v)}")
+        if v.dtype not in (torch.float32, torch.float64):
+            v = v.to(torch.float32)
+        if not torch.compiler.is_compiling() and v.numel() > 0:
+            bad = torch.isnan(v) | (v < 0)
+            if bool(bad.any()):
+                raise ValueError(f"{op}: {name} must be >= 0 everywhere, got {v[bad][0].item()}")
+        return 0.0, v
+    value = _check_number(op, name, v)
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{op}: {name} must be >= 0, got {value}")
+    return value, None
+
+
+def check_linf_args(
+    op: str,
+    x: object,
+    x0: object,
+    eps: object,
+    lo: object,
+    hi: object,
+    *,
+    grad: object = None,
+    alpha: object = 0.0,
+    active: object = None,
+    x_name: str = "x",
+) -> LinfArgs:
+    """Validates the arguments of linf_project / pgd_step / pgd_step_ (see their docstrings).
+
+    Raises:
+        TypeError: a non-tensor, a non-floating tensor, mismatched dtypes, a non-bool mask.
+        ValueError: mismatched shapes or devices, negative or NaN eps/alpha, lo > hi.
+    """
+    x = _check_tensor(op, x_name, x)
+    x0 = _check_like(op, "x0", x0, x, x_name)
+    if x0.dim() == 0:
+        raise ValueError(f"{op}: x0 must have shape [B, ...], got a 0-d tensor")
+    if x.shape == x0.shape:
+        restarts = None
+    elif x.dim() == x0.dim() + 1 and x.shape[1:] == x0.shape:
+        restarts = x.shape[0]
+    else:
+        raise ValueError(
+            f"{op}: {x_name} must have shape {_shape(x0)} (like x0) or [R, {_shape(x0)[1:]} (R restarts), "
+            f"got {_shape(x)}"
+        )
+    if grad is not None:
+        grad = _check_like(op, "grad", grad, x, x_name)
+        if grad.shape != x.shape:
+            raise ValueError(f"{op}: grad must have shape {_shape(x)} like {x_name}, got {_shape(grad)}")
+    batch = x0.shape[0]
+    eps_value, eps_tensor = _radius(op, "eps", eps, x, batch)
+    alpha_value, alpha_tensor = _radius(op, "alpha", alpha, x, batch)
+    lo_value, hi_value = _check_number(op, "lo", lo), _check_number(op, "hi", hi)
+    if not lo_value <= hi_value:
+        raise ValueError(f"{op}: lo must be <= hi, got lo={lo_value}, hi={hi_value}")
+    if active is not None:
+        if not isinstance(active, Tensor):
+            raise TypeError(f"{op}: active must be a bool tensor or None, got {type(active).__name__}")
+        if active.dtype != torch.bool:
+            raise TypeError(f"{op}: active must be a bool tensor, got {active.dtype}")
+        if active.device != x.device:
+            raise ValueError(f"{op}: active must be on {x.device} like {x_name}, got {active.device}")
+        allowed = [(batch,)] + ([(restarts, batch)] if restarts is not None else [])
+        if tuple(active.shape) not in allowed:
+            wanted = " or ".join(str(list(s)) for s in allowed)
+            raise ValueError(f"{op}: active must have shape {wanted}, got {_shape(active)}")
+    return LinfArgs(eps_value, alpha_value, eps_tensor, alpha_tensor, restarts, batch)

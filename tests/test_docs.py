@@ -1,0 +1,27 @@
+"""The README's example and the operators' docstring examples run and hold."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_examples_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "the README should show a Python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})
+
+
+@pytest.mark.parametrize("name", ["pyadvman.ops.linf_project", "pyadvman.ops.pgd_step"])
+def test_docstring_examples(name) -> None:
+    module = importlib.import_module(name)  # the module, not the function of the same name
+    result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
