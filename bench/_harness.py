@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,3 +110,36 @@ def write_results(name: str, device: str, dtype: str, rows: list[Row], extra: di
     data[name] = {"dtype": dtype, **extra, "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+SHAPES = [(1000, 1, 28, 28), (512, 3, 32, 32), (128, 3, 224, 224)]
+RESTARTS = [1, 5]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one benchmark script measures at one (shape, restarts): callables and the bytes they must move."""
+
+    methods: dict[str, Callable[[], object]]
+    bytes_moved: int  # unique bytes read + written by one call
+    buffer_bytes: int  # size of the largest tensor, for the copy-bandwidth measurement
+
+
+def run(name: str, args: argparse.Namespace, make_cell: Callable[[tuple[int, ...], int, torch.dtype], Cell],
+        extra: dict) -> None:
+    """Measures make_cell(shape, restarts, dtype) over the shape × restarts grid (one cell with --quick),
+    prints the table and writes the results JSON."""
+    dtype = getattr(torch, args.dtype)
+    rows = []
+    grid: Iterable = [(SHAPES[0], 1)] if args.quick else itertools.product(SHAPES, RESTARTS)
+    for shape, restarts in grid:
+        cell = make_cell(shape, restarts, dtype)
+        seconds = {method: median_seconds(fn, args.min_run_time) for method, fn in cell.methods.items()}
+        bandwidth = copy_bandwidth(cell.buffer_bytes, args.device, args.min_run_time)
+        rows.append(Row(shape, restarts, cell.bytes_moved, cell.bytes_moved / bandwidth, seconds))
+        print(f"  done {shape} R={restarts}", flush=True)
+        del cell
+    methods = list(rows[0].seconds)
+    print_table(f"{name} on {device_name(args.device)}, {args.dtype}", rows, methods)
+    path = write_results(name, args.device, args.dtype, rows, {**extra, "methods": methods}, args.results_dir)
+    print(f"results: {path}")

@@ -7,15 +7,11 @@ measured copy bandwidth).
 
 from __future__ import annotations
 
-import itertools
-
 import _harness as h
 import torch
 
 from pyadvman.ops import pgd_step, pgd_step_, pgd_step_reference
 
-SHAPES = [(1000, 1, 28, 28), (512, 3, 32, 32), (128, 3, 224, 224)]
-RESTARTS = [1, 5]
 EPS, ALPHA = 8 / 255, 2 / 255
 
 
@@ -26,28 +22,21 @@ def torchattacks_step(x_adv, x0, grad, eps: float, alpha: float):
     return torch.clamp(x0 + delta, min=0, max=1)
 
 
-def make_inputs(shape, restarts, device, dtype):
-    g = torch.Generator(device=device).manual_seed(0)
-    x0 = torch.rand(shape, generator=g, device=device, dtype=dtype)
-    lead = (restarts,) if restarts > 1 else ()
-    noise = torch.rand(lead + shape, generator=g, device=device, dtype=dtype) * (2 * EPS) - EPS
-    x_adv = (x0 + noise).clamp_(0, 1)
-    grad = torch.randn(lead + shape, generator=g, device=device, dtype=dtype)
-    return x_adv, x0, grad
-
-
 def main() -> None:
     args = h.parse_args(__doc__.splitlines()[0])
-    dtype = getattr(torch, args.dtype)
     compiled = None if args.no_compile else torch.compile(torchattacks_step, dynamic=False)
-    rows = []
-    cells = [(SHAPES[0], 1)] if args.quick else itertools.product(SHAPES, RESTARTS)
-    for shape, restarts in cells:
-        x_adv, x0, grad = make_inputs(shape, restarts, args.device, dtype)
+
+    def make_cell(shape, restarts, dtype) -> h.Cell:
+        g = torch.Generator(device=args.device).manual_seed(0)
+        x0 = torch.rand(shape, generator=g, device=args.device, dtype=dtype)
+        lead = (restarts,) if restarts > 1 else ()
+        noise = torch.rand(lead + shape, generator=g, device=args.device, dtype=dtype) * (2 * EPS) - EPS
+        x_adv = (x0 + noise).clamp_(0, 1)
+        grad = torch.randn(lead + shape, generator=g, device=args.device, dtype=dtype)
         ours = pgd_step(x_adv, x0, grad, EPS, ALPHA)
         assert torch.equal(ours, pgd_step_reference(x_adv, x0, grad, EPS, ALPHA)), "ours != reference"
-        eager_out = torchattacks_step(x_adv, x0, grad, EPS, ALPHA)
-        assert (ours.float() - eager_out.float()).abs().max() <= 4 * torch.finfo(dtype).eps, "ours != chain"
+        chain = torchattacks_step(x_adv, x0, grad, EPS, ALPHA)
+        assert (ours.float() - chain.float()).abs().max() <= 4 * torch.finfo(dtype).eps, "ours != chain"
         methods = {
             "ours": lambda: pgd_step(x_adv, x0, grad, EPS, ALPHA),
             "ours_inplace": lambda: pgd_step_(x_adv, x0, grad, EPS, ALPHA),
@@ -55,17 +44,10 @@ def main() -> None:
         }
         if compiled is not None:
             methods["compile"] = lambda: compiled(x_adv, x0, grad, EPS, ALPHA)
-        seconds = {name: h.median_seconds(fn, args.min_run_time) for name, fn in methods.items()}
         nbytes = (3 * x_adv.numel() + x0.numel()) * x0.element_size()
-        bandwidth = h.copy_bandwidth(x_adv.numel() * x0.element_size(), args.device, args.min_run_time)
-        rows.append(h.Row(shape, restarts, nbytes, nbytes / bandwidth, seconds))
-        print(f"  done {shape} R={restarts}", flush=True)
-        del x_adv, x0, grad, ours, eager_out
-    names = ["ours", "ours_inplace", "eager"] + ([] if compiled is None else ["compile"])
-    h.print_table(f"pgd_step on {h.device_name(args.device)}, {args.dtype}", rows, names)
-    path = h.write_results("pgd_step", args.device, args.dtype, rows,
-                           {"eps": EPS, "alpha": ALPHA, "methods": names}, args.results_dir)
-    print(f"results: {path}")
+        return h.Cell(methods, nbytes, x_adv.numel() * x0.element_size())
+
+    h.run("pgd_step", args, make_cell, {"eps": EPS, "alpha": ALPHA})
 
 
 if __name__ == "__main__":

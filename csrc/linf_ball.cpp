@@ -91,6 +91,15 @@ void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
   }
 }
 
+ContiguousLinfBall make_contiguous(const LinfBallProblem& p) {
+  auto as_double = [](const std::optional<at::Tensor>& t) {
+    return t ? t->to(at::kDouble).contiguous() : at::Tensor();
+  };
+  return {p.x.contiguous(), p.x0.contiguous(), p.grad ? p.grad->contiguous() : at::Tensor(),
+          as_double(p.eps_per_example), as_double(p.alpha_per_example),
+          p.active ? p.active->contiguous() : at::Tensor()};
+}
+
 at::Tensor linf_project_with(LinfBallRunner run, const at::Tensor& x, const at::Tensor& x0, double eps,
                              double lo, double hi, const std::optional<at::Tensor>& eps_per_example) {
   LinfBallProblem p{x, x0, std::nullopt, eps, 0.0, lo, hi, eps_per_example, std::nullopt, std::nullopt};
@@ -117,17 +126,15 @@ void pgd_step_inplace_with(LinfBallRunner run, const at::Tensor& x_adv, const at
                            const std::optional<at::Tensor>& eps_per_example,
                            const std::optional<at::Tensor>& alpha_per_example,
                            const std::optional<at::Tensor>& active) {
+  if (!x_adv.is_contiguous()) {  // the kernels write contiguous memory: step out of place, copy back
+    x_adv.copy_(pgd_step_with(run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
+                              active));
+    return;
+  }
   LinfBallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
   check_linf_ball_problem("pgd_step_", p);
-  if (x_adv.numel() == 0) return;
-  if (x_adv.is_contiguous()) {
-    at::Tensor out = x_adv;
-    run(p, out);
-  } else {
-    at::Tensor out = at::empty(x_adv.sizes(), x_adv.options());
-    run(p, out);
-    x_adv.copy_(out);
-  }
+  at::Tensor out = x_adv;
+  if (out.numel() > 0) run(p, out);
 }
 
 }  // namespace pyadvman

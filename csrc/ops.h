@@ -25,6 +25,12 @@ struct LinfBallProblem {
 // argument, the expected and the received value. `op` prefixes the messages.
 void check_linf_ball_problem(const char* op, LinfBallProblem& p);
 
+// The problem's tensors made contiguous, per-example radii as float64; undefined where absent.
+struct ContiguousLinfBall {
+  at::Tensor x, x0, grad, eps, alpha, active;
+};
+ContiguousLinfBall make_contiguous(const LinfBallProblem& p);
+
 // Backend drivers: write the result into `out` (contiguous, shaped like x; may be p.x itself).
 using LinfBallRunner = void (*)(const LinfBallProblem& p, at::Tensor& out);
 void run_linf_ball_cpu(const LinfBallProblem& p, at::Tensor& out);

@@ -51,23 +51,18 @@ void run_linf_ball_cpu(const LinfBallProblem& p, at::Tensor& out) {
   TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
                    "pyadvman CPU kernels take float32 or float64, got ", dtype,
                    " (the Python wrappers route other dtypes to the pure-PyTorch reference)");
-  const at::Tensor x = p.x.contiguous();
-  const at::Tensor x0 = p.x0.contiguous();
-  const at::Tensor grad = p.grad ? p.grad->contiguous() : at::Tensor();
-  const at::Tensor eps = p.eps_per_example ? p.eps_per_example->to(at::kDouble).contiguous() : at::Tensor();
-  const at::Tensor alpha = p.alpha_per_example ? p.alpha_per_example->to(at::kDouble).contiguous() : at::Tensor();
-  const at::Tensor active = p.active ? p.active->contiguous() : at::Tensor();
+  const ContiguousLinfBall c = make_contiguous(p);
   cpu::LinfBallKernelArgs args{
       dtype,
       out.data_ptr(),
-      x.const_data_ptr(),
-      x0.const_data_ptr(),
-      grad.defined() ? grad.const_data_ptr() : nullptr,
-      eps.defined() ? eps.const_data_ptr<double>() : nullptr,
-      alpha.defined() ? alpha.const_data_ptr<double>() : nullptr,
-      active.defined() ? active.const_data_ptr<bool>() : nullptr,
-      active.defined() && active.dim() == 2,
-      out.data_ptr() == x.const_data_ptr(),
+      c.x.const_data_ptr(),
+      c.x0.const_data_ptr(),
+      c.grad.defined() ? c.grad.const_data_ptr() : nullptr,
+      c.eps.defined() ? c.eps.const_data_ptr<double>() : nullptr,
+      c.alpha.defined() ? c.alpha.const_data_ptr<double>() : nullptr,
+      c.active.defined() ? c.active.const_data_ptr<bool>() : nullptr,
+      c.active.defined() && c.active.dim() == 2,
+      out.data_ptr() == c.x.const_data_ptr(),
       p.eps, p.alpha, p.lo, p.hi,
       p.restarts, p.batch, p.features};
   selected_kernel()(args);

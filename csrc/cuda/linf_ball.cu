@@ -108,22 +108,17 @@ void launch_widest(const LinfBallProblem& p, T* out, const T* x, const T* x0, co
 void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out) {
   TORCH_CHECK(p.restarts <= 65535, "pyadvman CUDA kernels take at most 65535 restarts, got ", p.restarts);
   const c10::cuda::CUDAGuard device_guard(p.x.device());
-  const at::Tensor x = p.x.contiguous();
-  const at::Tensor x0 = p.x0.contiguous();
-  const at::Tensor grad = p.grad ? p.grad->contiguous() : at::Tensor();
-  const at::Tensor eps = p.eps_per_example ? p.eps_per_example->to(at::kDouble).contiguous() : at::Tensor();
-  const at::Tensor alpha = p.alpha_per_example ? p.alpha_per_example->to(at::kDouble).contiguous() : at::Tensor();
-  const at::Tensor active = p.active ? p.active->contiguous() : at::Tensor();
-  const RowInputs rows{eps.defined() ? eps.const_data_ptr<double>() : nullptr,
-                       alpha.defined() ? alpha.const_data_ptr<double>() : nullptr,
-                       active.defined() ? active.const_data_ptr<bool>() : nullptr,
-                       active.defined() && active.dim() == 2, out.data_ptr() == x.const_data_ptr()};
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "pyadvman_linf_ball_cuda", [&] {
+  const ContiguousLinfBall c = make_contiguous(p);
+  const RowInputs rows{c.eps.defined() ? c.eps.const_data_ptr<double>() : nullptr,
+                       c.alpha.defined() ? c.alpha.const_data_ptr<double>() : nullptr,
+                       c.active.defined() ? c.active.const_data_ptr<bool>() : nullptr,
+                       c.active.defined() && c.active.dim() == 2, out.data_ptr() == c.x.const_data_ptr()};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.x.scalar_type(), "pyadvman_linf_ball_cuda", [&] {
     scalar_t* o = out.mutable_data_ptr<scalar_t>();
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* cp = x0.const_data_ptr<scalar_t>();
-    if (grad.defined())
-      launch_widest<scalar_t, true>(p, o, xp, cp, grad.const_data_ptr<scalar_t>(), rows);
+    const scalar_t* xp = c.x.const_data_ptr<scalar_t>();
+    const scalar_t* cp = c.x0.const_data_ptr<scalar_t>();
+    if (c.grad.defined())
+      launch_widest<scalar_t, true>(p, o, xp, cp, c.grad.const_data_ptr<scalar_t>(), rows);
     else
       launch_widest<scalar_t, false>(p, o, xp, cp, nullptr, rows);
   });

@@ -8,7 +8,7 @@ from torch import Tensor
 from pyadvman._library import library_loaded
 from pyadvman.ops._dispatch import use_compiled
 from pyadvman.ops._linf_reference import linf_ball_reference
-from pyadvman.ops._validation import LinfArgs, Radius, check_linf_args
+from pyadvman.ops._validation import Radius, check_linf_args
 
 _DOC_ARGS = """
     Args:
@@ -34,12 +34,20 @@ _DOC_ARGS = """
 """
 
 
-def _compiled_args(args: LinfArgs, lo: float, hi: float, active: Tensor | None) -> tuple:
-    return (args.eps, args.alpha, float(lo), float(hi), args.eps_per_example, args.alpha_per_example, active)
-
-
-def _reference_radius(value: Radius, per_example: Tensor | None) -> Radius:
-    return value if per_example is None else per_example
+def _step(op: str, x_adv, x0, grad, eps, alpha, lo, hi, active, *, in_place: bool) -> Tensor:
+    args = check_linf_args(op, x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active, x_name="x_adv")
+    with torch.no_grad():
+        if use_compiled(op, x_adv):
+            compiled = (args.eps, args.alpha, float(lo), float(hi), args.eps_per_example, args.alpha_per_example,
+                        active)
+            if not in_place:
+                return torch.ops.pyadvman.pgd_step(x_adv, x0, grad, *compiled)
+            torch.ops.pyadvman.pgd_step_(x_adv, x0, grad, *compiled)
+            return x_adv
+        eps = eps if args.eps_per_example is None else args.eps_per_example
+        alpha = alpha if args.alpha_per_example is None else args.alpha_per_example
+        out = pgd_step_reference(x_adv, x0, grad, eps, alpha, lo, hi, active)
+        return x_adv.copy_(out) if in_place else out
 
 
 def pgd_step(
@@ -56,13 +64,7 @@ def pgd_step(
     ε-ball around ``x0`` intersected with [lo, hi] (Madry et al., ICLR 2018, Eq. (2) with Sec. 2.1;
     PAPERS.md §1, §3). One pass over memory instead of the five kernels of the usual eager chain.
     """
-    args = check_linf_args("pgd_step", x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active,
-                           x_name="x_adv")
-    with torch.no_grad():
-        if use_compiled("pgd_step", x_adv):
-            return torch.ops.pyadvman.pgd_step(x_adv, x0, grad, *_compiled_args(args, lo, hi, active))
-        return pgd_step_reference(x_adv, x0, grad, _reference_radius(eps, args.eps_per_example),
-                                  _reference_radius(alpha, args.alpha_per_example), lo, hi, active)
+    return _step("pgd_step", x_adv, x0, grad, eps, alpha, lo, hi, active, in_place=False)
 
 
 def pgd_step_(
@@ -79,15 +81,7 @@ def pgd_step_(
     written). ``x_adv`` must not overlap ``x0`` or ``grad``. Works on a leaf that requires grad, like an
     optimiser step (it runs under ``torch.no_grad``).
     """
-    args = check_linf_args("pgd_step_", x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active,
-                           x_name="x_adv")
-    with torch.no_grad():
-        if use_compiled("pgd_step_", x_adv):
-            torch.ops.pyadvman.pgd_step_(x_adv, x0, grad, *_compiled_args(args, lo, hi, active))
-        else:
-            x_adv.copy_(pgd_step_reference(x_adv, x0, grad, _reference_radius(eps, args.eps_per_example),
-                                           _reference_radius(alpha, args.alpha_per_example), lo, hi, active))
-    return x_adv
+    return _step("pgd_step_", x_adv, x0, grad, eps, alpha, lo, hi, active, in_place=True)
 
 
 def pgd_step_reference(
