@@ -10,7 +10,9 @@
 #include <c10/util/Half.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace pyadvman {
 
@@ -19,31 +21,47 @@ C10_HOST_DEVICE inline O as_T(O v) {
   return static_cast<O>(static_cast<T>(v));
 }
 
-template <typename O>
-C10_HOST_DEVICE inline O abs_value(O v) {
-  return v < O(0) ? -v : v;
+// The unsigned integer with T's bit pattern: stepping it by one moves |v| by one ulp (IEEE 754 order).
+template <typename T>
+struct FloatBits;
+template <>
+struct FloatBits<float> {
+  using type = std::uint32_t;
+};
+template <>
+struct FloatBits<double> {
+  using type = std::uint64_t;
+};
+template <>
+struct FloatBits<c10::Half> {
+  using type = std::uint16_t;
+};
+template <>
+struct FloatBits<c10::BFloat16> {
+  using type = std::uint16_t;
+};
+
+// |v| one ulp larger (delta = +1) or smaller (delta = -1), sign kept; v finite and nonzero.
+template <typename T>
+C10_HOST_DEVICE inline T step_magnitude(T v, int delta) {
+  typename FloatBits<T>::type bits;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = static_cast<typename FloatBits<T>::type>(bits + delta);
+  std::memcpy(&v, &bits, sizeof(T));
+  return v;
 }
 
-// The gap between finite v (a T value held in O) and its neighbours in T.
-// |v|·2^-p lies in [ulp/2, ulp) of v for normal v, so v ∓ |v|·2^-p rounds (to nearest) onto the neighbour
-// (Rump, Zimmermann, Boldo, Melquiond, "Computing predecessor and successor in rounding to nearest", 2009);
-// below the normal range the gap is the smallest subnormal. Both operations are exact in O for half/bfloat16.
+// The T neighbours of finite v (a T value held in O), exact everywhere, subnormals included.
 template <typename T, typename O>
-C10_HOST_DEVICE inline O neighbour_gap(O v) {
-  constexpr O unit = O(1) / O(std::uint64_t(1) << std::numeric_limits<T>::digits);
-  const O tiny = static_cast<O>(std::numeric_limits<T>::denorm_min());
-  const O gap = abs_value(v) * unit;
-  return gap < tiny ? tiny : gap;
+C10_HOST_DEVICE inline O next_up(O v) {
+  if (v == O(0)) return static_cast<O>(std::numeric_limits<T>::denorm_min());
+  return static_cast<O>(step_magnitude(static_cast<T>(v), v > O(0) ? 1 : -1));
 }
 
 template <typename T, typename O>
 C10_HOST_DEVICE inline O next_down(O v) {
-  return as_T<T>(v - neighbour_gap<T>(v));
-}
-
-template <typename T, typename O>
-C10_HOST_DEVICE inline O next_up(O v) {
-  return as_T<T>(v + neighbour_gap<T>(v));
+  if (v == O(0)) return -static_cast<O>(std::numeric_limits<T>::denorm_min());
+  return static_cast<O>(step_magnitude(static_cast<T>(v), v > O(0) ? -1 : 1));
 }
 
 // Largest T value <= d (d not NaN). Used for eps and hi, so that the guarantee holds whether a checker
@@ -68,7 +86,8 @@ C10_HOST_DEVICE inline T round_up(double d) {
 // Bounds [lower, upper] of the L∞ ball around x0 with radius e (a T value), in T, such that
 // as_T(upper - x0) <= e and as_T(x0 - lower) <= e. The textbook x0 ± e can round outwards by one ulp
 // (it does for millions of pixels at eps = 0.1 in float32); one step inwards restores the bound, because
-// round-to-nearest leaves the true x0 ± e between the rounded value and its inward neighbour.
+// round-to-nearest leaves the true x0 ± e between the rounded value and its inward neighbour, and a
+// bound that needs the step is inexact, hence finite and nonzero.
 template <typename T, typename O>
 C10_HOST_DEVICE inline void linf_ball_bounds(O x0, O e, O& lower, O& upper) {
   lower = as_T<T>(x0 - e);

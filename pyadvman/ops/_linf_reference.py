@@ -1,7 +1,7 @@
 """Pure-PyTorch twin of the fused L∞ kernels: the test oracle and the fallback without the compiled library.
 
 It states the exact semantics in torch operations, independently of csrc/linf_rounding.h (which reaches
-the same numbers with other means: neighbours by multiplication instead of torch.nextafter).
+the same numbers with other means: neighbours by integer steps on the bit pattern instead of torch.nextafter).
 """
 
 from __future__ import annotations

@@ -63,6 +63,39 @@ def test_bound_holds_in_every_precision(eps, centre, outward, lo_hi, dtype) -> N
     assert torch.equal(out, linf_project_reference(x, x0, eps, lo, hi))
 
 
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_exact_in_the_subnormal_range(data, dtype) -> None:
+    """Tiny centres and radii, where ulps are subnormal: the bounds are still nudged by exactly one ulp
+    (equal to the torch.nextafter twin) and the checker holds."""
+    info = torch.finfo(dtype)
+    width = 32 if dtype == torch.float32 else 64
+    tiny = st.floats(-1e4 * info.tiny, 1e4 * info.tiny, width=width, allow_subnormal=True)
+    centre = torch.tensor(data.draw(st.lists(tiny, min_size=1, max_size=32)), dtype=dtype)
+    eps = data.draw(st.sampled_from([info.smallest_normal / 2 ** 20, info.tiny * 3.3]) |
+                    st.floats(0, 1e3 * info.tiny, allow_subnormal=True))
+    x = torch.cat([centre + 2 * eps, centre - 2 * eps, centre * 0.5])
+    x0 = centre.repeat(3)
+    out = linf_project(x, x0, eps, lo=-1.0, hi=1.0)
+    assert torch.equal(out, linf_project_reference(x, x0, eps, -1.0, 1.0))
+    assert bool(((out - x0).abs() <= eps).all()) and bool(((out - x0).abs().double() <= eps).all())
+
+
+def test_exact_nudges_for_many_tiny_bounds(device, dtype) -> None:
+    """200,000 centres within 1e4 of the smallest normal: a third of the bounds need a nudge there, and an
+    ulp estimate by multiplication (|b|·2^-p) gets some of them wrong; ours equals torch.nextafter."""
+    if dtype in (torch.float16, torch.bfloat16):
+        pytest.skip("covered by the float32/float64 kernels; half ulps are never subnormal here")
+    info = torch.finfo(dtype)
+    g = torch.Generator().manual_seed(0)
+    x0 = ((torch.rand(200_000, generator=g, dtype=torch.float64) * 2 - 1) * 1e4 * info.tiny).to(dtype).to(device)
+    eps = info.tiny * 3.3
+    x = torch.stack([x0 + 2 * eps, x0 - 2 * eps])
+    out = linf_project(x, x0, eps, lo=-1.0, hi=1.0)
+    assert torch.equal(out, linf_project_reference(x, x0, eps, -1.0, 1.0))
+    assert bool(((out - x0).abs() <= eps).all())
+
+
 def test_per_example_eps_rounds_down_to_the_dtype() -> None:
     """A float64 radius not representable in float32 becomes the largest float32 below it (numpy's
     nextafter as the independent reference), so a float64 checker passes too."""

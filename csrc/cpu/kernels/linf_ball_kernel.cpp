@@ -5,7 +5,9 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/linf_ball_kernel.h"
 #include "linf_rounding.h"
@@ -23,25 +25,32 @@ struct RowParams {
   T e, alpha, lo, hi;
 };
 
+// Each lane of `bound` moved one ulp back towards x0 (`towards` is +e for an upper bound, -e for a lower
+// one). A float's bit pattern read as an integer orders its magnitude, so one integer step is one ulp,
+// subnormals included; bound is nonzero where the result is used (only inexact bounds are moved).
 template <typename T>
-Vectorized<T> neighbour_gap(const Vectorized<T>& v) {
-  constexpr T unit = T(1) / T(std::uint64_t(1) << std::numeric_limits<T>::digits);
-  return at::vec::maximum(v.abs() * Vectorized<T>(unit), Vectorized<T>(std::numeric_limits<T>::denorm_min()));
+Vectorized<T> step_inwards(const Vectorized<T>& bound, const Vectorized<T>& towards) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  using VI = Vectorized<I>;
+  const VI bits = at::vec::cast<I>(bound);
+  const VI signs_differ = at::vec::cast<I>(bound ^ towards) < VI(0);  // then inwards grows |bound|
+  return at::vec::cast<T>(bits + VI::blendv(VI(-1), VI(1), signs_differ));
 }
 
 // One contiguous run of n elements inside one row. kStep: add alpha·sign(grad) before projecting.
+// Per lane only the bound on v's side of x0 can bind, so one bound is built and nudged instead of two
+// (the result is the same as clamping to both; linf_rounding.h has the two-sided scalar form).
 template <typename T, bool kStep>
 void run_segment(T* out, const T* x, const T* x0, const T* grad, int64_t n, const RowParams<T>& rp) {
   using V = Vectorized<T>;
-  const V e(rp.e), alpha(rp.alpha), lo(rp.lo), hi(rp.hi), zero(T(0)), one(T(1));
+  const V e(rp.e), alpha(rp.alpha), lo(rp.lo), hi(rp.hi), zero(T(0)), sign_bit(T(-0.0));
   auto compute = [&](V v, const V& c, const V& g) {
-    if constexpr (kStep) v = v + ((V(g > zero) & one) - (V(g < zero) & one)) * alpha;
-    V lower = c - e;
-    lower = V::blendv(lower, lower + neighbour_gap(lower), (c - lower) > e);
-    V upper = c + e;
-    upper = V::blendv(upper, upper - neighbour_gap(upper), (upper - c) > e);
-    v = V::blendv(v, lower, v < lower);  // select-based clamps keep NaN, like torch.clamp
-    v = V::blendv(v, upper, v > upper);
+    if constexpr (kStep) v = v + ((V(g > zero) & alpha) - (V(g < zero) & alpha));
+    const V above = v > c;
+    const V towards = V::blendv(e ^ sign_bit, e, above);  // +e above x0, -e below
+    V bound = c + towards;
+    bound = V::blendv(bound, step_inwards(bound, towards), (bound - c).abs() > e);
+    v = V::blendv(v, bound, V::blendv(v < bound, v > bound, above));  // selects keep NaN, like torch.clamp
     v = V::blendv(v, lo, v < lo);
     return V::blendv(v, hi, v > hi);
   };
