@@ -83,22 +83,22 @@ C10_HOST_DEVICE inline T round_up(double d) {
   return static_cast<T>(-static_cast<O>(round_down<T>(-d)));
 }
 
-// Bounds [lower, upper] of the L∞ ball around x0 with radius e (a T value), in T, such that
-// as_T(upper - x0) <= e and as_T(x0 - lower) <= e. The textbook x0 ± e can round outwards by one ulp
-// (it does for millions of pixels at eps = 0.1 in float32); one step inwards restores the bound, because
-// round-to-nearest leaves the true x0 ± e between the rounded value and its inward neighbour, and a
-// bound that needs the step is inexact, hence finite and nonzero.
+// One element of the L∞ family: clamp(clamp(v, x0 - e, x0 + e), lo, hi) in T, with the ball's bounds such
+// that a checker's as_T(|out - x0|) <= e holds. The textbook x0 ± e can round outwards by one ulp (it does
+// for millions of pixels at eps = 0.1 in float32); one step back towards x0 restores the bound, because
+// round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and a bound that
+// needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
+// built. Branch-free (selects only), so the CPU loop vectorises; NaN in v stays NaN, like torch.clamp.
 template <typename T, typename O>
-C10_HOST_DEVICE inline void linf_ball_bounds(O x0, O e, O& lower, O& upper) {
-  lower = as_T<T>(x0 - e);
-  if (as_T<T>(x0 - lower) > e) lower = next_up<T>(lower);
-  upper = as_T<T>(x0 + e);
-  if (as_T<T>(upper - x0) > e) upper = next_down<T>(upper);
-}
-
-// Clamp that keeps NaN (as torch.clamp does): comparisons with NaN are false.
-template <typename O>
-C10_HOST_DEVICE inline O clamp_keep_nan(O v, O lo, O hi) {
+C10_HOST_DEVICE inline O project_linf(O v, O x0, O e, O lo, O hi) {
+  const bool above = v > x0;
+  const O towards = above ? e : -e;
+  const O bound = as_T<T>(x0 + towards);
+  const O dist = as_T<T>(bound - x0);
+  // Moving back towards x0 grows |bound| when bound and towards have opposite signs.
+  const O inwards = static_cast<O>(step_magnitude(static_cast<T>(bound), (bound < O(0)) == above ? 1 : -1));
+  const O b = (dist < O(0) ? -dist : dist) > e ? inwards : bound;
+  v = above ? (v > b ? b : v) : (v < b ? b : v);
   v = v < lo ? lo : v;
   return v > hi ? hi : v;
 }

@@ -68,11 +68,7 @@ __global__ void linf_ball_kernel(T* __restrict__ out,              // [R, B, F]
     for (int k = 0; k < VEC; ++k) {
       O v = static_cast<O>(xv.v[k]);
       if constexpr (kStep) v = as_T<T>(v + sign_or_zero(static_cast<O>(gv.v[k])) * a);
-      const O c = static_cast<O>(cv.v[k]);
-      O lower, upper;
-      linf_ball_bounds<T>(c, e, lower, upper);
-      v = clamp_keep_nan(v, lower, upper);
-      ov.v[k] = static_cast<T>(clamp_keep_nan(v, static_cast<O>(lo), static_cast<O>(hi)));
+      ov.v[k] = static_cast<T>(project_linf<T>(v, static_cast<O>(cv.v[k]), e, static_cast<O>(lo), static_cast<O>(hi)));
     }
     *reinterpret_cast<Pack<T, VEC>*>(out + pos) = ov;
   }

@@ -1,8 +1,7 @@
 // Vectorised CPU kernel: out = clamp(clamp(x + alpha·sign(grad), lower, upper), lo, hi) per element, with
-// [lower, upper] the L∞ ball of linf_rounding.h. Built once per CPU_CAPABILITY (DEFAULT, AVX2, AVX512):
-// at::vec::Vectorized picks its intrinsics from that macro.
+// [lower, upper] the L∞ ball of linf_rounding.h. Built once per CPU_CAPABILITY (DEFAULT = SSE2, AVX2,
+// AVX512; see CMakeLists.txt), each vectorised by the compiler for its instruction set.
 #include <ATen/Parallel.h>
-#include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,8 +14,6 @@
 namespace pyadvman::cpu::CPU_CAPABILITY {
 namespace {
 
-using at::vec::Vectorized;
-
 // Elements per parallel task: large enough to amortise a task, small enough to split a batch over cores.
 constexpr int64_t kGrainElements = 1 << 17;
 
@@ -25,44 +22,16 @@ struct RowParams {
   T e, alpha, lo, hi;
 };
 
-// Each lane of `bound` moved one ulp back towards x0 (`towards` is +e for an upper bound, -e for a lower
-// one). A float's bit pattern read as an integer orders its magnitude, so one integer step is one ulp,
-// subnormals included; bound is nonzero where the result is used (only inexact bounds are moved).
-template <typename T>
-Vectorized<T> step_inwards(const Vectorized<T>& bound, const Vectorized<T>& towards) {
-  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  using VI = Vectorized<I>;
-  const VI bits = at::vec::cast<I>(bound);
-  const VI signs_differ = at::vec::cast<I>(bound ^ towards) < VI(0);  // then inwards grows |bound|
-  return at::vec::cast<T>(bits + VI::blendv(VI(-1), VI(1), signs_differ));
-}
-
 // One contiguous run of n elements inside one row. kStep: add alpha·sign(grad) before projecting.
-// Per lane only the bound on v's side of x0 can bind, so one bound is built and nudged instead of two
-// (the result is the same as clamping to both; linf_rounding.h has the two-sided scalar form).
+// The element function is branch-free, so `omp simd` vectorises this loop with the translation unit's
+// instruction set.
 template <typename T, bool kStep>
-void run_segment(T* out, const T* x, const T* x0, const T* grad, int64_t n, const RowParams<T>& rp) {
-  using V = Vectorized<T>;
-  const V e(rp.e), alpha(rp.alpha), lo(rp.lo), hi(rp.hi), zero(T(0)), sign_bit(T(-0.0));
-  auto compute = [&](V v, const V& c, const V& g) {
-    if constexpr (kStep) v = v + ((V(g > zero) & alpha) - (V(g < zero) & alpha));
-    const V above = v > c;
-    const V towards = V::blendv(e ^ sign_bit, e, above);  // +e above x0, -e below
-    V bound = c + towards;
-    bound = V::blendv(bound, step_inwards(bound, towards), (bound - c).abs() > e);
-    v = V::blendv(v, bound, V::blendv(v < bound, v > bound, above));  // selects keep NaN, like torch.clamp
-    v = V::blendv(v, lo, v < lo);
-    return V::blendv(v, hi, v > hi);
-  };
-  int64_t i = 0;
-  for (; i + V::size() <= n; i += V::size()) {
-    const V g = kStep ? V::loadu(grad + i) : zero;
-    compute(V::loadu(x + i), V::loadu(x0 + i), g).store(out + i);
-  }
-  if (i < n) {
-    const int64_t rest = n - i;
-    const V g = kStep ? V::loadu(grad + i, rest) : zero;
-    compute(V::loadu(x + i, rest), V::loadu(x0 + i, rest), g).store(out + i, rest);
+void run_segment(T* out, const T* x, const T* x0, const T* grad, int64_t n, const RowParams<T> rp) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) {
+    T v = x[k];
+    if constexpr (kStep) v = v + sign_or_zero(grad[k]) * rp.alpha;
+    out[k] = project_linf<T>(v, x0[k], rp.e, rp.lo, rp.hi);
   }
 }
 
