@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +18,10 @@ def _load() -> tuple[bool, str]:
     """Loads ``pyadvman._C`` once; returns (loaded, reason when not loaded)."""
     spec = importlib.util.find_spec("pyadvman._C")
     if spec is None or spec.origin is None:
-        return False, "pyadvman._C is not built (install the package with `pip install .`)"
+        package = Path(__file__).resolve().parent
+        return False, (f"pyadvman._C is not built in {package} (a source checkout on sys.path, e.g. the current "
+                       "directory, hides the installed package); install with `pip install .` or "
+                       "`pip install -e .`, or run from outside the checkout")
     try:
         torch.ops.load_library(spec.origin)
     except OSError as err:  # typically: built against another torch, undefined symbols
