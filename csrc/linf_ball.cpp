@@ -66,8 +66,9 @@ void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
     TORCH_CHECK_VALUE(g.sizes().equals(x.sizes()), op, ": grad must have shape ", shape_str(x.sizes()),
                       " matching x_adv, got ", shape_str(g.sizes()));
   }
-  check_scalar(op, "eps", p.eps);
+  check_scalar(op, "eps", p.eps);  // inf allowed: no ball
   check_scalar(op, "alpha", p.alpha);
+  TORCH_CHECK_VALUE(std::isfinite(p.alpha), op, ": alpha must be finite, got ", p.alpha);
   TORCH_CHECK_VALUE(!std::isnan(p.lo) && !std::isnan(p.hi) && p.lo <= p.hi, op,
                     ": lo must be <= hi, got lo=", p.lo, ", hi=", p.hi);
 

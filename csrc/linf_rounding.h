@@ -85,7 +85,7 @@ C10_HOST_DEVICE inline T round_up(double d) {
 
 // One element of the L∞ family: clamp(clamp(v, x0 - e, x0 + e), lo, hi) in T, with the ball's bounds such
 // that a checker's as_T(|out - x0|) <= e holds. The textbook x0 ± e can round outwards by one ulp (it does
-// for millions of pixels at eps = 0.1 in float32); one step back towards x0 restores the bound, because
+// for a large share of boundary pixels at eps = 0.1 in float32); one step back towards x0 restores the bound, because
 // round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and a bound that
 // needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
 // built. Branch-free (selects only), so the CPU loop vectorises; NaN in v stays NaN, like torch.clamp.

@@ -65,13 +65,16 @@ def _radius(op: str, name: str, v: object, x: Tensor, batch: int) -> tuple[float
         if v.dtype not in (torch.float32, torch.float64):
             v = v.to(torch.float32)
         if not torch.compiler.is_compiling() and v.numel() > 0:
-            bad = torch.isnan(v) | (v < 0)
+            bad = torch.isnan(v) | (v < 0) | (torch.isinf(v) if name == "alpha" else False)
             if bool(bad.any()):
-                raise ValueError(f"{op}: {name} must be >= 0 everywhere, got {v[bad][0].item()}")
+                finite = " and finite" if name == "alpha" else ""
+                raise ValueError(f"{op}: {name} must be >= 0{finite} everywhere, got {v[bad][0].item()}")
         return 0.0, v
     value = _check_number(op, name, v)
     if math.isnan(value) or value < 0:
         raise ValueError(f"{op}: {name} must be >= 0, got {value}")
+    if name == "alpha" and math.isinf(value):  # 0·inf would put NaN where the gradient is 0
+        raise ValueError(f"{op}: alpha must be finite, got {value}")
     return value, None
 
 
