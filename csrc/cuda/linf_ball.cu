@@ -33,8 +33,8 @@ struct RowInputs {
 };
 
 template <typename T, int VEC, bool kStep>
-__global__ void linf_ball_kernel(T* __restrict__ out,              // [R, B, F]
-                                 const T* __restrict__ x,          // [R, B, F]
+__global__ void linf_ball_kernel(T* out,                           // [R, B, F]; may be x (in place)
+                                 const T* x,                       // [R, B, F]
                                  const T* __restrict__ x0,         // [B, F]
                                  const T* __restrict__ grad,       // [R, B, F] or nullptr
                                  RowInputs rows, T eps, at::opmath_type<T> alpha, T lo, T hi, int64_t batch,

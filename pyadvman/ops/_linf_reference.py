@@ -17,12 +17,19 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return _COMPUTE_DTYPE.get(dtype, dtype)
 
 
+def nextafter(t: Tensor, direction: float) -> Tensor:
+    """torch.nextafter towards +inf or -inf; half/bfloat16 off the CPU go through the CPU kernel, which
+    every torch version has."""
+    if t.device.type != "cpu" and t.dtype in _COMPUTE_DTYPE:
+        return nextafter(t.cpu(), direction).to(t.device)
+    return torch.nextafter(t, torch.full_like(t, direction))
+
+
 def round_down(value: float | Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
     """The largest ``dtype`` value <= value (elementwise), as a tensor on ``device``."""
     exact = torch.as_tensor(value, dtype=torch.float64, device=device)
     rounded = exact.to(dtype)
-    below = torch.nextafter(rounded, torch.full_like(rounded, -float("inf")))
-    return torch.where(rounded.double() > exact, below, rounded)
+    return torch.where(rounded.double() > exact, nextafter(rounded, -float("inf")), rounded)
 
 
 def round_up(value: float | Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -54,9 +61,9 @@ def linf_ball_reference(
     if e.dim() == 1:
         e = rows(e)
     lower = x0 - e
-    lower = torch.where(x0 - lower > e, torch.nextafter(lower, torch.full_like(lower, float("inf"))), lower)
+    lower = torch.where(x0 - lower > e, nextafter(lower, float("inf")), lower)
     upper = x0 + e
-    upper = torch.where(upper - x0 > e, torch.nextafter(upper, torch.full_like(upper, -float("inf"))), upper)
+    upper = torch.where(upper - x0 > e, nextafter(upper, -float("inf")), upper)
 
     v = x
     if grad is not None:
