@@ -20,8 +20,6 @@ class LinfArgs:
     alpha: float
     eps_per_example: Tensor | None
     alpha_per_example: Tensor | None
-    restarts: int | None  # None: x has no leading restart dimension
-    batch: int
 
 
 def _shape(t: Tensor) -> str:
@@ -131,4 +129,4 @@ def check_linf_args(
         if tuple(active.shape) not in allowed:
             wanted = " or ".join(str(list(s)) for s in allowed)
             raise ValueError(f"{op}: active must have shape {wanted}, got {_shape(active)}")
-    return LinfArgs(eps_value, alpha_value, eps_tensor, alpha_tensor, restarts, batch)
+    return LinfArgs(eps_value, alpha_value, eps_tensor, alpha_tensor)
