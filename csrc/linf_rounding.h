@@ -51,13 +51,7 @@ C10_HOST_DEVICE inline T step_magnitude(T v, int delta) {
   return v;
 }
 
-// The T neighbours of finite v (a T value held in O), exact everywhere, subnormals included.
-template <typename T, typename O>
-C10_HOST_DEVICE inline O next_up(O v) {
-  if (v == O(0)) return static_cast<O>(std::numeric_limits<T>::denorm_min());
-  return static_cast<O>(step_magnitude(static_cast<T>(v), v > O(0) ? 1 : -1));
-}
-
+// The T value below finite v (a T value held in O), exact everywhere, subnormals included.
 template <typename T, typename O>
 C10_HOST_DEVICE inline O next_down(O v) {
   if (v == O(0)) return -static_cast<O>(std::numeric_limits<T>::denorm_min());
@@ -85,9 +79,9 @@ C10_HOST_DEVICE inline T round_up(double d) {
 
 // One element of the L∞ family: clamp(clamp(v, x0 - e, x0 + e), lo, hi) in T, with the ball's bounds such
 // that a checker's as_T(|out - x0|) <= e holds. The textbook x0 ± e can round outwards by one ulp (it does
-// for a large share of boundary pixels at eps = 0.1 in float32); one step back towards x0 restores the bound, because
-// round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and a bound that
-// needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
+// for a large share of boundary pixels at eps = 0.1 in float32); one step back towards x0 restores the
+// bound, because round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and
+// a bound that needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
 // built. Branch-free (selects only), so the CPU loop vectorises; NaN in v stays NaN, like torch.clamp.
 template <typename T, typename O>
 C10_HOST_DEVICE inline O project_linf(O v, O x0, O e, O lo, O hi) {

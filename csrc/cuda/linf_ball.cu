@@ -68,7 +68,8 @@ __global__ void linf_ball_kernel(T* out,                           // [R, B, F];
     for (int k = 0; k < VEC; ++k) {
       O v = static_cast<O>(xv.v[k]);
       if constexpr (kStep) v = as_T<T>(v + sign_or_zero(static_cast<O>(gv.v[k])) * a);
-      ov.v[k] = static_cast<T>(project_linf<T>(v, static_cast<O>(cv.v[k]), e, static_cast<O>(lo), static_cast<O>(hi)));
+      const O projected = project_linf<T>(v, static_cast<O>(cv.v[k]), e, static_cast<O>(lo), static_cast<O>(hi));
+      ov.v[k] = static_cast<T>(projected);
     }
     *reinterpret_cast<Pack<T, VEC>*>(out + pos) = ov;
   }

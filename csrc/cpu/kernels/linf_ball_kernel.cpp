@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "cpu/linf_ball_kernel.h"
 #include "linf_rounding.h"
