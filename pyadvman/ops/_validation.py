@@ -21,6 +21,12 @@ class LinfArgs:
     eps_per_example: Tensor | None
     alpha_per_example: Tensor | None
 
+    def radii(self) -> tuple[Radius, Radius]:
+        """(eps, alpha) as the reference twin takes them: the tensor [B] when per example, else the float."""
+        eps = self.eps if self.eps_per_example is None else self.eps_per_example
+        alpha = self.alpha if self.alpha_per_example is None else self.alpha_per_example
+        return eps, alpha
+
 
 def _shape(t: Tensor) -> str:
     return str(list(t.shape))
@@ -49,8 +55,10 @@ def _check_number(op: str, name: str, v: object) -> float:
     return float(v)
 
 
-def _radius(op: str, name: str, v: object, x: Tensor, batch: int) -> tuple[float, Tensor | None]:
-    """eps or alpha: (scalar, None) or (0.0, tensor [B])."""
+def _radius(op: str, name: str, v: object, x: Tensor, batch: int, *, finite: bool = False
+            ) -> tuple[float, Tensor | None]:
+    """eps or alpha: (scalar, None) or (0.0, tensor [B]); values >= 0, and finite when asked."""
+    requirement = ">= 0 and finite" if finite else ">= 0"
     if isinstance(v, Tensor):
         if not v.is_floating_point():
             raise TypeError(f"{op}: {name} must be a float or a floating-point tensor [B], got {v.dtype}")
@@ -63,16 +71,15 @@ def _radius(op: str, name: str, v: object, x: Tensor, batch: int) -> tuple[float
         if v.dtype not in (torch.float32, torch.float64):
             v = v.to(torch.float32)
         if not torch.compiler.is_compiling() and v.numel() > 0:
-            bad = torch.isnan(v) | (v < 0) | (torch.isinf(v) if name == "alpha" else False)
+            bad = torch.isnan(v) | (v < 0) | (torch.isinf(v) if finite else False)
             if bool(bad.any()):
-                finite = " and finite" if name == "alpha" else ""
-                raise ValueError(f"{op}: {name} must be >= 0{finite} everywhere, got {v[bad][0].item()}")
+                raise ValueError(f"{op}: {name} must be {requirement} everywhere, got {v[bad][0].item()}")
         return 0.0, v
     value = _check_number(op, name, v)
     if math.isnan(value) or value < 0:
         raise ValueError(f"{op}: {name} must be >= 0, got {value}")
-    if name == "alpha" and math.isinf(value):  # 0·inf would put NaN where the gradient is 0
-        raise ValueError(f"{op}: alpha must be finite, got {value}")
+    if finite and math.isinf(value):
+        raise ValueError(f"{op}: {name} must be finite, got {value}")
     return value, None
 
 
@@ -114,7 +121,8 @@ def check_linf_args(
             raise ValueError(f"{op}: grad must have shape {_shape(x)} like {x_name}, got {_shape(grad)}")
     batch = x0.shape[0]
     eps_value, eps_tensor = _radius(op, "eps", eps, x, batch)
-    alpha_value, alpha_tensor = _radius(op, "alpha", alpha, x, batch)
+    # alpha must be finite: 0·inf would put NaN where the gradient is 0. eps = inf means no ball.
+    alpha_value, alpha_tensor = _radius(op, "alpha", alpha, x, batch, finite=True)
     lo_value, hi_value = _check_number(op, "lo", lo), _check_number(op, "hi", hi)
     if not lo_value <= hi_value:
         raise ValueError(f"{op}: lo must be <= hi, got lo={lo_value}, hi={hi_value}")

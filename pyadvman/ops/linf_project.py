@@ -52,7 +52,7 @@ def linf_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float 
     with torch.no_grad():
         if use_compiled("linf_project", x):
             return torch.ops.pyadvman.linf_project(x, x0, args.eps, float(lo), float(hi), args.eps_per_example)
-        return linf_project_reference(x, x0, eps if args.eps_per_example is None else args.eps_per_example, lo, hi)
+        return linf_project_reference(x, x0, args.radii()[0], lo, hi)
 
 
 def linf_project_reference(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float = 1.0) -> Tensor:

@@ -44,9 +44,7 @@ def _step(op: str, x_adv, x0, grad, eps, alpha, lo, hi, active, *, in_place: boo
                 return torch.ops.pyadvman.pgd_step(x_adv, x0, grad, *compiled)
             torch.ops.pyadvman.pgd_step_(x_adv, x0, grad, *compiled)
             return x_adv
-        eps = eps if args.eps_per_example is None else args.eps_per_example
-        alpha = alpha if args.alpha_per_example is None else args.alpha_per_example
-        out = pgd_step_reference(x_adv, x0, grad, eps, alpha, lo, hi, active)
+        out = pgd_step_reference(x_adv, x0, grad, *args.radii(), lo, hi, active)
         return x_adv.copy_(out) if in_place else out
 
 
