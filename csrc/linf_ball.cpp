@@ -2,23 +2,14 @@
 // The Python wrappers validate first (with ValueError/TypeError); these TORCH_CHECKs are the last line of
 // defence for direct torch.ops.pyadvman calls.
 #include <ATen/ATen.h>
-#include <c10/util/irange.h>
 
 #include <cmath>
-#include <sstream>
 
 #include "ops.h"
+#include "shape_str.h"
 
 namespace pyadvman {
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (const auto i : c10::irange(s.size())) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
 
 void check_scalar(const char* op, const char* name, double v) {
   TORCH_CHECK_VALUE(!std::isnan(v) && v >= 0, op, ": ", name, " must be a number >= 0, got ", v);

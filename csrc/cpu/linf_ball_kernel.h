@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cpu/isa.h"
+
 namespace pyadvman::cpu {
 
 // Raw pointers into contiguous tensors; features = product of the per-example dimensions.
@@ -24,13 +26,6 @@ struct LinfBallKernelArgs {
   int64_t restarts, batch, features;
 };
 
-#define PYADVMAN_DECLARE_CPU_KERNEL(ISA) \
-  namespace ISA {                        \
-  void linf_ball_kernel(const LinfBallKernelArgs& args); \
-  }
-PYADVMAN_DECLARE_CPU_KERNEL(DEFAULT)
-PYADVMAN_DECLARE_CPU_KERNEL(AVX2)
-PYADVMAN_DECLARE_CPU_KERNEL(AVX512)
-#undef PYADVMAN_DECLARE_CPU_KERNEL
+PYADVMAN_DECLARE_CPU_KERNEL(void linf_ball_kernel(const LinfBallKernelArgs& args))
 
 }  // namespace pyadvman::cpu
