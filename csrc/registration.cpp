@@ -19,6 +19,16 @@ TORCH_LIBRARY(pyadvman, m) {
   m.def("pgd_step_(Tensor(a!) x_adv, Tensor x0, Tensor grad, float eps, float alpha, float lo, float hi, "
         "Tensor? eps_per_example, Tensor? alpha_per_example, Tensor? active) -> ()",
         {at::Tag::pt2_compliant_tag});
+  // Exact squared-L2 k nearest reference rows of each query: (dist2 [B, k], index [B, k] int64), ascending,
+  // ties by lower index. exclude [B] int64 names one reference row per query to skip (−1: none); tile is the
+  // number of reference rows screened per GEMM (0: automatic). Not differentiable.
+  m.def("knn(Tensor queries, Tensor reference, int k, Tensor? exclude, int tile) -> (Tensor, Tensor)",
+        {at::Tag::pt2_compliant_tag});
+  // Projection of δ = x_adv − x onto span{x_i − x} over the k nearest reference rows x_i of x_adv:
+  // (projection [B, D], residual ‖δ − Pδ‖ [B], angle ∠(δ, Pδ) in degrees [B]). Not differentiable.
+  m.def("nn_project(Tensor x_adv, Tensor x, Tensor reference, int k, Tensor? exclude, int tile, float rtol) "
+        "-> (Tensor, Tensor, Tensor)",
+        {at::Tag::pt2_compliant_tag});
 }
 
 PYBIND11_MODULE(_C, m) {

@@ -20,7 +20,7 @@ def test_readme_python_examples_run() -> None:
         exec(compile(block, str(README), "exec"), {})
 
 
-@pytest.mark.parametrize("name", ["pyadvman.ops.linf_project", "pyadvman.ops.pgd_step"])
+@pytest.mark.parametrize("name", ["pyadvman.ops.linf_project", "pyadvman.ops.pgd_step", "pyadvman.ops.knn", "pyadvman.ops.nn_project"])
 def test_docstring_examples(name) -> None:
     module = importlib.import_module(name)  # the module, not the function of the same name
     result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS)

@@ -26,11 +26,15 @@ def _warn_fallback(what: str) -> None:
     logger.warning("pyadvman: %s; using the pure-PyTorch reference (slower)", what)
 
 
-def use_compiled(op: str, x: Tensor) -> bool:
-    """True when torch.ops.pyadvman.<op> has a kernel for x's device and dtype; warns once otherwise."""
+def use_compiled(op: str, x: Tensor, *, every_float_dtype: bool = False) -> bool:
+    """True when torch.ops.pyadvman.<op> has a kernel for x's device and dtype; warns once otherwise.
+
+    every_float_dtype: the op's CPU kernel takes every floating dtype (it computes half/bfloat16 in float32).
+    """
     kind = x.device.type
     if not LOADED or (kind == "cuda" and not CUDA_BUILT) or kind not in ("cpu", "cuda"):
         if not torch.compiler.is_compiling():
             _warn_fallback(library_error() if not LOADED else f"the compiled library has no {kind} kernels")
         return False
-    return kind == "cuda" or x.dtype in _CPU_KERNEL_DTYPES  # CPU half/bfloat16: the reference (documented)
+    # CPU half/bfloat16: the reference (documented), unless the op computes them in float32
+    return kind == "cuda" or every_float_dtype or x.dtype in _CPU_KERNEL_DTYPES

@@ -49,6 +49,18 @@ def _check_like(op: str, name: str, t: object, ref: Tensor, ref_name: str) -> Te
     return t
 
 
+def _check_typed_tensor(op: str, name: str, t: object, dtype: torch.dtype, what: str, ref: Tensor,
+                        ref_name: str) -> Tensor:
+    """An optional tensor argument of one dtype on ref's device; ``what`` ("a bool tensor") names it."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be {what} or None, got {type(t).__name__}")
+    if t.dtype != dtype:
+        raise TypeError(f"{op}: {name} must be {what}, got {t.dtype}")
+    if t.device != ref.device:
+        raise ValueError(f"{op}: {name} must be on {ref.device} like {ref_name}, got {t.device}")
+    return t
+
+
 def _check_number(op: str, name: str, v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number, got {type(v).__name__}")
@@ -127,12 +139,7 @@ def check_linf_args(
     if not lo_value <= hi_value:
         raise ValueError(f"{op}: lo must be <= hi, got lo={lo_value}, hi={hi_value}")
     if active is not None:
-        if not isinstance(active, Tensor):
-            raise TypeError(f"{op}: active must be a bool tensor or None, got {type(active).__name__}")
-        if active.dtype != torch.bool:
-            raise TypeError(f"{op}: active must be a bool tensor, got {active.dtype}")
-        if active.device != x.device:
-            raise ValueError(f"{op}: active must be on {x.device} like {x_name}, got {active.device}")
+        active = _check_typed_tensor(op, "active", active, torch.bool, "a bool tensor", x, x_name)
         allowed = [(batch,)] + ([(restarts, batch)] if restarts is not None else [])
         if tuple(active.shape) not in allowed:
             wanted = " or ".join(str(list(s)) for s in allowed)
