@@ -28,3 +28,22 @@ def test_bench_script_writes_its_table_and_results(script, tmp_path) -> None:
     assert set(row["seconds"]) >= {"ours", "eager"} and all(s > 0 for s in row["seconds"].values())
     assert row["floor_s"] > 0
     assert f"{row['seconds']['ours'] * 1e3:10.3f}" in run.stdout  # the table shows the measured numbers
+
+
+@pytest.mark.parametrize("script", ["bench_knn.py", "bench_nn_project.py"])
+def test_knn_bench_scripts_write_their_table_and_results(script, tmp_path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", "--min-run-time", "0.01", "--device", "cpu",
+         "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    name = script.removeprefix("bench_").removesuffix(".py")
+    (row,) = data[name]["rows"]
+    assert (row["batch"], row["k"]) == (100, 10) and data[name]["N"] == 60_000 and data[name]["D"] == 784
+    assert "ours" in row["seconds"] and all(s > 0 for s in row["seconds"].values())
+    assert row["floor_s"] > 0 and data[name]["matmul_flops_per_s"] > 0
+    assert f"{row['seconds']['ours'] * 1e3:10.1f}" in run.stdout  # the table shows the measured numbers
+    if name == "knn" and "faiss" in row["seconds"]:
+        assert row["faiss_recall"] > 0.99  # faiss agrees with the exact search on this data
