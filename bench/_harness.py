@@ -33,10 +33,13 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed runs per cell")
     parser.add_argument("--quick", action="store_true", help="smallest shape only, short runs (smoke test)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where the JSON goes (default: bench/results, or bench/results/quick with --quick)")
     args = parser.parse_args()
     if args.quick:
         args.min_run_time = min(args.min_run_time, 0.1)
+    if args.results_dir is None:  # a smoke run never overwrites the committed measurements
+        args.results_dir = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
     return args
 
 

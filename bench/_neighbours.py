@@ -124,7 +124,8 @@ def print_table(title: str, rows: list[KnnRow], methods: list[str]) -> None:
     header = f"{'B':>6} {'k':>3} " + " ".join(f"{m[:7] + ' ms':>10}" for m in methods) + f" {'floor ms':>9} "
     header += " ".join(f"{m[:8]:>9}" for m in others) + " /floor "
     header += " ".join(f"{m[:5] + ' MiB':>8}" for m in methods)
-    print(f"\n{title}\n(ratios: method time / ours time, >1 means ours is faster; MiB: peak extra memory)\n{header}")
+    legend = "(ratios: method time / ours time, >1 means ours is faster; MiB: peak extra memory)"
+    print(f"\n{title}\n{legend}\n{header}")
     for row in rows:
         print(row.table_line(methods))
 
@@ -134,7 +135,7 @@ def run(name: str, make_methods: Callable, description: str) -> None:
     over the grid (B = 100, k = 10 with --quick), prints the table and writes the results JSON."""
     args = h.parse_args(description)
     if args.dtype != "float32":
-        raise SystemExit(f"{name}: the kNN benchmarks run in float32 (faiss' only type), got --dtype {args.dtype}")
+        raise SystemExit(f"{name}: the kNN benchmarks run in float32 (faiss' type), got --dtype {args.dtype}")
     rate = matmul_rate(args.device, args.min_run_time)
     grid = [(100, 10)] if args.quick else list(itertools.product(BATCHES, KS))
     rows, index, data = [], None, {}
@@ -153,7 +154,8 @@ def run(name: str, make_methods: Callable, description: str) -> None:
         rows.append(KnnRow(batch, k, 2 * batch * N * D / rate, seconds, peaks, recall))
         extra = {"N": N, "D": D, "matmul_flops_per_s": rate, "methods": list(methods),
                  "faiss": getattr(faiss, "__version__", None)}
-        path = h.write_results(name, args.device, args.dtype, rows, extra, args.results_dir)  # after every cell
+        # written after every cell, so an interrupted run keeps what it measured
+        path = h.write_results(name, args.device, args.dtype, rows, extra, args.results_dir)
         print(f"  done B={batch} k={k}", flush=True)
     print_table(f"{name} on {h.device_name(args.device)}, N={N}, D={D}, float32", rows, list(rows[0].seconds))
     print(f"results: {path}")

@@ -14,7 +14,7 @@ from pyadvman.ops import nn_project
 
 
 def faiss_qr_projection(index, x_adv, x, reference, k):
-    """faiss search, then the paper code's projection: Q from QR of {x_i − x}, P δ = Q Qᵀ δ, residual, angle."""
+    """faiss search, then the paper code's projection: Q from QR of {x_i − x}, Pδ = Q Qᵀ δ, residual, angle."""
     _, neighbours = index.search(x_adv.numpy(), k)
     basis = (reference[torch.from_numpy(neighbours)] - x.unsqueeze(1)).transpose(1, 2)  # [B, D, k]
     q, _ = torch.linalg.qr(basis)

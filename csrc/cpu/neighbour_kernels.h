@@ -44,6 +44,16 @@ struct ProjectArgs {
   double rtol;
 };
 
+// Calls fn(T{}) with T = double for float64 and float otherwise (the drivers pass nothing else).
+template <typename Fn>
+void with_float_type(c10::ScalarType dtype, Fn&& fn) {
+  if (dtype == c10::ScalarType::Double) {
+    fn(double{});
+  } else {
+    fn(float{});
+  }
+}
+
 PYADVMAN_DECLARE_CPU_KERNEL(void screen_tile_kernel(const ScreenTileArgs& args))
 PYADVMAN_DECLARE_CPU_KERNEL(void exact_distances_kernel(const ExactDistancesArgs& args))
 PYADVMAN_DECLARE_CPU_KERNEL(void project_kernel(const ProjectArgs& args))

@@ -201,7 +201,8 @@ void project_cuda(const at::Tensor& x_adv, const at::Tensor& x, const at::Tensor
                   at::Tensor& angle) {
   const c10::cuda::CUDAGuard device_guard(x.device());
   const int64_t batch = x.size(0), n = x.size(1), k = indices.size(1);
-  const int64_t chunk = std::clamp<int64_t>(kProjectWorkspaceElements / (k * n + n + k), 1, std::min<int64_t>(batch, 65535));
+  const int64_t per_example = k * n + n + k;  // workspace elements
+  const int64_t chunk = std::clamp<int64_t>(kProjectWorkspaceElements / per_example, 1, std::min<int64_t>(batch, 65535));
   const at::Tensor basis = at::empty({chunk, k, n}, x.options());
   const at::Tensor work = at::empty({chunk, n}, x.options());
   const at::Tensor coefficients = at::empty({chunk, k}, x.options());

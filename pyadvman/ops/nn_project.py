@@ -69,13 +69,14 @@ def nn_project(
             [0, 1).
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> reference = torch.rand(500, 64)
         >>> x = reference[:4]
         >>> on = x + 0.5 * (reference[4:8] - x)    # towards a training point: inside the local span
         >>> off = x + 0.1 * torch.randn(4, 64)      # random noise: mostly orthogonal to it
         >>> _, res_on, angle_on = nn_project(on, x, reference, k=10)
         >>> _, res_off, angle_off = nn_project(off, x, reference, k=10)
-        >>> bool((angle_on < 1).all() and (angle_off > 60).all())
+        >>> bool((angle_on < 1).all() and (angle_off > 45).all())  # random noise: 68° to 76° here
         True
     """
     op = "nn_project"

@@ -88,7 +88,7 @@ def test_exclude(device) -> None:
     queries, reference = reference[:30].float().to(device), reference.float().to(device)
     exclude = torch.arange(30, device=device)
     exclude[::3] = -1  # no exclusion for every third query
-    dist2, index = knn(queries, reference, 8, exclude=exclude, tile=16)
+    _, index = knn(queries, reference, 8, exclude=exclude, tile=16)
     _, ref_index, full = brute_force_knn(queries, reference, 8, exclude=exclude)
     assert_same_neighbours(index, ref_index, full)
     has = exclude >= 0
@@ -100,7 +100,7 @@ def test_any_layout_and_image_shapes(device) -> None:
     queries, reference = _data("images", 6, 120, 0)
     queries, reference = queries.float().to(device), reference.float().to(device)
     strided = reference.transpose(2, 3)  # non-contiguous, same shape
-    dist2, index = knn(queries.transpose(2, 3), strided, 4)
+    _, index = knn(queries.transpose(2, 3), strided, 4)
     _, ref_index, full = brute_force_knn(queries.transpose(2, 3), strided, 4)
     assert_same_neighbours(index, ref_index, full)
 
@@ -135,19 +135,21 @@ def test_reference_twin_matches_brute_force(kind) -> None:
 
 def test_errors() -> None:
     q, r = torch.rand(4, 5), torch.rand(10, 5)
+    excluding = torch.zeros(4, dtype=torch.long)
     cases = [
         (lambda: knn(q, r, 0), ValueError, "knn: k must be >= 1, got 0"),
-        (lambda: knn(q, r, 11), ValueError, "knn: k must be <= 10, the number of reference rows N = 10, got 11"),
-        (lambda: knn(q, r, 10, exclude=torch.zeros(4, dtype=torch.long)), ValueError, "k must be <= 9"),
+        (lambda: knn(q, r, 11), ValueError, "k must be <= 10, the number of reference rows N = 10, got 11"),
+        (lambda: knn(q, r, 10, exclude=excluding), ValueError, "k must be <= 9"),
         (lambda: knn(q, r, 2.0), TypeError, "knn: k must be an int, got float"),
-        (lambda: knn(q, torch.rand(10, 6), 2), ValueError, "reference must have shape [N, 5] (rows like queries), got [10, 6]"),
-        (lambda: knn(q.long(), r, 2), TypeError, "knn: queries must be a floating-point tensor, got torch.int64"),
+        (lambda: knn(q, torch.rand(10, 6), 2), ValueError,
+         "reference must have shape [N, 5] (rows like queries), got [10, 6]"),
+        (lambda: knn(q.long(), r, 2), TypeError, "queries must be a floating-point tensor, got torch.int64"),
         (lambda: knn(q, r.double(), 2), TypeError, "reference must have dtype torch.float32 like queries"),
         (lambda: knn(q, r.to("meta"), 2), ValueError, "reference must be on cpu like queries, got meta"),
         (lambda: knn(q[0], r, 2), ValueError, "queries must have shape [B, D] or [B, ...], got [5]"),
         (lambda: knn(q.masked_fill(q > 0.5, float("nan")), r, 2), ValueError, "queries must be finite"),
-        (lambda: knn(q, r, 2, exclude=torch.tensor([0, 1, 10, 2])), ValueError, "exclude must be in [-1, 10)"),
-        (lambda: knn(q, r, 2, exclude=torch.zeros(3, dtype=torch.long)), ValueError, "exclude must have shape [4]"),
+        (lambda: knn(q, r, 2, exclude=torch.tensor([0, 1, 10, 2])), ValueError, "must be in [-1, 10)"),
+        (lambda: knn(q, r, 2, exclude=excluding[:3]), ValueError, "exclude must have shape [4]"),
         (lambda: knn(q, r, 2, exclude=torch.zeros(4)), TypeError, "exclude must be an int64 tensor"),
         (lambda: knn(q, r, 2, tile=-1), ValueError, "knn: tile must be >= 0, got -1"),
     ]
@@ -158,7 +160,8 @@ def test_errors() -> None:
 
 def test_raw_op_checks() -> None:
     q, r = torch.rand(4, 5), torch.rand(10, 5)
-    with pytest.raises(ValueError, match=re.escape("knn: k must be in [1, 10] (N = 10 reference rows), got 0")):
+    message = "knn: k must be in [1, 10] (N = 10 reference rows), got 0"
+    with pytest.raises(ValueError, match=re.escape(message)):
         torch.ops.pyadvman.knn(q, r, 0, None, 0)
     with pytest.raises(ValueError, match=re.escape("knn: reference must have shape [N, 5] (D like queries)")):
         torch.ops.pyadvman.knn(q, torch.rand(10, 4), 2, None, 0)

@@ -1,5 +1,6 @@
 """nn_project: residuals, angles and projections against a float64 numpy QR/SVD reference on random,
-on-manifold, rank-deficient, ill-conditioned and k > D bases; δ = 0; the twin; errors; opcheck; torch.compile."""
+on-manifold, rank-deficient, ill-conditioned and k > D bases; δ = 0; the twin; errors; opcheck;
+torch.compile."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _problem(kind: str, batch: int = 12, n: int = 400, d: int = 64, seed: int = 
     if kind == "random":  # off-manifold noise
         x_adv = x + 0.3 * torch.randn(batch, d, generator=g, dtype=torch.float64)
     elif kind == "on_manifold":  # δ inside the span of {x_i − x} for x_adv's neighbours (small residual)
-        x_adv = x + 0.6 * (reference[:batch] - x) + 1e-3 * torch.randn(batch, d, generator=g, dtype=torch.float64)
+        noise = 1e-3 * torch.randn(batch, d, generator=g, dtype=torch.float64)
+        x_adv = x + 0.6 * (reference[:batch] - x) + noise
     elif kind == "rank_deficient":  # x is a reference row (zero basis vector) and rows repeat
         reference = torch.cat([reference[: n // 2], reference[: n // 2]])
         x = reference[:batch].clone()
@@ -59,9 +61,10 @@ def test_matches_numpy_reference(device, dtype, kind, k, d) -> None:
     # 1e-4 relative to ‖δ‖ (the scale of both outputs); angles to 1e-4 of 90°; looser in half precision,
     # whose inputs carry 3 significant digits.
     rel = {torch.float16: 2e-2, torch.bfloat16: 2e-2}.get(dtype, 1e-4)
-    np.testing.assert_allclose(residual.double().cpu().numpy(), res_ref, rtol=rel, atol=rel * delta_norm.max())
+    atol = rel * delta_norm.max()
+    np.testing.assert_allclose(residual.double().cpu().numpy(), res_ref, rtol=rel, atol=atol)
     np.testing.assert_allclose(angle.double().cpu().numpy(), angle_ref, rtol=rel, atol=90 * rel)
-    np.testing.assert_allclose(projection.double().cpu().numpy(), p_ref, atol=rel * delta_norm.max())
+    np.testing.assert_allclose(projection.double().cpu().numpy(), p_ref, atol=atol)
     if kind == "on_manifold":
         assert (res_ref < 0.05 * delta_norm).all() and (angle.cpu() < 5).all()
     if kind == "random" and k <= 10:
@@ -110,16 +113,18 @@ def test_reference_twin(kind) -> None:
 def test_errors() -> None:
     x, r = torch.rand(4, 5), torch.rand(10, 5)
     cases = [
-        (lambda: nn_project(x, x[:3], r, 2), ValueError, "nn_project: x must have shape [4, 5] like x_adv, got [3, 5]"),
-        (lambda: nn_project(x, x.double(), r, 2), TypeError, "nn_project: x must have dtype torch.float32 like x_adv"),
+        (lambda: nn_project(x, x[:3], r, 2), ValueError, "x must have shape [4, 5] like x_adv, got [3, 5]"),
+        (lambda: nn_project(x, x.double(), r, 2), TypeError, "x must have dtype torch.float32 like x_adv"),
         (lambda: nn_project(x, x, r, 11), ValueError, "nn_project: k must be <= 10"),
         (lambda: nn_project(x, x, r, 2, rtol=1.0), ValueError, "nn_project: rtol must be in [0, 1), got 1.0"),
-        (lambda: nn_project(x, x, torch.rand(10, 4), 2), ValueError, "reference must have shape [N, 5] (rows like x_adv)"),
+        (lambda: nn_project(x, x, torch.rand(10, 4), 2), ValueError,
+         "reference must have shape [N, 5] (rows like x_adv)"),
     ]
     for call, error, message in cases:
         with pytest.raises(error, match=re.escape(message)):
             call()
-    with pytest.raises(ValueError, match=re.escape("nn_project: x must have shape [4, 5] like x_adv, got [4, 6]")):
+    message = "nn_project: x must have shape [4, 5] like x_adv, got [4, 6]"
+    with pytest.raises(ValueError, match=re.escape(message)):
         torch.ops.pyadvman.nn_project(x, torch.rand(4, 6), r, 2, None, 0, 1e-4)
     with pytest.raises(ValueError, match=re.escape("nn_project: rtol must be in [0, 1), got -1")):
         torch.ops.pyadvman.nn_project(x, x, r, 2, None, 0, -1.0)

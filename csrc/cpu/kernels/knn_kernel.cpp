@@ -92,19 +92,11 @@ void exact_distances(const ExactDistancesArgs& a) {
 }  // namespace
 
 void screen_tile_kernel(const ScreenTileArgs& args) {
-  if (args.dtype == c10::ScalarType::Double) {
-    screen_tile<double>(args);
-  } else {
-    screen_tile<float>(args);
-  }
+  with_float_type(args.dtype, [&](auto zero) { screen_tile<decltype(zero)>(args); });
 }
 
 void exact_distances_kernel(const ExactDistancesArgs& args) {
-  if (args.dtype == c10::ScalarType::Double) {
-    exact_distances<double>(args);
-  } else {
-    exact_distances<float>(args);
-  }
+  with_float_type(args.dtype, [&](auto zero) { exact_distances<decltype(zero)>(args); });
 }
 
 }  // namespace pyadvman::cpu::CPU_CAPABILITY

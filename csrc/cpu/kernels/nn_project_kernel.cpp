@@ -15,14 +15,6 @@ namespace {
 constexpr double kDegreesPerRadian = 57.29577951308232;
 
 template <typename T>
-T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-template <typename T>
 double norm(const T* a, int64_t n) {
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -30,17 +22,66 @@ double norm(const T* a, int64_t n) {
   return std::sqrt(sum);
 }
 
+constexpr int64_t kRows = 8;  // basis rows per pass over v: 8 independent FMA chains, v loaded once for 8
+
+// c[m] = q_m · v for the `rank` rows of Q [rank, n].
+template <typename T>
+void project_coefficients(const T* q, const T* v, int64_t rank, int64_t n, T* c) {
+  int64_t m = 0;
+  for (; m + kRows <= rank; m += kRows) {
+    const T* qm = q + m * n;
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7)
+    for (int64_t i = 0; i < n; ++i) {
+      const T vi = v[i];
+      s0 += qm[i] * vi;
+      s1 += qm[n + i] * vi;
+      s2 += qm[2 * n + i] * vi;
+      s3 += qm[3 * n + i] * vi;
+      s4 += qm[4 * n + i] * vi;
+      s5 += qm[5 * n + i] * vi;
+      s6 += qm[6 * n + i] * vi;
+      s7 += qm[7 * n + i] * vi;
+    }
+    const T sums[kRows] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    for (int64_t r = 0; r < kRows; ++r) c[m + r] = sums[r];
+  }
+  for (; m < rank; ++m) {
+    const T* qm = q + m * n;
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += qm[i] * v[i];
+    c[m] = sum;
+  }
+}
+
+// v −= Σ_m c[m] q_m.
+template <typename T>
+void subtract_combination(T* v, const T* q, const T* c, int64_t rank, int64_t n) {
+  int64_t m = 0;
+  for (; m + kRows <= rank; m += kRows) {
+    const T* qm = q + m * n;
+    const T* cm = c + m;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      v[i] -= cm[0] * qm[i] + cm[1] * qm[n + i] + cm[2] * qm[2 * n + i] + cm[3] * qm[3 * n + i] +
+              cm[4] * qm[4 * n + i] + cm[5] * qm[5 * n + i] + cm[6] * qm[6 * n + i] + cm[7] * qm[7 * n + i];
+    }
+  }
+  for (; m < rank; ++m) {
+    const T* qm = q + m * n;
+    const T cm = c[m];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) v[i] -= cm * qm[i];
+  }
+}
+
 // v −= Q Qᵀ v, twice, for the `rank` orthonormal rows of Q [rank, n].
 template <typename T>
 void orthogonalise(T* v, const T* q, int64_t rank, int64_t n, T* coefficients) {
   for (int pass = 0; pass < 2; ++pass) {
-    for (int64_t m = 0; m < rank; ++m) coefficients[m] = dot(q + m * n, v, n);
-    for (int64_t m = 0; m < rank; ++m) {
-      const T c = coefficients[m];
-      const T* qm = q + m * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) v[i] -= c * qm[i];
-    }
+    project_coefficients(q, v, rank, n, coefficients);
+    subtract_combination(v, q, coefficients, rank, n);
   }
 }
 
@@ -92,11 +133,7 @@ void project(const ProjectArgs& a) {
 }  // namespace
 
 void project_kernel(const ProjectArgs& args) {
-  if (args.dtype == c10::ScalarType::Double) {
-    project<double>(args);
-  } else {
-    project<float>(args);
-  }
+  with_float_type(args.dtype, [&](auto zero) { project<decltype(zero)>(args); });
 }
 
 }  // namespace pyadvman::cpu::CPU_CAPABILITY
