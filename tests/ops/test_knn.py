@@ -45,6 +45,7 @@ CASES = [  # kind, B, N, D, k, tile
     ("duplicates", 9, 400, 8, 1, 2),
     ("quantised", 16, 300, 5, 20, 25),
     ("offset", 10, 300, 16, 5, 20),
+    ("offset", 10, 300, 16, 5, None),  # every row within the margin: the seeding top-k must grow
     ("images", 12, 600, 784, 10, 64),
 ]
 
@@ -72,14 +73,16 @@ def test_ties_break_by_lower_index(device) -> None:
     assert dist2.tolist() == [[0, 0, 0, 4, 4, 4]] * 2
 
 
-def test_many_ties_grow_the_candidate_lists(device) -> None:
-    """500 equal rows at the k-th distance: every one must survive screening until the final tie-break."""
+@pytest.mark.parametrize("tile", [201, None], ids=["screened-tiles", "one-seeding-tile"])
+def test_many_ties_grow_the_candidate_lists(device, tile) -> None:
+    """500 equal rows at the k-th distance: every one must survive screening (tiles after the first) or
+    seeding (the first tile's top-k, whose capacity doubles) until the final tie-break."""
     g = torch.Generator().manual_seed(1)
     far = torch.rand(300, 6, generator=g) + 5
     reference = torch.cat([far, torch.ones(500, 6), far]).to(device)
     queries = torch.zeros(3, 6, device=device)
-    dist2, index = knn(queries, reference, k=200, tile=201)
-    assert index.tolist() == [list(range(300, 500))] * 3
+    dist2, index = knn(queries, reference, k=10, tile=tile)  # 500 ties > the 148 initial slots
+    assert index.tolist() == [list(range(300, 310))] * 3
     assert bool((dist2 == 6).all())
 
 
