@@ -28,11 +28,17 @@ except ImportError:  # the benchmark still runs; the faiss columns are left out
     faiss = None
 
 
-def make_data(device: str, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_reference(device: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference [N, D] and the generator state after it, from which make_queries draws."""
     g = torch.Generator().manual_seed(seed)
     reference = torch.rand(N, D, generator=g)
-    queries = torch.rand(batch, D, generator=g)
-    return queries.to(device), reference.to(device)
+    return reference.to(device), g.get_state()
+
+
+def make_queries(device: str, batch: int, state: torch.Tensor) -> torch.Tensor:
+    g = torch.Generator()
+    g.set_state(state)
+    return torch.rand(batch, D, generator=g).to(device)
 
 
 def cdist_topk(queries: torch.Tensor, reference: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,12 +144,11 @@ def run(name: str, make_methods: Callable, description: str) -> None:
         raise SystemExit(f"{name}: the kNN benchmarks run in float32 (faiss' type), got --dtype {args.dtype}")
     rate = matmul_rate(args.device, args.min_run_time)
     grid = [(100, 10)] if args.quick else list(itertools.product(BATCHES, KS))
-    rows, index, data = [], None, {}
+    reference, query_state = make_reference(args.device)
+    index = faiss_index(reference)
+    rows = []
     for batch, k in grid:
-        if batch not in data:
-            data = {batch: make_data(args.device, batch)}
-            index = faiss_index(data[batch][1]) if index is None else index
-        queries, reference = data[batch]
+        queries = make_queries(args.device, batch, query_state)
         methods, ours_index, faiss_result = make_methods(queries, reference, k, index)
         seconds = {m: h.median_seconds(fn, args.min_run_time) for m, fn in methods.items()}
         peaks = {m: peak_memory_bytes(fn, args.device) for m, fn in methods.items()}

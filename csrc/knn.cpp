@@ -133,16 +133,17 @@ class BlockSearch {
   void screen(int64_t first, int64_t size) {
     const at::Tensor dot = tile_dot(first, size);
     const at::Tensor norms = ref_norm2_.narrow(0, first, size);
+    int64_t needed = 0;  // the longest list after this tile
     for (;;) {
       const at::Tensor before = lists_.count.clone();
       kernels_.screen_tile(dot, norms, first, lists_.tau, exclude_, lists_.count, lists_.values, lists_.indices);
-      const int64_t needed = lists_.count.max().item<int64_t>();
+      needed = lists_.count.max().item<int64_t>();
       if (needed <= lists_.capacity) break;
       lists_.count = before;  // undo this tile, make room, screen it again
       lists_.clear_after_count();
       lists_.grow(std::max(2 * lists_.capacity, needed));
     }
-    if (2 * lists_.count.max().item<int64_t>() > lists_.capacity) lists_.prune(k_, margin_);
+    if (2 * needed > lists_.capacity) lists_.prune(k_, margin_);
   }
 
   // Exact float64 distances, ordered by (distance, index).

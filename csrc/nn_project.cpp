@@ -25,11 +25,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> nn_project_with(const NeighbourKe
   at::AutoDispatchBelowADInplaceOrView below_autograd;
 
   TORCH_CHECK_VALUE(x_in.isfinite().all().item<bool>(), op, ": x must be finite (found NaN or inf)");
-  const auto [distances, indices] = knn_with(kernels, x_adv_in, reference_in, k, exclude, tile, op, "x_adv");
+  // Converted once here; knn_with then finds them in its dtype and contiguous, and copies nothing.
   const auto dtype = x_adv_in.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const at::Tensor x_adv = x_adv_in.to(dtype).contiguous();
   const at::Tensor x = x_in.to(dtype).contiguous();
   const at::Tensor reference = reference_in.to(dtype).contiguous();
+  const at::Tensor indices = std::get<1>(knn_with(kernels, x_adv, reference, k, exclude, tile, op, "x_adv"));
   at::Tensor projection = at::empty_like(x);
   at::Tensor residual = at::empty({x.size(0)}, x.options());
   at::Tensor angle = at::empty({x.size(0)}, x.options());

@@ -1,6 +1,7 @@
 // CUDA backend of knn and nn_project: the tile screening, the exact float64 re-ranking and the projection
 // (the device-generic drivers are knn.cpp and nn_project.cpp).
 #include <ATen/Dispatch.h>
+#include <ATen/ceil_div.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
@@ -21,8 +22,6 @@ constexpr int kWarp = 32;
 constexpr int64_t kColumnsPerThread = 8;
 constexpr int64_t kProjectWorkspaceElements = int64_t{1} << 26;
 constexpr double kDegreesPerRadian = 57.29577951308232;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <typename T>
 __device__ T warp_sum(T v) {
@@ -168,7 +167,7 @@ void screen_tile_cuda(const at::Tensor& dot, const at::Tensor& ref_norm2, int64_
   const c10::cuda::CUDAGuard device_guard(dot.device());
   const int64_t rows = dot.size(0), tile = dot.size(1);
   TORCH_CHECK(rows <= 65535, "knn: at most 65535 queries per CUDA block, got ", rows);
-  const dim3 grid(static_cast<unsigned>(std::max<int64_t>(1, ceil_div(tile, kThreads * kColumnsPerThread))),
+  const dim3 grid(static_cast<unsigned>(std::max<int64_t>(1, at::ceil_div(tile, kThreads * kColumnsPerThread))),
                   static_cast<unsigned>(rows));
   AT_DISPATCH_FLOATING_TYPES(dot.scalar_type(), "knn_screen_tile", [&] {
     screen_tile_kernel<scalar_t><<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
@@ -185,7 +184,7 @@ at::Tensor exact_distances_cuda(const at::Tensor& queries, const at::Tensor& ref
   at::Tensor out = at::empty(indices.sizes(), indices.options().dtype(at::kDouble));
   const int64_t slots = indices.numel();
   if (slots == 0) return out;
-  const int64_t blocks = ceil_div(slots, kThreads / kWarp);
+  const int64_t blocks = at::ceil_div(slots, int64_t{kThreads / kWarp});
   AT_DISPATCH_FLOATING_TYPES(queries.scalar_type(), "knn_exact_distances", [&] {
     exact_distances_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0,
                                        c10::cuda::getCurrentCUDAStream()>>>(

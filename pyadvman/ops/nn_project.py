@@ -10,16 +10,14 @@ from torch import Tensor
 from pyadvman._library import library_loaded
 from pyadvman.ops._dispatch import use_compiled
 from pyadvman.ops._knn_validation import check_knn_args
+from pyadvman.ops._linf_reference import compute_dtype
 from pyadvman.ops._validation import _check_like, _shape
 from pyadvman.ops.knn import knn_reference
 
-DEFAULT_RTOL = {torch.float64: 1e-10}  # every other dtype is computed in float32: 1e-4
-_FLOAT32_RTOL = 1e-4
-
 
 def _rtol(op: str, rtol: float | None, dtype: torch.dtype) -> float:
-    if rtol is None:
-        return DEFAULT_RTOL.get(dtype, _FLOAT32_RTOL)
+    if rtol is None:  # float64 is computed in float64, every other dtype in float32
+        return 1e-10 if dtype == torch.float64 else 1e-4
     rtol = float(rtol)
     if not 0 <= rtol < 1:
         raise ValueError(f"{op}: rtol must be in [0, 1), got {rtol}")
@@ -108,7 +106,7 @@ def nn_project_reference(
     re-orthogonalisation in float32 (float64 for float64 inputs), dropped vectors kept as zero rows.
     """
     rtol = _rtol("nn_project", rtol, x_adv.dtype)
-    dtype = torch.float64 if x_adv.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(x_adv.dtype)
     _, index = knn_reference(x_adv, reference, k, exclude=exclude)
     xa, x0, ref = x_adv.to(dtype), x.to(dtype), reference.to(dtype)
     basis = xa.new_zeros(xa.shape[0], k, xa.shape[1])
