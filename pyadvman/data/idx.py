@@ -1,0 +1,36 @@
+"""Reading IDX files (the MNIST / Fashion-MNIST format, optionally gzip-compressed) with numpy."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """The array stored in an IDX file (``.gz`` files are decompressed).
+
+    Returns:
+        np.ndarray with the file's shape and dtype (uint8 for images and labels).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the header is not IDX or the payload size does not match it.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
+        raise ValueError(f"{path}: not an IDX file (header {data[:4].hex()})")
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    dtype = np.dtype(_DTYPES[data[2]])
+    offset = 4 + 4 * dims
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(f"{path}: header says {shape} ({expected} bytes), file holds {len(data) - offset}")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
