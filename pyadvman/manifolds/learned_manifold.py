@@ -123,6 +123,9 @@ def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | 
     Resumable: each model checkpoints every epoch under ``out_dir``/checkpoints and finished models are
     loaded, not retrained; if manifold.pt exists it is loaded and returned.
 
+    Raises:
+        ValueError: out_dir holds a manifold or checkpoints trained with another config.
+
     Returns:
         LearnedManifold in eval mode on ``device``.
     """
@@ -131,7 +134,11 @@ def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | 
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     if (out_dir / "manifold.pt").is_file():
-        return LearnedManifold.load(out_dir / "manifold.pt", device)
+        manifold = LearnedManifold.load(out_dir / "manifold.pt", device)
+        if manifold.cfg != cfg:
+            raise ValueError(f"{out_dir} holds a manifold trained with another config ({manifold.cfg}); "
+                             "use a new out_dir")
+        return manifold
     num_classes = len(data.classes)
     manifold = LearnedManifold(data.image_shape, num_classes, cfg).to(device)
     train = data.train

@@ -127,4 +127,6 @@ def test_outputs_report_the_measured_errors_and_reload(fitted) -> None:
     torch.testing.assert_close(reloaded.bounds, manifold.bounds)
     torch.testing.assert_close(reloaded.encode(data.test.images, data.test.labels),
                                manifold.encode(data.test.images, data.test.labels))
+    with pytest.raises(ValueError, match="holds a manifold trained with another config"):
+        fit_learned_manifold(data, replace(TINY, epochs=3), out, progress=False)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"vae_gan_{n}.pt" for n in ("0", "1", "2", "all")]
