@@ -1,8 +1,9 @@
 """The Debian font packages that give FONTS the paper's 1000 fonts, and the command that installs them.
 
 ``python -m pyadvman.data.debian_fonts`` prints the apt-get command; ``--install`` runs it (as root, or
-through sudo). On Debian 12 these packages hold 2,173 font faces, of which 1,066 are distinct and legible
-by the checks of ``pyadvman.data.font_selection`` (measured 2026-11-21). The choice: Latin text faces
+through sudo). On Debian 12 these packages, together with the system's base fonts and matplotlib's, hold
+2,173 font faces, of which 1,066 are distinct and legible by the checks of ``pyadvman.data.font_selection``
+(measured 2026-11-21). The choice: Latin text faces
 (serif, sans, mono, TeX families, Noto), plus display families whose letters stay readable; the selection
 drops what is not.
 """

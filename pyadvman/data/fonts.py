@@ -80,10 +80,15 @@ def _candidate_faces(cfg: FontsConfig) -> list[FontFace]:
     return discover_fonts(cfg.font_dirs, system=cfg.system_fonts, packages=cfg.system_fonts)
 
 
+def _file_stamp(face: FontFace) -> tuple[str, int, int, int]:
+    status = os.stat(face.path)
+    return face.path, face.index, status.st_size, status.st_mtime_ns
+
+
 def available_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -> FontSet:
     """The distinct legible fonts this machine has for cfg (cached by the font files' paths, sizes, dates)."""
     faces = _candidate_faces(cfg)
-    stats = [(f.path, f.index, os.stat(f.path).st_size, os.stat(f.path).st_mtime_ns) for f in faces]
+    stats = [_file_stamp(f) for f in faces]
     rules = [font_selection.DUPLICATE_MSE, font_selection.LEGIBILITY_NEIGHBOURS, font_selection.FACES_PER_VOTER,
              font_selection.LEGIBILITY_BLUR]
     key = content_key({"faces": stats, "size": cfg.size, "letters": LETTERS, "rules": rules, "version": FORMAT_VERSION})

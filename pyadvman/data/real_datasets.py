@@ -52,20 +52,6 @@ def labels_to_tensor(labels: np.ndarray, count: int, name: str = "labels") -> to
     return torch.from_numpy(labels.astype(np.int64))
 
 
-def split_off_validation(train: Split, validation_size: int) -> tuple[Split, Split]:
-    """(train without its last validation_size examples, those examples).
-
-    Raises:
-        ValueError: validation_size < 0 or not smaller than the training set.
-    """
-    count = len(train)
-    if not 0 <= validation_size < count:
-        raise ValueError(f"validation_size must be in [0, {count}) (the training set's size), got {validation_size}")
-    cut = count - validation_size
-    rest = Split(train.images[cut:], train.labels[cut:])
-    return train.first(cut), rest
-
-
 def _find(root: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
         if (root / name).is_file():
@@ -95,7 +81,7 @@ def load_idx_dataset(root: str | Path, *, validation_size: int = 10000, name: st
         images = images_to_tensor(arrays[f"{part}_images"], f"{part} images")
         splits[part] = Split(images, labels_to_tensor(arrays[f"{part}_labels"], images.shape[0],
                                                       f"{part} labels"))
-    train, validation = split_off_validation(splits["train"], validation_size)
+    train, validation = splits["train"].split_last(validation_size, "validation_size")
     num_classes = int(max(splits["train"].labels.max(), splits["test"].labels.max())) + 1
     return DatasetSplits(name, classes or tuple(str(c) for c in range(num_classes)), train, validation,
                          splits["test"])
@@ -154,8 +140,8 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None,
             train = full
         else:
             size = len(full) // 7 if test_size is None else test_size
-            train, test = split_off_validation(full, size)
+            train, test = full.split_last(size, "test_size")
     validation_size = len(train) // 10 if validation_size is None else validation_size
-    train, validation = split_off_validation(train, validation_size)
+    train, validation = train.split_last(validation_size, "validation_size")
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
     return DatasetSplits(path.stem, tuple(str(c) for c in range(num_classes)), train, validation, test)

@@ -33,10 +33,24 @@ class Split:
         """
         if not 0 <= n <= len(self):
             raise ValueError(f"n must be in [0, {len(self)}] (the split's size), got {n}")
-        cut = slice(0, n)
-        return replace(self, images=self.images[cut], labels=self.labels[cut],
-                       codes=None if self.codes is None else self.codes[cut],
-                       theta=None if self.theta is None else self.theta[cut])
+        return self._rows(slice(0, n))
+
+    def split_last(self, n: int, name: str = "n") -> tuple[Split, Split]:
+        """(all but the last n examples, the last n): how validation and test sets are held out.
+
+        Raises:
+            ValueError: n < 0 or n >= len(self) (nothing would remain); the message names the argument ``name``.
+        """
+        if not 0 <= n < len(self):
+            raise ValueError(f"{name} must be in [0, {len(self)}) (the number of examples it is taken from), "
+                             f"got {n}")
+        cut = len(self) - n
+        return self._rows(slice(0, cut)), self._rows(slice(cut, None))
+
+    def _rows(self, rows: slice) -> Split:
+        return replace(self, images=self.images[rows], labels=self.labels[rows],
+                       codes=None if self.codes is None else self.codes[rows],
+                       theta=None if self.theta is None else self.theta[rows])
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,12 @@ def test_npz_errors_name_the_problem(tmp_path) -> None:
     np.savez(tmp_path / "count.npz", images=np.zeros((4, 3, 3), np.uint8), labels=np.zeros(5, int))
     with pytest.raises(ValueError, match=r"labels must have shape \[4\] \(one per image\), got \[5\]"):
         load_npz_dataset(tmp_path / "count.npz")
+    np.savez(tmp_path / "small.npz", images=np.zeros((4, 3, 3), np.uint8), labels=np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"test_size must be in \[0, 4\) \(the number of examples it is taken "
+                                         r"from\), got 4"):
+        load_npz_dataset(tmp_path / "small.npz", test_size=4)
+    with pytest.raises(ValueError, match=r"validation_size must be in \[0, 3\) .*, got -1"):
+        load_npz_dataset(tmp_path / "small.npz", test_size=1, validation_size=-1)
     with pytest.raises(FileNotFoundError, match="npz dataset '/nope.npz' does not exist"):
         load_npz_dataset("/nope.npz")
 
