@@ -47,3 +47,16 @@ def test_knn_bench_scripts_write_their_table_and_results(script, tmp_path) -> No
     assert f"{row['seconds']['ours'] * 1e3:10.1f}" in run.stdout  # the table shows the measured numbers
     if name == "knn" and "faiss" in row["seconds"]:
         assert row["faiss_recall"] > 0.99  # faiss agrees with the exact search on this data
+
+
+def test_attack_bench_writes_images_per_second(tmp_path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_attack.py"), "--quick", "--no-compile", "--min-run-time", "0.01",
+         "--device", "cpu", "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    (path,) = tmp_path.glob("*.json")
+    (row,) = json.loads(path.read_text())["attack"]["rows"]
+    assert row["restarts"] == 1 and set(row["images_per_second"]) == {"ours", "torchattacks"}
+    assert all(rate > 0 for rate in row["images_per_second"].values())
+    assert f"{row['images_per_second']['ours']:18.0f}" in run.stdout

@@ -14,8 +14,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pyadvman._atomic import save_atomic
 from pyadvman.data.splits import DatasetSplits, Split
-from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, save_atomic, train_vae_gan
+from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, train_vae_gan
 
 AGNOSTIC = -1  # the label that selects the class-agnostic model
 

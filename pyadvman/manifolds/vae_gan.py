@@ -10,7 +10,6 @@ with x̂ = dec(μ + σ·ε). Adam, learning rate lr·decay^epoch, one step of ea
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pyadvman._atomic import save_atomic
 from pyadvman.manifolds.vae_gan_networks import Decoder, Discriminator, Encoder
 
 # β of the reconstruction term per dataset (PAPERS.md §1); other datasets use 2.75.
@@ -101,12 +101,6 @@ def _losses(model: VAEGAN, x: Tensor, cfg: VAEGANConfig) -> tuple[Tensor, Tensor
     model.discriminator.requires_grad_(True)
     real_vs_fake = F.softplus(-model.discriminator(x)).mean() + F.softplus(model.discriminator(recon.detach())).mean()
     return kl + cfg.beta * l1 + cfg.gamma * fool, cfg.gamma * real_vs_fake, l1
-
-
-def save_atomic(state: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def train_vae_gan(images: Tensor, cfg: VAEGANConfig, checkpoint: str | Path, *, desc: str = "VAE-GAN",

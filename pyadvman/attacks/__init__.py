@@ -1,0 +1,27 @@
+"""Attacks on and off the manifold (PAPERS.md §1 and §3), all with one calling convention:
+
+``attack(model, x, y) -> x_adv`` and ``attack.run(model, x, y) -> AttackResult`` (per-restart iterates, success,
+loss, clean correctness; ``success_rate()`` and ``robust_accuracy()``). Inputs in [0, 1], logits out, the model in
+eval mode while attacking (restored after), gradients w.r.t. the input (or code) only.
+
+>>> from pyadvman.attacks import PGD
+>>> result = PGD(eps=0.3, steps=40, restarts=5).run(model, x, y)      # doctest: +SKIP
+>>> result.success_rate(), result.robust_accuracy()                 # doctest: +SKIP
+"""
+
+from pyadvman.attacks.apgd import APGD
+from pyadvman.attacks.base import Attack
+from pyadvman.attacks.evaluate import attack_in_batches
+from pyadvman.attacks.model_mode import eval_mode
+from pyadvman.attacks.objectives import OBJECTIVES
+from pyadvman.attacks.on_manifold import LearnedManifoldAttack, TrueManifoldAttack
+from pyadvman.attacks.pgd import PGD, fgsm, lmc_gaussian, lmc_laplacian, trades_attack
+from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.threat_models import L2Ball, LinfBall
+from pyadvman.attacks.transformations import TRANSFORMATION_RANGES, TransformationAttack
+
+__all__ = [
+    "APGD", "OBJECTIVES", "PGD", "TRANSFORMATION_RANGES", "Attack", "AttackResult", "L2Ball", "LearnedManifoldAttack",
+    "LinfBall", "TransformationAttack", "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm",
+    "lmc_gaussian", "lmc_laplacian", "trades_attack",
+]

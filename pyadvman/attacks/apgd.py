@@ -1,0 +1,133 @@
+"""APGD-CE: auto-PGD with the step-size schedule of AutoAttack (Croce & Hein, ICML 2020, Alg. 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from pyadvman.attacks._checks import check_images_labels
+from pyadvman.attacks.base import Attack
+from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.objectives import get_objective
+from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.threat_models import LinfBall, check_radius
+from pyadvman.ops import linf_project, pgd_step
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Iterations w_j at which the step size may halve (Croce & Hein, 2020, Sec. 3.2): the first after
+    0.22·steps, then gaps shrinking by 0.03·steps down to at least 0.06·steps, in whole iterations as in
+    AutoAttack's code (for 100 steps: 22, 41, 57, 70, 80, 87, 93, 99)."""
+    gap, smallest, shrink = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    marks = [gap]
+    while True:
+        gap = max(gap - shrink, smallest)
+        if marks[-1] + gap > steps:
+            return marks
+        marks.append(marks[-1] + gap)
+
+
+@dataclass(frozen=True)
+class APGD(Attack):
+    """L∞ APGD (Croce & Hein, ICML 2020, Alg. 1) for stronger evaluation than fixed-step PGD.
+
+    Step size starts at 2·eps per example; each step z = P(x_k + η·sign ∇) (the ``pgd_step`` op) then
+    x_{k+1} = P(x_k + 0.75·(z − x_k) + 0.25·(x_k − x_{k−1})). At each checkpoint w_j the step size halves and
+    the search restarts from the best point when fewer than rho of the steps since w_{j−1} increased the loss,
+    or when the step size was not halved at w_{j−1} and the best loss has not improved since. Restarts run one
+    after the other (each from a uniform random start); the result keeps, per example and restart, the first
+    iterate that fools the model, else the highest-loss one.
+
+    Args:
+        eps: L∞ radius (float or Tensor[B]), default 0.3. steps: iterations (default 100). restarts: R.
+        rho: 0.75. objective: "ce" (APGD-CE) or "margin" (APGD with the CW margin).
+
+    Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
+    """
+
+    eps: float | Tensor = 0.3
+    steps: int = 100
+    restarts: int = 1
+    rho: float = 0.75
+    objective: str = "ce"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.restarts < 1:
+            raise ValueError(f"steps and restarts must be >= 1, got {self.steps} and {self.restarts}")
+        if not 0 < self.rho <= 1:
+            raise ValueError(f"rho must be in (0, 1], got {self.rho}")
+        get_objective(self.objective)
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
+        check_images_labels(x, y)
+        check_radius("eps", self.eps, x.shape[0])
+        with eval_mode(model), frozen_parameters(model), torch.enable_grad():
+            with torch.no_grad():
+                clean_correct = model(x).argmax(dim=1) == y
+            runs = [self._one_restart(model, x, y) for _ in range(self.restarts)]
+        best = torch.stack([r[0] for r in runs])
+        success = torch.stack([r[1] for r in runs])
+        loss = torch.stack([r[2] for r in runs])
+        successful = torch.where(success, loss, float("-inf"))
+        chosen = torch.where(success.any(dim=0), successful.argmax(dim=0), loss.argmax(dim=0))
+        x_adv = best[chosen, torch.arange(x.shape[0], device=x.device)]
+        return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
+                            clean_correct=clean_correct)
+
+    def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = x.detach().requires_grad_(True)
+        logits = model(x)
+        loss = get_objective(self.objective)(logits, y, logits.detach())
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        return loss.detach(), grad, logits.argmax(dim=1) != y
+
+    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        batch = x0.shape[0]
+        view = (batch, *([1] * (x0.dim() - 1)))
+        eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps), dtype=torch.float64,
+                                                                    device=x0.device)
+        x = LinfBall(self.eps).random_init(x0, 1)[0]
+        loss, grad, fooled = self._loss_grad(model, x, y)
+        best_x, best_loss, best_grad = x.clone(), loss.clone(), grad.clone()
+        out_x, out_loss, out_success = x.clone(), loss.clone(), fooled.clone()
+        step_size = 2 * eps
+        previous, increases = x.clone(), torch.zeros(batch, device=x0.device)
+        marks = checkpoints(self.steps)
+        last_mark, halved_at_last = 0, torch.zeros(batch, dtype=torch.bool, device=x0.device)
+        best_at_last_mark = best_loss.clone()
+        for k in range(self.steps):
+            with torch.no_grad():
+                z = pgd_step(x, x0, grad, eps, step_size)
+                if k == 0:
+                    new_x = z
+                else:
+                    new_x = linf_project(x + 0.75 * (z - x) + 0.25 * (x - previous), x0, eps)
+                previous = x
+            x = new_x
+            new_loss, grad, fooled = self._loss_grad(model, x, y)
+            increases += (new_loss > loss).float()
+            loss = new_loss
+            improved = new_loss > best_loss
+            best_x = torch.where(improved.view(view), x, best_x)
+            best_grad = torch.where(improved.view(view), grad, best_grad)
+            best_loss = torch.where(improved, new_loss, best_loss)
+            first_success = fooled & ~out_success
+            keep_higher = ~out_success & ~fooled & (new_loss > out_loss)
+            take = first_success | keep_higher
+            out_x = torch.where(take.view(view), x, out_x)
+            out_loss = torch.where(take, new_loss, out_loss)
+            out_success = out_success | fooled
+            if k + 1 in marks:
+                oscillating = increases < self.rho * (k + 1 - last_mark)
+                stalled = ~halved_at_last & (best_loss <= best_at_last_mark)
+                halve = oscillating | stalled
+                step_size = torch.where(halve, step_size / 2, step_size)
+                x = torch.where(halve.view(view), best_x, x)
+                previous = torch.where(halve.view(view), best_x, previous)
+                grad = torch.where(halve.view(view), best_grad, grad)
+                halved_at_last, best_at_last_mark = halve, best_loss.clone()
+                increases.zero_()
+                last_mark = k + 1
+        return out_x, out_success, out_loss

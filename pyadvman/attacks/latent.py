@@ -1,0 +1,40 @@
+"""Settings shared by the attacks that perturb a code (θ or a latent z) rather than the image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyadvman.attacks._checks import check_settings
+from pyadvman.attacks.base import Attack
+from pyadvman.attacks.search import SearchSettings
+
+
+@dataclass(frozen=True)
+class CodeAttack(Attack):
+    """An L∞ ball of radius ``eta`` around the clean code, clipped per dimension to the code's range.
+
+    Fields as in :class:`pyadvman.attacks.PGD` (steps, alpha = 2.5·eta/steps by default, restarts, random_start,
+    update "sign"/"adam", lr, best, early_stop); the objective is cross-entropy.
+    """
+
+    eta: float = 0.3
+    steps: int = 40
+    alpha: float | None = None
+    restarts: int = 1
+    random_start: bool = True
+    update: str = "sign"
+    lr: float = 0.005
+    best: str = "loss"
+    early_stop: bool = False
+
+    def __post_init__(self) -> None:
+        check_settings(self.steps, self.restarts, self.update, self.best)
+        if not self.eta >= 0:
+            raise ValueError(f"eta must be >= 0, got {self.eta}")
+        if self.alpha is not None and not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+
+    def settings(self) -> SearchSettings:
+        alpha = self.alpha if self.alpha is not None else 2.5 * self.eta / max(self.steps, 1)
+        return SearchSettings(steps=self.steps, alpha=alpha, restarts=self.restarts, random_start=self.random_start,
+                              update=self.update, lr=self.lr, best=self.best, early_stop=self.early_stop)

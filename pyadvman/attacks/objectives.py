@@ -1,0 +1,51 @@
+"""Attack objectives: per-example losses that attacks maximise.
+
+Each takes logits (Tensor[N, K]), labels (Tensor[N] int64) and the clean logits (Tensor[N, K], detached;
+only the KL objective uses them) and returns Tensor[N].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Objective = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def cross_entropy(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
+    """CE(f(x'), y): the PGD / FGSM / APGD-CE objective (Madry et al., ICLR 2018)."""
+    return F.cross_entropy(logits, labels, reduction="none")
+
+
+def kl_divergence(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
+    """KL(softmax f(x) ‖ softmax f(x')): the TRADES attack objective (Zhang et al., ICML 2019, Alg. 1;
+    PAPERS.md §3)."""
+    clean = F.log_softmax(clean_logits, dim=1)
+    return (clean.exp() * (clean - F.log_softmax(logits, dim=1))).sum(dim=1)
+
+
+def log_one_minus_prob(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
+    """log(1 − softmax(f(x'))_y), computed stably as logsumexp over the other classes − logsumexp over all:
+    the LMC attacks' objective (Robey et al., NeurIPS 2021, Sec. 5; PAPERS.md §3)."""
+    others = logits.scatter(1, labels[:, None], float("-inf"))
+    return torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
+
+
+def margin(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
+    """max_{j≠y} f_j(x') − f_y(x'): the Carlini–Wagner margin (positive once misclassified)."""
+    others = logits.scatter(1, labels[:, None], float("-inf"))
+    return others.amax(dim=1) - logits.gather(1, labels[:, None]).squeeze(1)
+
+
+OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "kl": kl_divergence, "lmc": log_one_minus_prob,
+                                    "margin": margin}
+
+
+def get_objective(name: str) -> Objective:
+    """The objective called ``name`` (keys of OBJECTIVES). Raises ValueError for an unknown name."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    return OBJECTIVES[name]

@@ -1,0 +1,111 @@
+"""On-manifold attacks (Stutz et al., CVPR 2019, Sec. 3.2; PAPERS.md §1 "Attacks"): perturb the code of a
+generator of the manifold, so every adversarial example is a generator output and lies on the manifold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from pyadvman.attacks._checks import check_images_labels
+from pyadvman.attacks.latent import CodeAttack
+from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.search import search
+from pyadvman.attacks.threat_models import LinfBall
+from pyadvman.manifolds.learned_manifold import LearnedManifold
+from pyadvman.manifolds.true_manifold import FontsRenderer
+
+
+@dataclass(frozen=True)
+class TrueManifoldAttack(CodeAttack):
+    """On-true-manifold attack on FONTS: font and letter fixed, θ + δ optimised through the renderer,
+    ‖δ‖∞ ≤ eta, θ + δ clipped per dimension to [theta_low, theta_high] (the data's range of θ).
+
+    Args:
+        renderer: the FONTS renderer (``FontsRenderer(data.prototypes)``).
+        theta_low, theta_high (Tensor[6]): per-dimension range of θ, e.g. the training set's min / max.
+        eta, steps, alpha, restarts, ...: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
+
+    :meth:`run` takes ``codes`` (Tensor[B, 2] int64 font, letter) and ``theta`` (Tensor[B, 6]) besides
+    (model, x, y); x (the stored images, Tensor[B, 1, H, W]) is checked but the clean reference is the
+    renderer's output at θ, which equals it. ``result.params`` holds the adversarial θ [R, B, 6].
+
+    Raises:
+        ValueError: bad shapes, codes outside the renderer, θ range with low > high.
+    """
+
+    renderer: FontsRenderer | None = None
+    theta_low: Tensor | None = None
+    theta_high: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.renderer is None or self.theta_low is None or self.theta_high is None:
+            raise ValueError("renderer, theta_low and theta_high are required")
+        if self.theta_low.shape != (6,) or self.theta_high.shape != (6,) or bool((self.theta_low > self.theta_high).any()):
+            raise ValueError(f"theta_low and theta_high must be Tensor[6] with low <= high, got "
+                             f"{self.theta_low.tolist()} and {self.theta_high.tolist()}")
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, codes: Tensor | None = None,
+            theta: Tensor | None = None) -> AttackResult:
+        """Attacks the FONTS examples (x, y) with codes (Tensor[B, 2]) and theta (Tensor[B, 6])."""
+        check_images_labels(x, y)
+        if codes is None or codes.shape != (x.shape[0], 2) or codes.dtype != torch.int64:
+            raise ValueError(f"codes must be an int64 Tensor[{x.shape[0]}, 2] (font, letter), got "
+                             f"{None if codes is None else f'{codes.dtype} {list(codes.shape)}'}")
+        if theta is None or theta.shape != (x.shape[0], 6):
+            raise ValueError(f"theta must be a Tensor[{x.shape[0]}, 6], got "
+                             f"{None if theta is None else list(theta.shape)}")
+        renderer = self.renderer.to(x.device)
+        font, letter = codes[:, 0], codes[:, 1]
+
+        def render(p: Tensor) -> Tensor:
+            restarts = p.shape[0]
+            images = renderer(font.repeat(restarts), letter.repeat(restarts), p.flatten(0, 1))
+            return images.view(restarts, -1, *images.shape[1:])
+
+        low, high = self.theta_low.to(x), self.theta_high.to(x)
+        start = torch.minimum(torch.maximum(theta.to(x), low), high)
+        return search(model, start, y, LinfBall(self.eta, low, high), self.settings(), render=render)
+
+
+@dataclass(frozen=True)
+class LearnedManifoldAttack(CodeAttack):
+    """On-learned-manifold attack: x̃ = dec_y(z + ζ) with z the class-y encoder's mean of x, ‖ζ‖∞ ≤ eta,
+    z + ζ clipped per dimension to the class's code range. Clean accuracy (for the success rate) is measured on
+    the reconstruction dec_y(z), as in the paper.
+
+    Args:
+        manifold: class-specific VAE-GANs (``LearnedManifold``; class -1 would be the class-agnostic model).
+        class_agnostic: use the class-agnostic model for every example instead of the class-specific ones.
+        eta, steps, alpha, restarts, ...: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
+
+    ``result.params`` holds the adversarial codes [R, B, latent]; ``result.clean`` the reconstructions.
+    """
+
+    manifold: LearnedManifold | None = None
+    class_agnostic: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.manifold is None:
+            raise ValueError("manifold (a LearnedManifold) is required")
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
+        """Attacks (x, y) through the decoder of each example's class."""
+        check_images_labels(x, y)
+        manifold = self.manifold.to(x.device)
+        routes = torch.full_like(y, -1) if self.class_agnostic else y
+        with eval_mode(manifold), torch.no_grad():
+            z = manifold.encode(x, routes)
+        low, high = manifold.code_bounds(routes)
+
+        def render(p: Tensor) -> Tensor:
+            restarts = p.shape[0]
+            images = manifold.decode(p.flatten(0, 1), routes.repeat(restarts))
+            return images.view(restarts, -1, *images.shape[1:])
+
+        with eval_mode(manifold), frozen_parameters(manifold):
+            return search(model, z, y, LinfBall(self.eta, low.to(z), high.to(z)), self.settings(), render=render)

@@ -1,0 +1,122 @@
+"""Projected gradient descent in image space (L∞ / L2), and the attacks that are PGD with other settings:
+FGSM, the TRADES (KL) attack and the LMC Gaussian / Laplacian attacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from pyadvman.attacks._checks import check_images_labels, check_settings, check_target
+from pyadvman.attacks.base import Attack
+from pyadvman.attacks.objectives import get_objective
+from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.search import SearchSettings, search
+from pyadvman.attacks.threat_models import Bound, L2Ball, LinfBall, check_radius
+
+NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True)
+class PGD(Attack):
+    """Projected gradient ascent on a per-example objective within an L∞ or L2 ball around x, intersected with
+    [0, 1] (Madry et al., ICLR 2018, Eq. (2); PAPERS.md §1 "Attacks").
+
+    x_{t+1} = Π(x_t + α·sign ∇ℓ) for L∞ (the fused ``pgd_step`` op), Π(x_t + α·∇ℓ/‖∇ℓ‖₂) for L2, or Adam on
+    δ = x − x0 with learning rate ``lr`` (``update="adam"``, as in the released code of Stutz et al.). R random
+    restarts run batched as [R, B] in one forward pass. Every iterate x_0 … x_T is evaluated and each
+    (example, restart) keeps its best one.
+
+    Args:
+        eps: radius (input units, images in [0, 1]), float >= 0 or Tensor[B] per example. Default 0.3.
+        steps: gradient steps T (default 40).
+        alpha: step size; default 2.5·eps/steps (Madry et al.). Float or Tensor[B].
+        restarts: R (default 1).
+        norm: "linf" or "l2".
+        random_start: start uniformly in the ball (default True), else at x.
+        init_std: if set, start at x + init_std·N(0, I) instead (TRADES: 0.001).
+        update: "sign" (PGD) or "adam".
+        lr: Adam's learning rate (default 0.005, the paper's).
+        objective: "ce", "kl" (TRADES), "lmc" (log(1 − p_y)) or "margin".
+        targeted: minimise CE towards ``target`` (given to :meth:`run`) instead of maximising it.
+        best: "loss" (highest objective), "first_success" (first fooling iterate, else highest objective) or
+            "last" (the final iterate).
+        early_stop: stop moving an (example, restart) once its kept iterate fools the model (active mask).
+        noise, noise_scale: LMC sampling noise ("gaussian" after the step, "laplace" inside the sign).
+
+    Shape: x Tensor[B, C, H, W] float in [0, 1]; y Tensor[B] int64; returns x_adv like x (in [0, 1], within
+    eps of x).
+
+    Raises:
+        ValueError: bad x / y / target, eps or alpha < 0 or not [B], steps < 0, restarts < 1, unknown names.
+
+    Example:
+        >>> attack = PGD(eps=0.3, steps=40, restarts=5)
+        >>> x_adv = attack(model, x, y)                              # doctest: +SKIP
+        >>> attack.run(model, x, y).success_rate()                   # doctest: +SKIP
+    """
+
+    eps: Bound = 0.3
+    steps: int = 40
+    alpha: Bound | None = None
+    restarts: int = 1
+    norm: str = "linf"
+    random_start: bool = True
+    init_std: float | None = None
+    update: str = "sign"
+    lr: float = 0.005
+    objective: str = "ce"
+    targeted: bool = False
+    best: str = "loss"
+    early_stop: bool = False
+    noise: str | None = None
+    noise_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_settings(self.steps, self.restarts, self.update, self.best, self.noise)
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        get_objective(self.objective)
+
+    def step_size(self) -> Bound:
+        return self.alpha if self.alpha is not None else 2.5 * self.eps / max(self.steps, 1)
+
+    def settings(self) -> SearchSettings:
+        return SearchSettings(steps=self.steps, alpha=self.step_size(), restarts=self.restarts,
+                              random_start=self.random_start, init_std=self.init_std, update=self.update,
+                              lr=self.lr, objective=self.objective, targeted=self.targeted, best=self.best,
+                              early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale)
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
+        """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""
+        check_images_labels(x, y)
+        check_target(target, self.targeted, y)
+        check_radius("eps", self.eps, x.shape[0])
+        check_radius("alpha", self.step_size(), x.shape[0])
+        ball = LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
+        return search(model, x, y, ball, self.settings(), target=target)
+
+
+def fgsm(eps: Bound = 0.3) -> PGD:
+    """FGSM (Goodfellow et al., ICLR 2015): one signed step of size eps from x: x + eps·sign ∇CE, in [0, 1]."""
+    return PGD(eps=eps, steps=1, alpha=eps, random_start=False)
+
+
+def trades_attack(eps: Bound = 0.3, steps: int = 10, alpha: Bound | None = None, restarts: int = 1) -> PGD:
+    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; PAPERS.md §3): signed ascent on
+    KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I)."""
+    return PGD(eps=eps, steps=steps, alpha=alpha, restarts=restarts, init_std=0.001, objective="kl")
+
+
+def lmc_gaussian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
+    """LMC Gaussian attack (Robey et al., NeurIPS 2021, Alg. 1; PAPERS.md §3): from x + 0.001·N(0, I),
+    x' ← Π(x' + α·sign ∇ log(1 − p_y(x')) + c·N(0, I))."""
+    return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="gaussian",
+               noise_scale=noise_scale)
+
+
+def lmc_laplacian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
+    """LMC Laplacian attack (Robey et al., NeurIPS 2021; PAPERS.md §3): from x + 0.001·N(0, I),
+    x' ← Π(x' + α·sign(∇ log(1 − p_y(x')) + c·Laplace(0, 1)))."""
+    return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="laplace",
+               noise_scale=noise_scale)

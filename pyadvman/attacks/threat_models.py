@@ -1,0 +1,119 @@
+"""Threat models: the constraint sets attacks search in, each a small class with random_init / step / project
+(in the manner of MadryLab/robustness's attack steps).
+
+Shapes: centres ``x0`` are Tensor[B, ...]; iterates carry a leading restart axis, Tensor[R, B, ...].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from pyadvman.ops import linf_project, pgd_step_
+
+Bound = float | Tensor
+
+
+def _per_example(value: Bound, x: Tensor) -> Bound:
+    """A [B] tensor reshaped to broadcast against x [R, B, ...]; floats pass through."""
+    if isinstance(value, Tensor) and value.dim() == 1:
+        return value.to(x).view(1, -1, *([1] * (x.dim() - 2)))
+    return value
+
+
+def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
+    """x [R, B, ...] takes ``moved`` where ``active`` [R, B] is True (all rows when None); returns x."""
+    if active is not None:
+        moved = torch.where(active.view(*active.shape, *([1] * (x.dim() - 2))), moved, x)
+    return x.copy_(moved)
+
+
+def check_radius(name: str, value: Bound, batch: int) -> None:
+    """Raises ValueError unless value is a float >= 0 or a Tensor[B] of values >= 0."""
+    if isinstance(value, Tensor):
+        if value.shape != (batch,):
+            raise ValueError(f"{name} must be a float or a Tensor[{batch}] (one per example), "
+                             f"got shape {list(value.shape)}")
+        if bool((value < 0).any()) or bool(value.isnan().any()):
+            raise ValueError(f"{name} must be >= 0, got min {value.min().item()}")
+    elif not float(value) >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+class LinfBall:
+    """{x : ‖x − x0‖∞ ≤ eps} ∩ {lo ≤ x ≤ hi}: the L∞ threat model (Madry et al., ICLR 2018, Sec. 2.1).
+
+    With float bounds (images in [0, 1]) the step and the projection are the fused ops ``pgd_step_`` and
+    ``linf_project``; with tensor bounds (per-dimension ranges of latent codes or transform parameters,
+    broadcastable to x0's shape) they are plain torch ops.
+
+    Args:
+        eps: radius, float >= 0 or Tensor[B] (per example).
+        lo, hi: box bounds, floats or tensors broadcastable to Tensor[B, ...].
+    """
+
+    def __init__(self, eps: Bound, lo: Bound = 0.0, hi: Bound = 1.0) -> None:
+        self.eps, self.lo, self.hi = eps, lo, hi
+        self.fused = not isinstance(lo, Tensor) and not isinstance(hi, Tensor)
+
+    def random_init(self, x0: Tensor, restarts: int) -> Tensor:
+        """Uniform in the ball, then projected onto the box: Tensor[R, B, ...]."""
+        noise = torch.rand(restarts, *x0.shape, dtype=x0.dtype, device=x0.device) * 2 - 1
+        return self.project(x0 + noise * _per_example(self.eps, noise), x0)
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        """Π(x): x [R, B, ...] onto the ball around x0 [B, ...] intersected with the box."""
+        if self.fused:
+            return linf_project(x, x0, self.eps, float(self.lo), float(self.hi))
+        eps = _per_example(self.eps, x)
+        inside = torch.minimum(torch.maximum(x, x0 - eps), x0 + eps)
+        return torch.minimum(torch.maximum(inside, self.lo), self.hi)
+
+    def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
+        """Π(x + alpha·sign(grad)), written into x where ``active`` [R, B] is True; returns x."""
+        if self.fused:
+            return pgd_step_(x, x0, grad, self.eps, alpha, float(self.lo), float(self.hi), active=active)
+        return self.move(x, x0, _per_example(alpha, x) * grad.sign(), active)
+
+    def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
+        """Π(x + update), written into x where ``active`` is True (an arbitrary update, e.g. Adam's)."""
+        return write_active(x, self.project(x + update, x0), active)
+
+
+class L2Ball:
+    """{x : ‖x − x0‖₂ ≤ eps} ∩ [lo, hi]: the L2 threat model (norm over all but the batch dimensions).
+
+    Steps move by alpha along the normalised gradient; the projection rescales δ onto the ball, then clamps
+    to the box (which only shortens δ).
+
+    Args:
+        eps: radius, float >= 0 or Tensor[B]; lo, hi: floats.
+    """
+
+    fused = False
+
+    def __init__(self, eps: Bound, lo: float = 0.0, hi: float = 1.0) -> None:
+        self.eps, self.lo, self.hi = eps, lo, hi
+
+    @staticmethod
+    def _norm(v: Tensor) -> Tensor:
+        return v.flatten(2).norm(dim=2).view(*v.shape[:2], *([1] * (v.dim() - 2)))
+
+    def random_init(self, x0: Tensor, restarts: int) -> Tensor:
+        """Random direction, radius uniform in [0, eps]: Tensor[R, B, ...]."""
+        direction = torch.randn(restarts, *x0.shape, dtype=x0.dtype, device=x0.device)
+        radius = torch.rand(restarts, x0.shape[0], dtype=x0.dtype, device=x0.device)
+        radius = radius.view(*radius.shape, *([1] * (x0.dim() - 1))) * _per_example(self.eps, direction)
+        return self.project(x0 + direction / self._norm(direction).clamp_min(1e-12) * radius, x0)
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        delta = x - x0
+        scale = (_per_example(self.eps, x) / self._norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+        return (x0 + delta * scale).clamp(self.lo, self.hi)
+
+    def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
+        update = _per_example(alpha, x) * grad / self._norm(grad).clamp_min(1e-12)
+        return self.move(x, x0, update, active)
+
+    def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
+        return write_active(x, self.project(x + update, x0), active)

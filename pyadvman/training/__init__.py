@@ -1,0 +1,19 @@
+"""Training: one loop (:func:`train`) with pluggable objectives (PAPERS.md §1 and §3): normal, adversarial
+(50/50 or 100%), on-true-manifold, on-learned-manifold, STN augmentation, adversarial transformations, TRADES,
+MART, ALP, CLP and DALE; DDP under torchrun; atomic, resumable checkpoints.
+
+>>> from pyadvman.training import train, train_config
+>>> cfg = train_config("quick", dataset="fashion-mnist", objective="adversarial", epsilon=0.1)
+>>> result = train(cfg, "runs/fashion-at")                        # doctest: +SKIP
+>>> result.final["test_accuracy"], result.final["robust_accuracy"]  # doctest: +SKIP
+"""
+
+from pyadvman.training.config import OBJECTIVE_NAMES, TRAIN_PRESETS, TrainConfig, train_config
+from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
+from pyadvman.training.loop import TrainResult, load_trained, train
+from pyadvman.training.objectives import Batch, Objective, build_objective
+
+__all__ = [
+    "OBJECTIVE_NAMES", "TRAIN_PRESETS", "Batch", "Objective", "TrainConfig", "TrainResult", "build_objective",
+    "clean_accuracy", "load_trained", "pgd_robustness", "train", "train_config",
+]

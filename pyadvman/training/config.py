@@ -1,0 +1,126 @@
+"""Training configuration: one frozen dataclass with a comment per field, and named presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from pyadvman.models import MODELS
+
+OBJECTIVE_NAMES = ("normal", "adversarial", "on_true_manifold", "on_learned_manifold", "stn",
+                   "adversarial_transformation", "trades", "mart", "alp", "clp", "dale")
+DALE_ATTACKS = ("gaussian", "laplacian", "kl")
+SELECTIONS = ("validation_accuracy", "validation_robust_accuracy", "last")
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (written to the run folder; a resumed run must match it)."""
+
+    # data
+    dataset: str = "fashion-mnist"  # a name of pyadvman.data.DATASETS
+    dataset_options: dict = field(default_factory=dict)  # passed to load_dataset (e.g. {"path": "my.npz"})
+    train_size: int | None = None  # the first N training examples (None: all)
+    # model
+    model: str = "standard"  # standard | resnet | mlp | vgg
+    model_options: dict = field(default_factory=dict)  # e.g. {"channels": 32}
+    # objective
+    objective: str = "normal"  # one of OBJECTIVE_NAMES
+    adversarial_fraction: float = 0.5  # share of each batch that is perturbed: 0.5 (Stutz et al.), 1.0 (Madry et al.)
+    epsilon: float = 0.3  # L∞ radius of training attacks (images in [0, 1]); η for on-manifold attacks
+    attack_steps: int = 40  # PGD iterations of the training attack
+    attack_alpha: float | None = None  # step size (default 2.5·epsilon/steps)
+    attack_update: str = "sign"  # "sign" (PGD) or "adam" (the released code of Stutz et al.)
+    manifold: str | None = None  # on_learned_manifold: path of a manifold.pt (pyadvman.manifolds.train)
+    trades_beta: float = 6.0  # TRADES / MART weight of the KL term
+    pairing_weight: float = 1.0  # ALP / CLP weight of the logit-pairing term
+    dale_attack: str = "gaussian"  # DALE sampler: gaussian | laplacian (LMC) | kl (TRADES attack)
+    dale_noise: float = 0.001  # LMC noise scale c
+    dale_nu: float = 1.0  # initial ν (weight of the clean loss)
+    dale_dual_lr: float = 0.001  # η_d of the dual update ν ← max(0, ν + η_d (CE_clean − ρ)); 0 keeps ν fixed
+    dale_margin: float = 0.1  # ρ
+    # optimisation (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 × 0.95^epoch, weight decay 1e-4, batch 100)
+    epochs: int = 20
+    batch_size: int = 100  # global batch (split across processes under DDP)
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 0.01
+    lr_decay: float = 0.95  # lr × lr_decay^epoch
+    betas: tuple[float, float] = (0.5, 0.9)
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 1e-4
+    seed: int = 0
+    # validation, checkpoint selection and final evaluation
+    validation_examples: int = 1000  # first examples of the validation split used each epoch
+    validation_attack_steps: int = 10  # PGD steps of the per-epoch robust validation (0: no robust validation)
+    selection: str = "auto"  # which checkpoint is evaluated: one of SELECTIONS, or auto (robust for adversarial
+    #                          objectives, clean otherwise). Never selected on test data.
+    eval_examples: int = 1000  # first test images attacked in the final evaluation
+    eval_epsilon: float | None = None  # default: epsilon
+    eval_steps: int = 40  # PGD-40
+    eval_restarts: int = 1
+    # machinery
+    checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
+    amp: str = "none"  # none | bf16 | fp16 (CUDA only)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.objective in OBJECTIVE_NAMES, "objective", f"one of {OBJECTIVE_NAMES}", self.objective),
+            (self.model in MODELS, "model", f"one of {sorted(MODELS)}", self.model),
+            (self.dale_attack in DALE_ATTACKS, "dale_attack", f"one of {DALE_ATTACKS}", self.dale_attack),
+            (self.selection in (*SELECTIONS, "auto"), "selection", f"one of {(*SELECTIONS, 'auto')}", self.selection),
+            (self.amp in AMP_MODES, "amp", f"one of {AMP_MODES}", self.amp),
+            (self.optimizer in ("adam", "sgd"), "optimizer", "adam or sgd", self.optimizer),
+            (self.attack_update in ("sign", "adam"), "attack_update", "sign or adam", self.attack_update),
+            (0 < self.adversarial_fraction <= 1, "adversarial_fraction", "in (0, 1]", self.adversarial_fraction),
+            (self.epochs >= 1, "epochs", ">= 1", self.epochs),
+            (self.batch_size >= 2, "batch_size", ">= 2", self.batch_size),
+            (self.lr > 0, "lr", "> 0", self.lr),
+            (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
+            (self.attack_steps >= 0, "attack_steps", ">= 0", self.attack_steps),
+            (self.train_size is None or self.train_size >= 1, "train_size", ">= 1 or None", self.train_size),
+            (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
+            (self.objective != "on_learned_manifold" or self.manifold is not None, "manifold",
+             "a manifold.pt path for objective on_learned_manifold", self.manifold),
+        ]
+        for ok, name, expected, got in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {got!r}")
+
+    @property
+    def adversarial(self) -> bool:
+        return self.objective != "normal"
+
+    @property
+    def selection_metric(self) -> str:
+        if self.selection != "auto":
+            return self.selection
+        robust = self.adversarial and self.validation_attack_steps > 0
+        return "validation_robust_accuracy" if robust else "validation_accuracy"
+
+
+TRAIN_PRESETS: dict[str, dict[str, object]] = {
+    # Stutz et al., CVPR 2019 (PAPERS.md §1): 20 epochs, PGD-40 training attacks.
+    "paper": {},
+    # finishes on a 2-core CPU in minutes (Fashion-MNIST: normal ~1 min, 50/50 PGD-10 training ~5 min)
+    "quick": {"epochs": 8, "attack_steps": 10, "validation_examples": 2000, "validation_attack_steps": 5},
+    # Robey et al., NeurIPS 2021, MNIST set-up (PAPERS.md §3)
+    "robey-mnist": {"epochs": 50, "optimizer": "sgd", "lr": 0.01, "lr_decay": 1.0, "momentum": 0.9,
+                    "weight_decay": 3.5e-3, "batch_size": 128, "attack_steps": 7, "attack_alpha": 0.1,
+                    "dale_nu": 0.1, "eval_steps": 10},
+}
+
+
+def train_config(preset: str = "paper", **overrides: object) -> TrainConfig:
+    """The config of ``preset`` (keys of TRAIN_PRESETS) with ``overrides`` applied.
+
+    Raises:
+        ValueError: an unknown preset or field name, or an invalid value.
+    """
+    if preset not in TRAIN_PRESETS:
+        raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {preset!r}")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
+    return replace(TrainConfig(), **{**TRAIN_PRESETS[preset], **overrides})

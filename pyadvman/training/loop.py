@@ -1,0 +1,276 @@
+"""The training loop shared by every objective: epochs of shuffled batches, per-epoch validation, checkpoints
+(atomic, every epoch and every few minutes, resumable mid-epoch with identical results on CPU), the early-stopping
+checkpoint, DDP and mixed precision, and the final evaluation of the selected checkpoint on test data."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from pyadvman._atomic import save_atomic, write_json_atomic
+from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.models import build_model
+from pyadvman.training.config import TrainConfig
+from pyadvman.training.distributed import Processes, agree, barrier, gather, init_processes, mean_across
+from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
+from pyadvman.training.objectives import Batch, build_objective
+from pyadvman.training.run_folder import RunFolder, config_record
+
+
+@dataclass
+class TrainResult:
+    """model: the selected checkpoint's classifier (eval mode); final: its test metrics; history: per-epoch
+    records (as in metrics.jsonl); out_dir: the run folder."""
+
+    model: nn.Module
+    final: dict
+    history: list[dict]
+    out_dir: Path
+
+
+def resolve_device(name: str, processes: Processes) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", processes.local_rank)
+    return device
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def epoch_order(cfg: TrainConfig, epoch: int, size: int) -> torch.Tensor:
+    """The shuffled example order of an epoch, a function of (seed, epoch) only, so a resumed run repeats it."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+
+
+def batch_rows(order: torch.Tensor, index: int, batch_size: int, processes: Processes) -> torch.Tensor:
+    """Rows of global batch ``index``; batches wrap around the epoch so that all are full (as in the paper's
+    code), and each process takes every world-th row."""
+    rows = order[(index * batch_size + torch.arange(batch_size)) % order.shape[0]]
+    return rows[processes.rank::processes.world]
+
+
+class _Averages:
+    def __init__(self, sums: dict | None = None, count: int = 0) -> None:
+        self.sums, self.count = dict(sums or {}), count
+
+    def add(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {key: value / max(self.count, 1) for key, value in self.sums.items()}
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[str, float]:
+    val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
+    record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
+    if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
+        result = pgd_robustness(model, val.images, val.labels, eps=cfg.eval_epsilon or cfg.epsilon,
+                                steps=cfg.validation_attack_steps)
+        record["validation_robust_accuracy"] = result.robust_accuracy()
+    return record
+
+
+def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, selected: dict,
+                      progress: bool) -> dict:
+    test = data.test
+    attacked = test.first(min(cfg.eval_examples, len(test)))
+    eps = cfg.eval_epsilon if cfg.eval_epsilon is not None else cfg.epsilon
+    result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, steps=cfg.eval_steps,
+                            restarts=cfg.eval_restarts, progress=progress, desc=f"test PGD-{cfg.eval_steps}")
+    return {"checkpoint": selected, "test_accuracy": clean_accuracy(model, test.images, test.labels),
+            "test_error": 1 - clean_accuracy(model, test.images, test.labels),
+            "robust_accuracy": result.robust_accuracy(), "success_rate": result.success_rate(),
+            "attack": {"name": f"PGD-{cfg.eval_steps}", "norm": "linf", "epsilon": eps, "restarts": cfg.eval_restarts,
+                       "examples": len(attacked)}}
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None = None, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Trains a classifier as ``cfg`` says and evaluates the selected checkpoint (PAPERS.md §1 "Training").
+
+    Each epoch: lr = cfg.lr · lr_decay^epoch; batches of cfg.batch_size in a seeded order; after the epoch, clean
+    (and, for adversarial objectives, PGD-``validation_attack_steps``) accuracy on the validation split, appended
+    to ``metrics.jsonl``; ``checkpoints/best.pt`` keeps the epoch with the best ``cfg.selection_metric`` (never
+    test data). ``checkpoints/last.pt`` is written atomically after every epoch and every
+    ``checkpoint_minutes`` within one; ``resume=True`` continues from it, and on CPU with a fixed seed the result
+    equals an uninterrupted run. At the end the selected checkpoint is evaluated on the test split (clean accuracy,
+    PGD-``eval_steps`` robust accuracy on the first ``eval_examples`` test images) and written to final.json and
+    model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
+
+    Args:
+        cfg: the configuration. out_dir: the run folder. data: the dataset (default: load cfg.dataset).
+        resume: continue the run in out_dir. progress: show progress bars.
+
+    Returns:
+        TrainResult (on every process).
+
+    Raises:
+        FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
+    """
+    processes = init_processes(resolve_device(cfg.device, Processes()).type)
+    device = resolve_device(cfg.device, processes)
+    folder = RunFolder(out_dir)
+    if processes.main:
+        folder.prepare(cfg, resume)
+    barrier(processes)
+    if data is None:
+        data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
+    if cfg.train_size is not None and cfg.train_size > len(data.train):
+        raise ValueError(f"train_size must be <= {len(data.train)} (the training split), got {cfg.train_size}")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
+    optimizer = make_optimizer(cfg, model)
+    objective = build_objective(cfg, data)
+    torch.manual_seed(cfg.seed + processes.rank)
+
+    state = {"epoch": 0, "step": 0, "history": [], "best": None, "averages": {}, "count": 0}
+    if folder.final.is_file() and folder.model.is_file():
+        return _load_finished(folder, model, cfg)
+    if resume and folder.last.is_file():
+        saved = torch.load(folder.last, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        objective.load_state_dict(saved["objective"])
+        _set_rng_state(saved["rng"][processes.rank], device)
+        state = {k: saved[k] for k in state}
+        if processes.main:
+            folder.rewrite_metrics(state["history"])
+
+    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if processes.world > 1 else model
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    batches = math.ceil(len(train_split) / cfg.batch_size)
+    metric = cfg.selection_metric
+
+    def checkpoint() -> None:
+        rng = gather(_rng_state(device), processes)
+        if processes.main:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "objective": objective.state_dict(), "rng": rng, **state}, folder.last)
+
+    bar = tqdm(total=cfg.epochs * batches, initial=state["epoch"] * batches + state["step"], unit="batch",
+               desc=f"train {cfg.objective}", disable=not (progress and processes.main))
+    last_save = time.monotonic()
+    while state["epoch"] < cfg.epochs:
+        epoch, started = state["epoch"], time.monotonic()
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_decay ** epoch
+        order = epoch_order(cfg, epoch, len(train_split))
+        averages = _Averages(state["averages"], state["count"])
+        while state["step"] < batches:
+            rows = batch_rows(order, state["step"], cfg.batch_size, processes)
+            batch = Batch(train_split.images[rows].to(device, torch.float32), train_split.labels[rows].to(device),
+                          None if train_split.codes is None else train_split.codes[rows].to(device),
+                          None if train_split.theta is None else train_split.theta[rows].to(device))
+            model.train()
+            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+                loss, logs = objective(model, net, batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            logs = mean_across(logs, processes)
+            objective.after_step(logs)
+            averages.add(logs)
+            state["step"] += 1
+            state["averages"], state["count"] = averages.sums, averages.count
+            bar.set_postfix({k: f"{v:.3f}" for k, v in averages.means().items()
+                             if k in ("loss", "clean_accuracy", "adversarial_accuracy")})
+            bar.update()
+            due = time.monotonic() - last_save >= cfg.checkpoint_minutes * 60
+            if agree(due, processes) and state["step"] < batches:
+                checkpoint()
+                last_save = time.monotonic()
+        record = {"epoch": epoch + 1, "lr": cfg.lr * cfg.lr_decay ** epoch,
+                  **{f"train_{k}": v for k, v in averages.means().items()}}
+        if processes.main:
+            record.update(_validate(cfg, model, data))
+            record["seconds"] = round(time.monotonic() - started, 2)
+            value = record.get(metric, -math.inf) if metric != "last" else epoch
+            if state["best"] is None or value >= state["best"]["value"]:  # ties: the later, longer-trained epoch
+                state["best"] = {"epoch": epoch + 1, "metric": metric, "value": value}
+                save_atomic({"model": model.state_dict(), "epoch": epoch + 1, metric: value}, folder.best)
+        state.update(epoch=epoch + 1, step=0, averages={}, count=0)
+        state["history"] = [*state["history"], record]
+        checkpoint()
+        if processes.main:
+            folder.append_metrics(record)
+        last_save = time.monotonic()
+    bar.close()
+    barrier(processes)
+    return _finish(cfg, folder, model, data, state, processes, progress)
+
+
+def _finish(cfg: TrainConfig, folder: RunFolder, model: nn.Module, data: DatasetSplits, state: dict,
+            processes: Processes, progress: bool) -> TrainResult:
+    best = torch.load(folder.best, map_location="cpu", weights_only=True)
+    model.load_state_dict(best["model"])
+    model.eval()
+    final: dict = {}
+    if processes.main:  # only rank 0 validates, so only it knows the selection
+        selected = {"file": "checkpoints/best.pt", **state["best"]}
+        final = _final_evaluation(cfg, model, data, selected, progress)
+        save_atomic({"config": config_record(cfg), "image_shape": list(data.image_shape),
+                     "num_classes": len(data.classes), "model": model.state_dict()}, folder.model)
+        write_json_atomic(final, folder.final)
+        folder.append_metrics({"final": final})
+    barrier(processes)
+    return TrainResult(model=model, final=final, history=state["history"], out_dir=folder.root)
+
+
+def _load_finished(folder: RunFolder, model: nn.Module, cfg: TrainConfig) -> TrainResult:
+    saved = torch.load(folder.model, map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["model"])
+    history = [json.loads(line) for line in folder.metrics.read_text().splitlines() if line.strip()]
+    return TrainResult(model=model.eval(), final=json.loads(folder.final.read_text()),
+                       history=[r for r in history if "final" not in r], out_dir=folder.root)
+
+
+def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """The evaluated classifier of a finished run (model.pt, loaded with weights_only=True, eval mode) and its
+    config.
+
+    Raises:
+        FileNotFoundError: the run has not finished (no model.pt).
+    """
+    folder = RunFolder(out_dir)
+    if not folder.model.is_file():
+        raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
+    saved = torch.load(folder.model, map_location=map_location, weights_only=True)
+    cfg = TrainConfig(**{**saved["config"], "betas": tuple(saved["config"]["betas"])})
+    model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
+    model.load_state_dict(saved["model"])
+    return model.eval(), cfg

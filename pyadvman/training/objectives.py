@@ -1,0 +1,257 @@
+"""Training objectives (PAPERS.md §1 "Training variants", §3 losses). Each returns the loss of one batch and
+scalar logs; every objective runs exactly one forward pass of the training network (so that DDP sees one
+forward per backward): clean and perturbed inputs are concatenated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pyadvman.attacks import (
+    PGD,
+    TRANSFORMATION_RANGES,
+    LearnedManifoldAttack,
+    TransformationAttack,
+    TrueManifoldAttack,
+    lmc_gaussian,
+    lmc_laplacian,
+    trades_attack,
+)
+from pyadvman.attacks.model_mode import eval_mode
+from pyadvman.data.splits import DatasetSplits
+from pyadvman.manifolds.affine import warp
+from pyadvman.manifolds.learned_manifold import LearnedManifold
+from pyadvman.manifolds.true_manifold import FontsRenderer
+from pyadvman.training.config import TrainConfig
+
+
+@dataclass
+class Batch:
+    """images Tensor[B, C, H, W] in [0, 1]; labels Tensor[B] int64; FONTS codes Tensor[B, 2] and theta [B, 6]."""
+
+    images: Tensor
+    labels: Tensor
+    codes: Tensor | None = None
+    theta: Tensor | None = None
+
+    def rows(self, rows: slice) -> Batch:
+        return Batch(self.images[rows], self.labels[rows], None if self.codes is None else self.codes[rows],
+                     None if self.theta is None else self.theta[rows])
+
+
+def _accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    return (logits.argmax(dim=1) == labels).float().mean()
+
+
+class Objective:
+    """Base class. ``model`` is the bare module (attacked in eval mode), ``net`` the module that is trained
+    (the DDP wrapper under torch.distributed)."""
+
+    def __call__(self, model: nn.Module, net: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def after_step(self, logs: dict[str, Tensor]) -> None:
+        """Called after the optimiser step with the (all-reduced) logs."""
+
+    def state_dict(self) -> dict[str, float]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        pass
+
+
+class Normal(Objective):
+    """Cross-entropy on clean inputs."""
+
+    def __call__(self, model, net, batch):
+        logits = net(batch.images)
+        loss = F.cross_entropy(logits, batch.labels)
+        return loss, {"loss": loss.detach(), "clean_accuracy": _accuracy(logits, batch.labels)}
+
+
+class Mixed(Objective):
+    """Stutz et al.'s scheme (PAPERS.md §1): the first part of the batch stays clean, the last
+    ``fraction`` is perturbed; loss = (CE_clean + CE_perturbed) / 2, or CE_perturbed alone when fraction = 1
+    (Madry et al.). The perturbation (an attack, or random transformations) sees the model in eval mode."""
+
+    def __init__(self, perturb, fraction: float) -> None:
+        self.perturb, self.fraction = perturb, fraction
+
+    def __call__(self, model, net, batch):
+        size = batch.labels.shape[0]
+        clean_count = size - max(1, round(size * self.fraction))
+        perturbed = self.perturb(model, batch.rows(slice(clean_count, None)))
+        logits = net(torch.cat([batch.images[:clean_count], perturbed]))
+        labels = batch.labels
+        adv_loss = F.cross_entropy(logits[clean_count:], labels[clean_count:])
+        logs = {"adversarial_accuracy": _accuracy(logits[clean_count:], labels[clean_count:])}
+        if clean_count:
+            clean_loss = F.cross_entropy(logits[:clean_count], labels[:clean_count])
+            loss = (clean_loss + adv_loss) / 2
+            logs["clean_accuracy"] = _accuracy(logits[:clean_count], labels[:clean_count])
+        else:
+            loss = adv_loss
+        return loss, {"loss": loss.detach(), "adversarial_loss": adv_loss.detach(), **logs}
+
+
+def _attack_perturbation(attack):
+    def perturb(model, batch: Batch) -> Tensor:
+        extras = {"codes": batch.codes, "theta": batch.theta} if isinstance(attack, TrueManifoldAttack) else {}
+        return attack(model, batch.images, batch.labels, **extras).detach()
+    return perturb
+
+
+def _random_transformation(model, batch: Batch) -> Tensor:
+    low, high = (b.to(batch.images) for b in TRANSFORMATION_RANGES.bounds())
+    theta = low + (high - low) * torch.rand(batch.labels.shape[0], 6, device=batch.images.device)
+    with torch.no_grad():
+        return warp(batch.images, theta)
+
+
+def _paired_logits(net: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
+    logits = net(torch.cat([x, x_adv]))
+    return logits[: x.shape[0]], logits[x.shape[0]:]
+
+
+def _kl(clean_logits: Tensor, adv_logits: Tensor) -> Tensor:
+    """KL(softmax clean ‖ softmax adv) per example, Tensor[B]."""
+    clean = F.log_softmax(clean_logits, dim=1)
+    return (clean.exp() * (clean - F.log_softmax(adv_logits, dim=1))).sum(dim=1)
+
+
+class Trades(Objective):
+    """TRADES (Zhang et al., ICML 2019, Eq. (5)): CE(f(x), y) + β·KL(f(x) ‖ f(x')), x' from the KL attack."""
+
+    def __init__(self, attack, beta: float) -> None:
+        self.attack, self.beta = attack, beta
+
+    def __call__(self, model, net, batch):
+        x_adv = self.attack(model, batch.images, batch.labels).detach()
+        clean, adv = _paired_logits(net, batch.images, x_adv)
+        ce, kl = F.cross_entropy(clean, batch.labels), _kl(clean, adv).mean()
+        loss = ce + self.beta * kl
+        return loss, {"loss": loss.detach(), "kl": kl.detach(), "clean_accuracy": _accuracy(clean, batch.labels),
+                      "adversarial_accuracy": _accuracy(adv, batch.labels)}
+
+
+class Mart(Objective):
+    """MART (Wang et al., ICLR 2020, Eq. (9)): BCE(f(x'), y) + β·mean[KL(f(x) ‖ f(x'))·(1 − p_y(x))], with
+    BCE = CE(f(x'), y) − log(1 − max_{k≠y} p_k(x'))."""
+
+    def __init__(self, attack, beta: float) -> None:
+        self.attack, self.beta = attack, beta
+
+    def __call__(self, model, net, batch):
+        x_adv = self.attack(model, batch.images, batch.labels).detach()
+        clean, adv = _paired_logits(net, batch.images, x_adv)
+        y = batch.labels
+        adv_probs = F.softmax(adv, dim=1)
+        runner_up = adv_probs.scatter(1, y[:, None], 0.0).amax(dim=1)
+        bce = F.cross_entropy(adv, y) - torch.log(1.0001 - runner_up + 1e-12).mean()
+        true_prob = F.softmax(clean, dim=1).gather(1, y[:, None]).squeeze(1)
+        robust = (_kl(clean, adv) * (1.0000001 - true_prob)).mean()
+        loss = bce + self.beta * robust
+        return loss, {"loss": loss.detach(), "clean_accuracy": _accuracy(clean, y),
+                      "adversarial_accuracy": _accuracy(adv, y)}
+
+
+class LogitPairing(Objective):
+    """ALP (Kannan et al., 2018): CE(f(x')) + w·mean‖f(x') − f(x)‖₂; CLP (``clean=True``): CE(f(x)) + the same
+    pairing term (PAPERS.md §3)."""
+
+    def __init__(self, attack, weight: float, clean: bool) -> None:
+        self.attack, self.weight, self.clean = attack, weight, clean
+
+    def __call__(self, model, net, batch):
+        x_adv = self.attack(model, batch.images, batch.labels).detach()
+        clean, adv = _paired_logits(net, batch.images, x_adv)
+        ce = F.cross_entropy(clean if self.clean else adv, batch.labels)
+        pairing = (adv - clean).norm(dim=1).mean()
+        loss = ce + self.weight * pairing
+        return loss, {"loss": loss.detach(), "pairing": pairing.detach(),
+                      "clean_accuracy": _accuracy(clean, batch.labels),
+                      "adversarial_accuracy": _accuracy(adv, batch.labels)}
+
+
+class Dale(Objective):
+    """DALE (Robey et al., NeurIPS 2021, Alg. 1; PAPERS.md §3): robust loss + ν·CE(f(x), y), the robust loss
+    CE(f(x')) for the LMC samplers or KL(f(x) ‖ f(x')) for the KL sampler, with the dual update
+    ν ← max(0, ν + η_d·(CE_clean − ρ)) after each step (η_d = 0 keeps ν fixed)."""
+
+    def __init__(self, attack, kind: str, nu: float, dual_lr: float, margin: float) -> None:
+        self.attack, self.kind = attack, kind
+        self.nu, self.dual_lr, self.margin = nu, dual_lr, margin
+
+    def __call__(self, model, net, batch):
+        x_adv = self.attack(model, batch.images, batch.labels).detach()
+        clean, adv = _paired_logits(net, batch.images, x_adv)
+        clean_loss = F.cross_entropy(clean, batch.labels)
+        robust = _kl(clean, adv).mean() if self.kind == "kl" else F.cross_entropy(adv, batch.labels)
+        loss = robust + self.nu * clean_loss
+        return loss, {"loss": loss.detach(), "clean_loss": clean_loss.detach(), "robust_loss": robust.detach(),
+                      "nu": torch.tensor(self.nu), "clean_accuracy": _accuracy(clean, batch.labels),
+                      "adversarial_accuracy": _accuracy(adv, batch.labels)}
+
+    def after_step(self, logs):
+        self.nu = max(0.0, self.nu + self.dual_lr * (float(logs["clean_loss"]) - self.margin))
+
+    def state_dict(self):
+        return {"nu": self.nu}
+
+    def load_state_dict(self, state):
+        self.nu = float(state["nu"])
+
+
+def theta_range(data: DatasetSplits) -> tuple[Tensor, Tensor]:
+    """Per-dimension [min, max] of θ over the training split (the on-true-manifold attack's clipping range)."""
+    theta = data.train.theta
+    return theta.amin(dim=0).float(), theta.amax(dim=0).float()
+
+
+def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    """The objective named by ``cfg.objective``, with its attack built from cfg.
+
+    Raises:
+        ValueError: on_true_manifold without FONTS codes (the dataset must come with prototypes and θ).
+    """
+    pgd = PGD(eps=cfg.epsilon, steps=cfg.attack_steps, alpha=cfg.attack_alpha, update=cfg.attack_update)
+    code_attack = {"eta": cfg.epsilon, "steps": cfg.attack_steps, "alpha": cfg.attack_alpha,
+                   "update": cfg.attack_update}
+    name = cfg.objective
+    if name == "normal":
+        return Normal()
+    if name == "adversarial":
+        return Mixed(_attack_perturbation(pgd), cfg.adversarial_fraction)
+    if name == "on_true_manifold":
+        if data.prototypes is None or data.train.theta is None:
+            raise ValueError(f"objective on_true_manifold needs FONTS (prototypes and θ); dataset {data.name!r} "
+                             "has none")
+        low, high = theta_range(data)
+        attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high,
+                                    **code_attack)
+        return Mixed(_attack_perturbation(attack), cfg.adversarial_fraction)
+    if name == "on_learned_manifold":
+        manifold = LearnedManifold.load(cfg.manifold)
+        return Mixed(_attack_perturbation(LearnedManifoldAttack(manifold=manifold, **code_attack)),
+                     cfg.adversarial_fraction)
+    if name == "stn":
+        return Mixed(_random_transformation, cfg.adversarial_fraction)
+    if name == "adversarial_transformation":
+        return Mixed(_attack_perturbation(TransformationAttack(**code_attack)), cfg.adversarial_fraction)
+    if name in ("trades", "mart"):
+        attack = trades_attack(cfg.epsilon, cfg.attack_steps, cfg.attack_alpha) if name == "trades" else pgd
+        return Trades(attack, cfg.trades_beta) if name == "trades" else Mart(attack, cfg.trades_beta)
+    if name in ("alp", "clp"):
+        return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
+    alpha = cfg.attack_alpha if cfg.attack_alpha is not None else 2.5 * cfg.epsilon / max(cfg.attack_steps, 1)
+    samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
+                "laplacian": lambda: lmc_laplacian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
+                "kl": lambda: trades_attack(cfg.epsilon, cfg.attack_steps, alpha)}
+    return Dale(samplers[cfg.dale_attack](), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
+
+
+__all__ = ["Batch", "Objective", "build_objective", "eval_mode", "theta_range"]

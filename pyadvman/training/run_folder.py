@@ -1,0 +1,58 @@
+"""The files of a training run: config.json, metrics.jsonl, checkpoints/{last,best}.pt, final.json, model.pt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from pyadvman._atomic import write_json_atomic
+from pyadvman.training.config import TrainConfig
+
+
+def config_record(cfg: TrainConfig) -> dict:
+    """cfg as JSON-compatible data (tuples become lists), the form stored in config.json."""
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+class RunFolder:
+    """Paths of one run, and the check that a folder is not reused for another config by accident."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.root = Path(out_dir)
+        self.config = self.root / "config.json"
+        self.metrics = self.root / "metrics.jsonl"
+        self.last = self.root / "checkpoints" / "last.pt"
+        self.best = self.root / "checkpoints" / "best.pt"
+        self.final = self.root / "final.json"
+        self.model = self.root / "model.pt"
+
+    def prepare(self, cfg: TrainConfig, resume: bool) -> None:
+        """Creates the folder and writes config.json.
+
+        Raises:
+            FileExistsError: the folder holds a run and resume is False.
+            ValueError: resume with a config.json that differs from cfg.
+        """
+        record = config_record(cfg)
+        if self.config.is_file():
+            stored = json.loads(self.config.read_text())
+            if not resume:
+                raise FileExistsError(f"{self.root} already holds a training run; pass resume=True (--resume) "
+                                      "to continue it, or choose another out_dir")
+            if stored != record:
+                changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
+                raise ValueError(f"{self.root} was trained with another config (fields {changed} differ); "
+                                 "resume with the same config or choose another out_dir")
+        self.last.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(record, self.config)
+
+    def rewrite_metrics(self, history: list[dict]) -> None:
+        """metrics.jsonl holds exactly the records of the checkpoint being resumed (drops any written after it)."""
+        tmp = self.metrics.with_name(self.metrics.name + ".tmp")
+        tmp.write_text("".join(json.dumps(record) + "\n" for record in history))
+        tmp.replace(self.metrics)
+
+    def append_metrics(self, record: dict) -> None:
+        with open(self.metrics, "a") as handle:
+            handle.write(json.dumps(record) + "\n")

@@ -1,0 +1,107 @@
+"""Training objectives against their formulas: the 50/50 split, TRADES, MART, logit pairing and DALE's dual
+update."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvman.training.objectives import Batch, Dale, LogitPairing, Mart, Mixed, Trades
+
+
+class _Recorder(nn.Module):
+    """A linear classifier that remembers each forward's input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(16, 3).double()
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.linear(x.flatten(1))
+
+
+def _batch(n=6):
+    torch.manual_seed(1)
+    return Batch(torch.rand(n, 1, 4, 4, dtype=torch.float64), torch.arange(n) % 3)
+
+
+def _shift(model, batch):
+    return (batch.images + 0.1).clamp(0, 1)
+
+
+def _fixed_attack(model, x, y):
+    return (x + 0.05).clamp(0, 1)
+
+
+def test_mixed_keeps_the_first_half_clean_and_averages_both_losses() -> None:
+    net, batch = _Recorder(), _batch()
+    loss, _ = Mixed(_shift, 0.5)(net, net, batch)
+    assert len(net.inputs) == 1  # one forward pass
+    seen = net.inputs[0]
+    torch.testing.assert_close(seen[:3], batch.images[:3])
+    torch.testing.assert_close(seen[3:], (batch.images[3:] + 0.1).clamp(0, 1))
+    logits = net.linear(seen.flatten(1))
+    expected = (F.cross_entropy(logits[:3], batch.labels[:3]) + F.cross_entropy(logits[3:], batch.labels[3:])) / 2
+    torch.testing.assert_close(loss, expected)
+    full, _ = Mixed(_shift, 1.0)(net, net, batch)
+    logits = net.linear(net.inputs[-1].flatten(1))
+    torch.testing.assert_close(full, F.cross_entropy(logits, batch.labels))
+    torch.testing.assert_close(net.inputs[-1], (batch.images + 0.1).clamp(0, 1))
+
+
+def _paired(net, batch):
+    x_adv = _fixed_attack(None, batch.images, batch.labels)
+    return net.linear(batch.images.flatten(1)), net.linear(x_adv.flatten(1))
+
+
+def test_trades_is_ce_plus_beta_kl() -> None:
+    net, batch = _Recorder(), _batch()
+    loss, _ = Trades(_fixed_attack, beta=6.0)(net, net, batch)
+    clean, adv = _paired(net, batch)
+    kl = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="batchmean")
+    torch.testing.assert_close(loss, F.cross_entropy(clean, batch.labels) + 6.0 * kl)
+
+
+def test_mart_matches_wang_et_al() -> None:
+    net, batch = _Recorder(), _batch()
+    loss, _ = Mart(_fixed_attack, beta=5.0)(net, net, batch)
+    clean, adv = _paired(net, batch)
+    p_adv, p_clean, y = F.softmax(adv, 1), F.softmax(clean, 1), batch.labels
+    runner_up = torch.stack([torch.cat([p_adv[i, :y[i]], p_adv[i, y[i] + 1:]]).max() for i in range(len(y))])
+    bce = F.cross_entropy(adv, y) - torch.log(1.0001 - runner_up + 1e-12).mean()
+    kl = (p_clean * (p_clean.log() - p_adv.log())).sum(1)
+    expected = bce + 5.0 * (kl * (1.0000001 - p_clean[torch.arange(len(y)), y])).mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_alp_and_clp_pair_logits() -> None:
+    net, batch = _Recorder(), _batch()
+    clean, adv = _paired(net, batch)
+    pairing = (adv - clean).norm(dim=1).mean()
+    alp, _ = LogitPairing(_fixed_attack, 0.5, clean=False)(net, net, batch)
+    clp, _ = LogitPairing(_fixed_attack, 0.5, clean=True)(net, net, batch)
+    torch.testing.assert_close(alp, F.cross_entropy(adv, batch.labels) + 0.5 * pairing)
+    torch.testing.assert_close(clp, F.cross_entropy(clean, batch.labels) + 0.5 * pairing)
+
+
+def test_dale_loss_and_primal_dual_update() -> None:
+    net, batch = _Recorder(), _batch()
+    dale = Dale(_fixed_attack, "gaussian", nu=1.0, dual_lr=0.5, margin=0.1)
+    loss, logs = dale(net, net, batch)
+    clean, adv = _paired(net, batch)
+    clean_loss = F.cross_entropy(clean, batch.labels)
+    torch.testing.assert_close(loss, F.cross_entropy(adv, batch.labels) + 1.0 * clean_loss)
+    dale.after_step({k: float(v) for k, v in logs.items()})
+    assert dale.nu == max(0.0, 1.0 + 0.5 * (float(clean_loss.detach()) - 0.1))
+    dale.after_step({"clean_loss": -100.0})
+    assert dale.nu == 0.0  # projected onto ν >= 0
+    restored = Dale(_fixed_attack, "kl", nu=3.0, dual_lr=0.0, margin=0.1)
+    restored.load_state_dict(dale.state_dict())
+    assert restored.nu == 0.0
+    kl_loss, _ = Dale(_fixed_attack, "kl", nu=2.0, dual_lr=0.0, margin=0.1)(net, net, batch)
+    kl = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="batchmean")
+    torch.testing.assert_close(kl_loss, kl + 2.0 * clean_loss)
