@@ -43,6 +43,8 @@ class PGD(Attack):
             "last" (the final iterate).
         early_stop: stop moving an (example, restart) once its kept iterate fools the model (active mask).
         noise, noise_scale: LMC sampling noise ("gaussian" after the step, "laplace" inside the sign).
+        chunk_rows: rows (restarts × examples) per forward pass; default all R·B on CUDA and about 2,048 on CPU,
+            where larger batches run slower per image (0: all at once).
 
     Shape: x Tensor[B, C, H, W] float in [0, 1]; y Tensor[B] int64; returns x_adv like x (in [0, 1], within
     eps of x).
@@ -71,6 +73,7 @@ class PGD(Attack):
     early_stop: bool = False
     noise: str | None = None
     noise_scale: float = 0.0
+    chunk_rows: int | None = None
 
     def __post_init__(self) -> None:
         check_settings(self.steps, self.restarts, self.update, self.best, self.noise)
@@ -85,7 +88,8 @@ class PGD(Attack):
         return SearchSettings(steps=self.steps, alpha=self.step_size(), restarts=self.restarts,
                               random_start=self.random_start, init_std=self.init_std, update=self.update,
                               lr=self.lr, objective=self.objective, targeted=self.targeted, best=self.best,
-                              early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale)
+                              early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale,
+                              chunk_rows=self.chunk_rows)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""

@@ -209,3 +209,13 @@ def test_bad_arguments_are_named() -> None:
         PGD(norm="l1")
     with pytest.raises(ValueError, match="targeted attack needs target"):
         PGD(targeted=True).run(model, x, y)
+
+
+def test_restarts_in_chunks_equal_one_forward_pass() -> None:
+    model, x, y = _toy(9)
+    torch.manual_seed(4)
+    whole = PGD(eps=0.2, steps=5, restarts=4, chunk_rows=0).run(model, x, y)
+    torch.manual_seed(4)
+    chunked = PGD(eps=0.2, steps=5, restarts=4, chunk_rows=2 * x.shape[0]).run(model, x, y)
+    torch.testing.assert_close(chunked.x_adv_restarts, whole.x_adv_restarts, rtol=0, atol=1e-12)
+    torch.testing.assert_close(chunked.loss, whole.loss, rtol=0, atol=0)

@@ -44,3 +44,42 @@ def test_two_process_ddp_matches_one_process(tmp_path) -> None:
     assert not torch.equal(a["layers.1.weight"], torch.zeros_like(a["layers.1.weight"]))
     final = json.loads((tmp_path / "ddp" / "final.json").read_text())
     assert final["test_accuracy"] > 0.8
+
+
+_SYNC_SCRIPT = """
+import torch, torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from pyadvman.attacks import PGD
+from pyadvman.models import build_model
+from pyadvman.training.objectives import Batch, Mixed, _attack_perturbation
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = build_model("standard", (1, 28, 28), 10)
+net = DistributedDataParallel(model)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+torch.manual_seed(rank + 1)  # different data and attack starts per process
+objective = Mixed(_attack_perturbation(PGD(eps=0.1, steps=3)), 0.5)
+for _ in range(3):
+    model.train()
+    loss, _ = objective(model, net, Batch(torch.rand(20, 1, 28, 28), torch.randint(0, 10, (20,))))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+gathered = [torch.zeros_like(flat) for _ in range(2)]
+dist.all_gather(gathered, flat)
+assert torch.equal(gathered[0], gathered[1]), "processes diverged"
+assert not torch.equal(flat, torch.cat([p.flatten() for p in build_model("standard", (1, 28, 28), 10).parameters()]))
+dist.destroy_process_group()
+"""
+
+
+def test_attacks_inside_ddp_keep_the_processes_in_sync(tmp_path) -> None:
+    # attacks turn requires_grad off and on again on the bare module; DDP's gradient hooks must survive that
+    script = tmp_path / "sync_script.py"
+    script.write_text(_SYNC_SCRIPT)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
