@@ -12,6 +12,7 @@ from pyadvman.attacks.base import Attack
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.search import improves, pick_restart
 from pyadvman.attacks.threat_models import LinfBall, check_radius
 from pyadvman.ops import linf_project, pgd_step
 
@@ -70,9 +71,7 @@ class APGD(Attack):
         best = torch.stack([r[0] for r in runs])
         success = torch.stack([r[1] for r in runs])
         loss = torch.stack([r[2] for r in runs])
-        successful = torch.where(success, loss, float("-inf"))
-        chosen = torch.where(success.any(dim=0), successful.argmax(dim=0), loss.argmax(dim=0))
-        x_adv = best[chosen, torch.arange(x.shape[0], device=x.device)]
+        x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
         return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
                             clean_correct=clean_correct)
 
@@ -113,9 +112,7 @@ class APGD(Attack):
             best_x = torch.where(improved.view(view), x, best_x)
             best_grad = torch.where(improved.view(view), grad, best_grad)
             best_loss = torch.where(improved, new_loss, best_loss)
-            first_success = fooled & ~out_success
-            keep_higher = ~out_success & ~fooled & (new_loss > out_loss)
-            take = first_success | keep_higher
+            take = improves("first_success", fooled, new_loss, out_success, out_loss)
             out_x = torch.where(take.view(view), x, out_x)
             out_loss = torch.where(take, new_loss, out_loss)
             out_success = out_success | fooled

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pyadvman.attacks._checks import check_settings
 from pyadvman.attacks.base import Attack
-from pyadvman.attacks.search import SearchSettings
+from pyadvman.attacks.search import SearchSettings, default_step_size
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,6 @@ class CodeAttack(Attack):
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
 
     def settings(self) -> SearchSettings:
-        alpha = self.alpha if self.alpha is not None else 2.5 * self.eta / max(self.steps, 1)
+        alpha = self.alpha if self.alpha is not None else default_step_size(self.eta, self.steps)
         return SearchSettings(steps=self.steps, alpha=alpha, restarts=self.restarts, random_start=self.random_start,
                               update=self.update, lr=self.lr, best=self.best, early_stop=self.early_stop)

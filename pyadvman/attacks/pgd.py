@@ -11,7 +11,7 @@ from pyadvman.attacks._checks import check_images_labels, check_settings, check_
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import SearchSettings, search
+from pyadvman.attacks.search import SearchSettings, default_step_size, search
 from pyadvman.attacks.threat_models import Bound, L2Ball, LinfBall, check_radius
 
 NORMS = ("linf", "l2")
@@ -82,7 +82,7 @@ class PGD(Attack):
         get_objective(self.objective)
 
     def step_size(self) -> Bound:
-        return self.alpha if self.alpha is not None else 2.5 * self.eps / max(self.steps, 1)
+        return self.alpha if self.alpha is not None else default_step_size(self.eps, self.steps)
 
     def settings(self) -> SearchSettings:
         return SearchSettings(steps=self.steps, alpha=self.step_size(), restarts=self.restarts,

@@ -48,6 +48,31 @@ class SearchSettings:
     chunk_rows: int | None = None  # rows (restarts × examples) per forward pass; None: all on CUDA, ~2048 on CPU
 
 
+def default_step_size(radius: Bound, steps: int) -> Bound:
+    """2.5·radius/steps (Madry et al., ICLR 2018): the default step of PGD and of the code attacks."""
+    return 2.5 * radius / max(steps, 1)
+
+
+def improves(best: str, success: Tensor, value: Tensor, best_success: Tensor, best_loss: Tensor) -> Tensor:
+    """Where an iterate with (success, objective value) replaces the kept one under the rule ``best``:
+    "loss" keeps the highest value, "first_success" the first fooling iterate (else the highest value),
+    "last" always the newest."""
+    higher = value > best_loss
+    if best == "first_success":
+        return (success & ~best_success) | (~best_success & ~success & higher)
+    if best == "last":
+        return torch.ones_like(success)
+    return higher
+
+
+def pick_restart(success: Tensor, loss: Tensor) -> Tensor:
+    """Per example, the restart to return (Tensor[B] of indices into R): among the successful restarts the one
+    with the highest loss, else the highest loss overall. success, loss: Tensor[R, B]."""
+    score = loss.nan_to_num(neginf=torch.finfo(torch.float32).min)
+    successful = torch.where(success, score, float("-inf"))
+    return torch.where(success.any(dim=0), successful.argmax(dim=0), score.argmax(dim=0))
+
+
 def identity_render(p: Tensor) -> Tensor:
     return p
 
@@ -112,13 +137,7 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
                 predicted = torch.cat(logits).argmax(dim=1)
                 success = (predicted == goal_rows if settings.targeted else predicted != goal_rows).view(restarts, batch)
                 value = torch.cat(losses).detach().float().view(restarts, batch).nan_to_num(nan=float("-inf"))
-                higher = value > best_loss
-                if settings.best == "first_success":
-                    better = (success & ~best_success) | (~best_success & ~success & higher)
-                elif settings.best == "last":
-                    better = torch.ones_like(success)
-                else:
-                    better = higher
+                better = improves(settings.best, success, value, best_success, best_loss)
                 best_p = torch.where(better.view(restarts, batch, *([1] * (p.dim() - 2))), p, best_p)
                 best_loss = torch.where(better, value, best_loss)
                 best_success = torch.where(better, success, best_success)
@@ -133,9 +152,7 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
 
         with torch.no_grad():
             best_images = render(best_p)
-            score = best_loss.nan_to_num(neginf=torch.finfo(torch.float32).min)
-            successful = torch.where(best_success, score, float("-inf"))
-            chosen = torch.where(best_success.any(dim=0), successful.argmax(dim=0), score.argmax(dim=0))
+            chosen = pick_restart(best_success, best_loss)
             rows = torch.arange(batch, device=p0.device)
     return AttackResult(x_adv=best_images[chosen, rows], x_adv_restarts=best_images, params=best_p,
                         clean=clean, success=best_success, loss=best_loss, clean_correct=clean_correct)

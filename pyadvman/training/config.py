@@ -92,6 +92,11 @@ class TrainConfig:
         return self.objective != "normal"
 
     @property
+    def evaluation_epsilon(self) -> float:
+        """The radius of validation and test attacks: eval_epsilon, or epsilon when it is None."""
+        return self.eval_epsilon if self.eval_epsilon is not None else self.epsilon
+
+    @property
     def selection_metric(self) -> str:
         if self.selection != "auto":
             return self.selection

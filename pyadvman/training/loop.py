@@ -94,7 +94,7 @@ def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[s
     val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
     record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
     if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
-        result = pgd_robustness(model, val.images, val.labels, eps=cfg.eval_epsilon or cfg.epsilon,
+        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon,
                                 steps=cfg.validation_attack_steps)
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
@@ -104,11 +104,11 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
                       progress: bool) -> dict:
     test = data.test
     attacked = test.first(min(cfg.eval_examples, len(test)))
-    eps = cfg.eval_epsilon if cfg.eval_epsilon is not None else cfg.epsilon
+    eps = cfg.evaluation_epsilon
     result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, steps=cfg.eval_steps,
                             restarts=cfg.eval_restarts, progress=progress, desc=f"test PGD-{cfg.eval_steps}")
-    return {"checkpoint": selected, "test_accuracy": clean_accuracy(model, test.images, test.labels),
-            "test_error": 1 - clean_accuracy(model, test.images, test.labels),
+    accuracy = clean_accuracy(model, test.images, test.labels)
+    return {"checkpoint": selected, "test_accuracy": accuracy, "test_error": 1 - accuracy,
             "robust_accuracy": result.robust_accuracy(), "success_rate": result.success_rate(),
             "attack": {"name": f"PGD-{cfg.eval_steps}", "norm": "linf", "epsilon": eps, "restarts": cfg.eval_restarts,
                        "examples": len(attacked)}}
@@ -145,9 +145,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     barrier(processes)
     if data is None:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
-    train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
     if cfg.train_size is not None and cfg.train_size > len(data.train):
         raise ValueError(f"train_size must be <= {len(data.train)} (the training split), got {cfg.train_size}")
+    train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
@@ -157,7 +157,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
 
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "averages": {}, "count": 0}
     if folder.final.is_file() and folder.model.is_file():
-        return _load_finished(folder, model, cfg)
+        return _load_finished(folder, model)
     if resume and folder.last.is_file():
         saved = torch.load(folder.last, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
@@ -251,7 +251,7 @@ def _finish(cfg: TrainConfig, folder: RunFolder, model: nn.Module, data: Dataset
     return TrainResult(model=model, final=final, history=state["history"], out_dir=folder.root)
 
 
-def _load_finished(folder: RunFolder, model: nn.Module, cfg: TrainConfig) -> TrainResult:
+def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
     saved = torch.load(folder.model, map_location="cpu", weights_only=True)
     model.load_state_dict(saved["model"])
     history = [json.loads(line) for line in folder.metrics.read_text().splitlines() if line.strip()]

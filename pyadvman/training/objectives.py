@@ -21,7 +21,8 @@ from pyadvman.attacks import (
     lmc_laplacian,
     trades_attack,
 )
-from pyadvman.attacks.model_mode import eval_mode
+from pyadvman.attacks.objectives import kl_divergence
+from pyadvman.attacks.search import default_step_size
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.affine import warp
 from pyadvman.manifolds.learned_manifold import LearnedManifold
@@ -117,12 +118,6 @@ def _paired_logits(net: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Te
     return logits[: x.shape[0]], logits[x.shape[0]:]
 
 
-def _kl(clean_logits: Tensor, adv_logits: Tensor) -> Tensor:
-    """KL(softmax clean ‖ softmax adv) per example, Tensor[B]."""
-    clean = F.log_softmax(clean_logits, dim=1)
-    return (clean.exp() * (clean - F.log_softmax(adv_logits, dim=1))).sum(dim=1)
-
-
 class Trades(Objective):
     """TRADES (Zhang et al., ICML 2019, Eq. (5)): CE(f(x), y) + β·KL(f(x) ‖ f(x')), x' from the KL attack."""
 
@@ -132,7 +127,7 @@ class Trades(Objective):
     def __call__(self, model, net, batch):
         x_adv = self.attack(model, batch.images, batch.labels).detach()
         clean, adv = _paired_logits(net, batch.images, x_adv)
-        ce, kl = F.cross_entropy(clean, batch.labels), _kl(clean, adv).mean()
+        ce, kl = F.cross_entropy(clean, batch.labels), kl_divergence(adv, batch.labels, clean).mean()
         loss = ce + self.beta * kl
         return loss, {"loss": loss.detach(), "kl": kl.detach(), "clean_accuracy": _accuracy(clean, batch.labels),
                       "adversarial_accuracy": _accuracy(adv, batch.labels)}
@@ -153,7 +148,7 @@ class Mart(Objective):
         runner_up = adv_probs.scatter(1, y[:, None], 0.0).amax(dim=1)
         bce = F.cross_entropy(adv, y) - torch.log(1.0001 - runner_up + 1e-12).mean()
         true_prob = F.softmax(clean, dim=1).gather(1, y[:, None]).squeeze(1)
-        robust = (_kl(clean, adv) * (1.0000001 - true_prob)).mean()
+        robust = (kl_divergence(adv, y, clean) * (1.0000001 - true_prob)).mean()
         loss = bce + self.beta * robust
         return loss, {"loss": loss.detach(), "clean_accuracy": _accuracy(clean, y),
                       "adversarial_accuracy": _accuracy(adv, y)}
@@ -190,7 +185,7 @@ class Dale(Objective):
         x_adv = self.attack(model, batch.images, batch.labels).detach()
         clean, adv = _paired_logits(net, batch.images, x_adv)
         clean_loss = F.cross_entropy(clean, batch.labels)
-        robust = _kl(clean, adv).mean() if self.kind == "kl" else F.cross_entropy(adv, batch.labels)
+        robust = kl_divergence(adv, batch.labels, clean).mean() if self.kind == "kl" else F.cross_entropy(adv, batch.labels)
         loss = robust + self.nu * clean_loss
         return loss, {"loss": loss.detach(), "clean_loss": clean_loss.detach(), "robust_loss": robust.detach(),
                       "nu": torch.tensor(self.nu), "clean_accuracy": _accuracy(clean, batch.labels),
@@ -247,11 +242,11 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
         return Trades(attack, cfg.trades_beta) if name == "trades" else Mart(attack, cfg.trades_beta)
     if name in ("alp", "clp"):
         return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
-    alpha = cfg.attack_alpha if cfg.attack_alpha is not None else 2.5 * cfg.epsilon / max(cfg.attack_steps, 1)
+    alpha = cfg.attack_alpha if cfg.attack_alpha is not None else default_step_size(cfg.epsilon, cfg.attack_steps)
     samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
                 "laplacian": lambda: lmc_laplacian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
                 "kl": lambda: trades_attack(cfg.epsilon, cfg.attack_steps, alpha)}
     return Dale(samplers[cfg.dale_attack](), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
 
 
-__all__ = ["Batch", "Objective", "build_objective", "eval_mode", "theta_range"]
+__all__ = ["Batch", "Objective", "build_objective", "theta_range"]
