@@ -16,15 +16,19 @@ from pyadvman.manifolds.learned_manifold import fit_learned_manifold
 from pyadvman.manifolds.vae_gan import vae_gan_config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyadvman.manifolds.train", description=__doc__)
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The VAE-GAN training options (also the ``pyadvman manifold`` subcommand)."""
+    parser = parser or argparse.ArgumentParser(prog="python -m pyadvman.manifolds.train", description=__doc__)
     parser.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS))
     parser.add_argument("--preset", default="quick", choices=["quick", "paper"],
                         help="quick: minutes on a CPU; paper: the paper's hyperparameters (for a GPU)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, figure, JSON)")
     parser.add_argument("--path", help="the .npz file (dataset npz) or IDX folder (dataset idx)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> int:
     options = {"path": args.path} if args.dataset == "npz" else {"root": args.path} if args.dataset == "idx" else {}
     data = load_dataset(args.dataset, **options)
     fit_learned_manifold(data, vae_gan_config(args.preset, args.dataset), args.out, device=args.device)
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  class-specific mean {report['class_specific_mean']:.4f}, "
           f"class-agnostic {report['class_agnostic_mean']:.4f}; figure: {args.out / 'reconstruction.png'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_from_args(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

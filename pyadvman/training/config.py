@@ -60,6 +60,7 @@ class TrainConfig:
     eval_restarts: int = 1
     # machinery
     checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
+    epoch_checkpoints: bool = False  # also keep each epoch's weights in checkpoints/epoch_<k>.pt (flatness study)
     amp: str = "none"  # none | bf16 | fp16 (CUDA only)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 

@@ -223,6 +223,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             if state["best"] is None or value >= state["best"]["value"]:  # ties: the later, longer-trained epoch
                 state["best"] = {"epoch": epoch + 1, "metric": metric, "value": value}
                 save_atomic({"model": model.state_dict(), "epoch": epoch + 1, metric: value}, folder.best)
+            if cfg.epoch_checkpoints:
+                save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, folder.epoch_checkpoint(epoch + 1))
         state.update(epoch=epoch + 1, step=0, averages={}, count=0)
         state["history"] = [*state["history"], record]
         checkpoint()

@@ -7,12 +7,33 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pyadvman._atomic import write_json_atomic
-from pyadvman.training.config import TrainConfig
 
 
-def config_record(cfg: TrainConfig) -> dict:
-    """cfg as JSON-compatible data (tuples become lists), the form stored in config.json."""
+def config_record(cfg: object) -> dict:
+    """cfg (a config dataclass) as JSON-compatible data (tuples become lists), the form stored in config.json."""
     return json.loads(json.dumps(asdict(cfg)))
+
+
+def write_config(root: Path, cfg: object, resume: bool) -> None:
+    """Creates ``root`` and writes config.json, refusing to reuse a folder by accident.
+
+    Raises:
+        FileExistsError: the folder holds a run and resume is False.
+        ValueError: resume with a config.json that differs from cfg.
+    """
+    record = config_record(cfg)
+    config = root / "config.json"
+    if config.is_file():
+        stored = json.loads(config.read_text())
+        if not resume:
+            raise FileExistsError(f"{root} already holds a run; pass resume=True (--resume) to continue it, or "
+                                  "choose another out_dir")
+        if stored != record:
+            changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
+            raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
+                             "the same config or choose another out_dir")
+    root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(record, config)
 
 
 class RunFolder:
@@ -27,25 +48,14 @@ class RunFolder:
         self.final = self.root / "final.json"
         self.model = self.root / "model.pt"
 
-    def prepare(self, cfg: TrainConfig, resume: bool) -> None:
-        """Creates the folder and writes config.json.
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        """checkpoints/epoch_<epoch>.pt: the weights after ``epoch`` epochs (with TrainConfig.epoch_checkpoints)."""
+        return self.root / "checkpoints" / f"epoch_{epoch}.pt"
 
-        Raises:
-            FileExistsError: the folder holds a run and resume is False.
-            ValueError: resume with a config.json that differs from cfg.
-        """
-        record = config_record(cfg)
-        if self.config.is_file():
-            stored = json.loads(self.config.read_text())
-            if not resume:
-                raise FileExistsError(f"{self.root} already holds a training run; pass resume=True (--resume) "
-                                      "to continue it, or choose another out_dir")
-            if stored != record:
-                changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
-                raise ValueError(f"{self.root} was trained with another config (fields {changed} differ); "
-                                 "resume with the same config or choose another out_dir")
+    def prepare(self, cfg: object, resume: bool) -> None:
+        """Creates the folder and writes config.json (see :func:`write_config`)."""
+        write_config(self.root, cfg, resume)
         self.last.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(record, self.config)
 
     def rewrite_metrics(self, history: list[dict]) -> None:
         """metrics.jsonl holds exactly the records of the checkpoint being resumed (drops any written after it)."""

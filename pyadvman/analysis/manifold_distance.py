@@ -1,0 +1,142 @@
+"""How far adversarial examples lie from the data manifold (Stutz et al., CVPR 2019, Sec. 3.1 and Fig. 2;
+PAPERS.md §1 "Distance to the manifold"): the kNN approximation ("inclusive nn"), and projections onto the true
+manifold of FONTS (optimise θ) and onto a learned manifold (optimise z)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.manifolds.learned_manifold import LearnedManifold
+from pyadvman.manifolds.true_manifold import FontsRenderer
+from pyadvman.ops import nn_project
+
+
+@dataclass
+class KnnDistances:
+    """Per example (Tensor[B] each, float32): ``residual`` ‖δ − Pδ‖₂ (input units), ``normalised_residual``
+    ‖δ − Pδ‖₂ / ‖δ‖₂ in [0, 1] (0 where δ = 0), ``angle`` ∠(δ, Pδ) in degrees in [0, 90], ``norm`` ‖δ‖₂."""
+
+    residual: Tensor
+    normalised_residual: Tensor
+    angle: Tensor
+    norm: Tensor
+
+
+def knn_distances(x_adv: Tensor, x: Tensor, reference: Tensor, k: int = 50, *,
+                  batch_size: int = 500) -> KnnDistances:
+    """The "inclusive nn" distance of x_adv = x + δ from the manifold spanned locally by its k nearest reference
+    images: δ is projected onto span{x_i − x} (PAPERS.md §1; the fused ``nn_project`` op). Off-manifold
+    perturbations keep a normalised residual near 1 and an angle near 90°.
+
+    The neighbours are searched exactly in pixel space (the released code searches a 40-d PCA space).
+
+    Args:
+        x_adv, x (Tensor[B, C, H, W] or [B, D]): adversarial and clean images, float in [0, 1].
+        reference (Tensor[N, ...]): the training images (same trailing shape).
+        k: neighbours (paper: 50), 1 <= k <= N.
+
+    Raises:
+        ValueError: x_adv and x of different shapes, or the errors of :func:`pyadvman.ops.nn_project`.
+    """
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv and x must have the same shape, got {list(x_adv.shape)} and {list(x.shape)}")
+    flat_ref = reference.reshape(reference.shape[0], -1).float()
+    residuals, angles, norms = [], [], []
+    for start in range(0, x.shape[0], batch_size):
+        xa = x_adv[start:start + batch_size].reshape(-1, flat_ref.shape[1]).float().to(flat_ref.device)
+        x0 = x[start:start + batch_size].reshape(-1, flat_ref.shape[1]).float().to(flat_ref.device)
+        _, residual, angle = nn_project(xa, x0, flat_ref, k)
+        residuals.append(residual.cpu())
+        angles.append(angle.cpu())
+        norms.append((xa - x0).norm(dim=1).cpu())
+    residual, angle, norm = torch.cat(residuals), torch.cat(angles), torch.cat(norms)
+    normalised = torch.where(norm > 0, residual / norm.clamp_min(1e-12), torch.zeros_like(norm))
+    return KnnDistances(residual=residual, normalised_residual=normalised, angle=angle, norm=norm)
+
+
+def _fit_codes(render, target: Tensor, start: Tensor, steps: int, lr: float) -> tuple[Tensor, Tensor]:
+    """Adam on the code (one per row) to minimise ‖render(code) − target‖² (summed over pixels)."""
+    code = start.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([code], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        error = (render(code) - target).flatten(1).pow(2).sum(dim=1)
+        error.sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        distance = (render(code) - target).flatten(1).norm(dim=1)
+    return code.detach(), distance
+
+
+def true_manifold_distance(renderer: FontsRenderer, x_adv: Tensor, codes: Tensor, theta: Tensor, *,
+                           steps: int = 100, lr: float = 0.09, search_fonts: bool = False,
+                           batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    """Distance of FONTS images x̃ to the true manifold: min over θ of ‖render(font, letter, θ) − x̃‖₂, by Adam
+    from the clean θ (PAPERS.md §1: lr 0.09, 100 steps; the released code left this step commented out).
+
+    Args:
+        renderer: the FONTS renderer. x_adv (Tensor[B, 1, H, W]) in [0, 1]: the images to project.
+        codes (Tensor[B, 2] int64): font and letter of each clean example. theta (Tensor[B, 6]): its clean θ.
+        search_fonts: also try every font (same letter) and keep the closest projection; costs F times more.
+
+    Returns:
+        (distance Tensor[B] ‖render(θ*) − x̃‖₂ in pixel units, theta Tensor[B, 6] the projection's θ).
+
+    Raises:
+        ValueError: codes / theta not shaped [B, 2] / [B, 6].
+    """
+    if codes.shape != (x_adv.shape[0], 2) or theta.shape != (x_adv.shape[0], 6):
+        raise ValueError(f"codes and theta must be [B, 2] and [B, 6] with B = {x_adv.shape[0]}, got "
+                         f"{list(codes.shape)} and {list(theta.shape)}")
+    distances, thetas = [], []
+    fonts = range(renderer.num_fonts) if search_fonts else [None]
+    for start in range(0, x_adv.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        target, code, start_theta = x_adv[rows].float(), codes[rows], theta[rows].float()
+        best_distance, best_theta = None, None
+        for font in fonts:
+            font_index = code[:, 0] if font is None else torch.full_like(code[:, 0], font)
+            theta_fit, distance = _fit_codes(lambda t, f=font_index, c=code: renderer(f, c[:, 1], t), target,
+                                             start_theta, steps, lr)
+            if best_distance is None:
+                best_distance, best_theta = distance, theta_fit
+            else:
+                closer = distance < best_distance
+                best_distance = torch.where(closer, distance, best_distance)
+                best_theta = torch.where(closer[:, None], theta_fit, best_theta)
+        distances.append(best_distance.cpu())
+        thetas.append(best_theta.cpu())
+    return torch.cat(distances), torch.cat(thetas)
+
+
+def learned_manifold_distance(manifold: LearnedManifold, x_adv: Tensor, labels: Tensor, *, steps: int = 100,
+                              lr: float = 0.1, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    """Distance of images x̃ to the learned manifold of their class: min over z of ‖dec_y(z) − x̃‖₂, by Adam from
+    the encoder mean of x̃ (PAPERS.md §1: lr 0.1, 100 steps).
+
+    Args:
+        manifold: the class-specific VAE-GANs. x_adv (Tensor[B, C, H, W]) in [0, 1]. labels (Tensor[B]) int64:
+            the class whose decoder is used.
+
+    Returns:
+        (distance Tensor[B] in pixel units, z Tensor[B, latent]).
+
+    Raises:
+        ValueError: labels not [B].
+    """
+    if labels.shape != (x_adv.shape[0],):
+        raise ValueError(f"labels must be [B] with B = {x_adv.shape[0]}, got {list(labels.shape)}")
+    distances, codes = [], []
+    with eval_mode(manifold), frozen_parameters(manifold):
+        for start in range(0, x_adv.shape[0], batch_size):
+            target, y = x_adv[start:start + batch_size].float(), labels[start:start + batch_size]
+            with torch.no_grad():
+                z0 = manifold.encode(target, y)
+            z, distance = _fit_codes(lambda z, y=y: manifold.decode(z, y), target, z0, steps, lr)
+            distances.append(distance.cpu())
+            codes.append(z.cpu())
+    return torch.cat(distances), torch.cat(codes)

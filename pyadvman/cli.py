@@ -1,0 +1,221 @@
+"""``pyadvman``: the command line of the package.
+
+    pyadvman data fonts --preset quick --figure fonts.png     inspect (and generate, cached) a dataset
+    pyadvman manifold --dataset fashion-mnist --out runs/vae  train the class-specific VAE-GANs
+    pyadvman train --preset quick --out runs/at --objective adversarial --epsilon 0.1
+    pyadvman attack --run runs/at --attack pgd --eps 0.1      attack a trained classifier on test data
+    pyadvman evaluate --run runs/at                           clean / robust accuracy and confidence
+    pyadvman run claims                                       the four claims on FONTS (quick preset)
+    pyadvman run claims --dataset fashion-mnist --dataset-options '{}'
+    pyadvman run EXPERIMENT --help                            every option of an experiment's config
+
+Every run writes one folder (config.json, metrics, checkpoints, figures, report.md); ``--resume`` continues an
+interrupted one from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from pyadvman._config_options import add_config_options, config_overrides
+
+
+def _data(args: argparse.Namespace) -> int:
+    from pyadvman.data import load_dataset
+    from pyadvman.data.figures import tile
+
+    options = json.loads(args.options) if args.options else {}
+    if args.name == "fonts":
+        options.setdefault("preset", args.preset)
+    data = load_dataset(args.name, **options)
+    summary = {"dataset": data.name, "classes": list(data.classes), "image_shape": list(data.image_shape),
+               **{split: len(getattr(data, split)) for split in ("train", "validation", "test")},
+               "true_manifold": data.prototypes is not None}
+    print(json.dumps(summary, indent=2))
+    if args.figure:
+        from matplotlib.figure import Figure
+
+        images = data.train.images[:64].float()
+        mosaic = tile(images.mean(dim=1).numpy(), columns=16)
+        fig = Figure(figsize=(8, 8 * mosaic.shape[0] / mosaic.shape[1] + 0.4))
+        ax = fig.add_subplot(1, 1, 1)
+        ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(f"{data.name}: first 64 training images", fontsize=9)
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.figure, dpi=100)
+        print(f"figure: {args.figure}")
+    return 0
+
+
+ATTACKS = ("pgd", "fgsm", "apgd", "on-true-manifold", "on-learned-manifold", "transformation")
+
+
+def _build_attack(args: argparse.Namespace, data):
+    from pyadvman.attacks import (
+        APGD,
+        PGD,
+        LearnedManifoldAttack,
+        TransformationAttack,
+        TrueManifoldAttack,
+        fgsm,
+    )
+    from pyadvman.manifolds import FontsRenderer
+    from pyadvman.manifolds.learned_manifold import LearnedManifold
+    from pyadvman.training.objectives import theta_range
+
+    if args.attack == "pgd":
+        return PGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
+    if args.attack == "fgsm":
+        return fgsm(eps=args.eps), {}
+    if args.attack == "apgd":
+        return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
+    if args.attack == "transformation":
+        return TransformationAttack(eta=args.eps, steps=args.steps, restarts=args.restarts), {}
+    if args.attack == "on-true-manifold":
+        if data.prototypes is None:
+            raise SystemExit(f"--attack on-true-manifold needs FONTS; the run's dataset is {data.name!r}")
+        low, high = theta_range(data)
+        attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high,
+                                    eta=args.eps, steps=args.steps, restarts=args.restarts)
+        return attack, {"codes": data.test.codes, "theta": data.test.theta}
+    if not args.manifold:
+        raise SystemExit("--attack on-learned-manifold needs --manifold PATH (a manifold.pt of `pyadvman manifold`)")
+    return LearnedManifoldAttack(manifold=LearnedManifold.load(args.manifold), eta=args.eps, steps=args.steps,
+                                 restarts=args.restarts), {}
+
+
+def _load_run(run: str):
+    from pyadvman.data import load_dataset
+    from pyadvman.training import load_trained
+
+    model, cfg = load_trained(run)
+    return model, cfg, load_dataset(cfg.dataset, **cfg.dataset_options)
+
+
+def _write(result: dict, out: str | None) -> None:
+    print(json.dumps(result, indent=2))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from pyadvman.attacks import attack_in_batches
+
+    model, _, data = _load_run(args.run)
+    attack, extras = _build_attack(args, data)
+    test = data.test.first(min(args.examples, len(data.test)))
+    extras = {k: v[:len(test)] for k, v in extras.items()}
+    torch.manual_seed(args.seed)
+    result = attack_in_batches(attack, model, test.images, test.labels, keep_images=False,
+                               desc=args.attack, **extras)
+    _write({"run": args.run, "attack": args.attack, "eps": args.eps, "steps": args.steps,
+            "restarts": args.restarts, "examples": len(test), "clean_accuracy": result.clean_accuracy(),
+            "success_rate": result.success_rate(), "robust_accuracy": result.robust_accuracy()}, args.out)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pyadvman.analysis import confidence
+    from pyadvman.training import clean_accuracy, pgd_robustness
+
+    model, cfg, data = _load_run(args.run)
+    test = data.test
+    attacked = test.first(min(args.examples, len(test)))
+    eps = args.eps if args.eps is not None else cfg.evaluation_epsilon
+    torch.manual_seed(args.seed)
+    robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, steps=args.steps,
+                            restarts=args.restarts, progress=True, desc=f"PGD-{args.steps}")
+    stats = confidence(model, test.images, test.labels)
+    _write({"run": args.run, "test_accuracy": clean_accuracy(model, test.images, test.labels),
+            "robust_accuracy": robust.robust_accuracy(), "success_rate": robust.success_rate(),
+            "attack": {"name": f"PGD-{args.steps}", "epsilon": eps, "restarts": args.restarts,
+                       "examples": len(attacked)},
+            "mean_max_probability": float(stats["max_probability"].mean()),
+            "mean_logit_margin": float(stats["logit_margin"].mean())}, args.out)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pyadvman.experiments import EXPERIMENTS
+
+    experiment = EXPERIMENTS[args.experiment]
+    cfg = experiment.config(args.preset, **config_overrides(args, experiment.config_class))
+    metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    out = Path(args.out) if args.out else Path("runs") / f"{args.experiment}-{cfg.dataset}"
+    verdicts = {k: v["holds"] for k, v in metrics.get("claims", {}).items()}
+    print(f"{args.experiment} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
+          f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; claims hold: {verdicts}" if verdicts else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pyadvman.experiments import EXPERIMENTS
+    from pyadvman.manifolds import train as manifold_train
+    from pyadvman.training import __main__ as training_main
+
+    parser = argparse.ArgumentParser(prog="pyadvman", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="load (generate, cache) a dataset and print its splits")
+    data.add_argument("name", help="fonts | fashion-mnist | idx | npz")
+    data.add_argument("--preset", default="quick", help="FONTS preset: quick | default | paper")
+    data.add_argument("--options", help='loader options as JSON, e.g. \'{"path": "my.npz"}\'')
+    data.add_argument("--figure", help="also save a PNG of the first 64 training images")
+    data.set_defaults(handler=_data)
+
+    manifold = commands.add_parser("manifold", help="train the class-specific VAE-GANs (learned manifold)")
+    manifold_train.build_parser(manifold).set_defaults(handler=manifold_train.run_from_args)
+
+    train = commands.add_parser("train", help="train a classifier (normal, adversarial, on-manifold, ...)")
+    training_main.build_parser(train).set_defaults(handler=training_main.run_from_args)
+
+    for name, handler, text in (("attack", _attack, "attack a trained classifier on its test split"),
+                                ("evaluate", _evaluate, "clean and PGD robust accuracy, confidence of a run")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--run", required=True, help="a finished training run folder (with model.pt)")
+        if name == "attack":
+            sub.add_argument("--attack", default="pgd", choices=ATTACKS)
+            sub.add_argument("--manifold", help="manifold.pt for --attack on-learned-manifold")
+        sub.add_argument("--eps", type=float, default=0.3 if name == "attack" else None,
+                         help="L∞ radius (η in code space for on-manifold attacks); evaluate: the run's")
+        sub.add_argument("--steps", type=int, default=40, help="iterations (default 40)")
+        sub.add_argument("--restarts", type=int, default=1, help="random restarts (default 1)")
+        sub.add_argument("--examples", type=int, default=1000, help="first test images attacked (default 1000)")
+        sub.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+        sub.add_argument("--out", help="also write the result to this JSON file")
+        sub.set_defaults(handler=handler)
+
+    run = commands.add_parser("run", help="run an experiment: " + ", ".join(EXPERIMENTS))
+    experiments = run.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for name, experiment in EXPERIMENTS.items():
+        sub = experiments.add_parser(name, help=experiment.description, description=experiment.description)
+        sub.add_argument("--preset", default="quick", choices=sorted(experiment.presets),
+                         help="quick: a 2-core CPU in minutes; paper: the papers' scale (GPU)")
+        sub.add_argument("--out", help=f"run folder (default runs/{name}-<dataset>)")
+        sub.add_argument("--resume", action="store_true", help="continue the run in the folder")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+        add_config_options(sub.add_argument_group(f"{experiment.config_class.__name__} fields"),
+                           experiment.config_class)
+        sub.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f"pyadvman {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The folder of one experiment run: config.json, metrics.json, report.md, figures/, models/ (one training run
+folder each) and cached intermediate results, so that an interrupted run resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from pyadvman._atomic import write_json_atomic
+from pyadvman.training.run_folder import write_config
+
+
+def default_out_dir(experiment: str, dataset: str) -> Path:
+    """runs/<experiment>-<dataset>, the folder a run writes to unless told otherwise."""
+    return Path("runs") / f"{experiment}-{dataset}"
+
+
+class ExperimentFolder:
+    """Paths of an experiment run, and JSON results computed once and reused on resume."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.root = Path(out_dir)
+        self.config = self.root / "config.json"
+        self.metrics = self.root / "metrics.json"
+        self.report = self.root / "report.md"
+        self.figures = self.root / "figures"
+        self.models = self.root / "models"
+
+    def prepare(self, cfg: object, resume: bool) -> None:
+        """Creates the folder and writes config.json.
+
+        Raises:
+            FileExistsError: the folder holds a run and resume is False.
+            ValueError: resume with a config.json that differs from cfg.
+        """
+        write_config(self.root, cfg, resume)
+        self.figures.mkdir(parents=True, exist_ok=True)
+        self.models.mkdir(parents=True, exist_ok=True)
+
+    def cached(self, path: Path, compute: Callable[[], object]) -> object:
+        """The JSON stored at ``path``, or ``compute()`` written there atomically (the unit of resumption)."""
+        if path.is_file():
+            return json.loads(path.read_text())
+        value = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(value, path)
+        return value
+
+    def write_results(self, metrics: dict, report: str) -> None:
+        write_json_atomic(metrics, self.metrics)
+        tmp = self.report.with_name(self.report.name + ".tmp")
+        tmp.write_text(report)
+        tmp.replace(self.report)

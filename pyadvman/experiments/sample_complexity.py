@@ -1,0 +1,94 @@
+"""Sample complexity (Stutz et al., CVPR 2019, Sec. 4, Figs. 4–6; PAPERS.md §1): test error, regular robust
+accuracy and on-manifold success rate against the training-set size N, per training variant."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pyadvman.experiments.figures import grid_figure
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
+from pyadvman.experiments.presets import config_from_preset
+from pyadvman.experiments.report import fmt, table
+from pyadvman.experiments.study import (
+    STUDY_PAPER_PRESET,
+    VARIANT_LABELS,
+    StudyConfig,
+    prepare_study,
+    run_grid,
+)
+
+SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {"quick": {}, "paper": dict(STUDY_PAPER_PRESET)}
+METRICS = (("test_error", "test error"), ("robust_accuracy", "robust accuracy (L∞ PGD)"),
+           ("on_manifold_success_rate", "on-manifold success rate"))
+
+
+@dataclass(frozen=True)
+class SampleComplexityConfig(StudyConfig):
+    """The models of the study (see StudyConfig); defaults: the quick preset on FONTS."""
+
+
+def sample_complexity_config(preset: str = "quick", **overrides: object) -> SampleComplexityConfig:
+    """The config of ``preset`` ("quick" or "paper") with ``overrides``.
+
+    Raises:
+        ValueError: unknown preset or field, or an invalid value.
+    """
+    return config_from_preset(SampleComplexityConfig, SAMPLE_COMPLEXITY_PRESETS, preset, **overrides)
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    """One row per (objective, N): the mean over seeds of each metric, and the number of seeds."""
+    rows = []
+    for objective in dict.fromkeys(r["objective"] for r in records):
+        for n in sorted({r["train_size"] for r in records if r["objective"] == objective}):
+            group = [r for r in records if r["objective"] == objective and r["train_size"] == n]
+            rows.append({"objective": objective, "train_size": n, "seeds": len(group),
+                         **{m: sum(r[m] for r in group) / len(group) for m, _ in METRICS}})
+    return rows
+
+
+def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
+    rows = [[VARIANT_LABELS.get(r["objective"], r["objective"]), r["train_size"], r["seeds"], r["test_error"],
+             r["robust_accuracy"], r["on_manifold_success_rate"],
+             fmt(paper_on_manifold_success(cfg.dataset, r["objective"], r["train_size"]))]
+            for r in metrics["summary"]]
+    figure = metrics["figures"]["sample_complexity"]
+    return "\n".join([
+        f"# Sample complexity on {cfg.dataset}", "",
+        (f"Each model is trained on the first N training examples ({cfg.epochs} epochs) and evaluated on the test "
+        f"split: test error on all test images, L∞ PGD-{cfg.attack_steps} (ε = {cfg.epsilon}) robust accuracy and "
+        f"on-{metrics['manifold']}-manifold success rate (η = {cfg.eta}) on the first {cfg.attack_examples}. "
+        "Means over seeds."), "",
+        table(["variant", "N", "seeds", "test error", "robust accuracy", "on-manifold success rate",
+               "paper success rate"], rows), "",
+        ("Paper (PAPERS.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
+        "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
+        f"![sample complexity]({figure})", ""])
+
+
+def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,
+        progress: bool = True) -> dict:
+    """Trains and evaluates the grid into ``out_dir`` (default runs/sample-complexity-<dataset>); writes
+    metrics.json ({"config", "manifold", "models", "summary", "figures", "seconds"}), figures and report.md.
+    Resumable like the claims experiment.
+
+    Raises:
+        FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
+    """
+    folder = ExperimentFolder(out_dir or default_out_dir("sample-complexity", cfg.dataset))
+    folder.prepare(cfg, resume)
+    started = time.monotonic()
+    study = prepare_study(cfg, folder, progress=progress)
+    records = run_grid(study, folder, progress=progress)
+    paper = {"on_manifold_success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
+    path = grid_figure(records, list(METRICS), folder.figures / "sample_complexity.png",
+                       f"Sample complexity on {cfg.dataset}", paper=paper)
+    metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "manifold": study.manifold_kind,
+               "models": records, "summary": summarise(records),
+               "figures": {"sample_complexity": str(path.relative_to(folder.root))},
+               "seconds": round(time.monotonic() - started, 1)}
+    folder.write_results(metrics, report(cfg, metrics))
+    return metrics

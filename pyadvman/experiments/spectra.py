@@ -1,0 +1,192 @@
+"""Layer spectra and confidence of normal vs adversarially trained classifiers (Wen, Li & Jia, ICML 2020;
+PAPERS.md §2): adversarial training is said to make each layer's response to input changes smaller and more
+uniform across directions, and predictions less confident."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from pyadvman.analysis import (
+    SpectrumSummary,
+    confidence,
+    jacobian_singular_values,
+    layer_input_shapes,
+    linear_layers,
+    weight_operator_singular_values,
+)
+from pyadvman.data import load_dataset
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.presets import config_from_preset
+from pyadvman.experiments.report import table, verdict
+from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.training import train, train_config
+
+
+@dataclass(frozen=True)
+class SpectraConfig:
+    """Models and measurements (defaults: the quick preset on FONTS)."""
+
+    dataset: str = "fonts"  # a name of pyadvman.data.DATASETS
+    dataset_options: dict = field(default_factory=lambda: {"preset": "quick"})  # passed to load_dataset
+    train_size: int | None = 10000  # first N training examples (None: all)
+    variants: tuple[str, ...] = ("normal", "adversarial")  # TrainConfig objectives; the first is the baseline
+    model: str = "standard"  # classifier architecture
+    epochs: int = 10  # training epochs
+    train_attack_steps: int = 10  # iterations of the training attacks
+    epsilon: float = 0.3  # L∞ radius of adversarial training
+    jacobian_examples: int = 8  # first test images whose input-to-layer Jacobians are decomposed
+    confidence_examples: int = 1000  # first training and test images of the confidence statistics
+    seed: int = 0  # training seed
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        if len(self.variants) < 1 or self.jacobian_examples < 1 or self.confidence_examples < 1:
+            raise ValueError(f"need variants non-empty, jacobian_examples >= 1, confidence_examples >= 1; got "
+                             f"{self.variants}, {self.jacobian_examples}, {self.confidence_examples}")
+
+
+SPECTRA_PRESETS: dict[str, dict] = {
+    "quick": {},
+    "paper": {"dataset_options": {"preset": "paper"}, "train_size": None, "epochs": 20, "train_attack_steps": 40,
+              "jacobian_examples": 100, "confidence_examples": 10000},
+}
+
+
+def spectra_config(preset: str = "quick", **overrides: object) -> SpectraConfig:
+    """The SpectraConfig of ``preset`` ("quick" or "paper") with ``overrides``.
+
+    Raises:
+        ValueError: unknown preset or field, or an invalid value.
+    """
+    return config_from_preset(SpectraConfig, SPECTRA_PRESETS, preset, **overrides)
+
+
+def _summary(values: torch.Tensor) -> dict[str, float]:
+    return asdict(SpectrumSummary.of(values))
+
+
+def measure(cfg: SpectraConfig, model, data) -> dict:
+    """Per layer: the weight operator's singular values and summary, and the mean over examples of the
+    Jacobian spectrum summaries; confidence statistics on training and test images."""
+    shapes = layer_input_shapes(model, data.image_shape)
+    jacobians = jacobian_singular_values(model, data.test.images[:cfg.jacobian_examples])
+    layers = {}
+    for name, layer in linear_layers(model):
+        weight = weight_operator_singular_values(layer, shapes[name])
+        per_example = [SpectrumSummary.of(row) for row in jacobians[name]]
+        layers[name] = {"weight": {**_summary(weight), "singular_values": weight.tolist()},
+                        "jacobian": {key: float(np.mean([getattr(s, key) for s in per_example]))
+                                     for key in ("largest", "std", "condition")},
+                        "jacobian_mean_singular_values": jacobians[name].mean(dim=0).tolist()}
+    stats = {}
+    for split_name, split in (("train", data.train), ("test", data.test)):
+        part = split.first(min(cfg.confidence_examples, len(split)))
+        c = confidence(model, part.images, part.labels)
+        stats[split_name] = {"accuracy": float(c["correct"].double().mean()),
+                             "mean_max_probability": float(c["max_probability"].mean()),
+                             "mean_logit_margin": float(c["logit_margin"].mean()),
+                             "mean_true_class_margin": float(c["true_class_margin"].mean()),
+                             "max_probability": c["max_probability"].tolist()}
+    return {"layers": layers, "confidence": stats}
+
+
+def _figure(results: dict[str, dict], path: Path) -> Path:
+    names = list(next(iter(results.values()))["layers"])
+    fig = Figure(figsize=(3.2 * (len(names) + 1), 6))
+    for row, (key, label) in enumerate((("singular_values", "weight operator σ"),
+                                        ("jacobian_mean_singular_values", "input Jacobian σ (mean)"))):
+        for col, name in enumerate(names):
+            ax = fig.add_subplot(2, len(names) + 1, row * (len(names) + 1) + col + 1)
+            for i, (variant, result) in enumerate(results.items()):
+                entry = result["layers"][name]
+                values = entry["weight"][key] if key == "singular_values" else entry[key]
+                ax.semilogy(values, color=f"C{i}", label=VARIANT_LABELS.get(variant, variant))
+            ax.set_title(f"{name}: {label}", fontsize=8)
+            ax.set_xlabel("index", fontsize=7)
+            ax.legend(fontsize=6)
+    ax = fig.add_subplot(2, len(names) + 1, len(names) + 1)
+    for i, (variant, result) in enumerate(results.items()):
+        ax.hist(result["confidence"]["test"]["max_probability"], bins=20, range=(0, 1), alpha=0.5, color=f"C{i}",
+                label=VARIANT_LABELS.get(variant, variant))
+    ax.set_title("test softmax confidence", fontsize=8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def verdicts(cfg: SpectraConfig, results: dict[str, dict]) -> dict:
+    """Paper 2's two observations, each baseline (first variant) vs every other variant: lower mean test
+    confidence, and a smaller largest input-Jacobian singular value at the logits (the last layer)."""
+    base, others = cfg.variants[0], cfg.variants[1:]
+    last = list(results[base]["layers"])[-1]
+    less_confident = all(results[v]["confidence"]["test"]["mean_max_probability"]
+                         < results[base]["confidence"]["test"]["mean_max_probability"] for v in others)
+    smoother = all(results[v]["layers"][last]["jacobian"]["largest"]
+                   < results[base]["layers"][last]["jacobian"]["largest"] for v in others)
+    return {"less_confident": less_confident if others else None, "smoother": smoother if others else None,
+            "last_layer": last}
+
+
+def report(cfg: SpectraConfig, metrics: dict) -> str:
+    results = metrics["results"]
+    layer_rows = [[name, VARIANT_LABELS.get(v, v), results[v]["layers"][name]["weight"]["largest"],
+                   results[v]["layers"][name]["weight"]["std"], results[v]["layers"][name]["jacobian"]["largest"],
+                   results[v]["layers"][name]["jacobian"]["std"], results[v]["layers"][name]["jacobian"]["condition"]]
+                  for name in results[cfg.variants[0]]["layers"] for v in cfg.variants]
+    confidence_rows = [[VARIANT_LABELS.get(v, v), split, results[v]["confidence"][split]["accuracy"],
+                        results[v]["confidence"][split]["mean_max_probability"],
+                        results[v]["confidence"][split]["mean_logit_margin"]]
+                       for v in cfg.variants for split in ("train", "test")]
+    v = metrics["verdicts"]
+    return "\n".join([
+        f"# Layer spectra and confidence on {cfg.dataset}", "",
+        (f"Models trained on the first {cfg.train_size or 'all'} training examples for {cfg.epochs} epochs "
+        f"(adversarial variants: ε = {cfg.epsilon}, {cfg.train_attack_steps} steps). Jacobians of each layer's "
+        f"output w.r.t. the input on the first {cfg.jacobian_examples} test images (mean over images)."), "",
+        table(["layer", "variant", "weight σ_max", "weight σ std", "Jacobian σ_max", "Jacobian σ std",
+               "Jacobian condition"], layer_rows), "",
+        table(["variant", "split", "accuracy", "mean softmax confidence", "mean logit margin"], confidence_rows), "",
+        ("Paper (PAPERS.md §2): adversarial training regularises towards less confident solutions and smoother, "
+        "more uniform layer responses to input changes."), "",
+        "Criterion (a): every other variant has a lower mean test confidence than the first.", "",
+        verdict(v["less_confident"]), "",
+        f"Criterion (b): every other variant has a smaller largest Jacobian singular value at {v['last_layer']}.", "",
+        verdict(v["smoother"]), "", f"![spectra]({metrics['figures']['spectra']})", ""])
+
+
+def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool = False,
+        progress: bool = True) -> dict:
+    """Trains each variant, measures spectra and confidence, and writes metrics.json ({"config", "results":
+    {variant: {"layers", "confidence"}}, "verdicts", "figures", "seconds"}), figures/spectra.png and report.md
+    into ``out_dir`` (default runs/spectra-<dataset>). Resumable.
+
+    Raises:
+        FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
+    """
+    folder = ExperimentFolder(out_dir or default_out_dir("spectra", cfg.dataset))
+    folder.prepare(cfg, resume)
+    started = time.monotonic()
+    data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    results = {}
+    for variant in cfg.variants:
+        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=dict(cfg.dataset_options),
+                                 train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
+                                 attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
+                                 validation_attack_steps=5, eval_examples=200, eval_steps=10, device=cfg.device)
+        trained = train(train_cfg, folder.models / variant, data=data, resume=True, progress=progress)
+        results[variant] = folder.cached(folder.models / variant / "spectra.json",
+                                         lambda trained=trained: measure(cfg, trained.model, data))
+    path = _figure(results, folder.figures / "spectra.png")
+    metrics = {"experiment": "spectra", "config": asdict(cfg), "results": results,
+               "verdicts": verdicts(cfg, results), "figures": {"spectra": str(path.relative_to(folder.root))},
+               "seconds": round(time.monotonic() - started, 1)}
+    folder.write_results(metrics, report(cfg, metrics))
+    return metrics

@@ -1,0 +1,91 @@
+"""The ``pyadvman`` command: generated options, errors that name the option, and each subcommand on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyadvman._config_options import parse_value
+from pyadvman.cli import main
+from pyadvman.experiments import ClaimsConfig
+
+
+def _npz(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 700)
+    images = rng.integers(0, 80, (700, 16, 16))
+    for k in range(3):
+        images[labels == k, 2 + 5 * k:5 + 5 * k, 2:14] += 150
+    np.savez(path, images=images.astype(np.uint8), labels=labels)
+    return path
+
+
+def test_console_script_is_installed_and_lists_the_experiments() -> None:
+    script = Path(sys.executable).with_name("pyadvman")
+    assert script.is_file()
+    out = subprocess.run([str(script), "run", "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ("claims", "sample-complexity", "flatness", "spectra"):
+        assert name in out
+
+
+def test_experiment_options_come_from_the_config(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "claims", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--train-sizes VALUE" in text and "N: each model sees the first N training examples" in text
+    assert "--knn-k VALUE" in text and "neighbours of the" in text and "--resume" in text
+
+
+def test_values_are_parsed_to_the_field_types() -> None:
+    assert parse_value(ClaimsConfig, "train_sizes", "500,2500") == (500, 2500)
+    assert parse_value(ClaimsConfig, "train_sizes", "[1, 2]") == (1, 2)
+    assert parse_value(ClaimsConfig, "variants", "normal,adversarial") == ("normal", "adversarial")
+    assert parse_value(ClaimsConfig, "knn_reference_size", "none") is None
+    assert parse_value(ClaimsConfig, "dataset_options", '{"path": "a.npz"}') == {"path": "a.npz"}
+    with pytest.raises(ValueError, match=r"--epochs must be a int, got 'many'"):
+        parse_value(ClaimsConfig, "epochs", "many")
+    with pytest.raises(ValueError, match="--dataset-options must be a dict"):
+        parse_value(ClaimsConfig, "dataset_options", "[1]")
+
+
+def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
+    assert main(["data", "npz", "--options", options, "--figure", str(tmp_path / "d.png")]) == 0
+    summary = json.loads(capsys.readouterr().out.split("figure:")[0])
+    assert (summary["train"], summary["test"], summary["image_shape"]) == (500, 100, [1, 16, 16])
+    assert (tmp_path / "d.png").is_file()
+
+    run_dir = tmp_path / "train"
+    assert main(["train", "--preset", "quick", "--out", str(run_dir), "--dataset", "npz", "--dataset-options",
+                 options, "--epochs", "1", "--eval-examples", "50", "--eval-steps", "2", "--no-progress"]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final == json.loads((run_dir / "final.json").read_text())
+
+    assert main(["attack", "--run", str(run_dir), "--eps", "0.3", "--steps", "5", "--examples", "60",
+                 "--out", str(tmp_path / "attack.json")]) == 0
+    attack = json.loads(capsys.readouterr().out)
+    assert attack == json.loads((tmp_path / "attack.json").read_text())
+    assert attack["examples"] == 60 and 0 <= attack["robust_accuracy"] <= attack["clean_accuracy"]
+    with pytest.raises(SystemExit, match="on-true-manifold needs FONTS"):
+        main(["attack", "--run", str(run_dir), "--attack", "on-true-manifold"])
+
+    assert main(["evaluate", "--run", str(run_dir), "--steps", "2", "--examples", "50"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["test_accuracy"] == final["test_accuracy"] and 0 < evaluation["mean_max_probability"] <= 1
+
+    out = tmp_path / "sc"
+    args = ["run", "sample-complexity", "--out", str(out), "--dataset", "npz", "--dataset-options", options,
+            "--train-sizes", "200", "--variants", "normal", "--epochs", "1", "--attack-steps", "2",
+            "--attack-examples", "30", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
+            "--no-progress"]
+    assert main(args) == 0
+    assert "report" in capsys.readouterr().out and (out / "report.md").is_file()
+    assert main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
