@@ -6,7 +6,7 @@
     pyadvman attack --run runs/at --attack pgd --eps 0.1      attack a trained classifier on test data
     pyadvman evaluate --run runs/at                           clean / robust accuracy and confidence
     pyadvman run claims                                       the four claims on FONTS (quick preset)
-    pyadvman run claims --dataset fashion-mnist --dataset-options '{}'
+    pyadvman run claims --dataset fashion-mnist
     pyadvman run EXPERIMENT --help                            every option of an experiment's config
 
 Every run writes one folder (config.json, metrics, checkpoints, figures, report.md); ``--resume`` continues an
@@ -144,11 +144,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pyadvman.experiments import EXPERIMENTS
+    from pyadvman.experiments.folder import default_out_dir
 
     experiment = EXPERIMENTS[args.experiment]
     cfg = experiment.config(args.preset, **config_overrides(args, experiment.config_class))
     metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    out = Path(args.out) if args.out else Path("runs") / f"{args.experiment}-{cfg.dataset}"
+    out = Path(args.out) if args.out else default_out_dir(args.experiment, cfg.dataset)
     verdicts = {k: v["holds"] for k, v in metrics.get("claims", {}).items()}
     print(f"{args.experiment} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
           f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; claims hold: {verdicts}" if verdicts else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,32 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
     assert main(args) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
+
+
+def _run_command(out: Path, npz: Path) -> list[str]:
+    options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
+    return [str(Path(sys.executable).with_name("pyadvman")), "run", "sample-complexity", "--out", str(out),
+            "--dataset", "npz", "--dataset-options", options, "--manifold", "learned", "--train-sizes", "300",
+            "--variants", "normal,adversarial", "--epochs", "3", "--attack-steps", "3", "--attack-examples", "40",
+            "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}', "--no-progress", "--resume"]
+
+
+def _without_timings(metrics: dict) -> dict:
+    return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in metrics["models"]]
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    subprocess.run(_run_command(tmp_path / "straight", npz), check=True, capture_output=True)
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_run_command(killed, npz), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(killed.glob("models/*/checkpoints/last.pt")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no clean-up, mid-training of the first model at the latest
+    process.wait()
+    assert not (killed / "metrics.json").is_file()
+    subprocess.run(_run_command(killed, npz), check=True, capture_output=True)
+    resumed = json.loads((killed / "metrics.json").read_text())
+    assert _without_timings(resumed) == _without_timings(straight)

@@ -101,9 +101,13 @@ def _claim3(metrics: dict, dataset: str) -> list[str]:
                 r["on_manifold_success_rate"],
                 fmt(paper_on_manifold_success(dataset, r["objective"], r["train_size"]))] for r in metrics["models"]]
     fit = claim["fit"]
-    fit_line = (f"Linear fit of on-manifold success rate on test error over all {fit['n']} models: slope "
+    excluded = claim["excluded_from_fit"]
+    fit_line = (f"Linear fit of on-manifold success rate on test error over {fit['n']} models: slope "
                 f"{fmt(fit['slope'])}, intercept {fmt(fit['intercept'])}, Pearson r = {fmt(fit['pearson_r'])}."
                 if fit else "Linear fit: not enough distinct test errors to fit a line.")
+    if excluded:
+        fit_line += (f" Left out as at chance (test accuracy within 0.05 of {fmt(claim['chance_accuracy'], 2)}): "
+                     f"{', '.join(excluded)}.")
     return ["## Claim 3: on-manifold adversarial examples are generalization errors", "",
             f"Test error of normal vs {VARIANT_LABELS.get(objective, objective)} models (mean over seeds):", "",
             table(["N", "normal", VARIANT_LABELS.get(objective, objective), "difference"], rows), "",

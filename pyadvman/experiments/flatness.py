@@ -16,7 +16,7 @@ from pyadvman.data import load_dataset
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.presets import config_from_preset
 from pyadvman.experiments.report import table, verdict
-from pyadvman.experiments.study import VARIANT_LABELS, resolve_device
+from pyadvman.experiments.study import VARIANT_LABELS, loader_options, resolve_device
 from pyadvman.models import build_model
 from pyadvman.training import train, train_config
 from pyadvman.training.run_folder import RunFolder
@@ -27,7 +27,8 @@ class FlatnessConfig:
     """Models, epochs and flatness measures (defaults: the quick preset on FONTS)."""
 
     dataset: str = "fonts"  # a name of pyadvman.data.DATASETS
-    dataset_options: dict = field(default_factory=lambda: {"preset": "quick"})  # passed to load_dataset
+    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
+    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_size: int | None = 5000  # first N training examples (None: all)
     variants: tuple[str, ...] = ("normal", "adversarial", "trades")  # TrainConfig objectives
     model: str = "standard"  # classifier architecture
@@ -62,7 +63,7 @@ class FlatnessConfig:
 
 FLATNESS_PRESETS: dict[str, dict] = {
     "quick": {},
-    "paper": {"dataset_options": {"preset": "paper"}, "train_size": None, "variants": ("normal", "adversarial",
+    "paper": {"fonts_preset": "paper", "train_size": None, "variants": ("normal", "adversarial",
               "trades", "mart"), "epochs": 20, "train_attack_steps": 40, "examples": 1000, "robust_steps": 20,
               "robust_restarts": 10, "average_samples": 10, "worst_passes": 20, "worst_restarts": 10},
 }
@@ -170,12 +171,13 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     folder = ExperimentFolder(out_dir or default_out_dir("flatness", cfg.dataset))
     folder.prepare(cfg, resume)
     started = time.monotonic()
-    data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    options = loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset)
+    data = load_dataset(cfg.dataset, **options)
     device = resolve_device(cfg.device)
     epochs = cfg.evaluated_epochs or tuple(range(1, cfg.epochs + 1))
     records = []
     for variant in cfg.variants:
-        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=dict(cfg.dataset_options),
+        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=options,
                                  train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
                                  attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
                                  validation_attack_steps=0, selection="last", eval_examples=cfg.examples,

@@ -24,7 +24,7 @@ from pyadvman.data import load_dataset
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.presets import config_from_preset
 from pyadvman.experiments.report import table, verdict
-from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.experiments.study import VARIANT_LABELS, loader_options
 from pyadvman.training import train, train_config
 
 
@@ -33,7 +33,8 @@ class SpectraConfig:
     """Models and measurements (defaults: the quick preset on FONTS)."""
 
     dataset: str = "fonts"  # a name of pyadvman.data.DATASETS
-    dataset_options: dict = field(default_factory=lambda: {"preset": "quick"})  # passed to load_dataset
+    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
+    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_size: int | None = 10000  # first N training examples (None: all)
     variants: tuple[str, ...] = ("normal", "adversarial")  # TrainConfig objectives; the first is the baseline
     model: str = "standard"  # classifier architecture
@@ -53,7 +54,7 @@ class SpectraConfig:
 
 SPECTRA_PRESETS: dict[str, dict] = {
     "quick": {},
-    "paper": {"dataset_options": {"preset": "paper"}, "train_size": None, "epochs": 20, "train_attack_steps": 40,
+    "paper": {"fonts_preset": "paper", "train_size": None, "epochs": 20, "train_attack_steps": 40,
               "jacobian_examples": 100, "confidence_examples": 10000},
 }
 
@@ -174,10 +175,11 @@ def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool =
     folder = ExperimentFolder(out_dir or default_out_dir("spectra", cfg.dataset))
     folder.prepare(cfg, resume)
     started = time.monotonic()
-    data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    options = loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset)
+    data = load_dataset(cfg.dataset, **options)
     results = {}
     for variant in cfg.variants:
-        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=dict(cfg.dataset_options),
+        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=options,
                                  train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
                                  attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
                                  validation_attack_steps=5, eval_examples=200, eval_steps=10, device=cfg.device)

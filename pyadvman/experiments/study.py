@@ -38,7 +38,8 @@ class StudyConfig:
     """The models of a study and how they are attacked (defaults: the quick preset on FONTS)."""
 
     dataset: str = "fonts"  # a name of pyadvman.data.DATASETS (fonts, fashion-mnist, idx, npz)
-    dataset_options: dict = field(default_factory=lambda: {"preset": "quick"})  # e.g. {"path": "my.npz"}
+    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
+    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
     seeds: tuple[int, ...] = (0,)  # one model per (variant, N, seed); paper: 5 per N
     variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training variants (VARIANTS)
@@ -80,7 +81,7 @@ PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000,
 
 # The paper's scale (PAPERS.md §1), for a GPU; the quick preset is StudyConfig's defaults.
 STUDY_PAPER_PRESET: dict[str, object] = {
-    "dataset_options": {"preset": "paper"}, "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
+    "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
     "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),
     "vae_gan_preset": "paper", "epochs": 20, "train_attack_steps": 40, "validation_attack_steps": 10,
     "attack_examples": 1000, "attack_steps": 40, "attack_restarts": 5,
@@ -123,12 +124,13 @@ def prepare_study(cfg: StudyConfig, folder: ExperimentFolder, *, progress: bool 
     """Loads the dataset and, where needed, fits the learned manifold (folder/manifold, resumable).
 
     Raises:
-        ValueError: manifold "true" (or an on_true_manifold variant) on a dataset without a true manifold.
+        ValueError: a training size above the training split, or manifold "true" (or an on_true_manifold
+        variant) on a dataset without a true manifold.
     """
-    options = dict(cfg.dataset_options)
-    if cfg.dataset == "fonts":
-        options.setdefault("progress", progress)
-    data = load_dataset(cfg.dataset, **options)
+    data = load_dataset(cfg.dataset, **loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset, progress))
+    if max(cfg.train_sizes) > len(data.train):
+        raise ValueError(f"train_sizes must be <= {len(data.train)} (the training split of {cfg.dataset!r}), got "
+                         f"{list(cfg.train_sizes)}")
     has_true = data.prototypes is not None and data.train.theta is not None
     kind = cfg.manifold if cfg.manifold != "auto" else ("true" if has_true else "learned")
     if (kind == "true" or "on_true_manifold" in cfg.variants) and not has_true:
@@ -143,6 +145,16 @@ def prepare_study(cfg: StudyConfig, folder: ExperimentFolder, *, progress: bool 
     renderer = FontsRenderer(data.prototypes) if has_true else None
     return Study(cfg=cfg, data=data, manifold_kind=kind, renderer=renderer, learned=learned,
                  learned_path=learned_path)
+
+
+def loader_options(dataset: str, options: dict, fonts_preset: str, progress: bool | None = None) -> dict:
+    """The options given to ``load_dataset``: ``options``, plus the FONTS preset (and progress) for FONTS."""
+    resolved = dict(options)
+    if dataset == "fonts":
+        resolved.setdefault("preset", fonts_preset)
+        if progress is not None:
+            resolved.setdefault("progress", progress)
+    return resolved
 
 
 def resolve_device(name: str) -> torch.device:
@@ -179,13 +191,14 @@ def train_model(study: Study, key: ModelKey, folder: ExperimentFolder, *, progre
     objective = study.objective(key.variant)
     manifold_variant = objective.startswith("on_")
     train_cfg = train_config(
-        "paper", dataset=cfg.dataset, dataset_options=dict(cfg.dataset_options), train_size=key.train_size,
+        "paper", dataset=cfg.dataset, dataset_options=loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset),
+        train_size=key.train_size,
         seed=key.seed, model=cfg.model, objective=objective, epochs=cfg.epochs, attack_steps=cfg.train_attack_steps,
         epsilon=cfg.eta if manifold_variant else cfg.epsilon, eval_epsilon=cfg.epsilon,
         manifold=str(study.learned_path) if objective == "on_learned_manifold" else None,
-        # on-manifold and transformation variants are selected on clean validation accuracy: a regular PGD
-        # validation would rank them by a robustness they were not trained for
-        selection="auto" if objective == "adversarial" else "validation_accuracy",
+        # the paper evaluates the model after the last epoch; selecting on robust validation accuracy would
+        # prefer a collapsed constant classifier (robust on 1/K of the data) to a learning one at small N
+        selection="last",
         validation_attack_steps=cfg.validation_attack_steps if objective == "adversarial" else 0,
         eval_examples=cfg.attack_examples, eval_steps=cfg.attack_steps, eval_restarts=cfg.attack_restarts,
         device=cfg.device, **train_overrides)
