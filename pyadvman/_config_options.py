@@ -28,12 +28,18 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
-    """Adds ``--<field>`` (underscores as dashes, default None = the preset's value) for every field of cls."""
+    """Adds ``--<field>`` (underscores as dashes, default None = the preset's value) for every field of cls;
+    the help text is the field's comment, its type and default, and the values listed in the class attribute
+    ``OPTION_CHOICES`` (a dict field name -> allowed values), if any."""
     hints = typing.get_type_hints(cls)
     comments = _field_comments(cls)
+    choices = getattr(cls, "OPTION_CHOICES", {})
     for f in fields(cls):
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         note = comments.get(f.name, "")
+        if f.name in choices:
+            note = f"{note}; one or more of: {', '.join(choices[f.name])}" if "tuple" in str(hints[f.name]) \
+                else f"{note}; one of: {', '.join(choices[f.name])}"
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
                             help=f"{note + '. ' if note else ''}[{_type_name(hints[f.name])}, default "
                                  f"{default!r}; the preset may change it]".replace("%", "%%"))

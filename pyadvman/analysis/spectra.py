@@ -89,7 +89,9 @@ def jacobian_singular_values(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     try:
         with eval_mode(model):
             for example in x.to(device, torch.float32):
-                jacobians = torch.autograd.functional.jacobian(layer_outputs, example, vectorize=True,
+                # a copy: forward-mode duals are sized by the input's storage, which for a view of a dataset
+                # is the whole dataset
+                jacobians = torch.autograd.functional.jacobian(layer_outputs, example.clone(), vectorize=True,
                                                                strategy="forward-mode")
                 for (name, _), jacobian in zip(layers, jacobians):
                     spectra[name].append(torch.linalg.svdvals(jacobian.detach().flatten(1).double()).cpu())

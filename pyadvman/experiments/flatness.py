@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from matplotlib.figure import Figure
@@ -18,7 +19,7 @@ from pyadvman.experiments.presets import config_from_preset
 from pyadvman.experiments.report import table, verdict
 from pyadvman.experiments.study import VARIANT_LABELS, loader_options, resolve_device
 from pyadvman.models import build_model
-from pyadvman.training import train, train_config
+from pyadvman.training import OBJECTIVE_NAMES, train, train_config
 from pyadvman.training.run_folder import RunFolder
 
 
@@ -48,6 +49,8 @@ class FlatnessConfig:
     worst_input_step: float | None = None  # signed input step (default 2.5·epsilon/robust_steps; paper: 0.007)
     seed: int = 0  # training seed and attack seed
     device: str = "auto"  # auto | cpu | cuda
+
+    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
 
     def __post_init__(self) -> None:
         if not self.variants or self.epochs < 1 or self.examples < 1:

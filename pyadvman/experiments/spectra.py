@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.presets import config_from_preset
 from pyadvman.experiments.report import table, verdict
 from pyadvman.experiments.study import VARIANT_LABELS, loader_options
-from pyadvman.training import train, train_config
+from pyadvman.training import OBJECTIVE_NAMES, train, train_config
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class SpectraConfig:
     confidence_examples: int = 1000  # first training and test images of the confidence statistics
     seed: int = 0  # training seed
     device: str = "auto"  # auto | cpu | cuda
+
+    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
 
     def __post_init__(self) -> None:
         if len(self.variants) < 1 or self.jacobian_examples < 1 or self.confidence_examples < 1:

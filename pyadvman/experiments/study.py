@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -42,7 +43,7 @@ class StudyConfig:
     fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
     seeds: tuple[int, ...] = (0,)  # one model per (variant, N, seed); paper: 5 per N
-    variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training variants (VARIANTS)
+    variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training variants, comma-separated
     manifold: str = "auto"  # on-manifold attacks and training: true (FONTS renderer), learned (VAE-GANs) or auto
     vae_gan_preset: str = "quick"  # learned manifold: quick or paper (pyadvman.manifolds.vae_gan)
     vae_gan_options: dict = field(default_factory=dict)  # overrides of the VAE-GAN config, e.g. {"epochs": 2}
@@ -56,6 +57,8 @@ class StudyConfig:
     attack_steps: int = 20  # iterations of the evaluation attacks (paper: 40)
     attack_restarts: int = 1  # restarts of the evaluation attacks (paper: 5)
     device: str = "auto"  # auto | cpu | cuda
+
+    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": VARIANTS}  # listed by the command's --help
 
     def __post_init__(self) -> None:
         checks = [

@@ -37,8 +37,14 @@ def test_robust_loss_at_zero_radius_is_the_clean_cross_entropy() -> None:
         logits = model(x)
     assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
     assert accuracy == pytest.approx((logits.argmax(1) == y).float().mean().item())
-    robust, _ = RobustLoss(eps=0.1, steps=5, alpha=None, restarts=1)(model, x, y)
+    seeded = RobustLoss(eps=0.1, steps=5, alpha=None, restarts=1)
+    robust, _ = seeded(model, x, y)
     assert robust > loss
+    state = torch.get_rng_state()
+    assert seeded(model, x, y)[0] == robust  # the same random starts on every call ...
+    assert torch.equal(torch.get_rng_state(), state)  # ... without touching the global generator
+    unseeded = RobustLoss(eps=0.1, steps=1, alpha=None, restarts=1, seed=None)
+    assert unseeded(model, x, y)[0] != unseeded(model, x, y)[0]
 
 
 def test_flatness_vanishes_for_tiny_radii_and_grows_with_them() -> None:
