@@ -20,9 +20,14 @@ def save_atomic(state: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def write_json_atomic(payload: object, path: str | Path) -> None:
-    """JSON (indented) written the same way."""
+def write_text_atomic(text: str, path: str | Path) -> None:
+    """Text written to a temporary file beside ``path``, then renamed over it."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(payload: object, path: str | Path) -> None:
+    """JSON (indented) written the same way."""
+    write_text_atomic(json.dumps(payload, indent=2) + "\n", path)

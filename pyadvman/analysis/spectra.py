@@ -5,6 +5,8 @@ training is reported to shrink and even out these spectra and to lower confidenc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -21,23 +23,24 @@ def linear_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, LINEAR_LAYERS)]
 
 
-def layer_input_shapes(model: nn.Module, image_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """Per linear layer, the shape of one input example (without batch), found by one forward pass of zeros."""
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def record(name: str):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            shapes[name] = tuple(args[0].shape[1:])
-        return hook
-
-    hooks = [m.register_forward_hook(record(name)) for name, m in linear_layers(model)]
-    device = next(model.parameters()).device
+@contextmanager
+def _recording(layers: list[tuple[str, nn.Module]], record: Callable[[str, Tensor, Tensor], None]) -> Iterator[None]:
+    """Calls ``record(name, layer input, layer output)`` on every forward pass of the layers inside the block."""
+    hooks = [m.register_forward_hook(lambda m, args, out, n=name: record(n, args[0], out)) for name, m in layers]
     try:
-        with eval_mode(model), torch.no_grad():
-            model(torch.zeros(1, *image_shape, device=device))
+        yield
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def layer_input_shapes(model: nn.Module, image_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Per linear layer, the shape of one input example (without batch), found by one forward pass of zeros."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    device = next(model.parameters()).device
+    with _recording(linear_layers(model), lambda name, x, out: shapes.__setitem__(name, tuple(x.shape[1:]))), \
+            eval_mode(model), torch.no_grad():
+        model(torch.zeros(1, *image_shape, device=device))
     return shapes
 
 
@@ -75,29 +78,19 @@ def jacobian_singular_values(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     spectra: dict[str, list[Tensor]] = {name: [] for name, _ in layers}
     outputs: dict[str, Tensor] = {}
 
-    def record(name: str):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            outputs[name] = output
-        return hook
-
     def layer_outputs(image: Tensor) -> tuple[Tensor, ...]:
         outputs.clear()
         model(image.unsqueeze(0))
         return tuple(outputs[name].flatten() for name, _ in layers)
 
-    hooks = [m.register_forward_hook(record(name)) for name, m in layers]
-    try:
-        with eval_mode(model):
-            for example in x.to(device, torch.float32):
-                # a copy: forward-mode duals are sized by the input's storage, which for a view of a dataset
-                # is the whole dataset
-                jacobians = torch.autograd.functional.jacobian(layer_outputs, example.clone(), vectorize=True,
-                                                               strategy="forward-mode")
-                for (name, _), jacobian in zip(layers, jacobians):
-                    spectra[name].append(torch.linalg.svdvals(jacobian.detach().flatten(1).double()).cpu())
-    finally:
-        for hook in hooks:
-            hook.remove()
+    with _recording(layers, lambda name, x, out: outputs.__setitem__(name, out)), eval_mode(model):
+        for example in x.to(device, torch.float32):
+            # a copy: forward-mode duals are sized by the input's storage, which for a view of a dataset is the
+            # whole dataset
+            jacobians = torch.autograd.functional.jacobian(layer_outputs, example.clone(), vectorize=True,
+                                                           strategy="forward-mode")
+            for (name, _), jacobian in zip(layers, jacobians):
+                spectra[name].append(torch.linalg.svdvals(jacobian.detach().flatten(1).double()).cpu())
     return {name: torch.stack(values) for name, values in spectra.items()}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pyadvman._presets import config_from_preset
 from pyadvman.analysis import (
     knn_distances,
     learned_manifold_distance,
@@ -29,8 +30,14 @@ from pyadvman.analysis import (
 from pyadvman.attacks import PGD, attack_in_batches
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.presets import config_from_preset
-from pyadvman.experiments.study import STUDY_PAPER_PRESET, Study, StudyConfig, prepare_study, run_grid
+from pyadvman.experiments.study import (
+    STUDY_PAPER_PRESET,
+    Study,
+    StudyConfig,
+    prepare_study,
+    records_by_size,
+    run_grid,
+)
 
 # The verdicts' thresholds (stated in the report beside each verdict).
 CLAIM2_MIN_SUCCESS = 0.10  # on-manifold adversarial examples "exist": normal models fooled on >= 10% of pairs
@@ -133,9 +140,7 @@ def _mean(values: list[float]) -> float:
 
 
 def _per_size(records: list[dict], objective: str, metric: str) -> dict[int, float]:
-    sizes = sorted({r["train_size"] for r in records if r["objective"] == objective})
-    return {n: _mean([r[metric] for r in records if r["objective"] == objective and r["train_size"] == n])
-            for n in sizes}
+    return {n: _mean([r[metric] for r in group]) for n, group in records_by_size(records, objective).items()}
 
 
 def evaluate_claims(study: Study, records: list[dict], distances: dict[str, dict]) -> dict:
@@ -144,9 +149,10 @@ def evaluate_claims(study: Study, records: list[dict], distances: dict[str, dict
     claims: dict[str, dict] = {}
 
     normal_names = [r["name"] for r in records if r["objective"] == "normal"]
-    per_model = [{"name": name, "train_size": next(r["train_size"] for r in records if r["name"] == name),
-                  "regular": _medians([distances[name]["regular"]]),
-                  "on_manifold": _medians([distances[name]["on_manifold"]])} for name in normal_names]
+    per_model = [{"name": r["name"], "train_size": r["train_size"],
+                  "regular": _medians([distances[r["name"]]["regular"]]),
+                  "on_manifold": _medians([distances[r["name"]]["on_manifold"]])}
+                 for r in records if r["objective"] == "normal"]
     pooled = {kind: _medians([distances[name][kind] for name in normal_names]) for kind in ("regular", "on_manifold")}
     reg, on = pooled["regular"], pooled["on_manifold"]
     evaluable = "median_normalised_residual" in reg and "median_normalised_residual" in on

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.experiments.study import VARIANT_LABELS, records_by_size
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -20,13 +19,11 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def _by_variant(records: list[dict], metric: str) -> dict[str, tuple[list[int], list[float], list[float], list[float]]]:
     """Per objective: sizes, and the mean, min and max of ``metric`` over seeds at each size."""
-    values: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        values[r["objective"]][r["train_size"]].append(r[metric])
     out = {}
-    for objective, per_size in values.items():
-        sizes = sorted(per_size)
-        arrays = [np.asarray(per_size[n], dtype=float) for n in sizes]
+    for objective in dict.fromkeys(r["objective"] for r in records):
+        groups = records_by_size(records, objective)
+        sizes = list(groups)
+        arrays = [np.asarray([r[metric] for r in groups[n]], dtype=float) for n in sizes]
         out[objective] = (sizes, [float(a.mean()) for a in arrays], [float(a.min()) for a in arrays],
                           [float(a.max()) for a in arrays])
     return out

@@ -5,31 +5,31 @@ loss of flatness, and methods that generalize better robustly to sit in flatter 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from matplotlib.figure import Figure
 
+from pyadvman._presets import config_from_preset
 from pyadvman.analysis import RobustLoss, average_flatness, linear_fit, worst_case_flatness
-from pyadvman.data import load_dataset
+from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.presets import config_from_preset
+from pyadvman.experiments.one_size import train_variant
 from pyadvman.experiments.report import table, verdict
-from pyadvman.experiments.study import VARIANT_LABELS, loader_options, resolve_device
+from pyadvman.experiments.study import VARIANT_LABELS
 from pyadvman.models import build_model
-from pyadvman.training import OBJECTIVE_NAMES, train, train_config
+from pyadvman.training import OBJECTIVE_NAMES
+from pyadvman.training.distributed import Processes
+from pyadvman.training.loop import resolve_device
 from pyadvman.training.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
-class FlatnessConfig:
+class FlatnessConfig(DataConfig):
     """Models, epochs and flatness measures (defaults: the quick preset on FONTS)."""
 
-    dataset: str = "fonts"  # a name of pyadvman.data.DATASETS
-    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
-    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_size: int | None = 5000  # first N training examples (None: all)
     variants: tuple[str, ...] = ("normal", "adversarial", "trades")  # TrainConfig objectives
     model: str = "standard"  # classifier architecture
@@ -174,19 +174,14 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     folder = ExperimentFolder(out_dir or default_out_dir("flatness", cfg.dataset))
     folder.prepare(cfg, resume)
     started = time.monotonic()
-    options = loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset)
-    data = load_dataset(cfg.dataset, **options)
-    device = resolve_device(cfg.device)
+    data = cfg.load_data()
+    device = resolve_device(cfg.device, Processes())
     epochs = cfg.evaluated_epochs or tuple(range(1, cfg.epochs + 1))
     records = []
     for variant in cfg.variants:
-        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=options,
-                                 train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
-                                 attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
-                                 validation_attack_steps=0, selection="last", eval_examples=cfg.examples,
-                                 eval_steps=cfg.robust_steps, epoch_checkpoints=True, device=cfg.device)
-        run_dir = folder.models / variant
-        train(train_cfg, run_dir, data=data, resume=True, progress=progress)
+        run_dir = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=0,
+                                selection="last", eval_examples=cfg.examples, eval_steps=cfg.robust_steps,
+                                epoch_checkpoints=True).out_dir
         for epoch in epochs:
             def measure(epoch=epoch, run_dir=run_dir):
                 model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)

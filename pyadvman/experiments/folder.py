@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pyadvman._atomic import write_json_atomic
+from pyadvman._atomic import write_json_atomic, write_text_atomic
 from pyadvman.training.run_folder import write_config
 
 
@@ -49,6 +49,4 @@ class ExperimentFolder:
 
     def write_results(self, metrics: dict, report: str) -> None:
         write_json_atomic(metrics, self.metrics)
-        tmp = self.report.with_name(self.report.name + ".tmp")
-        tmp.write_text(report)
-        tmp.replace(self.report)
+        write_text_atomic(report, self.report)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pyadvman._presets import config_from_preset
 from pyadvman.experiments import claims, flatness, sample_complexity, spectra
-from pyadvman.experiments.presets import config_from_preset
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyadvman._presets import config_from_preset
 from pyadvman.experiments.figures import grid_figure
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
-from pyadvman.experiments.presets import config_from_preset
 from pyadvman.experiments.report import fmt, table
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     VARIANT_LABELS,
     StudyConfig,
     prepare_study,
+    records_by_size,
     run_grid,
 )
 
@@ -43,8 +44,7 @@ def summarise(records: list[dict]) -> list[dict]:
     """One row per (objective, N): the mean over seeds of each metric, and the number of seeds."""
     rows = []
     for objective in dict.fromkeys(r["objective"] for r in records):
-        for n in sorted({r["train_size"] for r in records if r["objective"] == objective}):
-            group = [r for r in records if r["objective"] == objective and r["train_size"] == n]
+        for n, group in records_by_size(records, objective).items():
             rows.append({"objective": objective, "train_size": n, "seeds": len(group),
                          **{m: sum(r[m] for r in group) / len(group) for m, _ in METRICS}})
     return rows

@@ -5,7 +5,7 @@ uniform across directions, and predictions less confident."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from pyadvman._presets import config_from_preset
 from pyadvman.analysis import (
     SpectrumSummary,
     confidence,
@@ -21,21 +22,18 @@ from pyadvman.analysis import (
     linear_layers,
     weight_operator_singular_values,
 )
-from pyadvman.data import load_dataset
+from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.presets import config_from_preset
+from pyadvman.experiments.one_size import train_variant
 from pyadvman.experiments.report import table, verdict
-from pyadvman.experiments.study import VARIANT_LABELS, loader_options
-from pyadvman.training import OBJECTIVE_NAMES, train, train_config
+from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.training import OBJECTIVE_NAMES
 
 
 @dataclass(frozen=True)
-class SpectraConfig:
+class SpectraConfig(DataConfig):
     """Models and measurements (defaults: the quick preset on FONTS)."""
 
-    dataset: str = "fonts"  # a name of pyadvman.data.DATASETS
-    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
-    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_size: int | None = 10000  # first N training examples (None: all)
     variants: tuple[str, ...] = ("normal", "adversarial")  # TrainConfig objectives; the first is the baseline
     model: str = "standard"  # classifier architecture
@@ -178,15 +176,11 @@ def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool =
     folder = ExperimentFolder(out_dir or default_out_dir("spectra", cfg.dataset))
     folder.prepare(cfg, resume)
     started = time.monotonic()
-    options = loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset)
-    data = load_dataset(cfg.dataset, **options)
+    data = cfg.load_data()
     results = {}
     for variant in cfg.variants:
-        train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=options,
-                                 train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
-                                 attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
-                                 validation_attack_steps=5, eval_examples=200, eval_steps=10, device=cfg.device)
-        trained = train(train_cfg, folder.models / variant, data=data, resume=True, progress=progress)
+        trained = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=5,
+                                eval_examples=200, eval_steps=10)
         results[variant] = folder.cached(folder.models / variant / "spectra.json",
                                          lambda trained=trained: measure(cfg, trained.model, data))
     path = _figure(results, folder.figures / "spectra.png")

@@ -15,12 +15,15 @@ from tqdm.auto import tqdm
 
 from pyadvman.attacks import LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
 from pyadvman.attacks.base import Attack
-from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.data import DatasetSplits
+from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder
 from pyadvman.manifolds import FontsRenderer
 from pyadvman.manifolds.learned_manifold import LearnedManifold, fit_learned_manifold
 from pyadvman.manifolds.vae_gan import vae_gan_config
 from pyadvman.training import train, train_config
+from pyadvman.training.distributed import Processes
+from pyadvman.training.loop import resolve_device
 from pyadvman.training.objectives import theta_range
 
 # "on_manifold" is on-true-manifold adversarial training where the dataset has a true manifold (FONTS), else
@@ -35,12 +38,9 @@ MANIFOLDS = ("auto", "true", "learned")
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(DataConfig):
     """The models of a study and how they are attacked (defaults: the quick preset on FONTS)."""
 
-    dataset: str = "fonts"  # a name of pyadvman.data.DATASETS (fonts, fashion-mnist, idx, npz)
-    dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
-    fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
     train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
     seeds: tuple[int, ...] = (0,)  # one model per (variant, N, seed); paper: 5 per N
     variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training variants, comma-separated
@@ -130,7 +130,7 @@ def prepare_study(cfg: StudyConfig, folder: ExperimentFolder, *, progress: bool 
         ValueError: a training size above the training split, or manifold "true" (or an on_true_manifold
         variant) on a dataset without a true manifold.
     """
-    data = load_dataset(cfg.dataset, **loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset, progress))
+    data = cfg.load_data(progress)
     if max(cfg.train_sizes) > len(data.train):
         raise ValueError(f"train_sizes must be <= {len(data.train)} (the training split of {cfg.dataset!r}), got "
                          f"{list(cfg.train_sizes)}")
@@ -143,26 +143,11 @@ def prepare_study(cfg: StudyConfig, folder: ExperimentFolder, *, progress: bool 
     if kind == "learned" or "on_learned_manifold" in cfg.variants:
         vae_cfg = vae_gan_config(cfg.vae_gan_preset, cfg.dataset, **cfg.vae_gan_options)
         learned = fit_learned_manifold(data, vae_cfg, folder.root / "manifold", progress=progress,
-                                       device=resolve_device(cfg.device))
+                                       device=resolve_device(cfg.device, Processes()))
         learned_path = folder.root / "manifold" / "manifold.pt"
     renderer = FontsRenderer(data.prototypes) if has_true else None
     return Study(cfg=cfg, data=data, manifold_kind=kind, renderer=renderer, learned=learned,
                  learned_path=learned_path)
-
-
-def loader_options(dataset: str, options: dict, fonts_preset: str, progress: bool | None = None) -> dict:
-    """The options given to ``load_dataset``: ``options``, plus the FONTS preset (and progress) for FONTS."""
-    resolved = dict(options)
-    if dataset == "fonts":
-        resolved.setdefault("preset", fonts_preset)
-        if progress is not None:
-            resolved.setdefault("progress", progress)
-    return resolved
-
-
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else
-                        ("cpu" if name == "auto" else name))
 
 
 @dataclass(frozen=True)
@@ -194,8 +179,7 @@ def train_model(study: Study, key: ModelKey, folder: ExperimentFolder, *, progre
     objective = study.objective(key.variant)
     manifold_variant = objective.startswith("on_")
     train_cfg = train_config(
-        "paper", dataset=cfg.dataset, dataset_options=loader_options(cfg.dataset, cfg.dataset_options, cfg.fonts_preset),
-        train_size=key.train_size,
+        "paper", dataset=cfg.dataset, dataset_options=cfg.loader_options(), train_size=key.train_size,
         seed=key.seed, model=cfg.model, objective=objective, epochs=cfg.epochs, attack_steps=cfg.train_attack_steps,
         epsilon=cfg.eta if manifold_variant else cfg.epsilon, eval_epsilon=cfg.epsilon,
         manifold=str(study.learned_path) if objective == "on_learned_manifold" else None,
@@ -221,6 +205,12 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
             "on_manifold_success_rate": on_manifold.success_rate(),
             "on_manifold_clean_accuracy": on_manifold.clean_accuracy(),
             "on_manifold_attack_seconds": round(time.monotonic() - started, 2)}
+
+
+def records_by_size(records: list[dict], objective: str) -> dict[int, list[dict]]:
+    """The model records of one objective grouped by training-set size N (ascending); one record per seed."""
+    sizes = sorted({r["train_size"] for r in records if r["objective"] == objective})
+    return {n: [r for r in records if r["objective"] == objective and r["train_size"] == n] for n in sizes}
 
 
 def run_grid(study: Study, folder: ExperimentFolder, *, progress: bool = True,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
+from pyadvman._presets import config_from_preset
 from pyadvman.models import MODELS
 
 OBJECTIVE_NAMES = ("normal", "adversarial", "on_true_manifold", "on_learned_manifold", "stn",
@@ -123,10 +124,4 @@ def train_config(preset: str = "paper", **overrides: object) -> TrainConfig:
     Raises:
         ValueError: an unknown preset or field name, or an invalid value.
     """
-    if preset not in TRAIN_PRESETS:
-        raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {preset!r}")
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
-    return replace(TrainConfig(), **{**TRAIN_PRESETS[preset], **overrides})
+    return config_from_preset(TrainConfig, TRAIN_PRESETS, preset, **overrides)

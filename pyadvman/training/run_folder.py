@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from pyadvman._atomic import write_json_atomic
+from pyadvman._atomic import write_json_atomic, write_text_atomic
 
 
 def config_record(cfg: object) -> dict:
@@ -59,9 +59,7 @@ class RunFolder:
 
     def rewrite_metrics(self, history: list[dict]) -> None:
         """metrics.jsonl holds exactly the records of the checkpoint being resumed (drops any written after it)."""
-        tmp = self.metrics.with_name(self.metrics.name + ".tmp")
-        tmp.write_text("".join(json.dumps(record) + "\n" for record in history))
-        tmp.replace(self.metrics)
+        write_text_atomic("".join(json.dumps(record) + "\n" for record in history), self.metrics)
 
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics, "a") as handle:

@@ -1,4 +1,5 @@
-"""Named presets of the experiment configs: ``quick`` (a 2-core CPU in minutes) and ``paper`` (for a GPU)."""
+"""Named presets of a frozen config dataclass (TrainConfig, the experiment configs): a preset is a dict of field
+values applied to the class defaults, then the caller's overrides."""
 
 from __future__ import annotations
 
