@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "neighbours.h"
+#include "float_types.h"
 #include "shape_str.h"
 
 namespace pyadvman {
@@ -171,8 +172,7 @@ class BlockSearch {
 void check_knn_inputs(const char* op, const char* queries_name, const at::Tensor& queries,
                       const at::Tensor& reference, int64_t k, const std::optional<at::Tensor>& exclude,
                       int64_t tile) {
-  TORCH_CHECK_TYPE(at::isFloatingType(queries.scalar_type()), op, ": ", queries_name,
-                   " must be a floating-point tensor, got ", queries.scalar_type());
+  check_kernel_float(op, queries_name, queries);
   TORCH_CHECK_VALUE(queries.dim() == 2, op, ": ", queries_name, " must have shape [B, D], got ",
                     shape_str(queries.sizes()));
   TORCH_CHECK_TYPE(reference.scalar_type() == queries.scalar_type(), op, ": reference must have dtype ",

@@ -2,9 +2,12 @@
 // The Python wrappers validate first (with ValueError/TypeError); these TORCH_CHECKs are the last line of
 // defence for direct torch.ops.pyadvman calls.
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 
 #include <cmath>
+#include <string>
 
+#include "float_types.h"
 #include "ops.h"
 #include "shape_str.h"
 
@@ -15,8 +18,11 @@ void check_scalar(const char* op, const char* name, double v) {
   TORCH_CHECK_VALUE(!std::isnan(v) && v >= 0, op, ": ", name, " must be a number >= 0, got ", v);
 }
 
+// Per-example eps/alpha: values >= 0, not NaN (and finite when `finite`). Checked on every path, raw calls and
+// torch.compile included: on the host for CPU tensors; on a GPU, where reading the values would synchronise,
+// with an asynchronous device-side assert (the error surfaces at the next synchronisation).
 void check_per_example(const char* op, const char* name, const std::optional<at::Tensor>& t,
-                       const at::Tensor& x, int64_t batch) {
+                       const at::Tensor& x, int64_t batch, bool finite) {
   if (!t.has_value()) return;
   TORCH_CHECK_TYPE(t->scalar_type() == at::kFloat || t->scalar_type() == at::kDouble, op, ": ", name,
                    " must be a float32 or float64 tensor, got ", t->scalar_type());
@@ -24,11 +30,17 @@ void check_per_example(const char* op, const char* name, const std::optional<at:
               t->device());
   TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == batch, op, ": ", name, " must have shape [", batch,
                     "] (one value per example), got ", shape_str(t->sizes()));
-  if (t->device().is_cpu() && t->numel() > 0) {  // on a GPU this would synchronise; the wrapper checks
-    const double min = t->min().item<double>();
-    TORCH_CHECK_VALUE(!t->isnan().any().item<bool>() && min >= 0, op, ": ", name,
-                      " must be >= 0 everywhere, got minimum ", min);
+  if (t->numel() == 0) return;
+  at::Tensor valid = t->ge(0);  // false for NaN
+  if (finite) valid = valid.logical_and(t->isfinite());
+  const std::string requirement = std::string(name) + (finite ? " must be finite and >= 0" : " must be >= 0");
+  if (t->device().is_cpu()) {
+    if (valid.all().item<bool>()) return;
+    const int64_t first = valid.logical_not().nonzero()[0][0].item<int64_t>();
+    TORCH_CHECK_VALUE(false, op, ": ", requirement, " for every example, got ", (*t)[first].item<double>(),
+                      " at example ", first);
   }
+  at::_assert_async(valid.all(), std::string(op) + ": " + requirement + " for every example");
 }
 
 }  // namespace
@@ -37,8 +49,7 @@ void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
   const at::Tensor& x = p.x;
   const at::Tensor& x0 = p.x0;
   const char* x_name = p.grad.has_value() ? "x_adv" : "x";
-  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()), op, ": ", x_name, " must be a floating-point tensor, got ",
-                   x.scalar_type());
+  check_kernel_float(op, x_name, x);
   TORCH_CHECK_TYPE(x0.scalar_type() == x.scalar_type(), op, ": x0 must have dtype ", x.scalar_type(), " like ",
                    x_name, ", got ", x0.scalar_type());
   TORCH_CHECK(x0.device() == x.device(), op, ": x0 must be on ", x.device(), " like ", x_name, ", got ",
@@ -66,8 +77,8 @@ void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
   p.restarts = has_restarts ? x.size(0) : 1;
   p.batch = x0.size(0);
   p.features = p.batch == 0 ? 0 : x0.numel() / p.batch;
-  check_per_example(op, "eps", p.eps_per_example, x, p.batch);
-  check_per_example(op, "alpha", p.alpha_per_example, x, p.batch);
+  check_per_example(op, "eps", p.eps_per_example, x, p.batch, /*finite=*/false);  // inf: no ball
+  check_per_example(op, "alpha", p.alpha_per_example, x, p.batch, /*finite=*/true);  // 0·inf would be NaN
   if (p.active.has_value()) {
     const at::Tensor& a = *p.active;
     TORCH_CHECK_TYPE(a.scalar_type() == at::kBool, op, ": active must be a bool tensor, got ",
@@ -118,6 +129,11 @@ void pgd_step_inplace_with(LinfBallRunner run, const at::Tensor& x_adv, const at
                            const std::optional<at::Tensor>& eps_per_example,
                            const std::optional<at::Tensor>& alpha_per_example,
                            const std::optional<at::Tensor>& active) {
+  // As torch's in-place ops: an x_adv sharing memory with x0 or grad in part would read values the kernel has
+  // already written (full overlap, x_adv being grad itself, is elementwise and safe).
+  at::assert_no_internal_overlap(x_adv);
+  at::assert_no_partial_overlap(x_adv, x0);
+  at::assert_no_partial_overlap(x_adv, grad);
   if (!x_adv.is_contiguous()) {  // the kernels write contiguous memory: step out of place, copy back
     x_adv.copy_(pgd_step_with(run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
                               active));

@@ -82,7 +82,8 @@ C10_HOST_DEVICE inline T round_up(double d) {
 // for a large share of boundary pixels at eps = 0.1 in float32); one step back towards x0 restores the
 // bound, because round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and
 // a bound that needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
-// built. Branch-free (selects only), so the CPU loop vectorises; NaN in v stays NaN, like torch.clamp.
+// built. Branch-free (selects only), so the CPU loop vectorises; NaN in v or in x0 gives NaN, like torch.clamp
+// with a NaN bound (the twin's semantics).
 template <typename T, typename O>
 C10_HOST_DEVICE inline O project_linf(O v, O x0, O e, O lo, O hi) {
   const bool above = v > x0;
@@ -94,7 +95,8 @@ C10_HOST_DEVICE inline O project_linf(O v, O x0, O e, O lo, O hi) {
   const O b = (dist < O(0) ? -dist : dist) > e ? inwards : bound;
   v = above ? (v > b ? b : v) : (v < b ? b : v);
   v = v < lo ? lo : v;
-  return v > hi ? hi : v;
+  v = v > hi ? hi : v;
+  return x0 != x0 ? x0 : v;
 }
 
 // sign(g) with sign(0) = sign(NaN) = 0.

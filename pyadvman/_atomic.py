@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -28,6 +29,23 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def json_safe(payload: object) -> object:
+    """payload with every NaN or infinite float replaced by None: JSON has no NaN (``json.dumps`` would write a
+    bare ``NaN`` that strict readers reject), and null says "not measured" (e.g. accuracy on an empty split)."""
+    if isinstance(payload, float):
+        return payload if math.isfinite(payload) else None
+    if isinstance(payload, dict):
+        return {key: json_safe(value) for key, value in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return [json_safe(value) for value in payload]
+    return payload
+
+
+def to_json(payload: object, indent: int | None = None) -> str:
+    """Strict JSON of payload (non-finite floats as null, see :func:`json_safe`)."""
+    return json.dumps(json_safe(payload), indent=indent, allow_nan=False)
+
+
 def write_json_atomic(payload: object, path: str | Path) -> None:
-    """JSON (indented) written the same way."""
-    write_text_atomic(json.dumps(payload, indent=2) + "\n", path)
+    """JSON (indented, non-finite floats as null) written the same way."""
+    write_text_atomic(to_json(payload, indent=2) + "\n", path)

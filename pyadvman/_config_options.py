@@ -58,20 +58,17 @@ def parse_value(cls: type, name: str, text: str) -> object:
     """
     hint = str(typing.get_type_hints(cls)[name])
     option = f"--{name.replace('_', '-')}"
+    if text.lower() == "none" and ("None" in hint or "Optional" in hint):
+        return None
+    if "dict" in hint:
+        return parse_json_object(option, text)
     try:
-        if text.lower() == "none" and ("None" in hint or "Optional" in hint):
-            return None
-        if "dict" in hint:
-            value = json.loads(text)
-            if not isinstance(value, dict):
-                raise ValueError("not a JSON object")
-            return value
         if "tuple" in hint:
             stripped = text.strip()
             value = json.loads(stripped) if stripped.startswith("[") else [ast.literal_eval(v.strip()) if
                                                                           _is_literal(v) else v.strip()
                                                                           for v in stripped.split(",") if v.strip()]
-            return tuple(value)
+            return tuple(_check_elements(typing.get_type_hints(cls)[name], value))
         if "bool" in hint:
             if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError("not a boolean")
@@ -84,6 +81,43 @@ def parse_value(cls: type, name: str, text: str) -> object:
         raise ValueError(f"{option} must be a {_type_name(typing.get_type_hints(cls)[name])}, got {text!r} "
                          f"({error})") from None
     return text
+
+
+def parse_json_object(option: str, text: str) -> dict:
+    """The JSON object given to an option such as ``--dataset-options '{"path": "my.npz"}'``.
+
+    Raises:
+        ValueError: text that is not a JSON object (the message names the option).
+    """
+    value, reason = None, ""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f" ({error})"
+    if isinstance(value, dict):
+        return value
+    raise ValueError(f"{option} must be a dict, as a JSON object such as '{{\"path\": \"my.npz\"}}', got "
+                     f"{text!r}{reason}")
+
+
+def _check_elements(hint: object, values: list) -> list:
+    """values checked against a tuple type: tuple[int, ...] (any length) or tuple[float, float] (that many)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    args = typing.get_args(args[0]) if args and typing.get_origin(args[0]) is tuple else args
+    if len(args) == 2 and args[1] is Ellipsis:
+        element_types = [args[0]] * len(values)
+    else:
+        if len(values) != len(args):
+            raise ValueError(f"{len(args)} comma-separated values, not {len(values)}")
+        element_types = list(args)
+    checked = []
+    for value, kind in zip(values, element_types):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{value!r} is not a {kind.__name__}")
+        checked.append(value)
+    return checked
 
 
 def _is_literal(text: str) -> bool:

@@ -9,33 +9,41 @@
     pyadvman run claims --dataset fashion-mnist
     pyadvman run EXPERIMENT --help                            every option of an experiment's config
 
-Every run writes one folder (config.json, metrics, checkpoints, figures, report.md); ``--resume`` continues an
-interrupted one from its last checkpoint.
+Every run writes one folder (config.json, data.json, metrics, checkpoints, figures, report.md); ``--resume``
+continues an interrupted one from its last checkpoint. A mistake in an option, a file or the data ends with one
+line naming it and exit code 2 (PYADVMAN_TRACEBACK=1 shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
 import torch
 
-from pyadvman._config_options import add_config_options, config_overrides
+from pyadvman._config_options import add_config_options, config_overrides, parse_json_object
+from pyadvman.errors import ConfigError
+
+# The exceptions a user's mistake raises (pyadvman.errors derive from these): printed as one line. Anything else
+# is an internal error and keeps its traceback; PYADVMAN_TRACEBACK=1 shows it for these too.
+USER_ERRORS = (ValueError, OSError, FloatingPointError)
 
 
 def _data(args: argparse.Namespace) -> int:
     from pyadvman.data import load_dataset
     from pyadvman.data.figures import tile
 
-    options = json.loads(args.options) if args.options else {}
+    options = parse_json_object("--options", args.options) if args.options else {}
     if args.name == "fonts":
         options.setdefault("preset", args.preset)
     data = load_dataset(args.name, **options)
     summary = {"dataset": data.name, "classes": list(data.classes), "image_shape": list(data.image_shape),
                **{split: len(getattr(data, split)) for split in ("train", "validation", "test")},
-               "true_manifold": data.prototypes is not None}
+               "true_manifold": data.prototypes is not None, "provenance": data.provenance}
     print(json.dumps(summary, indent=2))
     if args.figure:
         from matplotlib.figure import Figure
@@ -187,9 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--manifold", help="manifold.pt for --attack on-learned-manifold")
         sub.add_argument("--eps", type=float, default=0.3 if name == "attack" else None,
                          help="L∞ radius (η in code space for on-manifold attacks); evaluate: the run's")
-        sub.add_argument("--steps", type=int, default=40, help="iterations (default 40)")
-        sub.add_argument("--restarts", type=int, default=1, help="random restarts (default 1)")
-        sub.add_argument("--examples", type=int, default=1000, help="first test images attacked (default 1000)")
+        sub.add_argument("--steps", type=_count(0), default=40, help="iterations (default 40)")
+        sub.add_argument("--restarts", type=_count(1), default=1, help="random restarts (default 1)")
+        sub.add_argument("--examples", type=_count(1), default=1000, help="first test images attacked (default 1000)")
         sub.add_argument("--seed", type=int, default=0, help="seed of the random starts")
         sub.add_argument("--out", help="also write the result to this JSON file")
         sub.set_defaults(handler=handler)
@@ -209,12 +217,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(minimum: int):
+    """An argparse type: an integer >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def error_line(error: BaseException) -> str:
+    """A user error in one line; a config field is named by its option (``--validation-examples``)."""
+    text = error.as_option() if isinstance(error, ConfigError) else str(error)
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs the command; a user's mistake ends with one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(format="pyadvman: %(message)s")
+    logging.getLogger("pyadvman").setLevel(logging.INFO)
     try:
         return args.handler(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"pyadvman {args.command}: error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        if os.environ.get("PYADVMAN_TRACEBACK"):
+            raise
+        print(f"pyadvman {args.command}: error: {error_line(error)}", file=sys.stderr)
         return 2
 
 

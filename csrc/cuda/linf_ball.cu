@@ -1,6 +1,7 @@
 // CUDA kernel and driver of the L∞ family (linf_project, pgd_step, pgd_step_).
-// One thread handles VEC consecutive elements (16-byte loads) of one row; blockIdx.y is the restart, so
-// x0 [B, F] is indexed without a modulo and is never copied for the restarts.
+// One thread handles VEC consecutive elements (16-byte loads) of one row; blockIdx.y (plus the launch's first
+// restart) is the restart, so x0 [B, F] is indexed without a modulo and is never copied for the restarts.
+// More restarts than gridDim.y allows (65,535) are launched in several grids.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
@@ -18,6 +19,7 @@ namespace pyadvman {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int64_t kMaxGridY = 65535;  // CUDA's limit on gridDim.y
 
 template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Pack {
@@ -38,10 +40,10 @@ __global__ void linf_ball_kernel(T* out,                           // [R, B, F];
                                  const T* __restrict__ x0,         // [B, F]
                                  const T* __restrict__ grad,       // [R, B, F] or nullptr
                                  RowInputs rows, T eps, at::opmath_type<T> alpha, T lo, T hi, int64_t batch,
-                                 int64_t features) {
+                                 int64_t features, int64_t first_restart) {
   using O = at::opmath_type<T>;
   const int64_t per_restart = batch * features;
-  const int64_t r = blockIdx.y;
+  const int64_t r = first_restart + blockIdx.y;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x * VEC;
   const bool per_row = rows.eps_per_example || rows.alpha_per_example || rows.active;
   for (int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < per_restart;
@@ -82,11 +84,14 @@ void launch(const LinfBallProblem& p, T* out, const T* x, const T* x0, const T* 
   using O = at::opmath_type<T>;
   const int64_t packs = (p.batch * p.features + VEC - 1) / VEC;
   const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, int64_t(1) << 20);
-  const dim3 grid(static_cast<unsigned>(std::max<int64_t>(blocks, 1)), static_cast<unsigned>(p.restarts));
-  linf_ball_kernel<T, VEC, kStep><<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      out, x, x0, grad, rows, round_down<T>(p.eps), static_cast<O>(p.alpha), round_up<T>(p.lo),
-      round_down<T>(p.hi), p.batch, p.features);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  for (int64_t first = 0; first < p.restarts; first += kMaxGridY) {
+    const int64_t count = std::min<int64_t>(kMaxGridY, p.restarts - first);
+    const dim3 grid(static_cast<unsigned>(std::max<int64_t>(blocks, 1)), static_cast<unsigned>(count));
+    linf_ball_kernel<T, VEC, kStep><<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        out, x, x0, grad, rows, round_down<T>(p.eps), static_cast<O>(p.alpha), round_up<T>(p.lo),
+        round_down<T>(p.hi), p.batch, p.features, first);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
 }
 
 template <typename T, bool kStep>
@@ -103,7 +108,6 @@ void launch_widest(const LinfBallProblem& p, T* out, const T* x, const T* x0, co
 }  // namespace
 
 void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out) {
-  TORCH_CHECK(p.restarts <= 65535, "pyadvman CUDA kernels take at most 65535 restarts, got ", p.restarts);
   const c10::cuda::CUDAGuard device_guard(p.x.device());
   const ContiguousLinfBall c = make_contiguous(p);
   const RowInputs rows{c.eps.defined() ? c.eps.const_data_ptr<double>() : nullptr,

@@ -36,7 +36,7 @@ class RobustLoss:
         With a seed, every call starts PGD from the same random points, so the difference between a perturbed
         and the unperturbed model (flatness) is not swamped by the randomness of the starts; the global random
         state is left as it was."""
-        attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts)
+        attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts, check_model=False)
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
                                    enabled=self.seed is not None):

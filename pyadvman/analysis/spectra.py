@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pyadvman.attacks import eval_mode
+from pyadvman.attacks.model_checks import predicted_classes
 
 LINEAR_LAYERS = (nn.Conv2d, nn.Linear)
 
@@ -137,5 +138,5 @@ def confidence(model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: 
             pieces["max_probability"].append(logits.softmax(dim=1).amax(dim=1))
             pieces["logit_margin"].append(top2[:, 0] - top2[:, 1])
             pieces["true_class_margin"].append(true_logit - other)
-            pieces["correct"].append(logits.argmax(dim=1) == y)
+            pieces["correct"].append(predicted_classes(logits) == y)
     return {key: torch.cat(value) for key, value in pieces.items()}

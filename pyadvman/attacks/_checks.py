@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyadvman.attacks.search import BEST, NOISES, UPDATES
+UPDATES = ("sign", "adam")  # signed PGD steps, or Adam on δ (the released code of Stutz et al.)
+BEST = ("loss", "first_success", "last")  # which iterate each (example, restart) keeps
+NOISES = (None, "gaussian", "laplace")  # LMC sampling noise
 
 
 def check_images_labels(x: Tensor, y: Tensor) -> None:
@@ -18,9 +20,47 @@ def check_images_labels(x: Tensor, y: Tensor) -> None:
                          f"{type(y).__name__ if not isinstance(y, Tensor) else f'{y.dtype} {list(y.shape)}'}")
     if y.device != x.device:
         raise ValueError(f"y must be on x's device {x.device}, got {y.device}")
-    if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
+    if x.numel() == 0:
+        return
+    finite = torch.isfinite(x).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten()
+        raise ValueError(f"x must be finite: {bad.numel()} of {x.shape[0]} examples hold NaN or inf (first: "
+                         f"example {int(bad[0])})")
+    if float(x.min()) < 0 or float(x.max()) > 1:
         raise ValueError(f"x must have values in [0, 1] (normalise inside the model), got "
                          f"[{float(x.min())}, {float(x.max())}]")
+
+
+def check_labels(name: str, labels: Tensor, num_classes: int) -> None:
+    """labels (Tensor[B] int64) must be class indices of a model with ``num_classes`` outputs: cross-entropy would
+    silently ignore -100 and fail on device for others."""
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"{name} must hold class indices in [0, {num_classes}) for a model with {num_classes} "
+                         f"outputs, got values in [{int(labels.min())}, {int(labels.max())}]")
+
+
+def check_count(name: str, value: object, minimum: int) -> None:
+    """An integer setting (steps, restarts) >= minimum: TypeError for bools and floats such as 2.5, ValueError
+    below the minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number(name: str, value: object, *, finite: bool = True, allow_tensor: bool = False) -> None:
+    """A radius or step size: a real number >= 0 (finite unless told), or with ``allow_tensor`` a Tensor[B]
+    checked later against the batch. TypeError for strings such as "0.3", ValueError for negative, NaN or
+    (when ``finite``) infinite values."""
+    if allow_tensor and isinstance(value, Tensor):
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "a number or a Tensor[B]" if allow_tensor else "a number"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    if not value >= 0 or (finite and value == float("inf")):
+        hint = " (an L∞ radius of 1 already spans images in [0, 1])" if value == float("inf") else ""
+        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number >= 0, got {value}{hint}")
 
 
 def check_target(target: Tensor | None, targeted: bool, y: Tensor) -> None:
@@ -30,10 +70,8 @@ def check_target(target: Tensor | None, targeted: bool, y: Tensor) -> None:
 
 
 def check_settings(steps: int, restarts: int, update: str, best: str, noise: str | None = None) -> None:
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    if restarts < 1:
-        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    check_count("steps", steps, 0)
+    check_count("restarts", restarts, 1)
     if update not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
     if best not in BEST:

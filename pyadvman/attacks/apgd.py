@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_images_labels
+from pyadvman.attacks._checks import check_count, check_images_labels, check_labels, check_number
 from pyadvman.attacks.base import Attack
+from pyadvman.attacks.model_checks import gradient_findings, output_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
@@ -44,6 +45,11 @@ class APGD(Attack):
     Args:
         eps: L∞ radius (float or Tensor[B]), default 0.3. steps: iterations (default 100). restarts: R.
         rho: 0.75. objective: "ce" (APGD-CE) or "margin" (APGD with the CW margin).
+        check_model: warn about probability outputs, randomness and zero gradients (see PGD).
+
+    Raises:
+        ValueError: bad x / y (non-finite x, labels outside the model's classes), eps not a finite number >= 0
+            or a Tensor[B], steps or restarts not an integer >= 1, rho outside (0, 1].
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
     """
@@ -53,10 +59,12 @@ class APGD(Attack):
     restarts: int = 1
     rho: float = 0.75
     objective: str = "ce"
+    check_model: bool = True
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.restarts < 1:
-            raise ValueError(f"steps and restarts must be >= 1, got {self.steps} and {self.restarts}")
+        check_number("eps", self.eps, allow_tensor=True)
+        check_count("steps", self.steps, 1)
+        check_count("restarts", self.restarts, 1)
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
         get_objective(self.objective)
@@ -64,10 +72,17 @@ class APGD(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
+        findings: list[str] = []
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             with torch.no_grad():
-                clean_correct = model(x).argmax(dim=1) == y
-            runs = [self._one_restart(model, x, y) for _ in range(self.restarts)]
+                clean_logits = model(x)
+                check_labels("y", y, clean_logits.shape[1])
+                if self.check_model:
+                    findings += output_findings(clean_logits, lambda: model(x))
+                clean_correct = predicted_classes(clean_logits) == y
+            checked = (findings, clean_correct) if self.check_model else None
+            runs = [self._one_restart(model, x, y, checked if r == 0 else None) for r in range(self.restarts)]
+        warn_findings("APGD", findings)
         best = torch.stack([r[0] for r in runs])
         success = torch.stack([r[1] for r in runs])
         loss = torch.stack([r[2] for r in runs])
@@ -80,15 +95,20 @@ class APGD(Attack):
         logits = model(x)
         loss = get_objective(self.objective)(logits, y, logits.detach())
         (grad,) = torch.autograd.grad(loss.sum(), x)
-        return loss.detach(), grad, logits.argmax(dim=1) != y
+        return loss.detach(), grad, predicted_classes(logits.detach()) != y
 
-    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, checked: tuple[list[str], Tensor] | None
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+        """One restart; ``checked`` = (findings, clean_correct) collects the zero-gradient findings."""
         batch = x0.shape[0]
         view = (batch, *([1] * (x0.dim() - 1)))
         eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps), dtype=torch.float64,
                                                                     device=x0.device)
         x = LinfBall(self.eps).random_init(x0, 1)[0]
         loss, grad, fooled = self._loss_grad(model, x, y)
+        if checked is not None:
+            checked[0].extend(gradient_findings(grad, loss, checked[1]))
+        loss = loss.nan_to_num(nan=float("-inf"))
         best_x, best_loss, best_grad = x.clone(), loss.clone(), grad.clone()
         out_x, out_loss, out_success = x.clone(), loss.clone(), fooled.clone()
         step_size = 2 * eps
@@ -106,6 +126,7 @@ class APGD(Attack):
                 previous = x
             x = new_x
             new_loss, grad, fooled = self._loss_grad(model, x, y)
+            new_loss = new_loss.nan_to_num(nan=float("-inf"))
             increases += (new_loss > loss).float()
             loss = new_loss
             improved = new_loss > best_loss

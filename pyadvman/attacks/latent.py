@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyadvman.attacks._checks import check_settings
+from pyadvman.attacks._checks import check_number, check_settings
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.search import SearchSettings, default_step_size
 
@@ -14,7 +14,7 @@ class CodeAttack(Attack):
     """An L∞ ball of radius ``eta`` around the clean code, clipped per dimension to the code's range.
 
     Fields as in :class:`pyadvman.attacks.PGD` (steps, alpha = 2.5·eta/steps by default, restarts, random_start,
-    update "sign"/"adam", lr, best, early_stop); the objective is cross-entropy.
+    update "sign"/"adam", lr, best, early_stop, check_model); the objective is cross-entropy.
     """
 
     eta: float = 0.3
@@ -26,15 +26,17 @@ class CodeAttack(Attack):
     lr: float = 0.005
     best: str = "loss"
     early_stop: bool = False
+    check_model: bool = True
 
     def __post_init__(self) -> None:
+        check_number("eta", self.eta)
+        if self.alpha is not None:
+            check_number("alpha", self.alpha)
+        check_number("lr", self.lr)
         check_settings(self.steps, self.restarts, self.update, self.best)
-        if not self.eta >= 0:
-            raise ValueError(f"eta must be >= 0, got {self.eta}")
-        if self.alpha is not None and not self.alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
 
     def settings(self) -> SearchSettings:
         alpha = self.alpha if self.alpha is not None else default_step_size(self.eta, self.steps)
         return SearchSettings(steps=self.steps, alpha=alpha, restarts=self.restarts, random_start=self.random_start,
-                              update=self.update, lr=self.lr, best=self.best, early_stop=self.early_stop)
+                              update=self.update, lr=self.lr, best=self.best, early_stop=self.early_stop,
+                              check_model=self.check_model)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_images_labels, check_settings, check_target
+from pyadvman.attacks._checks import check_images_labels, check_number, check_settings, check_target
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
@@ -45,12 +45,19 @@ class PGD(Attack):
         noise, noise_scale: LMC sampling noise ("gaussian" after the step, "laplace" inside the sign).
         chunk_rows: rows (restarts × examples) per forward pass; default all R·B on CUDA and about 2,048 on CPU,
             where larger batches run slower per image (0: all at once).
+        check_model: run the checks of :mod:`pyadvman.attacks.model_checks` (probability outputs, randomness,
+            zero gradients, NaN logits) and warn once per run with a ModelCheckWarning (default True; training
+            attacks turn them off).
+
+    Logits with NaN or inf predict no class: such an example is never correct and always counts as fooled.
 
     Shape: x Tensor[B, C, H, W] float in [0, 1]; y Tensor[B] int64; returns x_adv like x (in [0, 1], within
     eps of x).
 
     Raises:
-        ValueError: bad x / y / target, eps or alpha < 0 or not [B], steps < 0, restarts < 1, unknown names.
+        ValueError: bad x / y / target (non-finite x, labels outside the model's classes), eps or alpha not a
+            finite number >= 0 or a Tensor[B], steps not an integer >= 0, restarts not an integer >= 1, unknown
+            names.
 
     Example:
         >>> attack = PGD(eps=0.3, steps=40, restarts=5)
@@ -74,8 +81,13 @@ class PGD(Attack):
     noise: str | None = None
     noise_scale: float = 0.0
     chunk_rows: int | None = None
+    check_model: bool = True
 
     def __post_init__(self) -> None:
+        check_number("eps", self.eps, allow_tensor=True)
+        if self.alpha is not None:
+            check_number("alpha", self.alpha, allow_tensor=True)
+        check_number("lr", self.lr)
         check_settings(self.steps, self.restarts, self.update, self.best, self.noise)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
@@ -89,7 +101,7 @@ class PGD(Attack):
                               random_start=self.random_start, init_std=self.init_std, update=self.update,
                               lr=self.lr, objective=self.objective, targeted=self.targeted, best=self.best,
                               early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale,
-                              chunk_rows=self.chunk_rows)
+                              chunk_rows=self.chunk_rows, check_model=self.check_model)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""

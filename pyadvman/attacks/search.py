@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pyadvman.attacks._checks import check_labels
+from pyadvman.attacks.model_checks import gradient_findings, output_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
@@ -21,9 +23,6 @@ from pyadvman.attacks.threat_models import Bound, L2Ball, LinfBall
 
 Render = Callable[[Tensor], Tensor]  # p [R, B, ...] -> images [R, B, C, H, W]
 
-UPDATES = ("sign", "adam")
-BEST = ("loss", "first_success", "last")
-NOISES = (None, "gaussian", "laplace")
 _ADAM_BETAS, _ADAM_EPS = (0.9, 0.999), 1e-8
 
 
@@ -46,6 +45,7 @@ class SearchSettings:
     noise: str | None = None  # LMC: "gaussian" adds c·N(0, I) after the step, "laplace" adds c·Laplace(0, 1) to ∇
     noise_scale: float = 0.0  # c
     chunk_rows: int | None = None  # rows (restarts × examples) per forward pass; None: all on CUDA, ~2048 on CPU
+    check_model: bool = True  # warn about probability outputs, randomness, zero gradients (model_checks)
 
 
 def default_step_size(radius: Bound, steps: int) -> Bound:
@@ -96,16 +96,25 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
         settings: the loop's settings.
         render: p [R, B, ...] -> images [R, B, C, H, W], differentiable in p.
         target (Tensor[B], optional): int64 target classes, needed when settings.targeted.
+
+    Raises:
+        ValueError: labels (or target) outside [0, K) for a model with K outputs.
     """
     objective = get_objective(settings.objective)
     restarts, batch = settings.restarts, p0.shape[0]
     goal = target if settings.targeted else labels
+    findings: list[str] = []
     with eval_mode(model), frozen_parameters(model), torch.enable_grad():
         p0 = p0.detach()
         with torch.no_grad():
             clean = render(p0[None])[0]
             clean_logits = model(clean)
-        clean_correct = clean_logits.argmax(dim=1) == labels
+            check_labels("y", labels, clean_logits.shape[1])
+            if settings.targeted:
+                check_labels("target", target, clean_logits.shape[1])
+            if settings.check_model:
+                findings += output_findings(clean_logits, lambda: model(clean))
+        clean_correct = predicted_classes(clean_logits) == labels
         goal_rows, clean_rows = goal.repeat(restarts), clean_logits.repeat(restarts, 1)
 
         with torch.no_grad():
@@ -134,7 +143,7 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
                 losses.append(-chunk_loss if settings.targeted else chunk_loss)
                 logits.append(chunk_logits.detach())
             with torch.no_grad():
-                predicted = torch.cat(logits).argmax(dim=1)
+                predicted = predicted_classes(torch.cat(logits))
                 success = (predicted == goal_rows if settings.targeted else predicted != goal_rows).view(restarts, batch)
                 value = torch.cat(losses).detach().float().view(restarts, batch).nan_to_num(nan=float("-inf"))
                 better = improves(settings.best, success, value, best_success, best_loss)
@@ -147,6 +156,8 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
             if active is not None and not bool(active.any()):
                 break
             grad = torch.cat([torch.autograd.grad(loss.sum(), leaf)[0] for leaf, loss in zip(leaves, losses)])
+            if step == 0 and settings.check_model:
+                findings += gradient_findings(grad[0], value[0].abs(), clean_correct)
             with torch.no_grad():
                 _step(p, p0, grad, ball, settings, active, moments, step + 1)
 
@@ -154,6 +165,7 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
             best_images = render(best_p)
             chosen = pick_restart(best_success, best_loss)
             rows = torch.arange(batch, device=p0.device)
+    warn_findings("attack", findings)
     return AttackResult(x_adv=best_images[chosen, rows], x_adv_restarts=best_images, params=best_p,
                         clean=clean, success=best_success, loss=best_loss, clean_correct=clean_correct)
 

@@ -29,15 +29,17 @@ def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
 
 
 def check_radius(name: str, value: Bound, batch: int) -> None:
-    """Raises ValueError unless value is a float >= 0 or a Tensor[B] of values >= 0."""
+    """Raises ValueError unless value is a finite float >= 0 or a Tensor[B] of finite values >= 0."""
     if isinstance(value, Tensor):
         if value.shape != (batch,):
             raise ValueError(f"{name} must be a float or a Tensor[{batch}] (one per example), "
                              f"got shape {list(value.shape)}")
-        if bool((value < 0).any()) or bool(value.isnan().any()):
-            raise ValueError(f"{name} must be >= 0, got min {value.min().item()}")
-    elif not float(value) >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+        bad = ~(torch.isfinite(value) & (value >= 0))
+        if bool(bad.any()):
+            raise ValueError(f"{name} must be finite and >= 0 for every example, got {value[bad][0].item()} at "
+                             f"example {int(bad.nonzero()[0])}")
+    elif not 0 <= float(value) < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 class LinfBall:

@@ -31,6 +31,7 @@ from pyadvman.data.font_files import FontFace, discover_fonts
 from pyadvman.data.font_glyphs import LETTERS
 from pyadvman.data.font_selection import FontSet, select_fonts
 from pyadvman.data.splits import DatasetSplits, Split
+from pyadvman.errors import UnreadableFileError
 from pyadvman.manifolds.affine import theta_preset
 from pyadvman.manifolds.true_manifold import FontsRenderer
 
@@ -195,15 +196,25 @@ def load_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -> Da
     ``DatasetSplits.prototypes`` gives the glyphs for ``FontsRenderer``.
     """
     folder = generate_fonts(cfg, progress=progress)
-    meta = json.loads((folder / "meta.json").read_text())
-    images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))
-    codes = torch.from_numpy(np.load(folder / "codes.npy"))
-    theta = torch.from_numpy(np.load(folder / "theta.npy"))
+    path = folder / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+        path = folder / "images.npy"
+        images = torch.from_numpy(np.load(path, mmap_mode="c"))
+        arrays = {}
+        for name in ("codes", "theta", "prototypes"):
+            path = folder / f"{name}.npy"
+            arrays[name] = torch.from_numpy(np.load(path))
+    except (ValueError, OSError, EOFError) as error:
+        raise UnreadableFileError(path, f"{type(error).__name__}: {error}", f"the FONTS cache is damaged: delete "
+                                  f"{folder} and it is rendered again") from None
+    codes, theta = arrays["codes"], arrays["theta"]
     sizes = meta["splits"]
     bounds = np.cumsum([0, sizes["train"], sizes["validation"], sizes["test"]])
     splits = [Split(images[a:b], codes[a:b, 1], codes[a:b], theta[a:b]) for a, b in itertools.pairwise(bounds)]
-    prototypes = torch.from_numpy(np.load(folder / "prototypes.npy"))
-    return DatasetSplits("fonts", tuple(meta["letters"]), *splits, prototypes=prototypes)
+    return DatasetSplits("fonts", tuple(meta["letters"]), *splits, prototypes=arrays["prototypes"],
+                         provenance={"source": str(folder), "split": "ordered (the paper's: the last transforms "
+                                     "of every font and letter are the test set)"})
 
 
 def fonts_config(preset: str = "default", **overrides: object) -> FontsConfig:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from pyadvman.errors import UnreadableFileError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -18,19 +21,26 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the header is not IDX or the payload size does not match it.
+        UnreadableFileError (a ValueError): a truncated or corrupt .gz, a header that is not IDX, or a payload
+            whose size does not match the header.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise UnreadableFileError(path, f"{type(error).__name__}: {error}", "the gzip file is truncated or "
+                                  "corrupt: copy or download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise ValueError(f"{path}: not an IDX file (header {data[:4].hex()})")
+        raise UnreadableFileError(path, f"not an IDX file, header {data[:4].hex()}", "give the MNIST-style IDX "
+                                  "files")
     dims = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
     dtype = np.dtype(_DTYPES[data[2]])
     offset = 4 + 4 * dims
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path}: header says {shape} ({expected} bytes), file holds {len(data) - offset}")
+        raise UnreadableFileError(path, f"header says {shape} ({expected} bytes), file holds {len(data) - offset}",
+                                  "the file is truncated or corrupt: copy it again")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))

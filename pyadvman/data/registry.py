@@ -3,19 +3,26 @@
 ==================  ==============================================================================
 ``fonts``           FONTS, the synthetic dataset with a known manifold (options: FontsConfig fields,
                     ``preset`` "default" / "quick" / "paper")
-``fashion-mnist``   Fashion-MNIST from Debian's dataset-fashion-mnist (options: root, validation_size)
-``idx``             four MNIST-style IDX files in a folder (options: root, validation_size)
-``npz``             a user .npz with images and labels (options: path, test_size, validation_size)
+``fashion-mnist``   Fashion-MNIST from Debian's dataset-fashion-mnist (options: root, validation_size,
+                    split = "ordered" (official order, default) or "stratified", split_seed)
+``idx``             four MNIST-style IDX files in a folder (options: root, validation_size, split =
+                    "stratified" (default) or "ordered", split_seed, layout)
+``npz``             a user .npz with images and labels (options: path, test_size, validation_size, split,
+                    split_seed, layout)
 ==================  ==============================================================================
+
+Every loaded dataset is checked: each class has training examples and each non-empty validation or test split
+holds exactly the training split's classes.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
-from pyadvman.data.fonts import fonts_config, load_fonts
+from pyadvman.data.fonts import FontsConfig, fonts_config, load_fonts
 from pyadvman.data.real_datasets import load_fashion_mnist, load_idx_dataset, load_npz_dataset
-from pyadvman.data.splits import DatasetSplits
+from pyadvman.data.splits import DatasetSplits, check_class_coverage
 
 
 def _fonts(preset: str = "default", progress: bool = True, **fields: object) -> DatasetSplits:
@@ -37,8 +44,22 @@ def load_dataset(name: str, **options: object) -> DatasetSplits:
     paper's "first N training examples" with ``splits.train.first(N)``.
 
     Raises:
-        ValueError: an unknown name (the message lists the known ones); loaders raise their own errors.
+        ValueError: an unknown name or option (the message lists the known ones); loaders raise their own
+            errors (DataError for unusable data, FileNotFoundError for missing files).
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
-    return DATASETS[name](**options)
+    known = dataset_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"dataset {name!r} takes the options {known}, got unknown {unknown}")
+    data = DATASETS[name](**options)
+    check_class_coverage(data)
+    return data
+
+
+def dataset_options(name: str) -> list[str]:
+    """The option names ``load_dataset(name, ...)`` accepts."""
+    if name == "fonts":
+        return ["preset", "progress", *FontsConfig.__dataclass_fields__]
+    return list(inspect.signature(DATASETS[name]).parameters)

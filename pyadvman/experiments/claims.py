@@ -28,12 +28,14 @@ from pyadvman.analysis import (
     true_manifold_distance,
 )
 from pyadvman.attacks import PGD, attack_in_batches
+from pyadvman.errors import check_fields
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     Study,
     StudyConfig,
+    load_study_data,
     prepare_study,
     records_by_size,
     run_grid,
@@ -61,9 +63,11 @@ class ClaimsConfig(StudyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.distance_examples < 1 or self.knn_k < 1 or self.projection_steps < 0:
-            raise ValueError(f"distance_examples and knn_k must be >= 1 and projection_steps >= 0, got "
-                             f"{self.distance_examples}, {self.knn_k}, {self.projection_steps}")
+        check_fields([
+            (self.distance_examples >= 1, "distance_examples", ">= 1", self.distance_examples),
+            (self.knn_k >= 1, "knn_k", ">= 1", self.knn_k),
+            (self.projection_steps >= 0, "projection_steps", ">= 0", self.projection_steps),
+        ])
 
 
 CLAIMS_PRESETS: dict[str, dict] = {
@@ -215,9 +219,10 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
         the errors of the dataset, training and attacks.
     """
     folder = ExperimentFolder(out_dir or default_out_dir("claims", cfg.dataset))
-    folder.prepare(cfg, resume)
     started = time.monotonic()
-    study = prepare_study(cfg, folder, progress=progress)
+    data = load_study_data(cfg, progress=progress)
+    folder.prepare(cfg, data, resume)
+    study = prepare_study(cfg, data, folder, progress=progress)
     distances: dict[str, dict] = {}
 
     def measure(key, result) -> None:

@@ -12,8 +12,10 @@ from typing import ClassVar
 import torch
 from matplotlib.figure import Figure
 
+from pyadvman._file_reading import load_checkpoint
 from pyadvman._presets import config_from_preset
 from pyadvman.analysis import RobustLoss, average_flatness, linear_fit, worst_case_flatness
+from pyadvman.errors import check_fields
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.one_size import train_variant
@@ -53,12 +55,14 @@ class FlatnessConfig(DataConfig):
     OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
 
     def __post_init__(self) -> None:
-        if not self.variants or self.epochs < 1 or self.examples < 1:
-            raise ValueError(f"need variants non-empty, epochs >= 1 and examples >= 1; got {self.variants}, "
-                             f"{self.epochs}, {self.examples}")
-        bad = [e for e in self.evaluated_epochs if not 1 <= e <= self.epochs]
-        if bad:
-            raise ValueError(f"evaluated_epochs must lie in [1, epochs = {self.epochs}], got {bad}")
+        check_fields([
+            (len(self.variants) >= 1 and all(v in OBJECTIVE_NAMES for v in self.variants), "variants",
+             f"a non-empty tuple of {OBJECTIVE_NAMES}", self.variants),
+            (self.epochs >= 1, "epochs", ">= 1", self.epochs),
+            (self.examples >= 1, "examples", ">= 1", self.examples),
+            (all(1 <= e <= self.epochs for e in self.evaluated_epochs), "evaluated_epochs",
+             f"epochs in [1, {self.epochs}] (1 … epochs)", self.evaluated_epochs),
+        ])
 
     def robust_loss(self) -> RobustLoss:
         return RobustLoss(eps=self.epsilon, steps=self.robust_steps, alpha=None, restarts=self.robust_restarts)
@@ -172,9 +176,9 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
     """
     folder = ExperimentFolder(out_dir or default_out_dir("flatness", cfg.dataset))
-    folder.prepare(cfg, resume)
     started = time.monotonic()
     data = cfg.load_data()
+    folder.prepare(cfg, data, resume)
     device = resolve_device(cfg.device, Processes())
     epochs = cfg.evaluated_epochs or tuple(range(1, cfg.epochs + 1))
     records = []
@@ -185,7 +189,8 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
         for epoch in epochs:
             def measure(epoch=epoch, run_dir=run_dir):
                 model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
-                saved = torch.load(RunFolder(run_dir).epoch_checkpoint(epoch), map_location=device, weights_only=True)
+                path = RunFolder(run_dir).epoch_checkpoint(epoch)
+                saved = load_checkpoint(path, f"delete {run_dir} to train this variant again", device)
                 model.load_state_dict(saved["model"])
                 return _measure(cfg, model.eval(), data)
             record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)

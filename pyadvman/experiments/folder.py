@@ -3,12 +3,17 @@ folder each) and cached intermediate results, so that an interrupted run resumes
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from pyadvman._atomic import write_json_atomic, write_text_atomic
-from pyadvman.training.run_folder import write_config
+from pyadvman._file_reading import read_json
+from pyadvman.data import DatasetSplits
+from pyadvman.errors import UnreadableFileError
+from pyadvman.training.run_folder import start_run
+
+logger = logging.getLogger(__name__)
 
 
 def default_out_dir(experiment: str, dataset: str) -> Path:
@@ -27,21 +32,27 @@ class ExperimentFolder:
         self.figures = self.root / "figures"
         self.models = self.root / "models"
 
-    def prepare(self, cfg: object, resume: bool) -> None:
-        """Creates the folder and writes config.json.
+    def prepare(self, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+        """Creates the folder and writes config.json and data.json (the data's fingerprint).
 
         Raises:
             FileExistsError: the folder holds a run and resume is False.
             ValueError: resume with a config.json that differs from cfg.
+            DataError: resume on data that differ from the run's (see
+                :func:`pyadvman.training.run_folder.start_run`).
         """
-        write_config(self.root, cfg, resume)
+        start_run(self.root, cfg, data, resume)
         self.figures.mkdir(parents=True, exist_ok=True)
         self.models.mkdir(parents=True, exist_ok=True)
 
     def cached(self, path: Path, compute: Callable[[], object]) -> object:
-        """The JSON stored at ``path``, or ``compute()`` written there atomically (the unit of resumption)."""
+        """The JSON stored at ``path``, or ``compute()`` written there atomically (the unit of resumption).
+        A damaged file is computed again (with a warning)."""
         if path.is_file():
-            return json.loads(path.read_text())
+            try:
+                return read_json(path, "it is computed again")
+            except UnreadableFileError as error:
+                logger.warning("%s", error)
         value = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(value, path)

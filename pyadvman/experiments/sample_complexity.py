@@ -16,6 +16,7 @@ from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     VARIANT_LABELS,
     StudyConfig,
+    load_study_data,
     prepare_study,
     records_by_size,
     run_grid,
@@ -79,9 +80,10 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
     """
     folder = ExperimentFolder(out_dir or default_out_dir("sample-complexity", cfg.dataset))
-    folder.prepare(cfg, resume)
     started = time.monotonic()
-    study = prepare_study(cfg, folder, progress=progress)
+    data = load_study_data(cfg, progress=progress)
+    folder.prepare(cfg, data, resume)
+    study = prepare_study(cfg, data, folder, progress=progress)
     records = run_grid(study, folder, progress=progress)
     paper = {"on_manifold_success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
     path = grid_figure(records, list(METRICS), folder.figures / "sample_complexity.png",

@@ -22,6 +22,7 @@ from pyadvman.analysis import (
     linear_layers,
     weight_operator_singular_values,
 )
+from pyadvman.errors import check_fields
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.one_size import train_variant
@@ -48,9 +49,12 @@ class SpectraConfig(DataConfig):
     OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
 
     def __post_init__(self) -> None:
-        if len(self.variants) < 1 or self.jacobian_examples < 1 or self.confidence_examples < 1:
-            raise ValueError(f"need variants non-empty, jacobian_examples >= 1, confidence_examples >= 1; got "
-                             f"{self.variants}, {self.jacobian_examples}, {self.confidence_examples}")
+        check_fields([
+            (len(self.variants) >= 1 and all(v in OBJECTIVE_NAMES for v in self.variants), "variants",
+             f"a non-empty tuple of {OBJECTIVE_NAMES}", self.variants),
+            (self.jacobian_examples >= 1, "jacobian_examples", ">= 1", self.jacobian_examples),
+            (self.confidence_examples >= 1, "confidence_examples", ">= 1", self.confidence_examples),
+        ])
 
 
 SPECTRA_PRESETS: dict[str, dict] = {
@@ -174,9 +178,9 @@ def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool =
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
     """
     folder = ExperimentFolder(out_dir or default_out_dir("spectra", cfg.dataset))
-    folder.prepare(cfg, resume)
     started = time.monotonic()
     data = cfg.load_data()
+    folder.prepare(cfg, data, resume)
     results = {}
     for variant in cfg.variants:
         trained = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=5,

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from pyadvman.attacks import LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
 from pyadvman.attacks.base import Attack
 from pyadvman.data import DatasetSplits
+from pyadvman.errors import ConfigError, check_fields
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.experiments.folder import ExperimentFolder
 from pyadvman.manifolds import FontsRenderer
@@ -75,9 +76,7 @@ class StudyConfig(DataConfig):
              ">= 0", (self.attack_steps, self.train_attack_steps)),
             (self.attack_restarts >= 1, "attack_restarts", ">= 1", self.attack_restarts),
         ]
-        for ok, name, expected, got in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {got!r}")
+        check_fields(checks)
 
 
 PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)
@@ -123,22 +122,33 @@ class Study:
                                  desc="on-manifold attack", **codes)
 
 
-def prepare_study(cfg: StudyConfig, folder: ExperimentFolder, *, progress: bool = True) -> Study:
-    """Loads the dataset and, where needed, fits the learned manifold (folder/manifold, resumable).
+def _has_true_manifold(data: DatasetSplits) -> bool:
+    return data.prototypes is not None and data.train.theta is not None
+
+
+def load_study_data(cfg: StudyConfig, *, progress: bool = True) -> DatasetSplits:
+    """The study's dataset, checked against the config before anything is written.
 
     Raises:
-        ValueError: a training size above the training split, or manifold "true" (or an on_true_manifold
+        ConfigError: a training size above the training split, or manifold "true" (or an on_true_manifold
         variant) on a dataset without a true manifold.
     """
     data = cfg.load_data(progress)
     if max(cfg.train_sizes) > len(data.train):
-        raise ValueError(f"train_sizes must be <= {len(data.train)} (the training split of {cfg.dataset!r}), got "
-                         f"{list(cfg.train_sizes)}")
-    has_true = data.prototypes is not None and data.train.theta is not None
+        raise ConfigError("train_sizes", f"<= {len(data.train)} (the training split of {cfg.dataset!r})",
+                          cfg.train_sizes)
+    if (cfg.manifold == "true" or "on_true_manifold" in cfg.variants) and not _has_true_manifold(data):
+        raise ConfigError("manifold", f"'learned' or 'auto' (with no on_true_manifold variant): dataset "
+                          f"{cfg.dataset!r} has no known renderer (only FONTS has one)", cfg.manifold)
+    return data
+
+
+def prepare_study(cfg: StudyConfig, data: DatasetSplits, folder: ExperimentFolder, *, progress: bool = True
+                  ) -> Study:
+    """The study on ``data`` (from :func:`load_study_data`): fits the learned manifold where needed
+    (folder/manifold, resumable)."""
+    has_true = _has_true_manifold(data)
     kind = cfg.manifold if cfg.manifold != "auto" else ("true" if has_true else "learned")
-    if (kind == "true" or "on_true_manifold" in cfg.variants) and not has_true:
-        raise ValueError(f"manifold 'true' and variant on_true_manifold need FONTS (a known renderer); dataset "
-                         f"{cfg.dataset!r} has none: use manifold 'learned' or 'auto'")
     learned = learned_path = None
     if kind == "learned" or "on_learned_manifold" in cfg.variants:
         vae_cfg = vae_gan_config(cfg.vae_gan_preset, cfg.dataset, **cfg.vae_gan_options)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
+from pyadvman._file_reading import load_checkpoint
 from pyadvman.data.splits import DatasetSplits, Split
 from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, train_vae_gan
 
@@ -109,7 +110,13 @@ class LearnedManifold(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LearnedManifold:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        """The manifold saved at ``path`` (eval mode).
+
+        Raises:
+            FileNotFoundError: no such file. UnreadableFileError: a damaged file.
+        """
+        state = load_checkpoint(path, "delete it (and its checkpoints/ folder to retrain the VAE-GANs from "
+                                "scratch) and fit the manifold again", map_location)
         manifold = cls(tuple(state["image_shape"]), state["num_classes"], VAEGANConfig(**state["config"]))
         manifold.load_state_dict(state["state"])
         return manifold.eval()

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
+from pyadvman._file_reading import load_checkpoint
 from pyadvman.manifolds.vae_gan_networks import Decoder, Discriminator, Encoder
 
 # β of the reconstruction term per dataset (PAPERS.md §1); other datasets use 2.75.
@@ -132,7 +133,7 @@ def train_vae_gan(images: Tensor, cfg: VAEGANConfig, checkpoint: str | Path, *, 
     optimisers = [torch.optim.Adam(g.parameters(), lr=cfg.lr) for g in groups]
     epoch, generator = 0, torch.Generator().manual_seed(cfg.seed)
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = load_checkpoint(checkpoint, "delete it to train this VAE-GAN from the start", device)
         if state["config"] != asdict(cfg):
             raise ValueError(f"checkpoint {checkpoint} was written with another config: {state['config']}")
         model.load_state_dict(state["model"])

@@ -32,12 +32,44 @@ def _shape(t: Tensor) -> str:
     return str(list(t.shape))
 
 
+KERNEL_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 def _check_tensor(op: str, name: str, t: object) -> Tensor:
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {t.dtype}")
+    if t.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"{op}: {name} must be a float32, float64, float16 or bfloat16 tensor, got {t.dtype}")
     return t
+
+
+def _memory_span(t: Tensor) -> tuple[int, int]:
+    """[first byte, last byte + 1) of the elements of t in its storage."""
+    low = high = t.data_ptr()
+    for size, stride in zip(t.shape, t.stride()):
+        reach = (size - 1) * stride * t.element_size()
+        low, high = (low + reach, high) if reach < 0 else (low, high + reach)
+    return low, high + t.element_size()
+
+
+def check_no_partial_overlap(op: str, written: Tensor, written_name: str, read: Tensor, read_name: str) -> None:
+    """An in-place op must not write memory that another input reads in part (it would read values it has
+    already written); the same tensor in full is fine for elementwise ops, as in torch's own in-place ops.
+
+    Raises:
+        ValueError: the two tensors' element spans intersect and they are not the same view.
+    """
+    if written.numel() == 0 or read.numel() == 0 or written.device != read.device:
+        return
+    if written.untyped_storage().data_ptr() != read.untyped_storage().data_ptr():
+        return
+    same_view = (written.data_ptr() == read.data_ptr() and written.shape == read.shape
+                 and written.stride() == read.stride())
+    (a_low, a_high), (b_low, b_high) = _memory_span(written), _memory_span(read)
+    if not same_view and a_low < b_high and b_low < a_high:
+        raise ValueError(f"{op}: {written_name} overlaps {read_name} in memory (both are views of one storage); "
+                         f"the in-place step would read values it has already written: pass "
+                         f"{read_name}.clone(), or use the out-of-place op")
 
 
 def _check_like(op: str, name: str, t: object, ref: Tensor, ref_name: str) -> Tensor:
@@ -70,7 +102,7 @@ def _check_number(op: str, name: str, v: object) -> float:
 def _radius(op: str, name: str, v: object, x: Tensor, batch: int, *, finite: bool = False
             ) -> tuple[float, Tensor | None]:
     """eps or alpha: (scalar, None) or (0.0, tensor [B]); values >= 0, and finite when asked."""
-    requirement = ">= 0 and finite" if finite else ">= 0"
+    requirement = "finite and >= 0" if finite else ">= 0"
     if isinstance(v, Tensor):
         if not v.is_floating_point():
             raise TypeError(f"{op}: {name} must be a float or a floating-point tensor [B], got {v.dtype}")
@@ -82,10 +114,12 @@ def _radius(op: str, name: str, v: object, x: Tensor, batch: int, *, finite: boo
             raise ValueError(f"{op}: {name} must be a float or have shape [{batch}], got {_shape(v)}")
         if v.dtype not in (torch.float32, torch.float64):
             v = v.to(torch.float32)
-        if not torch.compiler.is_compiling() and v.numel() > 0:
+        if not torch.compiler.is_compiling() and v.numel() > 0:  # compiled: the op checks (see linf_ball.cpp)
             bad = torch.isnan(v) | (v < 0) | (torch.isinf(v) if finite else False)
             if bool(bad.any()):
-                raise ValueError(f"{op}: {name} must be {requirement} everywhere, got {v[bad][0].item()}")
+                first = int(bad.nonzero()[0])
+                raise ValueError(f"{op}: {name} must be {requirement} "
+                                 f"for every example, got {v[first].item()} at example {first}")
         return 0.0, v
     value = _check_number(op, name, v)
     if math.isnan(value) or value < 0:

@@ -8,7 +8,7 @@ from torch import Tensor
 from pyadvman._library import library_loaded
 from pyadvman.ops._dispatch import use_compiled
 from pyadvman.ops._linf_reference import linf_ball_reference
-from pyadvman.ops._validation import Radius, check_linf_args
+from pyadvman.ops._validation import Radius, check_linf_args, check_no_partial_overlap
 
 _DOC_ARGS = """
     Args:
@@ -29,13 +29,19 @@ _DOC_ARGS = """
     float16, bfloat16 and float64 on CUDA, where the step is computed in float32 and rounded once.
 
     Raises:
-        TypeError: non-tensor or non-floating inputs, mismatched dtypes, a non-bool ``active``.
-        ValueError: mismatched shapes or devices, eps or alpha < 0 or NaN, lo > hi, ``active`` not [B]/[R, B].
+        TypeError: non-tensor inputs or dtypes other than float32/float64/float16/bfloat16 (float8 included),
+            mismatched dtypes, a non-bool ``active``.
+        ValueError: mismatched shapes or devices, eps or alpha < 0 or NaN (a per-example alpha also inf), lo >
+            hi, ``active`` not [B]/[R, B]. Per-example values are also checked by the compiled op itself (raw
+            calls, torch.compile): on CUDA with an asynchronous device-side assert.
 """
 
 
 def _step(op: str, x_adv, x0, grad, eps, alpha, lo, hi, active, *, in_place: bool) -> Tensor:
     args = check_linf_args(op, x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active, x_name="x_adv")
+    if in_place and not torch.compiler.is_compiling():
+        check_no_partial_overlap(op, x_adv, "x_adv", x0, "x0")
+        check_no_partial_overlap(op, x_adv, "x_adv", grad, "grad")
     with torch.no_grad():
         if use_compiled(op, x_adv):
             compiled = (args.eps, args.alpha, float(lo), float(hi), args.eps_per_example, args.alpha_per_example,
@@ -76,8 +82,9 @@ def pgd_step_(
     active: Tensor | None = None,
 ) -> Tensor:
     """In-place :func:`pgd_step`: writes the step into ``x_adv`` and returns it (inactive rows are not
-    written). ``x_adv`` must not overlap ``x0`` or ``grad``. Works on a leaf that requires grad, like an
-    optimiser step (it runs under ``torch.no_grad``).
+    written). ``x_adv`` must not overlap ``x0`` or ``grad`` in part (ValueError, as torch's in-place ops refuse
+    it; ``grad`` may be ``x_adv`` itself). Works on a leaf that requires grad, like an optimiser step (it runs
+    under ``torch.no_grad``).
     """
     return _step("pgd_step_", x_adv, x0, grad, eps, alpha, lo, hi, active, in_place=True)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pyadvman._presets import config_from_preset
+from pyadvman.errors import check_fields
 from pyadvman.models import MODELS
 
 OBJECTIVE_NAMES = ("normal", "adversarial", "on_true_manifold", "on_learned_manifold", "stn",
@@ -26,7 +28,7 @@ class TrainConfig:
     model: str = "standard"  # standard | resnet | mlp | vgg
     model_options: dict = field(default_factory=dict)  # e.g. {"channels": 32}
     # objective
-    objective: str = "normal"  # one of OBJECTIVE_NAMES
+    objective: str = "normal"  # the training objective
     adversarial_fraction: float = 0.5  # share of each batch that is perturbed: 0.5 (Stutz et al.), 1.0 (Madry et al.)
     epsilon: float = 0.3  # L∞ radius of training attacks (images in [0, 1]); η for on-manifold attacks
     attack_steps: int = 40  # PGD iterations of the training attack
@@ -53,8 +55,7 @@ class TrainConfig:
     # validation, checkpoint selection and final evaluation
     validation_examples: int = 1000  # first examples of the validation split used each epoch
     validation_attack_steps: int = 10  # PGD steps of the per-epoch robust validation (0: no robust validation)
-    selection: str = "auto"  # which checkpoint is evaluated: one of SELECTIONS, or auto (robust for adversarial
-    #                          objectives, clean otherwise). Never selected on test data.
+    selection: str = "auto"  # checkpoint evaluated (auto: robust val. accuracy if adversarial, else clean)
     eval_examples: int = 1000  # first test images attacked in the final evaluation
     eval_epsilon: float | None = None  # default: epsilon
     eval_steps: int = 40  # PGD-40
@@ -65,7 +66,14 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 | fp16 (CUDA only)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
+    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "objective": OBJECTIVE_NAMES, "selection": (*SELECTIONS, "auto"), "dale_attack": DALE_ATTACKS,
+        "amp": AMP_MODES, "optimizer": ("adam", "sgd"), "attack_update": ("sign", "adam"), "model": tuple(MODELS),
+    }  # listed by the command's --help
+
     def __post_init__(self) -> None:
+        betas_ok = (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+                    and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas))
         checks = [
             (self.objective in OBJECTIVE_NAMES, "objective", f"one of {OBJECTIVE_NAMES}", self.objective),
             (self.model in MODELS, "model", f"one of {sorted(MODELS)}", self.model),
@@ -84,10 +92,19 @@ class TrainConfig:
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
             (self.objective != "on_learned_manifold" or self.manifold is not None, "manifold",
              "a manifold.pt path for objective on_learned_manifold", self.manifold),
+            (betas_ok, "betas", "two numbers in [0, 1) (Adam's β1, β2), e.g. 0.5,0.9", self.betas),
+            (self.lr_decay > 0, "lr_decay", "> 0", self.lr_decay),
+            (self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay),
+            (self.validation_examples >= 0, "validation_examples", ">= 0", self.validation_examples),
+            (self.validation_attack_steps >= 0, "validation_attack_steps", ">= 0", self.validation_attack_steps),
+            (self.eval_examples >= 0, "eval_examples", ">= 0", self.eval_examples),
+            (self.eval_steps >= 0, "eval_steps", ">= 0", self.eval_steps),
+            (self.eval_restarts >= 1, "eval_restarts", ">= 1", self.eval_restarts),
+            (self.eval_epsilon is None or self.eval_epsilon >= 0, "eval_epsilon", ">= 0 or None", self.eval_epsilon),
+            (isinstance(self.dataset_options, dict), "dataset_options", "a dict (JSON object)", self.dataset_options),
+            (isinstance(self.model_options, dict), "model_options", "a dict (JSON object)", self.model_options),
         ]
-        for ok, name, expected, got in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {got!r}")
+        check_fields(checks)
 
     @property
     def adversarial(self) -> bool:

@@ -6,13 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks import PGD, AttackResult, attack_in_batches, eval_mode
+from pyadvman.attacks.model_checks import predicted_classes
 
 
 @torch.no_grad()
 def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 1000,
                    device: str | torch.device | None = None) -> float:
     """Fraction of images (Tensor[N, C, H, W] in [0, 1]) whose argmax logit equals labels (Tensor[N]), in eval
-    mode; NaN for N = 0."""
+    mode; a row of logits with NaN or inf counts as wrong. NaN for N = 0."""
     if images.shape[0] == 0:
         return float("nan")
     device = device or next(model.parameters()).device
@@ -20,14 +21,15 @@ def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_si
     with eval_mode(model):
         for start in range(0, images.shape[0], batch_size):
             x = images[start:start + batch_size].to(device, torch.float32)
-            correct += int((model(x).argmax(dim=1).cpu() == labels[start:start + batch_size]).sum())
+            correct += int((predicted_classes(model(x)).cpu() == labels[start:start + batch_size]).sum())
     return correct / images.shape[0]
 
 
 def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, steps: int, restarts: int = 1,
-                   batch_size: int = 500, progress: bool = False, desc: str = "PGD") -> AttackResult:
+                   batch_size: int = 500, progress: bool = False, desc: str = "PGD",
+                   check_model: bool = True) -> AttackResult:
     """L∞ PGD-``steps`` (random start, ``restarts`` restarts) on the given examples; returns the AttackResult
-    (``robust_accuracy()``, ``success_rate()``)."""
-    attack = PGD(eps=eps, steps=steps, restarts=restarts)
+    (``robust_accuracy()``, ``success_rate()``). ``check_model``: the attack's model checks (warnings)."""
+    attack = PGD(eps=eps, steps=steps, restarts=restarts, check_model=check_model)
     return attack_in_batches(attack, model, images, labels, batch_size=batch_size, progress=progress,
                              keep_images=False, desc=desc)

@@ -4,7 +4,7 @@ checkpoint, DDP and mixed precision, and the final evaluation of the selected ch
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -12,18 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
+from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
 from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.errors import ConfigError, TrainingDivergedError
 from pyadvman.models import build_model
 from pyadvman.training.config import TrainConfig
 from pyadvman.training.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 from pyadvman.training.objectives import Batch, build_objective
 from pyadvman.training.run_folder import RunFolder, config_record
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,11 +42,28 @@ class TrainResult:
 
 
 def resolve_device(name: str, processes: Processes) -> torch.device:
+    """The torch.device of a config's ``device`` field ("auto", "cpu", "cuda" or "cuda:N"); under torchrun
+    "cuda" means this process's local GPU.
+
+    Raises:
+        ConfigError: an unknown device, or a CUDA device this machine does not have.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", processes.local_rank)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError("device", "auto, cpu, cuda or cuda:N", name) from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError("device", "auto, cpu, cuda or cuda:N", name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device", f"auto or cpu on this machine (torch {torch.__version__} sees no CUDA "
+                              "device)", name)
+        if device.index is None:
+            device = torch.device("cuda", processes.local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError("device", f"one of the {torch.cuda.device_count()} CUDA devices (cuda:0 …)", name)
     return device
 
 
@@ -90,12 +111,31 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def _check_finite(where: str, folder: RunFolder, *, loss: Tensor | None = None, model: nn.Module | None = None
+                  ) -> None:
+    """Stops the run when the loss (checked every step) or the weights (checked before every checkpoint) are
+    no longer finite, so that nothing is saved from them.
+
+    Raises:
+        TrainingDivergedError: naming ``where`` (epoch and step) and the checkpoint that is kept.
+    """
+    bad = None
+    if loss is not None and not bool(torch.isfinite(loss)):
+        bad = f"the training loss is {loss.item()}"
+    elif model is not None and not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):
+        bad = "the weights hold NaN or inf"
+    if bad:
+        kept = folder.last if folder.last.is_file() else "none (it diverged before the first checkpoint)"
+        raise TrainingDivergedError(f"{bad} at {where}; the run stopped and keeps its last good checkpoint, "
+                                    f"{kept}. Check the data for outliers or lower lr, in a new out_dir")
+
+
 def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[str, float]:
     val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
     record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
     if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
         result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon,
-                                steps=cfg.validation_attack_steps)
+                                steps=cfg.validation_attack_steps, check_model=False)
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
 
@@ -122,8 +162,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     (and, for adversarial objectives, PGD-``validation_attack_steps``) accuracy on the validation split, appended
     to ``metrics.jsonl``; ``checkpoints/best.pt`` keeps the epoch with the best ``cfg.selection_metric`` (never
     test data). ``checkpoints/last.pt`` is written atomically after every epoch and every
-    ``checkpoint_minutes`` within one; ``resume=True`` continues from it, and on CPU with a fixed seed the result
-    equals an uninterrupted run. At the end the selected checkpoint is evaluated on the test split (clean accuracy,
+    ``checkpoint_minutes`` within one (the one it replaces is kept as previous.pt, the fallback when last.pt is
+    damaged); ``resume=True`` continues from it, and on CPU with a fixed seed the result equals an uninterrupted
+    run. A non-finite loss or weights stop the run with an error before anything is saved from them. The data's
+    fingerprint is stored in data.json and a resumed run refuses other data. At the end the selected checkpoint is evaluated on the test split (clean accuracy,
     PGD-``eval_steps`` robust accuracy on the first ``eval_examples`` test images) and written to final.json and
     model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
 
@@ -136,37 +178,42 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
 
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
+        DataError: resuming on other data than the run started with (data.json). ConfigError: a train_size
+            above the training split, or a checkpoint selection that needs an empty validation split.
+        TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
     """
-    processes = init_processes(resolve_device(cfg.device, Processes()).type)
-    device = resolve_device(cfg.device, processes)
-    folder = RunFolder(out_dir)
-    if processes.main:
-        folder.prepare(cfg, resume)
-    barrier(processes)
+    device = resolve_device(cfg.device, Processes())
     if data is None:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
-    if cfg.train_size is not None and cfg.train_size > len(data.train):
-        raise ValueError(f"train_size must be <= {len(data.train)} (the training split), got {cfg.train_size}")
+    _check_data(cfg, data)
+    processes = init_processes(device.type)
+    device = resolve_device(cfg.device, processes)
+    folder = RunFolder(out_dir)
     train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
     optimizer = make_optimizer(cfg, model)
     objective = build_objective(cfg, data)
+    if processes.main:
+        folder.prepare(cfg, data, resume)
+    barrier(processes)
     torch.manual_seed(cfg.seed + processes.rank)
 
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "averages": {}, "count": 0}
     if folder.final.is_file() and folder.model.is_file():
         return _load_finished(folder, model)
-    if resume and folder.last.is_file():
-        saved = torch.load(folder.last, map_location=device, weights_only=True)
+    saved = folder.load_resumable(device) if resume else None
+    if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         objective.load_state_dict(saved["objective"])
         _set_rng_state(saved["rng"][processes.rank], device)
         state = {k: saved[k] for k in state}
-        if processes.main:
-            folder.rewrite_metrics(state["history"])
+    elif resume and processes.main and folder.metrics.is_file():
+        logger.warning("%s: no checkpoint to resume from; training from the start", folder.root)
+    if processes.main:
+        folder.rewrite_metrics(state["history"])
 
     net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if processes.world > 1 else model
@@ -178,8 +225,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     def checkpoint() -> None:
         rng = gather(_rng_state(device), processes)
         if processes.main:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "objective": objective.state_dict(), "rng": rng, **state}, folder.last)
+            folder.save_last({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "objective": objective.state_dict(), "rng": rng, **state})
 
     bar = tqdm(total=cfg.epochs * batches, initial=state["epoch"] * batches + state["step"], unit="batch",
                desc=f"train {cfg.objective}", disable=not (progress and processes.main))
@@ -198,6 +245,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             model.train()
             with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
                 loss, logs = objective(model, net, batch)
+            _check_finite(f"epoch {epoch + 1}, step {state['step'] + 1} of {batches}", folder, loss=loss.detach())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -212,8 +260,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             bar.update()
             due = time.monotonic() - last_save >= cfg.checkpoint_minutes * 60
             if agree(due, processes) and state["step"] < batches:
+                _check_finite(f"epoch {epoch + 1}, step {state['step']} of {batches}", folder, model=model)
                 checkpoint()
                 last_save = time.monotonic()
+        _check_finite(f"the end of epoch {epoch + 1}", folder, model=model)
         record = {"epoch": epoch + 1, "lr": cfg.lr * cfg.lr_decay ** epoch,
                   **{f"train_{k}": v for k, v in averages.means().items()}}
         if processes.main:
@@ -236,9 +286,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     return _finish(cfg, folder, model, data, state, processes, progress)
 
 
+def _check_data(cfg: TrainConfig, data: DatasetSplits) -> None:
+    """What training needs of the data, checked before the run folder is written."""
+    if cfg.train_size is not None and cfg.train_size > len(data.train):
+        raise ConfigError("train_size", f"<= {len(data.train)} (the training split of {data.name!r})", cfg.train_size)
+    validated = min(cfg.validation_examples, len(data.validation))
+    if validated == 0 and cfg.selection_metric != "last":
+        raise ConfigError("selection", f"'last' when no validation examples are used (validation split of "
+                          f"{data.name!r}: {len(data.validation)}, validation_examples: {cfg.validation_examples}); "
+                          f"{cfg.selection_metric} would be NaN at every epoch", cfg.selection)
+
+
 def _finish(cfg: TrainConfig, folder: RunFolder, model: nn.Module, data: DatasetSplits, state: dict,
             processes: Processes, progress: bool) -> TrainResult:
-    best = torch.load(folder.best, map_location="cpu", weights_only=True)
+    best = load_checkpoint(folder.best, f"the selected checkpoint is damaged: delete {folder.root} and train "
+                           "again, or choose another out_dir")
     model.load_state_dict(best["model"])
     model.eval()
     final: dict = {}
@@ -253,11 +315,17 @@ def _finish(cfg: TrainConfig, folder: RunFolder, model: nn.Module, data: Dataset
     return TrainResult(model=model, final=final, history=state["history"], out_dir=folder.root)
 
 
+def _reevaluate_advice(folder: RunFolder) -> str:
+    return (f"delete {folder.model.name} and {folder.final.name} and run again with resume (--resume): the "
+            f"selected checkpoint ({folder.best}) is evaluated again")
+
+
 def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
-    saved = torch.load(folder.model, map_location="cpu", weights_only=True)
+    advice = _reevaluate_advice(folder)
+    saved = load_checkpoint(folder.model, advice)
     model.load_state_dict(saved["model"])
-    history = [json.loads(line) for line in folder.metrics.read_text().splitlines() if line.strip()]
-    return TrainResult(model=model.eval(), final=json.loads(folder.final.read_text()),
+    history = read_json_lines(folder.metrics, f"the run's metrics are damaged; {advice}")
+    return TrainResult(model=model.eval(), final=read_json(folder.final, advice),
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
 
 
@@ -271,7 +339,7 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     folder = RunFolder(out_dir)
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
-    saved = torch.load(folder.model, map_location=map_location, weights_only=True)
+    saved = load_checkpoint(folder.model, _reevaluate_advice(folder), map_location)
     cfg = TrainConfig(**{**saved["config"], "betas": tuple(saved["config"]["betas"])})
     model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
     model.load_state_dict(saved["model"])

@@ -5,7 +5,7 @@ forward per backward): clean and perturbed inputs are concatenated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,7 @@ from pyadvman.attacks import (
     lmc_laplacian,
     trades_attack,
 )
+from pyadvman.attacks.model_checks import predicted_classes
 from pyadvman.attacks.objectives import kl_divergence
 from pyadvman.attacks.search import default_step_size
 from pyadvman.data.splits import DatasetSplits
@@ -45,7 +46,7 @@ class Batch:
 
 
 def _accuracy(logits: Tensor, labels: Tensor) -> Tensor:
-    return (logits.argmax(dim=1) == labels).float().mean()
+    return (predicted_classes(logits) == labels).float().mean()
 
 
 class Objective:
@@ -213,9 +214,11 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     Raises:
         ValueError: on_true_manifold without FONTS codes (the dataset must come with prototypes and θ).
     """
-    pgd = PGD(eps=cfg.epsilon, steps=cfg.attack_steps, alpha=cfg.attack_alpha, update=cfg.attack_update)
+    # training attacks skip the model checks: they run every batch on a model that is still changing
+    pgd = PGD(eps=cfg.epsilon, steps=cfg.attack_steps, alpha=cfg.attack_alpha, update=cfg.attack_update,
+              check_model=False)
     code_attack = {"eta": cfg.epsilon, "steps": cfg.attack_steps, "alpha": cfg.attack_alpha,
-                   "update": cfg.attack_update}
+                   "update": cfg.attack_update, "check_model": False}
     name = cfg.objective
     if name == "normal":
         return Normal()
@@ -238,7 +241,8 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     if name == "adversarial_transformation":
         return Mixed(_attack_perturbation(TransformationAttack(**code_attack)), cfg.adversarial_fraction)
     if name in ("trades", "mart"):
-        attack = trades_attack(cfg.epsilon, cfg.attack_steps, cfg.attack_alpha) if name == "trades" else pgd
+        attack = _unchecked(trades_attack(cfg.epsilon, cfg.attack_steps, cfg.attack_alpha)) if name == "trades" \
+            else pgd
         return Trades(attack, cfg.trades_beta) if name == "trades" else Mart(attack, cfg.trades_beta)
     if name in ("alp", "clp"):
         return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
@@ -246,7 +250,12 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
                 "laplacian": lambda: lmc_laplacian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
                 "kl": lambda: trades_attack(cfg.epsilon, cfg.attack_steps, alpha)}
-    return Dale(samplers[cfg.dale_attack](), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
+    return Dale(_unchecked(samplers[cfg.dale_attack]()), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr,
+                cfg.dale_margin)
+
+
+def _unchecked(attack: PGD) -> PGD:
+    return replace(attack, check_model=False)
 
 
 __all__ = ["Batch", "Objective", "build_objective", "theta_range"]

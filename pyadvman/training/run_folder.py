@@ -1,12 +1,24 @@
-"""The files of a training run: config.json, metrics.jsonl, checkpoints/{last,best}.pt, final.json, model.pt."""
+"""The files of a training run: config.json, data.json, metrics.jsonl, checkpoints/{last,previous,best}.pt,
+final.json, model.pt; and the checks that a folder is not reused for another config or other data by accident."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
-from pyadvman._atomic import write_json_atomic, write_text_atomic
+from pyadvman._atomic import save_atomic, to_json, write_json_atomic, write_text_atomic
+from pyadvman._file_reading import load_checkpoint, read_json
+from pyadvman.data.fingerprint import fingerprint_differences
+from pyadvman.data.splits import DatasetSplits
+from pyadvman.errors import DataError, UnreadableFileError
+
+logger = logging.getLogger(__name__)
+
+# Files a run writes before it has produced anything; a folder holding nothing else can be reused.
+_START_FILES = ("config.json", "data.json")
 
 
 def config_record(cfg: object) -> dict:
@@ -14,17 +26,28 @@ def config_record(cfg: object) -> dict:
     return json.loads(json.dumps(asdict(cfg)))
 
 
-def write_config(root: Path, cfg: object, resume: bool) -> None:
-    """Creates ``root`` and writes config.json, refusing to reuse a folder by accident.
+def holds_results(root: Path) -> bool:
+    """Whether ``root`` holds any file besides config.json and data.json (a checkpoint, metrics, a figure)."""
+    return root.is_dir() and any(p.is_file() and p.name not in _START_FILES for p in root.rglob("*"))
+
+
+def start_run(root: Path, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+    """Creates ``root`` and writes config.json and data.json (the data's fingerprint), refusing to mix runs.
+
+    A folder whose run never produced a result (only config.json / data.json, e.g. a start that failed) is
+    reused as if it were empty.
 
     Raises:
         FileExistsError: the folder holds a run and resume is False.
-        ValueError: resume with a config.json that differs from cfg.
+        ValueError: resume with a config.json that differs from cfg (the differing fields are named).
+        DataError: resume on data whose fingerprint differs from data.json (what differs is named).
+        UnreadableFileError: a damaged config.json or data.json.
     """
     record = config_record(cfg)
-    config = root / "config.json"
-    if config.is_file():
-        stored = json.loads(config.read_text())
+    config, data_file = root / "config.json", root / "data.json"
+    if config.is_file() and holds_results(root):
+        advice = "the run folder is damaged: restore the file or choose another out_dir"
+        stored = read_json(config, advice)
         if not resume:
             raise FileExistsError(f"{root} already holds a run; pass resume=True (--resume) to continue it, or "
                                   "choose another out_dir")
@@ -32,18 +55,26 @@ def write_config(root: Path, cfg: object, resume: bool) -> None:
             changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")
+        if data is not None and data_file.is_file():
+            differences = fingerprint_differences(read_json(data_file, advice), data.fingerprint)
+            if differences:
+                raise DataError(f"{root} was started on other data than given now ({'; '.join(differences)}); "
+                                "resume it with the data it started on, or choose another out_dir")
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, config)
+    if data is not None:
+        write_json_atomic(data.fingerprint, data_file)
 
 
 class RunFolder:
-    """Paths of one run, and the check that a folder is not reused for another config by accident."""
+    """Paths of one training run, its checkpoints and its metrics."""
 
     def __init__(self, out_dir: str | Path) -> None:
         self.root = Path(out_dir)
         self.config = self.root / "config.json"
         self.metrics = self.root / "metrics.jsonl"
         self.last = self.root / "checkpoints" / "last.pt"
+        self.previous = self.root / "checkpoints" / "previous.pt"
         self.best = self.root / "checkpoints" / "best.pt"
         self.final = self.root / "final.json"
         self.model = self.root / "model.pt"
@@ -52,15 +83,44 @@ class RunFolder:
         """checkpoints/epoch_<epoch>.pt: the weights after ``epoch`` epochs (with TrainConfig.epoch_checkpoints)."""
         return self.root / "checkpoints" / f"epoch_{epoch}.pt"
 
-    def prepare(self, cfg: object, resume: bool) -> None:
-        """Creates the folder and writes config.json (see :func:`write_config`)."""
-        write_config(self.root, cfg, resume)
+    def prepare(self, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+        """Creates the folder and writes config.json and data.json (see :func:`start_run`)."""
+        start_run(self.root, cfg, data, resume)
         self.last.parent.mkdir(parents=True, exist_ok=True)
+
+    def save_last(self, state: dict) -> None:
+        """Writes checkpoints/last.pt atomically, keeping the one it replaces as previous.pt."""
+        if self.last.is_file():
+            os.replace(self.last, self.previous)
+        save_atomic(state, self.last)
+
+    def load_resumable(self, map_location: object) -> dict | None:
+        """The newest readable training checkpoint: last.pt, else previous.pt (with a warning), else None when
+        neither exists.
+
+        Raises:
+            UnreadableFileError: last.pt is damaged and no previous.pt is kept (the message says how to restart).
+        """
+        restart = (f"no earlier checkpoint is kept: delete {self.root / 'checkpoints'} and {self.metrics.name} to "
+                   "train from the start, or choose another out_dir")
+        damaged = None
+        if self.last.is_file():
+            try:
+                return load_checkpoint(self.last, restart, map_location)
+            except UnreadableFileError as error:
+                damaged = error
+        if self.previous.is_file():
+            logger.warning("%s; resuming from the checkpoint before it, %s", damaged or f"{self.last} is missing",
+                           self.previous)
+            return load_checkpoint(self.previous, restart, map_location)
+        if damaged is not None:
+            raise damaged
+        return None
 
     def rewrite_metrics(self, history: list[dict]) -> None:
         """metrics.jsonl holds exactly the records of the checkpoint being resumed (drops any written after it)."""
-        write_text_atomic("".join(json.dumps(record) + "\n" for record in history), self.metrics)
+        write_text_atomic("".join(to_json(record) + "\n" for record in history), self.metrics)
 
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(to_json(record) + "\n")

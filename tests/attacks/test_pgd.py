@@ -197,11 +197,11 @@ def test_bad_arguments_are_named() -> None:
         PGD().run(model, x * 3, y)
     with pytest.raises(ValueError, match="y must be an int64 Tensor"):
         PGD().run(model, x, y.int())
-    with pytest.raises(ValueError, match="eps must be >= 0"):
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0, got -0.1"):
         PGD(eps=-0.1).run(model, x, y)
     with pytest.raises(ValueError, match=r"eps must be a float or a Tensor\[5\]"):
         PGD(eps=torch.ones(3)).run(model, x, y)
-    with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
         PGD(steps=-1)
     with pytest.raises(ValueError, match="objective must be one of"):
         PGD(objective="hinge")

@@ -12,6 +12,7 @@ import torch
 from pyadvman.data import load_dataset, load_fashion_mnist, load_idx_dataset, load_npz_dataset
 from pyadvman.data.idx import read_idx
 from pyadvman.data.real_datasets import FASHION_MNIST_DIR
+from pyadvman.errors import DataError
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
@@ -37,7 +38,7 @@ def _idx_folder(folder: Path, rng: np.random.Generator, compress: bool) -> dict[
 @pytest.mark.parametrize("compress", [False, True])
 def test_idx_dataset_round_trip(tmp_path, compress) -> None:
     arrays = _idx_folder(tmp_path, np.random.default_rng(0), compress)
-    data = load_idx_dataset(tmp_path, validation_size=5)
+    data = load_idx_dataset(tmp_path, validation_size=5, split="ordered")
     assert data.train.images.shape == (25, 1, 6, 5) and data.validation.images.shape == (5, 1, 6, 5)
     expected = torch.from_numpy(arrays["train-images-idx3-ubyte"]).float().div(255)
     torch.testing.assert_close(torch.cat([data.train.images, data.validation.images])[:, 0], expected)
@@ -61,7 +62,7 @@ def test_npz_dataset_with_and_without_test_arrays(tmp_path) -> None:
     rng = np.random.default_rng(1)
     images, labels = rng.integers(0, 256, (70, 8, 8, 3), dtype=np.uint8), rng.integers(0, 4, 70)
     np.savez(tmp_path / "plain.npz", images=images, labels=labels)
-    data = load_npz_dataset(tmp_path / "plain.npz")
+    data = load_npz_dataset(tmp_path / "plain.npz", split="ordered")
     assert (len(data.train), len(data.validation), len(data.test)) == (54, 6, 10)  # test N//7, validation 1/10
     assert data.train.images.shape == (54, 3, 8, 8)
     torch.testing.assert_close(data.test.images, torch.from_numpy(images[60:]).permute(0, 3, 1, 2).float() / 255)
@@ -72,7 +73,7 @@ def test_npz_dataset_with_and_without_test_arrays(tmp_path) -> None:
 
 def test_npz_errors_name_the_problem(tmp_path) -> None:
     np.savez(tmp_path / "nolabels.npz", images=np.zeros((4, 3, 3), np.uint8))
-    with pytest.raises(KeyError, match="the .npz must hold 'labels'; it holds \\['images'\\]"):
+    with pytest.raises(DataError, match="the .npz must hold 'labels'; it holds \\['images'\\]"):
         load_npz_dataset(tmp_path / "nolabels.npz")
     np.savez(tmp_path / "floats.npz", images=np.full((4, 3, 3), 2.0), labels=np.zeros(4, int))
     with pytest.raises(ValueError, match=r"float images must lie in \[0, 1\], got \[2.0, 2.0\]"):
@@ -81,10 +82,10 @@ def test_npz_errors_name_the_problem(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"labels must have shape \[4\] \(one per image\), got \[5\]"):
         load_npz_dataset(tmp_path / "count.npz")
     np.savez(tmp_path / "small.npz", images=np.zeros((4, 3, 3), np.uint8), labels=np.zeros(4, int))
-    with pytest.raises(ValueError, match=r"test_size must be in \[0, 4\) \(the number of examples it is taken "
-                                         r"from\), got 4"):
+    with pytest.raises(ValueError, match=r"test_size must be an integer in \[0, 4\) \(the number of examples it "
+                                         r"is taken from\), got 4"):
         load_npz_dataset(tmp_path / "small.npz", test_size=4)
-    with pytest.raises(ValueError, match=r"validation_size must be in \[0, 3\) .*, got -1"):
+    with pytest.raises(ValueError, match=r"validation_size must be an integer in \[0, 3\) .*, got -1"):
         load_npz_dataset(tmp_path / "small.npz", test_size=1, validation_size=-1)
     with pytest.raises(FileNotFoundError, match="npz dataset '/nope.npz' does not exist"):
         load_npz_dataset("/nope.npz")

@@ -149,8 +149,33 @@ def test_config_errors_name_the_field(patterns_npz, tmp_path) -> None:
         claims_config("fast")
     cfg = claims_config(dataset="npz", dataset_options=npz_options(patterns_npz), variants=("on_true_manifold",),
                         train_sizes=(100,))
-    with pytest.raises(ValueError, match="need FONTS"):
+    with pytest.raises(ValueError, match="has no known renderer"):
         run(cfg, tmp_path / "bad", progress=False)
     cfg = claims_config(dataset="npz", dataset_options=npz_options(patterns_npz), train_sizes=(100, 5000))
-    with pytest.raises(ValueError, match=r"train_sizes must be <= 750 \(the training split of 'npz'\), got \[100, 5000\]"):
+    with pytest.raises(ValueError, match=r"train_sizes must be <= 750 \(the training split of 'npz'\), got \(100, 5000\)"):
         run(cfg, tmp_path / "big", progress=False)
+
+
+def test_claims_on_an_npz_sorted_by_class_run_to_their_report(tmp_path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 350)  # sorted by class, as many exported datasets are
+    images = rng.integers(0, 80, (labels.size, 16, 16))
+    for k in range(3):
+        images[labels == k, 2 + 5 * k:5 + 5 * k, 2:14] += 150
+    path = tmp_path / "sorted.npz"
+    np.savez(path, images=images.astype(np.uint8), labels=labels)
+    cfg = claims_config("quick", dataset="npz", dataset_options={"path": str(path)},
+                        vae_gan_options={"epochs": 1, "channels": 4, "latent": 4, "max_examples": 120},
+                        **{**TINY, "variants": ("normal", "adversarial"), "train_sizes": (300,)})
+    metrics = run(cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "report.md").is_file()
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert data["provenance"]["split"] == "stratified"
+    assert data["splits"]["test"]["examples_per_class"] == [50, 50, 50]  # 1,050 // 7, in proportion
+    normal = next(r for r in metrics["models"] if r["objective"] == "normal")
+    assert normal["test_accuracy"] > 0.9  # with the old split the test set held one class never trained on
+    np.savez(path, images=images[::-1].astype(np.uint8), labels=labels[::-1])
+    with pytest.raises(ValueError, match="was started on other data than given now"):
+        run(cfg, tmp_path / "run", resume=True, progress=False)

@@ -1,5 +1,6 @@
 """The case matrix shared by the L∞ operator tests: device × dtype × shape (incl. empty) × contiguity ×
-restarts × scalar/per-example radii × mask, exposed as the ``linf_case`` and ``linf_inputs`` fixtures."""
+restarts × scalar/per-example radii × mask, plus NaN in x0, exposed as the ``linf_case`` and ``linf_inputs``
+fixtures."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ class LinfCase:
     contiguous: bool
     per_example: bool  # eps and alpha as tensors [B]
     mask: str  # "none", "batch" ([B]) or "restart" ([R, B])
+    nan_x0: bool = False  # some clean inputs hold NaN (the output is NaN there, as in the twin)
 
     def __str__(self) -> str:
         return (f"{self.device}-{str(self.dtype)[6:]}-{'x'.join(map(str, self.shape))}-R{self.restarts}-"
-                f"{'c' if self.contiguous else 'nc'}-{'pe' if self.per_example else 'sc'}-{self.mask}")
+                f"{'c' if self.contiguous else 'nc'}-{'pe' if self.per_example else 'sc'}-{self.mask}"
+                + ("-nanx0" if self.nan_x0 else ""))
 
 
 def _non_contiguous(t: torch.Tensor) -> torch.Tensor:
@@ -70,6 +73,8 @@ def make_inputs(case: LinfCase, seed: int = 0) -> LinfInputs:
     grad = torch.randn(lead + case.shape, generator=g, dtype=torch.float64)
     grad[torch.rand(grad.shape, generator=g) < 0.1] = 0.0
     grad[torch.rand(grad.shape, generator=g) < 0.05] = float("nan")
+    if case.nan_x0:
+        x0[torch.rand(x0.shape, generator=g) < 0.1] = float("nan")
     active = None
     if case.mask == "batch":
         active = torch.rand(batch, generator=g) < 0.6
@@ -92,8 +97,9 @@ def all_cases() -> list:
         for dtype, shape, restarts, contiguous, per_example in itertools.product(
             dtypes, SHAPES, (None, 3), (True, False), (False, True)
         ):
-            for mask in ("none", "batch") + (("restart",) if restarts else ()):
-                case = LinfCase(device, dtype, shape, restarts, contiguous, per_example, mask)
+            masks = ("none", "batch") + (("restart",) if restarts else ())
+            for mask, nan_x0 in [(m, False) for m in masks] + ([("none", True)] if not per_example else []):
+                case = LinfCase(device, dtype, shape, restarts, contiguous, per_example, mask, nan_x0)
                 marks = [pytest.mark.cuda] if device == "cuda" else []
                 params.append(pytest.param(case, id=str(case), marks=marks))
     return params

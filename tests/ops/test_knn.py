@@ -146,7 +146,7 @@ def test_errors() -> None:
         (lambda: knn(q, r, 2.0), TypeError, "knn: k must be an int, got float"),
         (lambda: knn(q, torch.rand(10, 6), 2), ValueError,
          "reference must have shape [N, 5] (rows like queries), got [10, 6]"),
-        (lambda: knn(q.long(), r, 2), TypeError, "queries must be a floating-point tensor, got torch.int64"),
+        (lambda: knn(q.long(), r, 2), TypeError, "queries must be a float32, float64, float16 or bfloat16 tensor, got torch.int64"),
         (lambda: knn(q, r.double(), 2), TypeError, "reference must have dtype torch.float32 like queries"),
         (lambda: knn(q, r.to("meta"), 2), ValueError, "reference must be on cpu like queries, got meta"),
         (lambda: knn(q[0], r, 2), ValueError, "queries must have shape [B, D] or [B, ...], got [5]"),

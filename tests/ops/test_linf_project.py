@@ -114,12 +114,12 @@ def test_nan_in_x_stays_nan(device) -> None:
 
 
 ERRORS = [
-    (dict(x=torch.ones(2, 3, dtype=torch.int32)), TypeError, r"x must be a floating-point tensor, got torch.int32"),
+    (dict(x=torch.ones(2, 3, dtype=torch.int32)), TypeError, r"x must be a float32, float64, float16 or bfloat16 tensor, got torch.int32"),
     (dict(x0=torch.rand(2, 3).double()), TypeError, r"x0 must have dtype torch.float32 like x, got torch.float64"),
     (dict(x0=torch.rand(4)), ValueError, r"x must have shape \[4\] \(like x0\) or \[R, 4\] \(R restarts\), got \[2, 3\]"),
     (dict(x0=torch.tensor(0.5)), ValueError, r"x0 must have shape \[B, ...\], got a 0-d tensor"),
     (dict(eps=-0.3), ValueError, r"eps must be >= 0, got -0.3"),
-    (dict(eps=torch.tensor([0.1, float("nan")])), ValueError, r"eps must be >= 0 everywhere, got nan"),
+    (dict(eps=torch.tensor([0.1, float("nan")])), ValueError, r"eps must be >= 0 for every example, got nan at example 1"),
     (dict(lo=0.5, hi=0.2), ValueError, r"lo must be <= hi, got lo=0.5, hi=0.2"),
     (dict(hi="1"), TypeError, r"hi must be a real number, got str"),
 ]

@@ -47,6 +47,9 @@ def test_inplace_matches_reference_and_skips_inactive_rows(linf_case, linf_input
 def test_output_stays_in_ball_and_box(linf_case, linf_inputs) -> None:
     inp = linf_inputs
     out = pgd_step(*_call_args(inp), active=inp.active)
+    if linf_case.nan_x0:  # NaN exactly where x0 is NaN, as in the twin and torch.clamp
+        assert torch.equal(out.isnan(), inp.x0.isnan().expand_as(out))
+        return
     assert not out.isnan().any(), "a NaN gradient must not produce NaN"
     if inp.active is not None:
         return  # inactive rows keep x, which may lie outside the ball by construction
@@ -109,7 +112,7 @@ def test_checker_bound_holds_near_the_boundary(eps, centre, ulps, double, step_u
 ERRORS = [
     # (kwargs to change, exception, message pattern naming argument, expected and received value)
     (dict(x_adv=[1.0]), TypeError, r"x_adv must be a torch.Tensor, got list"),
-    (dict(x_adv="int"), TypeError, r"x_adv must be a floating-point tensor, got torch.int64"),
+    (dict(x_adv="int"), TypeError, r"x_adv must be a float32, float64, float16 or bfloat16 tensor, got torch.int64"),
     (dict(x0="half"), TypeError, r"x0 must have dtype torch.float32 like x_adv, got torch.float16"),
     (dict(grad="double"), TypeError, r"grad must have dtype torch.float32 like x_adv, got torch.float64"),
     (dict(x0="wrong_shape"), ValueError, r"x_adv must have shape \[4, 3\] \(like x0\) or \[R, 4, 3\].*got \[4, 5\]"),
@@ -118,7 +121,7 @@ ERRORS = [
     (dict(eps=float("nan")), ValueError, r"eps must be >= 0, got nan"),
     (dict(alpha=-1), ValueError, r"alpha must be >= 0, got -1"),
     (dict(alpha=float("inf")), ValueError, r"alpha must be finite, got inf"),
-    (dict(eps="tensor_neg"), ValueError, r"eps must be >= 0 everywhere, got -0.5"),
+    (dict(eps="tensor_neg"), ValueError, r"eps must be >= 0 for every example, got -0.5 at example 1"),
     (dict(eps="tensor_shape"), ValueError, r"eps must be a float or have shape \[4\], got \[3\]"),
     (dict(alpha="tensor_int"), TypeError, r"alpha must be a float or a floating-point tensor \[B\], got torch.int64"),
     (dict(lo=1.0, hi=0.0), ValueError, r"lo must be <= hi, got lo=1.0, hi=0.0"),
@@ -170,7 +173,7 @@ RAW_ERRORS = [
     (dict(alpha=float("inf")), ValueError, r"pgd_step: alpha must be finite, got inf"),
     (dict(grad=torch.rand(4, 5, dtype=torch.float64)), TypeError, r"grad must have dtype Float like x_adv, got Double"),
     (dict(active=torch.ones(4, 5, dtype=torch.bool)), ValueError, r"active must have shape \[4\], got \[4, 5\]"),
-    (dict(eps_pe=torch.tensor([0.1, -1.0, 0.1, 0.1])), ValueError, r"eps must be >= 0 everywhere, got minimum -1"),
+    (dict(eps_pe=torch.tensor([0.1, -1.0, 0.1, 0.1])), ValueError, r"eps must be >= 0 for every example, got -1 at example 1"),
 ]
 
 

@@ -1,0 +1,73 @@
+"""Checks of the attacked model in the manner of AutoAttack's (Croce & Hein, ICML 2020, ``checks.py``): a model
+that returns probabilities instead of logits, one whose output is random, and inputs whose gradient is exactly
+zero make gradient attacks report robustness that is not there. Each finding is one warning per attack run
+(``ModelCheckWarning``) that says what was found and what to do; the attack itself is unchanged."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+_PROBABILITY_TOLERANCE = 1e-4  # |row sum − 1| of outputs that count as probabilities
+_RANDOMNESS_TOLERANCE = 1e-4  # AutoAttack's: largest change of the L2-normalised output rows between two passes
+
+
+class ModelCheckWarning(UserWarning):
+    """An attacked model shows a sign that gradient attacks may overestimate its robustness."""
+
+
+def predicted_classes(logits: Tensor) -> Tensor:
+    """argmax of each row of logits (Tensor[N, K]), and -1 for rows with a NaN or infinite entry: such a row
+    predicts no class, so it is never correct and always a successful untargeted attack. Tensor[N] int64."""
+    return torch.where(torch.isfinite(logits).all(dim=1), logits.argmax(dim=1), -1)
+
+
+def output_findings(logits: Tensor, forward_again: Callable[[], Tensor]) -> list[str]:
+    """Findings about the clean outputs (Tensor[B, K]) and a second forward pass on the same inputs."""
+    findings = []
+    finite = torch.isfinite(logits).all(dim=1)
+    if not bool(finite.all()):
+        findings.append(f"{int((~finite).sum())} of {logits.shape[0]} examples have NaN or infinite logits; they "
+                        "count as misclassified (clean) and as successfully attacked. Check the model and the data")
+    rows = logits[finite].double()
+    if rows.numel() and bool(((rows >= 0) & (rows <= 1)).all()) and \
+            bool(((rows.sum(dim=1) - 1).abs() <= _PROBABILITY_TOLERANCE).all()):
+        findings.append("the model's outputs are probabilities (every row is non-negative and sums to 1), but "
+                        "attacks and their cross-entropy expect logits: return the logits, without the softmax")
+    again = forward_again()
+    normalise = lambda t: t.double() / (t.double().norm(dim=1, keepdim=True) + 1e-10)
+    both = finite & torch.isfinite(again).all(dim=1)
+    change = (normalise(again[both]) - normalise(logits[both])).abs()
+    if change.numel() and float(change.max()) > _RANDOMNESS_TOLERANCE:
+        findings.append(f"the model's output changes between two identical forward passes in eval mode (largest "
+                        f"change {float(change.max()):.3g} of the normalised logits): it is randomised, and a "
+                        "single gradient per step misjudges it; average gradients over several passes "
+                        "(expectation over transformation, AutoAttack's version='rand') or remove the randomness")
+    return findings
+
+
+def gradient_findings(grad: Tensor, loss: Tensor, correct: Tensor) -> list[str]:
+    """Findings about the first gradients of an attack: grad Tensor[B, ...] w.r.t. the attacked variable, loss
+    Tensor[B] at the same points, correct Tensor[B] bool (clean input classified correctly)."""
+    zero = grad.flatten(1).abs().amax(dim=1) == 0
+    masked, saturated = int((zero & correct & (loss > 0)).sum()), int((zero & correct & (loss <= 0)).sum())
+    total, findings = int(correct.sum()), []
+    if masked:
+        findings.append(f"{masked} of {total} correctly classified examples have an all-zero input gradient while "
+                        "their loss is positive: the model masks gradients (rounding, argmax, quantisation), so "
+                        "gradient attacks cannot move and report robustness that is not there; evaluate it with "
+                        "a gradient-free attack or differentiate through a smooth approximation (BPDA)")
+    if saturated:
+        findings.append(f"{saturated} of {total} correctly classified examples have an all-zero gradient because "
+                        "their loss is saturated (cross-entropy 0 in floating point): the attack cannot start "
+                        "there; use objective='margin', whose gradient does not vanish")
+    return findings
+
+
+def warn_findings(attack: str, findings: list[str]) -> None:
+    """One ModelCheckWarning per finding, prefixed with the attack's name."""
+    for finding in findings:
+        warnings.warn(f"{attack}: {finding}", ModelCheckWarning, stacklevel=3)

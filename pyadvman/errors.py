@@ -1,0 +1,56 @@
+"""The errors pyadvman raises for a user's mistakes, so that the command line can print them as one line while
+internal errors keep their traceback.
+
+Every message names what is wrong (an option, a file, an array), what was expected and what was received.
+All of them derive from ValueError or FloatingPointError, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config field with an invalid value.
+
+    Attributes:
+        field: the field's name (``validation_examples``); the command line shows it as ``--validation-examples``.
+        expected: what the field must be, in words. got: the value received.
+    """
+
+    def __init__(self, field: str, expected: str, got: object) -> None:
+        self.field, self.expected, self.got = field, expected, got
+        super().__init__(f"{field} must be {expected}, got {got!r}")
+
+    def as_option(self) -> str:
+        """The message with the field written as its command-line option."""
+        return f"--{self.field.replace('_', '-')} must be {self.expected}, got {self.got!r}"
+
+
+def check_fields(checks: Iterable[tuple[bool, str, str, object]]) -> None:
+    """Raises ConfigError for the first (ok, field, expected, got) whose ok is False."""
+    for ok, name, expected, got in checks:
+        if not ok:
+            raise ConfigError(name, expected, got)
+
+
+class DataError(ValueError):
+    """Data that cannot be used as given: arrays with NaN, an ambiguous layout, splits without a class, data
+    that differ from a run's. The message names the file or argument."""
+
+
+class UnreadableFileError(DataError):
+    """A file that exists but cannot be read (truncated, corrupt, not the expected format).
+
+    Attributes:
+        path: the file. reason: what reading it reported. advice: what to do about it.
+    """
+
+    def __init__(self, path: str | Path, reason: str, advice: str) -> None:
+        self.path, self.reason, self.advice = Path(path), reason, advice
+        super().__init__(f"{path} cannot be read ({reason}); {advice}")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or weights; the run stops with its last good checkpoint kept."""

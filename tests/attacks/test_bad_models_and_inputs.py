@@ -1,0 +1,134 @@
+"""Attacks on models and inputs that make gradient attacks lie: NaN logits, probability outputs, random forward
+passes, zero gradients; and the argument errors that name what is wrong."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, attack_in_batches
+from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
+from pyadvman.models import build_model
+from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
+
+
+def _model_and_data(seed: int = 0, n: int = 40):
+    torch.manual_seed(seed)
+    model = build_model("mlp", (1, 6, 6), 3, units=(16,), batch_norm=False).eval()
+    x = torch.rand(n, 1, 6, 6)
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)  # every clean input correct
+    return model, x, y
+
+
+class _Wrap(nn.Module):
+    def __init__(self, inner: nn.Module, fn) -> None:
+        super().__init__()
+        self.inner, self.fn = inner, fn
+
+    def forward(self, x):
+        return self.fn(self.inner(x), x)
+
+
+def _checks(attack, model, x, y) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attack.run(model, x, y)
+    return [str(w.message) for w in caught if issubclass(w.category, ModelCheckWarning)]
+
+
+def test_nan_logits_never_count_as_correct() -> None:
+    logits = torch.tensor([[float("nan")] * 3, [0.0, 2.0, float("nan")], [1.0, 5.0, 0.0], [float("inf"), 0, 0]])
+    assert predicted_classes(logits).tolist() == [-1, -1, 1, -1]
+    model, x, y = _model_and_data()
+    nan_model = _Wrap(model, lambda logits, x: logits * float("nan"))
+    assert clean_accuracy(nan_model, x, y) == 0.0  # argmax of a NaN row is 0: a third of y would "match"
+    with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN or infinite logits"):
+        result = pgd_robustness(nan_model, x, y, eps=0.1, steps=3)
+    assert result.robust_accuracy() == 0.0 and result.clean_accuracy() == 0.0
+    half = _Wrap(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
+    result = PGD(eps=0.0, steps=1, check_model=False).run(half, x, y)
+    expected = (x.flatten(1)[:, 0] <= 0.5)
+    assert torch.equal(result.clean_correct, expected)
+    with pytest.warns(ModelCheckWarning, match="have NaN or infinite logits"):
+        apgd = APGD(eps=0.0, steps=2).run(half, x, y)
+    assert torch.equal(apgd.clean_correct, expected)
+
+
+def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> None:
+    model, x, y = _model_and_data()
+    assert _checks(PGD(eps=0.1, steps=3), model, x, y) == []  # a plain logit model: no finding
+    softmax = _Wrap(model, lambda logits, x: logits.softmax(dim=1))
+    found = _checks(PGD(eps=0.1, steps=3), softmax, x, y)
+    assert len(found) == 1 and "outputs are probabilities" in found[0] and "return the logits" in found[0]
+    noisy = _Wrap(model, lambda logits, x: logits + 0.1 * torch.randn_like(logits))
+    found = _checks(PGD(eps=0.1, steps=3), noisy, x, y)
+    assert any("changes between two identical forward passes" in f and "version='rand'" in f for f in found)
+    rounding = _Wrap(model, lambda logits, x: model(torch.round(x)) + 0 * logits)
+    correct = int((rounding(x).argmax(dim=1) == y).sum())
+    found = _checks(PGD(eps=0.1, steps=3), rounding, x, y)
+    assert any(f.startswith(f"attack: {correct} of {correct} correctly classified examples have an all-zero input "
+                            "gradient while their loss is positive") and "gradient-free attack" in f for f in found)
+    found = _checks(APGD(eps=0.1, steps=3), rounding, x, y)
+    assert any(f.startswith(f"APGD: {correct} of {correct} correctly classified examples have an all-zero input "
+                            "gradient") for f in found)
+    saturated = _Wrap(model, lambda logits, x: 1e4 * logits)
+    found = _checks(PGD(eps=0.01, steps=2, random_start=False), saturated, x, y)
+    assert any("loss is saturated" in f and "objective='margin'" in f for f in found)
+    assert _checks(PGD(eps=0.1, steps=3, check_model=False), softmax, x, y) == []
+
+
+def test_checks_warn_once_per_evaluation_not_per_batch() -> None:
+    model, x, y = _model_and_data(n=90)
+    softmax = _Wrap(model, lambda logits, x: logits.softmax(dim=1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attack_in_batches(PGD(eps=0.1, steps=2), softmax, x, y, batch_size=30, progress=False)
+    assert sum(issubclass(w.category, ModelCheckWarning) for w in caught) == 1
+
+
+def test_training_attacks_do_not_check(tmp_path) -> None:
+    from pyadvman.training import TrainConfig
+    from pyadvman.training.objectives import build_objective
+
+    cfg = TrainConfig(objective="trades", dataset="fonts")
+    assert build_objective(cfg, None).attack.check_model is False
+
+
+def test_labels_outside_the_models_classes_are_refused() -> None:
+    model, x, y = _model_and_data(n=4)
+    for bad in (torch.tensor([0, 1, 5, 2]), torch.tensor([0, -100, 1, 2])):
+        with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\) for a model with 3 outputs, "
+                                             r"got values in \[-?\d+, \d\]"):
+            PGD(eps=0.1, steps=1).run(model, x, bad)
+        with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\)"):
+            APGD(eps=0.1, steps=1).run(model, x, bad)
+    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 3\)"):
+        PGD(eps=0.1, steps=1, targeted=True).run(model, x, y, target=torch.tensor([3, 0, 0, 0]))
+
+
+def test_non_finite_inputs_are_refused() -> None:
+    model, x, y = _model_and_data(n=4)
+    x[2, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"x must be finite: 1 of 4 examples hold NaN or inf \(first: example 2\)"):
+        PGD(eps=0.1).run(model, x, y)
+
+
+def test_settings_of_the_wrong_kind_are_named() -> None:
+    with pytest.raises(ValueError, match=r"eps must be a finite number >= 0, got inf \(an L∞ radius of 1 already "
+                                         r"spans images in \[0, 1\]\)"):
+        PGD(eps=float("inf"))
+    with pytest.raises(TypeError, match="eps must be a number or a Tensor\\[B\\], got str '0.3'"):
+        PGD(eps="0.3")
+    with pytest.raises(TypeError, match="steps must be an integer >= 0, got float 2.5"):
+        PGD(steps=2.5)
+    with pytest.raises(TypeError, match="restarts must be an integer >= 1, got bool True"):
+        APGD(restarts=True)
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0, got -1"):
+        LearnedManifoldAttack(manifold=object(), eta=-1)
+    model, x, y = _model_and_data(n=3)
+    with pytest.raises(ValueError, match=r"eps must be finite and >= 0 for every example, got inf at example 1"):
+        PGD(eps=torch.tensor([0.1, float("inf"), 0.1])).run(model, x, y)

@@ -1,0 +1,206 @@
+"""Real data as it arrives: sorted by class, with NaN, channels-first, test images of another size, empty classes,
+too few examples, damaged files. Each case is handled correctly or refused with an error that names the file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyadvman.data import load_dataset, load_idx_dataset, load_npz_dataset
+from pyadvman.data.fingerprint import data_fingerprint, fingerprint_differences
+from pyadvman.data.splits import class_quotas
+from pyadvman.errors import DataError, UnreadableFileError
+
+
+def _sorted_npz(path, per_class=(300, 200, 100, 50), size=6, seed=0):
+    """uint8 images whose labels are sorted by class (class k's images have mean brightness ~ 40·k)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(per_class)), per_class)
+    images = (rng.integers(0, 30, (labels.size, size, size)) + 40 * labels[:, None, None]).astype(np.uint8)
+    np.savez(path, images=images, labels=labels)
+    return path, images, labels
+
+
+def test_sorted_by_class_data_is_split_stratified_and_reproducibly(tmp_path) -> None:
+    path, _, labels = _sorted_npz(tmp_path / "sorted.npz")
+    counts = np.bincount(labels)
+    data = load_npz_dataset(path, test_size=130, validation_size=65)
+    n_train = labels.size - 130
+    for split, size, pool in ((data.test, 130, labels.size), (data.validation, 65, n_train)):
+        got = torch.bincount(split.labels, minlength=4).numpy()
+        assert got.sum() == size
+        pool_counts = counts if pool == labels.size else counts - torch.bincount(data.test.labels, minlength=4).numpy()
+        exact = size * pool_counts / pool_counts.sum()
+        assert np.all(np.abs(got - exact) < 1), (got, exact)  # every class in proportion, within one example
+    assert torch.bincount(data.train.first(100).labels, minlength=4).min() > 0  # "first N" mixes the classes
+    # every image kept exactly once, with its label
+    all_images = torch.cat([data.train.images, data.validation.images, data.test.images])
+    all_labels = torch.cat([data.train.labels, data.validation.labels, data.test.labels])
+    assert all_images.shape[0] == labels.size
+    brightness = all_images.mean(dim=(1, 2, 3)) * 255
+    assert torch.equal(((brightness - 14.5) / 40).round().long(), all_labels)
+    again = load_npz_dataset(path, test_size=130, validation_size=65)
+    for name in ("train", "validation", "test"):
+        assert torch.equal(getattr(again, name).labels, getattr(data, name).labels)
+        assert torch.equal(getattr(again, name).images, getattr(data, name).images)
+    other_seed = load_npz_dataset(path, test_size=130, validation_size=65, split_seed=1)
+    assert not torch.equal(other_seed.test.images, data.test.images)
+    assert data.provenance == {"source": str(path), "layout": "NHW", "split": "stratified", "split_seed": 0}
+    ordered = load_npz_dataset(path, test_size=130, validation_size=65, split="ordered")
+    assert set(ordered.test.labels.tolist()) == {2, 3}  # the old behaviour, kept on request, is lopsided
+
+
+def test_a_split_without_a_class_is_refused(tmp_path) -> None:
+    path, _, _ = _sorted_npz(tmp_path / "sorted.npz")
+    with pytest.raises(DataError, match=r"sorted: classes \[2, 3\] have no training examples"):
+        load_dataset("npz", path=path, test_size=130, validation_size=65, split="ordered")
+    np.savez(tmp_path / "lacking.npz", images=np.zeros((20, 4, 4), np.uint8), labels=np.repeat([0, 1], 10),
+             test_images=np.zeros((3, 4, 4), np.uint8), test_labels=np.array([0, 0, 0]))
+    with pytest.raises(DataError, match=r"the test split \(3 examples\) lacks classes \[1\]: every split must "
+                                        r"hold every class"):
+        load_dataset("npz", path=tmp_path / "lacking.npz", validation_size=4)
+    images = np.zeros((7, 4, 4), np.uint8)
+    np.savez(tmp_path / "tiny.npz", images=images, labels=np.array([0, 0, 0, 1, 1, 1, 1]))
+    with pytest.raises(DataError, match=r"tiny: the test split \(1 examples\) lacks classes \[0\]"):
+        load_dataset("npz", path=tmp_path / "tiny.npz")
+    np.savez(tmp_path / "extra.npz", images=np.zeros((20, 4, 4), np.uint8), labels=np.repeat([0, 1], 10),
+             test_images=np.zeros((3, 4, 4), np.uint8), test_labels=np.array([0, 1, 2]))
+    with pytest.raises(DataError, match=r"extra: classes \[2\] have no training examples"):
+        load_dataset("npz", path=tmp_path / "extra.npz", validation_size=4)
+
+
+def test_labels_with_empty_classes_are_refused_with_a_relabelling_hint(tmp_path) -> None:
+    np.savez(tmp_path / "gaps.npz", images=np.zeros((40, 4, 4), np.uint8), labels=np.repeat([3, 7], 20))
+    with pytest.raises(DataError, match=r"got classes \[3, 7\], so \[0, 1, 2, 4, 5, 6\] would be empty classes\. "
+                                        r"Relabel them, e\.g\. `_, labels = np\.unique\(labels, return_inverse=True\)`"):
+        load_npz_dataset(tmp_path / "gaps.npz")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_pixels_are_refused_at_load(tmp_path, bad) -> None:
+    images = np.random.default_rng(0).random((30, 5, 5)).astype(np.float32)
+    images[17, 2, 3] = bad
+    np.savez(tmp_path / "nan.npz", images=images, labels=np.arange(30) % 2)
+    with pytest.raises(DataError, match=r"nan\.npz: images: 1 values are NaN or infinite, in 1 images \(first: "
+                                        r"image 17\)"):
+        load_npz_dataset(tmp_path / "nan.npz")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_first_arrays_are_detected_and_recorded(tmp_path, channels) -> None:
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 256, (60, channels, 8, 9), dtype=np.uint8)
+    np.savez(tmp_path / "nchw.npz", images=first, labels=np.arange(60) % 3)
+    data = load_npz_dataset(tmp_path / "nchw.npz", test_size=12, validation_size=6, split="ordered")
+    assert data.image_shape == (channels, 8, 9) and data.provenance["layout"] == "NCHW"
+    torch.testing.assert_close(data.train.images, torch.from_numpy(first[:42]).float() / 255)
+    np.savez(tmp_path / "nhwc.npz", images=first.transpose(0, 2, 3, 1), labels=np.arange(60) % 3)
+    last = load_npz_dataset(tmp_path / "nhwc.npz", test_size=12, validation_size=6, split="ordered")
+    assert last.provenance["layout"] == "NHWC" and torch.equal(last.train.images, data.train.images)
+
+
+def test_an_ambiguous_layout_needs_the_layout_option(tmp_path) -> None:
+    cube = np.random.default_rng(0).integers(0, 256, (30, 3, 3, 3), dtype=np.uint8)
+    np.savez(tmp_path / "cube.npz", images=cube, labels=np.arange(30) % 2)
+    with pytest.raises(DataError, match=r"images of shape \[30, 3, 3, 3\]: cannot tell whether the channels are the "
+                                        r"last axis .* pass layout='NHWC' or layout='NCHW'"):
+        load_npz_dataset(tmp_path / "cube.npz")
+    data = load_npz_dataset(tmp_path / "cube.npz", layout="NCHW", split="ordered", test_size=6, validation_size=4)
+    torch.testing.assert_close(data.train.images, torch.from_numpy(cube[:20]).float() / 255)
+    with pytest.raises(DataError, match=r"layout must be one of \('auto', 'NHWC', 'NCHW'\), got 'CHW'"):
+        load_npz_dataset(tmp_path / "cube.npz", layout="CHW")
+
+
+def test_test_images_of_another_size_are_refused(tmp_path) -> None:
+    np.savez(tmp_path / "sizes.npz", images=np.zeros((20, 8, 8), np.uint8), labels=np.arange(20) % 2,
+             test_images=np.zeros((4, 9, 9), np.uint8), test_labels=np.arange(4) % 2)
+    with pytest.raises(DataError, match=r"sizes\.npz: test images have shape \[C, H, W\] = \[1, 9, 9\], training "
+                                        r"images \[1, 8, 8\]"):
+        load_npz_dataset(tmp_path / "sizes.npz")
+
+
+def test_integer_images_in_8_bit_range_are_read_and_others_refused(tmp_path) -> None:
+    images = np.random.default_rng(0).integers(0, 256, (30, 4, 4))  # int64
+    np.savez(tmp_path / "ints.npz", images=images, labels=np.arange(30) % 2)
+    data = load_npz_dataset(tmp_path / "ints.npz", split="ordered", test_size=6, validation_size=4)
+    torch.testing.assert_close(data.train.images[:, 0], torch.from_numpy(images[:20]).float() / 255)
+    np.savez(tmp_path / "wide.npz", images=images * 10, labels=np.arange(30) % 2)
+    with pytest.raises(DataError, match=r"integer images must lie in \[0, 255\]"):
+        load_npz_dataset(tmp_path / "wide.npz")
+
+
+def test_damaged_files_are_named_with_what_to_do(tmp_path) -> None:
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(UnreadableFileError, match=r"random\.npz cannot be read \(not a zip archive, which an \.npz "
+                                                  r"is\); it is truncated, corrupt or of another format: write it "
+                                                  r"with numpy\.savez") as error:
+        load_npz_dataset(tmp_path / "random.npz")
+    assert "pickle" not in str(error.value)
+    path, _, _ = _sorted_npz(tmp_path / "whole.npz")
+    content = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(content[: len(content) // 2])
+    with pytest.raises(UnreadableFileError, match=r"cut\.npz cannot be read .*truncated, corrupt"):
+        load_npz_dataset(tmp_path / "cut.npz")
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    arrays = {"train-images-idx3-ubyte": np.zeros((20, 4, 4), np.uint8),
+              "train-labels-idx1-ubyte": (np.arange(20) % 2).astype(np.uint8),
+              "t10k-images-idx3-ubyte": np.zeros((4, 4, 4), np.uint8),
+              "t10k-labels-idx1-ubyte": (np.arange(4) % 2).astype(np.uint8)}
+    for name, array in arrays.items():
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        payload = gzip.compress(header + array.tobytes())
+        if name.startswith("train-images"):
+            payload = payload[: len(payload) - 12]  # a truncated download
+        (folder / f"{name}.gz").write_bytes(payload)
+    with pytest.raises(UnreadableFileError, match=r"train-images-idx3-ubyte\.gz cannot be read \(EOFError: .*\); "
+                                                  r"the gzip file is truncated or corrupt"):
+        load_idx_dataset(folder)
+
+
+def test_unknown_loader_options_are_named() -> None:
+    with pytest.raises(ValueError, match=r"dataset 'npz' takes the options \['path', 'test_size', 'validation_size', "
+                                         r"'split', 'split_seed', 'layout'\], got unknown \['pathh'\]"):
+        load_dataset("npz", pathh="x.npz")
+
+
+def test_splits_print_a_summary_not_their_tensors(tmp_path) -> None:
+    path, _, _ = _sorted_npz(tmp_path / "sorted.npz")
+    data = load_npz_dataset(path, test_size=130, validation_size=65)
+    text = repr(data)
+    assert text.startswith("DatasetSplits('sorted', 4 classes, image shape (1, 6, 6), train 455 / validation 65 / "
+                           "test 130") and "tensor" not in text and len(text) < 400
+    split = repr(data.test)
+    assert split == f"Split(130 examples, images [130, 1, 6, 6] torch.float32, examples per class " \
+                    f"{torch.bincount(data.test.labels).tolist()})"
+
+
+def test_fingerprints_name_what_changed(tmp_path) -> None:
+    path, images, labels = _sorted_npz(tmp_path / "sorted.npz")
+    before = data_fingerprint(load_npz_dataset(path))
+    json.dumps(before)  # JSON-ready
+    assert fingerprint_differences(before, data_fingerprint(load_npz_dataset(path))) == []
+    images[5, 0, 0] ^= 1
+    np.savez(path, images=images, labels=labels)
+    changed = fingerprint_differences(before, data_fingerprint(load_npz_dataset(path)))
+    assert len(changed) == 1 and changed[0].startswith("train content (sha256")
+    np.savez(path, images=images[:-10], labels=labels[:-10])
+    changed = fingerprint_differences(before, data_fingerprint(load_npz_dataset(path)))
+    assert any(c.startswith("train count 503 vs 495") for c in changed), changed
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.lists(st.integers(0, 50), min_size=1, max_size=12).filter(lambda c: sum(c) > 0), share=st.floats(0, 1))
+def test_class_quotas_sum_to_n_and_stay_within_one_of_the_exact_share(counts, share) -> None:
+    counts_t = torch.tensor(counts)
+    n = int(share * (sum(counts) - 1))
+    quotas = class_quotas(counts_t, n)
+    assert int(quotas.sum()) == n and bool((quotas <= counts_t).all())
+    exact = counts_t.double() * n / sum(counts)
+    assert bool(((quotas - exact).abs() < 1).all())

@@ -1,0 +1,135 @@
+"""The command line on a user's mistakes: one line naming the option or file, the expected and the received
+value, exit code 2; internal errors keep their traceback; a failed start does not block the corrected command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pyadvman import cli
+from pyadvman.cli import main
+
+
+def _npz(path: Path, n: int = 300) -> Path:
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 3
+    images = rng.integers(0, 80, (n, 8, 8))
+    for k in range(3):
+        images[labels == k, 2 * k:2 * k + 2, :] += 150
+    np.savez(path, images=images.astype(np.uint8), labels=labels)
+    return path
+
+
+def _train_args(tmp_path, npz, *extra) -> list[str]:
+    return ["train", "--preset", "quick", "--out", str(tmp_path / "run"), "--dataset", "npz", "--dataset-options",
+            json.dumps({"path": str(npz)}), "--epochs", "1", "--eval-examples", "20", "--eval-steps", "1",
+            "--model-options", '{"channels": 4}', "--no-progress", *extra]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(err), err
+    return errors[0]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--betas", "0.5"], ("pyadvman train: error: --betas must be a tuple[float, float], got '0.5' "
+                          "(2 comma-separated values, not 1)")),
+    (["--betas", "0.5,1.5"], ("pyadvman train: error: --betas must be two numbers in [0, 1) (Adam's β1, β2), "
+                              "e.g. 0.5,0.9, got (0.5, 1.5)")),
+    (["--validation-examples", "-5"], "pyadvman train: error: --validation-examples must be >= 0, got -5"),
+    (["--objective", "magic"], "pyadvman train: error: --objective must be one of ("),
+    (["--train-size", "5000"], ("pyadvman train: error: --train-size must be <= 233 (the training split of 'd'), "
+                                "got 5000")),
+    (["--dataset-options", "{path: x}"], ("pyadvman train: error: --dataset-options must be a dict, as a JSON "
+                                          "object such as")),
+])
+def test_bad_options_end_with_one_line_naming_them(tmp_path, capsys, extra, expected) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz, *extra)) == 2
+    assert _one_line_error(capsys).startswith(expected)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_device_without_a_gpu_is_named(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz, "--device", "cuda")) == 2
+    assert "--device must be auto or cpu on this machine" in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_files_are_named(tmp_path, capsys) -> None:
+    np.savez(tmp_path / "nolabels.npz", images=np.zeros((30, 4, 4), np.uint8))
+    assert main(_train_args(tmp_path, tmp_path / "nolabels.npz")) == 2
+    line = _one_line_error(capsys)
+    assert "nolabels.npz: the .npz must hold 'labels'; it holds ['images']" in line
+    (tmp_path / "junk.npz").write_bytes(b"\x93NUMPY" + bytes(200))
+    assert main(["data", "npz", "--options", json.dumps({"path": str(tmp_path / "junk.npz")})]) == 2
+    assert "junk.npz cannot be read (not a zip archive" in _one_line_error(capsys)
+    assert main(["data", "npz", "--options", "[1]"]) == 2
+    assert "--options must be a dict" in _one_line_error(capsys)
+    assert main(["evaluate", "--run", str(tmp_path / "nothing")]) == 2
+    assert "model.pt not found: the run in" in _one_line_error(capsys)
+
+
+def test_counts_of_attack_commands_are_checked_by_the_parser(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["attack", "--run", "x", "--examples", "-5"])
+    assert exit_info.value.code == 2
+    assert "argument --examples: must be an integer >= 1, got -5" in capsys.readouterr().err
+
+
+def test_a_failed_start_does_not_block_the_corrected_command(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz, "--objective", "adversarial", "--selection", "validation_robust_accuracy",
+                            "--validation-attack-steps", "1", "--validation-examples", "0")) == 2
+    assert "--selection must be 'last' when no validation examples are used" in _one_line_error(capsys)
+    assert main(_train_args(tmp_path, npz)) == 0
+    assert (tmp_path / "run" / "final.json").is_file()
+
+
+def test_damaged_run_files_are_named(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz)) == 0
+    capsys.readouterr()
+    (tmp_path / "run" / "config.json").write_text("{")
+    assert main([*_train_args(tmp_path, npz), "--resume"]) == 2
+    assert "config.json cannot be read (invalid JSON" in _one_line_error(capsys)
+
+
+def test_internal_errors_keep_their_traceback(monkeypatch, capsys) -> None:
+    def broken(args):
+        raise IndexError("a bug")
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_handler(parser(), broken))
+    with pytest.raises(IndexError, match="a bug"):
+        main(["data", "fonts"])
+
+
+def _with_handler(parser, handler):
+    parser._subparsers._group_actions[0].choices["data"].set_defaults(handler=handler)
+    return parser
+
+
+def test_traceback_on_request(tmp_path) -> None:
+    script = Path(sys.executable).with_name("pyadvman")
+    done = subprocess.run([str(script), "data", "npz", "--options", '{"path": "/no/such.npz"}'],
+                          capture_output=True, text=True, env={"PYADVMAN_TRACEBACK": "1", "PATH": "/usr/bin"},
+                          check=False)
+    assert done.returncode == 1 and "Traceback" in done.stderr and "FileNotFoundError" in done.stderr
+
+
+def test_train_help_lists_the_values_not_constant_names(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "OBJECTIVE_NAMES" not in text and "SELECTIONS" not in text
+    assert "one of: normal, adversarial, on_true_manifold" in text
+    assert "one of: validation_accuracy, validation_robust_accuracy, last, auto" in text
