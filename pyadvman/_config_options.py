@@ -7,6 +7,8 @@ import argparse
 import ast
 import inspect
 import json
+import os
+import types
 import typing
 from dataclasses import MISSING, fields
 
@@ -132,3 +134,36 @@ def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, object]:
     """The fields given on the command line, parsed to their types."""
     return {f.name: parse_value(cls, f.name, getattr(args, f.name)) for f in fields(cls)
             if getattr(args, f.name, None) is not None}
+
+
+def _accepts(hint: object, value: object) -> bool:
+    """Whether value is of the annotated type (unions, Optional, tuple/list and dict by their container)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (tuple, list) or hint in (tuple, list):
+        return isinstance(value, (tuple, list))
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is os.PathLike or (isinstance(hint, type) and issubclass(hint, os.PathLike)):
+        return isinstance(value, (str, os.PathLike))
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def check_option_types(owner: str, options: dict, hints: dict[str, object]) -> None:
+    """Checks keyword options given as JSON (``--dataset-options``, ``--model-options``) against the annotations
+    ``hints`` of the function or class that takes them, before it runs on a value of the wrong kind.
+
+    Raises:
+        ValueError: an option of the wrong type, naming ``owner``, the option, the expected type and the value.
+    """
+    for name, value in options.items():
+        if name in hints and not _accepts(hints[name], value):
+            raise ValueError(f"{owner} option {name!r} must be a {_type_name(hints[name])}, got "
+                             f"{type(value).__name__} {value!r}")

@@ -4,8 +4,6 @@ and what to do instead of a raw unpickling or decoding traceback."""
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -13,21 +11,35 @@ import torch
 from pyadvman.errors import UnreadableFileError
 
 
-def read_json(path: str | Path, advice: str) -> object:
-    """The JSON value stored in ``path``.
+def nan_for_null(value: object) -> object:
+    """value with every None replaced by NaN: measurements written as null (see ``pyadvman._atomic.json_safe``)
+    come back as the NaN they were, so a resumed run computes with what an uninterrupted one had."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, dict):
+        return {key: nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [nan_for_null(item) for item in value]
+    return value
+
+
+def read_json(path: str | Path, advice: str, *, measurements: bool = False) -> object:
+    """The JSON value stored in ``path``; with ``measurements`` (records of numbers only, no optional fields)
+    nulls come back as NaN (:func:`nan_for_null`).
 
     Raises:
         FileNotFoundError: no such file. UnreadableFileError: invalid JSON (the message gives ``advice``).
     """
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UnreadableFileError(path, f"invalid JSON: {error}", advice) from None
+    return nan_for_null(value) if measurements else value
 
 
 def read_json_lines(path: str | Path, advice: str) -> list[dict]:
-    """The records of a JSON-lines file (one object per line; blank lines skipped).
+    """The measurement records of a JSON-lines file (one object per line; blank lines skipped; null as NaN).
 
     Raises:
         FileNotFoundError: no such file. UnreadableFileError: a line that is not JSON (its number is named).
@@ -37,14 +49,15 @@ def read_json_lines(path: str | Path, advice: str) -> list[dict]:
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(nan_for_null(json.loads(line)))
             except json.JSONDecodeError as error:
                 raise UnreadableFileError(path, f"line {number} is not JSON: {error}", advice) from None
     return records
 
 
-def load_checkpoint(path: str | Path, advice: str, map_location: str | torch.device = "cpu") -> dict:
-    """``torch.load(path, weights_only=True)``.
+def load_checkpoint(path: str | Path, advice: str) -> dict:
+    """``torch.load(path, map_location="cpu", weights_only=True)``: on the CPU, so that a failure can only come
+    from the file (never from a full GPU); ``load_state_dict`` moves the values where they belong.
 
     Raises:
         FileNotFoundError: no such file. UnreadableFileError: a truncated or corrupt file (the message gives
@@ -54,8 +67,7 @@ def load_checkpoint(path: str | Path, advice: str, map_location: str | torch.dev
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as error:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (loading on the CPU, whatever fails comes from the file's bytes)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableFileError(path, f"{type(error).__name__}: {reason}", advice) from None

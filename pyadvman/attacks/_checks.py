@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -43,7 +46,7 @@ def check_labels(name: str, labels: Tensor, num_classes: int) -> None:
 def check_count(name: str, value: object, minimum: int) -> None:
     """An integer setting (steps, restarts) >= minimum: TypeError for bools and floats such as 2.5, ValueError
     below the minimum."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -55,7 +58,7 @@ def check_number(name: str, value: object, *, finite: bool = True, allow_tensor:
     (when ``finite``) infinite values."""
     if allow_tensor and isinstance(value, Tensor):
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         kind = "a number or a Tensor[B]" if allow_tensor else "a number"
         raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
     if not value >= 0 or (finite and value == float("inf")):

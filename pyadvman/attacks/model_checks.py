@@ -19,19 +19,28 @@ class ModelCheckWarning(UserWarning):
     """An attacked model shows a sign that gradient attacks may overestimate its robustness."""
 
 
+def valid_rows(logits: Tensor) -> Tensor:
+    """Rows of logits (Tensor[N, K]) that predict a class: no NaN and a finite largest entry (−inf entries, a
+    common way to mask classes, are fine). Tensor[N] bool."""
+    return ~torch.isnan(logits).any(dim=1) & torch.isfinite(logits.amax(dim=1))
+
+
 def predicted_classes(logits: Tensor) -> Tensor:
-    """argmax of each row of logits (Tensor[N, K]), and -1 for rows with a NaN or infinite entry: such a row
-    predicts no class, so it is never correct and always a successful untargeted attack. Tensor[N] int64."""
-    return torch.where(torch.isfinite(logits).all(dim=1), logits.argmax(dim=1), -1)
+    """argmax of each row of logits (Tensor[N, K]), and -1 for rows that predict no class (NaN, or an infinite
+    largest logit, see :func:`valid_rows`): such a row is never correct and always a successful untargeted
+    attack. Tensor[N] int64."""
+    return torch.where(valid_rows(logits), logits.argmax(dim=1), -1)
 
 
 def output_findings(logits: Tensor, forward_again: Callable[[], Tensor]) -> list[str]:
     """Findings about the clean outputs (Tensor[B, K]) and a second forward pass on the same inputs."""
     findings = []
+    valid = valid_rows(logits)
+    if not bool(valid.all()):
+        findings.append(f"{int((~valid).sum())} of {logits.shape[0]} examples have NaN logits or an infinite "
+                        "largest logit; they count as misclassified (clean) and as successfully attacked. Check "
+                        "the model and the data")
     finite = torch.isfinite(logits).all(dim=1)
-    if not bool(finite.all()):
-        findings.append(f"{int((~finite).sum())} of {logits.shape[0]} examples have NaN or infinite logits; they "
-                        "count as misclassified (clean) and as successfully attacked. Check the model and the data")
     rows = logits[finite].double()
     if rows.numel() and bool(((rows >= 0) & (rows <= 1)).all()) and \
             bool(((rows.sum(dim=1) - 1).abs() <= _PROBABILITY_TOLERANCE).all()):

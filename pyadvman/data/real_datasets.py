@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pyadvman.data.idx import read_idx
-from pyadvman.data.splits import SPLIT_RULES, DatasetSplits, Split, split_off
+from pyadvman.data.splits import SPLIT_RULES, DatasetSplits, Split, check_class_coverage, split_off
 from pyadvman.errors import DataError, UnreadableFileError
 
 logger = logging.getLogger(__name__)
@@ -60,20 +60,26 @@ def image_layout(shape: tuple[int, ...], layout: str, name: str = "images") -> s
 def images_to_tensor(images: np.ndarray, name: str = "images", layout: str = "auto") -> tuple[torch.Tensor, str]:
     """Images -> (Tensor[N, C, H, W] float32 in [0, 1], the layout that was read).
 
-    Accepts uint8 (or other integer arrays with values in [0, 255]) or floats in [0, 1], shaped [N, H, W],
-    [N, H, W, C] or [N, C, H, W] (see :func:`image_layout`).
+    Accepts uint8 (or other integer arrays with values in [0, 255]), bool (0 or 1) or floats in [0, 1], shaped
+    [N, H, W], [N, H, W, C] or [N, C, H, W] (see :func:`image_layout`).
 
     Raises:
-        DataError: an ambiguous or unsupported shape, NaN or infinite values, values outside the range.
+        DataError: an ambiguous or unsupported shape, NaN or infinite values, values outside the range, or
+            integer images whose largest value is 1 (binary images, which 8-bit scaling would make black).
     """
     layout = image_layout(images.shape, layout, name)
     if layout == "NHW":
         images = images[:, None]
     elif layout == "NHWC":
         images = images.transpose(0, 3, 1, 2)
-    if np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_:
+    if images.dtype == np.bool_:
+        return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)), layout
+    if np.issubdtype(images.dtype, np.integer):
         if images.size and (images.min() < 0 or images.max() > 255):
             raise DataError(f"{name}: integer images must lie in [0, 255], got [{images.min()}, {images.max()}]")
+        if images.size and images.max() == 1:
+            raise DataError(f"{name}: integer images whose largest value is 1 look binary, and 8-bit scaling "
+                            "(÷ 255) would make them black; give them as bool or as floats in [0, 1], or as 0/255")
         return torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).float().div_(255.0), layout
     if not np.issubdtype(images.dtype, np.floating):
         raise DataError(f"{name} must be integers in [0, 255] or floats in [0, 1], got dtype {images.dtype}")
@@ -127,9 +133,11 @@ def _check_same_image_shape(source: str, train: torch.Tensor, test: torch.Tensor
                         "to the training size first")
 
 
-def _check_rule(split: str) -> None:
+def _check_rule(split: str, split_seed: int) -> None:
     if split not in SPLIT_RULES:
         raise DataError(f"split must be one of {SPLIT_RULES}, got {split!r}")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise DataError(f"split_seed must be an integer >= 0, got {split_seed!r}")
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -158,7 +166,7 @@ def load_idx_dataset(root: str | Path, *, validation_size: int | None = None, na
     Raises:
         FileNotFoundError: a file is missing. DataError: unreadable or inconsistent files, a bad split.
     """
-    _check_rule(split)
+    _check_rule(split, split_seed)
     root = Path(root)
     paths = {key: _find(root, stem) for key, stem in IDX_FILES.items()}
     arrays = {key: read_idx(path) for key, path in paths.items()}
@@ -174,7 +182,9 @@ def load_idx_dataset(root: str | Path, *, validation_size: int | None = None, na
     train, validation = split_off(parts["train"], size, "validation_size", split, split_seed)
     provenance = {"source": str(root), "layout": "/".join(sorted(layouts)), "split": split,
                   **({"split_seed": split_seed} if split == "stratified" else {})}
-    return DatasetSplits(name, names, train, validation, parts["test"], provenance=provenance)
+    data = DatasetSplits(name, names, train, validation, parts["test"], provenance=provenance)
+    check_class_coverage(data)
+    return data
 
 
 def load_fashion_mnist(root: str | Path = FASHION_MNIST_DIR, *, validation_size: int = 10000,
@@ -236,7 +246,7 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
         FileNotFoundError: no such file. DataError: an unreadable file, a missing key, bad shapes or values
         (NaN, another test image size, empty classes), or a split that lacks a class.
     """
-    _check_rule(split)
+    _check_rule(split, split_seed)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz dataset {str(path)!r} does not exist")
@@ -266,4 +276,6 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
                     images.shape[1])
     provenance = {"source": str(path), "layout": read_as, "split": split,
                   **({"split_seed": split_seed} if split == "stratified" else {})}
-    return DatasetSplits(path.stem, names, train, validation, test, provenance=provenance)
+    data = DatasetSplits(path.stem, names, train, validation, test, provenance=provenance)
+    check_class_coverage(data)
+    return data

@@ -18,8 +18,10 @@ holds exactly the training split's classes.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 
+from pyadvman._config_options import check_option_types
 from pyadvman.data.fonts import FontsConfig, fonts_config, load_fonts
 from pyadvman.data.real_datasets import load_fashion_mnist, load_idx_dataset, load_npz_dataset
 from pyadvman.data.splits import DatasetSplits, check_class_coverage
@@ -53,6 +55,8 @@ def load_dataset(name: str, **options: object) -> DatasetSplits:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"dataset {name!r} takes the options {known}, got unknown {unknown}")
+    hints = typing.get_type_hints(FontsConfig if name == "fonts" else DATASETS[name])
+    check_option_types(f"dataset {name!r}", options, {"preset": str, "progress": bool, **hints})
     data = DATASETS[name](**options)
     check_class_coverage(data)
     return data

@@ -190,7 +190,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
             def measure(epoch=epoch, run_dir=run_dir):
                 model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
                 path = RunFolder(run_dir).epoch_checkpoint(epoch)
-                saved = load_checkpoint(path, f"delete {run_dir} to train this variant again", device)
+                saved = load_checkpoint(path, f"delete {run_dir} to train this variant again")
                 model.load_state_dict(saved["model"])
                 return _measure(cfg, model.eval(), data)
             record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)

@@ -47,10 +47,10 @@ class ExperimentFolder:
 
     def cached(self, path: Path, compute: Callable[[], object]) -> object:
         """The JSON stored at ``path``, or ``compute()`` written there atomically (the unit of resumption).
-        A damaged file is computed again (with a warning)."""
+        A damaged file is computed again (with a warning); nulls (NaN when computed) are read back as NaN."""
         if path.is_file():
             try:
-                return read_json(path, "it is computed again")
+                return read_json(path, "it is computed again", measurements=True)
             except UnreadableFileError as error:
                 logger.warning("%s", error)
         value = compute()

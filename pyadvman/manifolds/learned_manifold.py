@@ -116,10 +116,10 @@ class LearnedManifold(nn.Module):
             FileNotFoundError: no such file. UnreadableFileError: a damaged file.
         """
         state = load_checkpoint(path, "delete it (and its checkpoints/ folder to retrain the VAE-GANs from "
-                                "scratch) and fit the manifold again", map_location)
+                                "scratch) and fit the manifold again")
         manifold = cls(tuple(state["image_shape"]), state["num_classes"], VAEGANConfig(**state["config"]))
         manifold.load_state_dict(state["state"])
-        return manifold.eval()
+        return manifold.to(map_location).eval()
 
 
 def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | Path, *, progress: bool = True,

@@ -133,7 +133,7 @@ def train_vae_gan(images: Tensor, cfg: VAEGANConfig, checkpoint: str | Path, *, 
     optimisers = [torch.optim.Adam(g.parameters(), lr=cfg.lr) for g in groups]
     epoch, generator = 0, torch.Generator().manual_seed(cfg.seed)
     if checkpoint.is_file():
-        state = load_checkpoint(checkpoint, "delete it to train this VAE-GAN from the start", device)
+        state = load_checkpoint(checkpoint, "delete it to train this VAE-GAN from the start")
         if state["config"] != asdict(cfg):
             raise ValueError(f"checkpoint {checkpoint} was written with another config: {state['config']}")
         model.load_state_dict(state["model"])

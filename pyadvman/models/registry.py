@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import typing
 
 from torch import nn
 
+from pyadvman._config_options import check_option_types
 from pyadvman.models.mlp import MLP
 from pyadvman.models.resnet import ResNet
 from pyadvman.models.standard import StandardClassifier
@@ -33,4 +35,5 @@ def build_model(name: str, image_shape: tuple[int, int, int], num_classes: int, 
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for model {name!r}; valid: {valid}")
+    check_option_types(f"model {name!r}", options, typing.get_type_hints(cls.__init__))
     return cls(tuple(image_shape), num_classes, **options)

@@ -111,23 +111,28 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _check_finite(where: str, folder: RunFolder, *, loss: Tensor | None = None, model: nn.Module | None = None
-                  ) -> None:
+def _check_finite(where: str, folder: RunFolder, processes: Processes, *, loss: Tensor | None = None,
+                  model: nn.Module | None = None) -> None:
     """Stops the run when the loss (checked every step) or the weights (checked before every checkpoint) are
-    no longer finite, so that nothing is saved from them.
+    no longer finite, so that nothing is saved from them. Under DDP every process stops together (one process's
+    shard can diverge alone).
 
     Raises:
         TrainingDivergedError: naming ``where`` (epoch and step) and the checkpoint that is kept.
     """
-    bad = None
-    if loss is not None and not bool(torch.isfinite(loss)):
-        bad = f"the training loss is {loss.item()}"
-    elif model is not None and not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):
+    if loss is not None:
+        finite = torch.isfinite(loss)
+    else:
+        finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    if mean_across({"finite": finite}, processes)["finite"] == 1.0:
+        return
+    if loss is not None:
+        bad = f"the training loss is {loss.item() if not bool(finite) else 'not finite on another process'}"
+    else:
         bad = "the weights hold NaN or inf"
-    if bad:
-        kept = folder.last if folder.last.is_file() else "none (it diverged before the first checkpoint)"
-        raise TrainingDivergedError(f"{bad} at {where}; the run stopped and keeps its last good checkpoint, "
-                                    f"{kept}. Check the data for outliers or lower lr, in a new out_dir")
+    kept = folder.last if folder.last.is_file() else "none (it diverged before the first checkpoint)"
+    raise TrainingDivergedError(f"{bad} at {where}; the run stopped and keeps its last good checkpoint, "
+                                f"{kept}. Check the data for outliers or lower lr, in a new out_dir")
 
 
 def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[str, float]:
@@ -203,7 +208,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "averages": {}, "count": 0}
     if folder.final.is_file() and folder.model.is_file():
         return _load_finished(folder, model)
-    saved = folder.load_resumable(device) if resume else None
+    saved = folder.load_resumable() if resume else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -245,7 +250,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             model.train()
             with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
                 loss, logs = objective(model, net, batch)
-            _check_finite(f"epoch {epoch + 1}, step {state['step'] + 1} of {batches}", folder, loss=loss.detach())
+            _check_finite(f"epoch {epoch + 1}, step {state['step'] + 1} of {batches}", folder, processes,
+                          loss=loss.detach())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -260,10 +266,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             bar.update()
             due = time.monotonic() - last_save >= cfg.checkpoint_minutes * 60
             if agree(due, processes) and state["step"] < batches:
-                _check_finite(f"epoch {epoch + 1}, step {state['step']} of {batches}", folder, model=model)
+                _check_finite(f"epoch {epoch + 1}, step {state['step']} of {batches}", folder, processes, model=model)
                 checkpoint()
                 last_save = time.monotonic()
-        _check_finite(f"the end of epoch {epoch + 1}", folder, model=model)
+        _check_finite(f"the end of epoch {epoch + 1}", folder, processes, model=model)
         record = {"epoch": epoch + 1, "lr": cfg.lr * cfg.lr_decay ** epoch,
                   **{f"train_{k}": v for k, v in averages.means().items()}}
         if processes.main:
@@ -325,7 +331,7 @@ def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
     saved = load_checkpoint(folder.model, advice)
     model.load_state_dict(saved["model"])
     history = read_json_lines(folder.metrics, f"the run's metrics are damaged; {advice}")
-    return TrainResult(model=model.eval(), final=read_json(folder.final, advice),
+    return TrainResult(model=model.eval(), final=read_json(folder.final, advice, measurements=True),
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
 
 
@@ -339,8 +345,8 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     folder = RunFolder(out_dir)
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
-    saved = load_checkpoint(folder.model, _reevaluate_advice(folder), map_location)
+    saved = load_checkpoint(folder.model, _reevaluate_advice(folder))
     cfg = TrainConfig(**{**saved["config"], "betas": tuple(saved["config"]["betas"])})
     model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
     model.load_state_dict(saved["model"])
-    return model.eval(), cfg
+    return model.to(map_location).eval(), cfg

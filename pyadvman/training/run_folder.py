@@ -17,7 +17,8 @@ from pyadvman.errors import DataError, UnreadableFileError
 
 logger = logging.getLogger(__name__)
 
-# Files a run writes before it has produced anything; a folder holding nothing else can be reused.
+# Files a run writes before it has produced anything; a folder holding nothing else (but empty files, such as
+# the metrics.jsonl of a run that failed in its first epoch) can be reused.
 _START_FILES = ("config.json", "data.json")
 
 
@@ -27,8 +28,10 @@ def config_record(cfg: object) -> dict:
 
 
 def holds_results(root: Path) -> bool:
-    """Whether ``root`` holds any file besides config.json and data.json (a checkpoint, metrics, a figure)."""
-    return root.is_dir() and any(p.is_file() and p.name not in _START_FILES for p in root.rglob("*"))
+    """Whether ``root`` holds a non-empty file besides config.json and data.json (a checkpoint, metrics, a
+    figure), anywhere below it."""
+    return root.is_dir() and any(p.is_file() and p.name not in _START_FILES and p.stat().st_size > 0
+                                 for p in root.rglob("*"))
 
 
 def start_run(root: Path, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
@@ -94,9 +97,10 @@ class RunFolder:
             os.replace(self.last, self.previous)
         save_atomic(state, self.last)
 
-    def load_resumable(self, map_location: object) -> dict | None:
-        """The newest readable training checkpoint: last.pt, else previous.pt (with a warning), else None when
-        neither exists.
+    def load_resumable(self) -> dict | None:
+        """The newest readable training checkpoint (on the CPU): last.pt, else previous.pt (with a warning),
+        else None when neither exists. A damaged last.pt is renamed last.pt.damaged when previous.pt takes
+        over, so that the next checkpoint does not push the good one out.
 
         Raises:
             UnreadableFileError: last.pt is damaged and no previous.pt is kept (the message says how to restart).
@@ -106,13 +110,16 @@ class RunFolder:
         damaged = None
         if self.last.is_file():
             try:
-                return load_checkpoint(self.last, restart, map_location)
+                return load_checkpoint(self.last, restart)
             except UnreadableFileError as error:
                 damaged = error
         if self.previous.is_file():
+            saved = load_checkpoint(self.previous, restart)
+            if damaged is not None:
+                os.replace(self.last, self.last.with_name(self.last.name + ".damaged"))
             logger.warning("%s; resuming from the checkpoint before it, %s", damaged or f"{self.last} is missing",
                            self.previous)
-            return load_checkpoint(self.previous, restart, map_location)
+            return saved
         if damaged is not None:
             raise damaged
         return None

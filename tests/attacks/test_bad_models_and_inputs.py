@@ -46,14 +46,14 @@ def test_nan_logits_never_count_as_correct() -> None:
     model, x, y = _model_and_data()
     nan_model = _Wrap(model, lambda logits, x: logits * float("nan"))
     assert clean_accuracy(nan_model, x, y) == 0.0  # argmax of a NaN row is 0: a third of y would "match"
-    with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN or infinite logits"):
+    with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN logits or an infinite largest logit"):
         result = pgd_robustness(nan_model, x, y, eps=0.1, steps=3)
     assert result.robust_accuracy() == 0.0 and result.clean_accuracy() == 0.0
     half = _Wrap(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
     result = PGD(eps=0.0, steps=1, check_model=False).run(half, x, y)
     expected = (x.flatten(1)[:, 0] <= 0.5)
     assert torch.equal(result.clean_correct, expected)
-    with pytest.warns(ModelCheckWarning, match="have NaN or infinite logits"):
+    with pytest.warns(ModelCheckWarning, match="have NaN logits or an infinite largest logit"):
         apgd = APGD(eps=0.0, steps=2).run(half, x, y)
     assert torch.equal(apgd.clean_correct, expected)
 
@@ -132,3 +132,16 @@ def test_settings_of_the_wrong_kind_are_named() -> None:
     model, x, y = _model_and_data(n=3)
     with pytest.raises(ValueError, match=r"eps must be finite and >= 0 for every example, got inf at example 1"):
         PGD(eps=torch.tensor([0.1, float("inf"), 0.1])).run(model, x, y)
+
+
+def test_minus_inf_logits_that_mask_classes_still_predict() -> None:
+    masked = torch.tensor([[2.0, float("-inf"), 1.0], [float("-inf")] * 3, [float("inf"), 0.0, 0.0]])
+    assert predicted_classes(masked).tolist() == [0, -1, -1]
+
+
+def test_numpy_scalars_are_numbers() -> None:
+    import numpy as np
+
+    attack = PGD(eps=np.float32(0.3), steps=np.int64(3), restarts=np.int32(2))
+    model, x, y = _model_and_data(n=4)
+    assert attack.run(model, x, y).x_adv_restarts.shape[0] == 2

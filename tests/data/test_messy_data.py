@@ -52,8 +52,8 @@ def test_sorted_by_class_data_is_split_stratified_and_reproducibly(tmp_path) -> 
     other_seed = load_npz_dataset(path, test_size=130, validation_size=65, split_seed=1)
     assert not torch.equal(other_seed.test.images, data.test.images)
     assert data.provenance == {"source": str(path), "layout": "NHW", "split": "stratified", "split_seed": 0}
-    ordered = load_npz_dataset(path, test_size=130, validation_size=65, split="ordered")
-    assert set(ordered.test.labels.tolist()) == {2, 3}  # the old behaviour, kept on request, is lopsided
+    with pytest.raises(DataError, match=r"classes \[2, 3\] have no training examples"):  # the file order, on request
+        load_npz_dataset(path, test_size=130, validation_size=65, split="ordered")
 
 
 def test_a_split_without_a_class_is_refused(tmp_path) -> None:
@@ -204,3 +204,33 @@ def test_class_quotas_sum_to_n_and_stay_within_one_of_the_exact_share(counts, sh
     assert int(quotas.sum()) == n and bool((quotas <= counts_t).all())
     exact = counts_t.double() * n / sum(counts)
     assert bool(((quotas - exact).abs() < 1).all())
+
+
+def test_bool_images_are_zero_one_and_binary_integers_are_refused(tmp_path) -> None:
+    binary = np.random.default_rng(0).random((30, 4, 4)) > 0.5
+    np.savez(tmp_path / "bool.npz", images=binary, labels=np.arange(30) % 2)
+    data = load_npz_dataset(tmp_path / "bool.npz", split="ordered", test_size=6, validation_size=4)
+    torch.testing.assert_close(data.train.images[:, 0], torch.from_numpy(binary[:20]).float())
+    np.savez(tmp_path / "ones.npz", images=binary.astype(np.int64), labels=np.arange(30) % 2)
+    with pytest.raises(DataError, match=r"integer images whose largest value is 1 look binary, and 8-bit scaling "
+                                        r"\(÷ 255\) would make them black"):
+        load_npz_dataset(tmp_path / "ones.npz")
+
+
+def test_loader_options_of_the_wrong_type_are_named(tmp_path) -> None:
+    path, _, _ = _sorted_npz(tmp_path / "sorted.npz")
+    with pytest.raises(ValueError, match=r"dataset 'npz' option 'split_seed' must be a int, got str 'a'"):
+        load_dataset("npz", path=str(path), split_seed="a")
+    with pytest.raises(ValueError, match=r"dataset 'npz' option 'path' must be a str \| pathlib.Path, got int 5"):
+        load_dataset("npz", path=5)
+    with pytest.raises(ValueError, match=r"dataset 'fonts' option 'num_fonts' must be a int \| None, got str"):
+        load_dataset("fonts", num_fonts="many")
+    with pytest.raises(DataError, match=r"split_seed must be an integer >= 0, got -1"):
+        load_npz_dataset(path, split_seed=-1)
+
+
+def test_the_loaders_check_class_coverage_themselves(tmp_path) -> None:
+    np.savez(tmp_path / "lacking.npz", images=np.zeros((20, 4, 4), np.uint8), labels=np.repeat([0, 1], 10),
+             test_images=np.zeros((3, 4, 4), np.uint8), test_labels=np.array([0, 0, 0]))
+    with pytest.raises(DataError, match=r"the test split \(3 examples\) lacks classes \[1\]"):
+        load_npz_dataset(tmp_path / "lacking.npz", validation_size=4)

@@ -27,9 +27,9 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
 
 def _idx_folder(folder: Path, rng: np.random.Generator, compress: bool) -> dict[str, np.ndarray]:
     arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (30, 6, 5), dtype=np.uint8),
-              "train-labels-idx1-ubyte": rng.integers(0, 3, 30, dtype=np.uint8),
+              "train-labels-idx1-ubyte": (np.arange(30) % 3).astype(np.uint8),
               "t10k-images-idx3-ubyte": rng.integers(0, 256, (7, 6, 5), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 3, 7, dtype=np.uint8)}
+              "t10k-labels-idx1-ubyte": (np.arange(7) % 3).astype(np.uint8)}
     for name, array in arrays.items():
         write_idx(folder / name, array, compress)
     return arrays
@@ -60,7 +60,7 @@ def test_idx_reader_checks_the_header(tmp_path) -> None:
 
 def test_npz_dataset_with_and_without_test_arrays(tmp_path) -> None:
     rng = np.random.default_rng(1)
-    images, labels = rng.integers(0, 256, (70, 8, 8, 3), dtype=np.uint8), rng.integers(0, 4, 70)
+    images, labels = rng.integers(0, 256, (70, 8, 8, 3), dtype=np.uint8), np.arange(70) % 4
     np.savez(tmp_path / "plain.npz", images=images, labels=labels)
     data = load_npz_dataset(tmp_path / "plain.npz", split="ordered")
     assert (len(data.train), len(data.validation), len(data.test)) == (54, 6, 10)  # test N//7, validation 1/10

@@ -44,3 +44,9 @@ def test_options_and_errors() -> None:
         build_model("mlp", (1, 28, 28), 1)
     with pytest.raises(ValueError, match="too small"):
         build_model("vgg", (1, 1, 1), 10)
+
+
+def test_model_options_of_the_wrong_type_are_named() -> None:
+    with pytest.raises(ValueError, match=r"model 'standard' option 'channels' must be a int, got str 'a'"):
+        build_model("standard", (1, 28, 28), 10, channels="a")
+    assert build_model("mlp", (1, 6, 6), 3, units=[8, 8]) is not None  # JSON lists stand for tuples

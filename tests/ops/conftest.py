@@ -98,7 +98,8 @@ def all_cases() -> list:
             dtypes, SHAPES, (None, 3), (True, False), (False, True)
         ):
             masks = ("none", "batch") + (("restart",) if restarts else ())
-            for mask, nan_x0 in [(m, False) for m in masks] + ([("none", True)] if not per_example else []):
+            nan_cases = [("batch" if per_example else "none", True)]  # with per-example radii and a mask too
+            for mask, nan_x0 in [(m, False) for m in masks] + nan_cases:
                 case = LinfCase(device, dtype, shape, restarts, contiguous, per_example, mask, nan_x0)
                 marks = [pytest.mark.cuda] if device == "cuda" else []
                 params.append(pytest.param(case, id=str(case), marks=marks))

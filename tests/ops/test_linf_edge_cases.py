@@ -35,6 +35,11 @@ def test_disjoint_views_and_grad_as_x_adv_itself_are_fine() -> None:
     expected = pgd_step_reference(x_adv.clone(), x0.clone(), x_adv.clone(), 0.1, 0.05)
     pgd_step_(x_adv, x0, x_adv, 0.1, 0.05)  # grad is x_adv itself: elementwise, safe
     assert torch.equal(buf[:4], expected)
+    pair = torch.rand(4, 2, 10)  # interleaved views: their spans intersect, their elements do not
+    x_adv, x0, grad = pair[:, 1], pair[:, 0], torch.randn(4, 10)
+    expected = pgd_step_reference(x_adv.clone(), x0.clone(), grad, 0.1, 0.05)
+    pgd_step_(x_adv, x0, grad, 0.1, 0.05)
+    assert torch.equal(pair[:, 1], expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.complex64])

@@ -83,3 +83,44 @@ def test_attacks_inside_ddp_keep_the_processes_in_sync(tmp_path) -> None:
                           str(script)], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                          timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-4000:]
+
+
+_NAN_SCRIPT = """
+import sys, json
+import torch.distributed as dist
+from pyadvman.training import TrainConfig, loop
+
+real = loop.build_objective
+
+class OneRankDiverges:
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+    def __call__(self, model, net, batch):
+        self.calls += 1
+        loss, logs = self.inner(model, net, batch)
+        return (loss * float("nan") if dist.get_rank() == 1 and self.calls == 3 else loss), logs
+
+loop.build_objective = lambda cfg, data: OneRankDiverges(real(cfg, data))
+try:
+    loop.train(TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], progress=False)
+except loop.TrainingDivergedError as error:
+    print(f"rank {dist.get_rank()}: {error}", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path) -> None:
+    npz = tmp_path / "blocks.npz"
+    write_blocks_npz(npz, n=800)
+    cfg = tiny_config(npz, model="mlp", model_options={"units": [16], "batch_norm": False}, epochs=1)
+    script = tmp_path / "nan_script.py"
+    script.write_text(_NAN_SCRIPT)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script), json.dumps({**cfg.__dict__, "betas": list(cfg.betas)}), str(tmp_path / "run")],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240,
+                         check=False)
+    assert run.returncode != 0
+    assert "rank 1: the training loss is nan at epoch 1, step 3 of 20" in run.stderr, run.stderr[-3000:]
+    assert "rank 0: the training loss is not finite on another process at epoch 1, step 3" in run.stderr

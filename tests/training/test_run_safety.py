@@ -203,3 +203,37 @@ def test_device_errors_name_the_option() -> None:
         loop.resolve_device("cuda", loop.Processes())
     with pytest.raises(ConfigError, match=r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"):
         loop.resolve_device("gpu", loop.Processes())
+
+
+def test_a_run_that_fails_in_its_first_epoch_leaves_the_folder_reusable(blocks, tmp_path, monkeypatch) -> None:
+    with monkeypatch.context() as patch:
+        _wrap_objective(patch, lambda call, model: float("nan") if call == 3 else 1.0)
+        with pytest.raises(TrainingDivergedError, match="at epoch 1, step 3 of 50"):
+            train(tiny_config(blocks, epochs=1), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "config.json").is_file()  # started, but produced nothing
+    result = train(tiny_config(blocks, epochs=1, lr=0.005), tmp_path / "run", progress=False)  # corrected
+    assert result.final["test_accuracy"] > 0.5
+
+
+def test_a_damaged_last_checkpoint_is_set_aside_so_the_good_one_survives(blocks, tmp_path) -> None:
+    cfg = tiny_config(blocks, epochs=3)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        _train_until(cfg, run, stop_after_epoch=2)
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(b"truncated")
+    original = loop.RunFolder.append_metrics
+
+    def stop_at_epoch_2(self, record):
+        original(self, record)
+        if record.get("epoch") == 2:
+            raise KeyboardInterrupt
+    loop.RunFolder.append_metrics = stop_at_epoch_2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, run, resume=True, progress=False)  # resumes from previous.pt (epoch 1), trains epoch 2
+    finally:
+        loop.RunFolder.append_metrics = original
+    assert (run / "checkpoints" / "last.pt.damaged").read_bytes() == b"truncated"
+    assert torch.load(run / "checkpoints" / "previous.pt", weights_only=True)["epoch"] == 1
+    assert torch.load(last, weights_only=True)["epoch"] == 2
