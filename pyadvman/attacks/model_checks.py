@@ -13,6 +13,9 @@ from torch import Tensor
 
 _PROBABILITY_TOLERANCE = 1e-4  # |row sum − 1| of outputs that count as probabilities
 _RANDOMNESS_TOLERANCE = 1e-4  # AutoAttack's: largest change of the L2-normalised output rows between two passes
+# A loss below this is saturated: its gradient can underflow to exactly zero in float32 (cross-entropy 1e-4 is
+# a probability of 0.9999 for the true class), so an all-zero gradient there is no sign of gradient masking.
+_SATURATED_LOSS = 1e-4
 
 
 class ModelCheckWarning(UserWarning):
@@ -62,17 +65,20 @@ def gradient_findings(grad: Tensor, loss: Tensor, correct: Tensor) -> list[str]:
     """Findings about the first gradients of an attack: grad Tensor[B, ...] w.r.t. the attacked variable, loss
     Tensor[B] at the same points, correct Tensor[B] bool (clean input classified correctly)."""
     zero = grad.flatten(1).abs().amax(dim=1) == 0
-    masked, saturated = int((zero & correct & (loss > 0)).sum()), int((zero & correct & (loss <= 0)).sum())
+    masked = int((zero & correct & (loss >= _SATURATED_LOSS)).sum())
+    saturated = int((zero & correct & (loss < _SATURATED_LOSS)).sum())
     total, findings = int(correct.sum()), []
     if masked:
-        findings.append(f"{masked} of {total} correctly classified examples have an all-zero input gradient while "
-                        "their loss is positive: the model masks gradients (rounding, argmax, quantisation), so "
-                        "gradient attacks cannot move and report robustness that is not there; evaluate it with "
-                        "a gradient-free attack or differentiate through a smooth approximation (BPDA)")
+        findings.append(f"{masked} of {total} correctly classified examples have an all-zero input gradient at "
+                        f"the attack's first iterate while their loss is not small (>= {_SATURATED_LOSS:g}): the "
+                        "model is flat there (e.g. every ReLU inactive) or masks gradients (rounding, argmax, "
+                        "quantisation), so a gradient attack cannot move from those points and may report "
+                        "robustness that is not there; use more restarts, a gradient-free attack, or a smooth "
+                        "approximation of the masking operation (BPDA)")
     if saturated:
-        findings.append(f"{saturated} of {total} correctly classified examples have an all-zero gradient because "
-                        "their loss is saturated (cross-entropy 0 in floating point): the attack cannot start "
-                        "there; use objective='margin', whose gradient does not vanish")
+        findings.append(f"{saturated} of {total} correctly classified examples have an all-zero gradient at the "
+                        f"attack's first iterate because their loss is saturated (below {_SATURATED_LOSS:g}, so its gradient underflows): the "
+                        "attack cannot start there; use objective='margin', whose gradient does not vanish")
     return findings
 
 
