@@ -112,14 +112,10 @@ def _check_elements(hint: object, values: list) -> list:
         if len(values) != len(args):
             raise ValueError(f"{len(args)} comma-separated values, not {len(values)}")
         element_types = list(args)
-    checked = []
     for value, kind in zip(values, element_types):
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if not _accepts(kind, value):
             raise ValueError(f"{value!r} is not a {kind.__name__}")
-        checked.append(value)
-    return checked
+    return [float(v) if kind is float else v for v, kind in zip(values, element_types)]
 
 
 def _is_literal(text: str) -> bool:

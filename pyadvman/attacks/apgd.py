@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_count, check_images_labels, check_labels, check_number
+from pyadvman.attacks._checks import check_count, check_images_labels, check_number
 from pyadvman.attacks.base import Attack
-from pyadvman.attacks.model_checks import gradient_findings, output_findings, predicted_classes, warn_findings
+from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
@@ -72,14 +72,8 @@ class APGD(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
-        findings: list[str] = []
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
-            with torch.no_grad():
-                clean_logits = model(x)
-                check_labels("y", y, clean_logits.shape[1])
-                if self.check_model:
-                    findings += output_findings(clean_logits, lambda: model(x))
-                clean_correct = predicted_classes(clean_logits) == y
+            _, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             checked = (findings, clean_correct) if self.check_model else None
             runs = [self._one_restart(model, x, y, checked if r == 0 else None) for r in range(self.restarts)]
         warn_findings("APGD", findings)

@@ -9,7 +9,9 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from pyadvman.attacks._checks import check_labels
 
 _PROBABILITY_TOLERANCE = 1e-4  # |row sum − 1| of outputs that count as probabilities
 _RANDOMNESS_TOLERANCE = 1e-4  # AutoAttack's: largest change of the L2-normalised output rows between two passes
@@ -33,6 +35,22 @@ def predicted_classes(logits: Tensor) -> Tensor:
     largest logit, see :func:`valid_rows`): such a row is never correct and always a successful untargeted
     attack. Tensor[N] int64."""
     return torch.where(valid_rows(logits), logits.argmax(dim=1), -1)
+
+
+def clean_pass(model: nn.Module, clean: Tensor, labels: Tensor, check_model: bool
+               ) -> tuple[Tensor, Tensor, list[str]]:
+    """The first thing every attack does: the model's logits on the clean inputs (Tensor[B, K], no graph),
+    which examples it classifies correctly (Tensor[B] bool, :func:`predicted_classes`), and with
+    ``check_model`` the findings of :func:`output_findings`.
+
+    Raises:
+        ValueError: labels (Tensor[B] int64) outside [0, K).
+    """
+    with torch.no_grad():
+        logits = model(clean)
+        check_labels("y", labels, logits.shape[1])
+        findings = output_findings(logits, lambda: model(clean)) if check_model else []
+    return logits, predicted_classes(logits) == labels, findings
 
 
 def output_findings(logits: Tensor, forward_again: Callable[[], Tensor]) -> list[str]:
@@ -77,8 +95,9 @@ def gradient_findings(grad: Tensor, loss: Tensor, correct: Tensor) -> list[str]:
                         "approximation of the masking operation (BPDA)")
     if saturated:
         findings.append(f"{saturated} of {total} correctly classified examples have an all-zero gradient at the "
-                        f"attack's first iterate because their loss is saturated (below {_SATURATED_LOSS:g}, so its gradient underflows): the "
-                        "attack cannot start there; use objective='margin', whose gradient does not vanish")
+                        f"attack's first iterate because their loss is saturated (below {_SATURATED_LOSS:g}, so its "
+                        "gradient underflows): the attack cannot start there; use objective='margin', whose "
+                        "gradient does not vanish")
     return findings
 
 

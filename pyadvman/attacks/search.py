@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_labels
-from pyadvman.attacks.model_checks import gradient_findings, output_findings, predicted_classes, warn_findings
+from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
@@ -103,18 +103,13 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
     objective = get_objective(settings.objective)
     restarts, batch = settings.restarts, p0.shape[0]
     goal = target if settings.targeted else labels
-    findings: list[str] = []
     with eval_mode(model), frozen_parameters(model), torch.enable_grad():
         p0 = p0.detach()
         with torch.no_grad():
             clean = render(p0[None])[0]
-            clean_logits = model(clean)
-            check_labels("y", labels, clean_logits.shape[1])
-            if settings.targeted:
-                check_labels("target", target, clean_logits.shape[1])
-            if settings.check_model:
-                findings += output_findings(clean_logits, lambda: model(clean))
-        clean_correct = predicted_classes(clean_logits) == labels
+        clean_logits, clean_correct, findings = clean_pass(model, clean, labels, settings.check_model)
+        if settings.targeted:
+            check_labels("target", target, clean_logits.shape[1])
         goal_rows, clean_rows = goal.repeat(restarts), clean_logits.repeat(restarts, 1)
 
         with torch.no_grad():

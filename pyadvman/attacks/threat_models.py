@@ -29,17 +29,18 @@ def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
 
 
 def check_radius(name: str, value: Bound, batch: int) -> None:
-    """Raises ValueError unless value is a finite float >= 0 or a Tensor[B] of finite values >= 0."""
-    if isinstance(value, Tensor):
-        if value.shape != (batch,):
-            raise ValueError(f"{name} must be a float or a Tensor[{batch}] (one per example), "
-                             f"got shape {list(value.shape)}")
-        bad = ~(torch.isfinite(value) & (value >= 0))
-        if bool(bad.any()):
-            raise ValueError(f"{name} must be finite and >= 0 for every example, got {value[bad][0].item()} at "
-                             f"example {int(bad.nonzero()[0])}")
-    elif not 0 <= float(value) < float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    """A per-example radius, known only once the batch is: raises ValueError unless a Tensor ``value`` is a
+    Tensor[B] of finite values >= 0. Floats pass: the attacks check them when they are built
+    (``pyadvman.attacks._checks.check_number``)."""
+    if not isinstance(value, Tensor):
+        return
+    if value.shape != (batch,):
+        raise ValueError(f"{name} must be a float or a Tensor[{batch}] (one per example), "
+                         f"got shape {list(value.shape)}")
+    bad = ~(torch.isfinite(value) & (value >= 0))
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be finite and >= 0 for every example, got {value[bad][0].item()} at "
+                         f"example {int(bad.nonzero()[0])}")
 
 
 class LinfBall:

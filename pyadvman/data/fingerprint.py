@@ -15,11 +15,11 @@ _CHUNK_ROWS = 8192  # rows hashed at a time: memory-mapped data is read in piece
 
 
 def tensor_sha256(tensor: Tensor) -> str:
-    """SHA-256 of a tensor's values (C order, its dtype's bytes) and shape, hex."""
+    """SHA-256 of a tensor's values (C order, its dtype's bytes) and shape, hex; tensor Tensor[N, ...]."""
     digest = hashlib.sha256(f"{tensor.dtype} {list(tensor.shape)}".encode())
-    for start in range(0, max(tensor.shape[0], 1) if tensor.dim() else 1, _CHUNK_ROWS):
-        piece = tensor[start:start + _CHUNK_ROWS] if tensor.dim() else tensor
-        digest.update(np.ascontiguousarray(piece.detach().cpu().numpy()).tobytes())
+    for start in range(0, tensor.shape[0], _CHUNK_ROWS):
+        piece = tensor[start:start + _CHUNK_ROWS].detach().cpu().numpy()
+        digest.update(np.ascontiguousarray(piece))  # the buffer itself, not a bytes copy
     return digest.hexdigest()
 
 

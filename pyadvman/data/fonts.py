@@ -30,7 +30,7 @@ from pyadvman.data.cache import cache_root, content_key
 from pyadvman.data.font_files import FontFace, discover_fonts
 from pyadvman.data.font_glyphs import LETTERS
 from pyadvman.data.font_selection import FontSet, select_fonts
-from pyadvman.data.splits import DatasetSplits, Split
+from pyadvman.data.splits import DatasetSplits, Split, check_class_coverage
 from pyadvman.errors import UnreadableFileError
 from pyadvman.manifolds.affine import theta_preset
 from pyadvman.manifolds.true_manifold import FontsRenderer
@@ -212,9 +212,11 @@ def load_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -> Da
     sizes = meta["splits"]
     bounds = np.cumsum([0, sizes["train"], sizes["validation"], sizes["test"]])
     splits = [Split(images[a:b], codes[a:b, 1], codes[a:b], theta[a:b]) for a, b in itertools.pairwise(bounds)]
-    return DatasetSplits("fonts", tuple(meta["letters"]), *splits, prototypes=arrays["prototypes"],
+    data = DatasetSplits("fonts", tuple(meta["letters"]), *splits, prototypes=arrays["prototypes"],
                          provenance={"source": str(folder), "split": "ordered (the paper's: the last transforms "
                                      "of every font and letter are the test set)"})
+    check_class_coverage(data)
+    return data
 
 
 def fonts_config(preset: str = "default", **overrides: object) -> FontsConfig:

@@ -32,7 +32,7 @@ class ExperimentFolder:
         self.figures = self.root / "figures"
         self.models = self.root / "models"
 
-    def prepare(self, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+    def prepare(self, cfg: object, data: DatasetSplits, resume: bool) -> None:
         """Creates the folder and writes config.json and data.json (the data's fingerprint).
 
         Raises:

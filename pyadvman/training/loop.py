@@ -170,9 +170,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     ``checkpoint_minutes`` within one (the one it replaces is kept as previous.pt, the fallback when last.pt is
     damaged); ``resume=True`` continues from it, and on CPU with a fixed seed the result equals an uninterrupted
     run. A non-finite loss or weights stop the run with an error before anything is saved from them. The data's
-    fingerprint is stored in data.json and a resumed run refuses other data. At the end the selected checkpoint is evaluated on the test split (clean accuracy,
-    PGD-``eval_steps`` robust accuracy on the first ``eval_examples`` test images) and written to final.json and
-    model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
+    fingerprint is stored in data.json and a resumed run refuses other data. At the end the selected checkpoint
+    is evaluated on the test split (clean accuracy, PGD-``eval_steps`` robust accuracy on the first
+    ``eval_examples`` test images) and written to final.json and model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
 
     Args:
         cfg: the configuration. out_dir: the run folder. data: the dataset (default: load cfg.dataset).
@@ -208,7 +208,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "averages": {}, "count": 0}
     if folder.final.is_file() and folder.model.is_file():
         return _load_finished(folder, model)
-    saved = folder.load_resumable() if resume else None
+    saved = folder.load_resumable(set_aside=processes.main) if resume else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -34,7 +34,7 @@ def holds_results(root: Path) -> bool:
                                  for p in root.rglob("*"))
 
 
-def start_run(root: Path, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> None:
     """Creates ``root`` and writes config.json and data.json (the data's fingerprint), refusing to mix runs.
 
     A folder whose run never produced a result (only config.json / data.json, e.g. a start that failed) is
@@ -58,15 +58,14 @@ def start_run(root: Path, cfg: object, data: DatasetSplits | None, resume: bool)
             changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")
-        if data is not None and data_file.is_file():
+        if data_file.is_file():
             differences = fingerprint_differences(read_json(data_file, advice), data.fingerprint)
             if differences:
                 raise DataError(f"{root} was started on other data than given now ({'; '.join(differences)}); "
                                 "resume it with the data it started on, or choose another out_dir")
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, config)
-    if data is not None:
-        write_json_atomic(data.fingerprint, data_file)
+    write_json_atomic(data.fingerprint, data_file)
 
 
 class RunFolder:
@@ -86,7 +85,7 @@ class RunFolder:
         """checkpoints/epoch_<epoch>.pt: the weights after ``epoch`` epochs (with TrainConfig.epoch_checkpoints)."""
         return self.root / "checkpoints" / f"epoch_{epoch}.pt"
 
-    def prepare(self, cfg: object, data: DatasetSplits | None, resume: bool) -> None:
+    def prepare(self, cfg: object, data: DatasetSplits, resume: bool) -> None:
         """Creates the folder and writes config.json and data.json (see :func:`start_run`)."""
         start_run(self.root, cfg, data, resume)
         self.last.parent.mkdir(parents=True, exist_ok=True)
@@ -97,10 +96,11 @@ class RunFolder:
             os.replace(self.last, self.previous)
         save_atomic(state, self.last)
 
-    def load_resumable(self) -> dict | None:
+    def load_resumable(self, *, set_aside: bool = True) -> dict | None:
         """The newest readable training checkpoint (on the CPU): last.pt, else previous.pt (with a warning),
-        else None when neither exists. A damaged last.pt is renamed last.pt.damaged when previous.pt takes
-        over, so that the next checkpoint does not push the good one out.
+        else None when neither exists. With ``set_aside`` (the one process that writes the folder), a damaged
+        last.pt is renamed last.pt.damaged when previous.pt takes over, so that the next checkpoint does not
+        push the good one out.
 
         Raises:
             UnreadableFileError: last.pt is damaged and no previous.pt is kept (the message says how to restart).
@@ -115,7 +115,7 @@ class RunFolder:
                 damaged = error
         if self.previous.is_file():
             saved = load_checkpoint(self.previous, restart)
-            if damaged is not None:
+            if damaged is not None and set_aside:
                 os.replace(self.last, self.last.with_name(self.last.name + ".damaged"))
             logger.warning("%s; resuming from the checkpoint before it, %s", damaged or f"{self.last} is missing",
                            self.previous)
