@@ -1,4 +1,4 @@
-"""Analyses of the studies (PAPERS.md §1, §2, §4): distance of adversarial examples to the manifold (kNN,
+"""Analyses of the studies (docs/papers.md §1, §2, §4): distance of adversarial examples to the manifold (kNN,
 true-manifold and learned-manifold projections), the linear fit of on-manifold success rate against test error,
 flatness of the robust loss in weight space, and layer spectra and confidence.
 

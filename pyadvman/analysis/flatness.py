@@ -1,4 +1,4 @@
-"""Flatness of the robust loss in weight space (Stutz, Hein, Schiele, ICCV 2021, Sec. 4; PAPERS.md §4):
+"""Flatness of the robust loss in weight space (Stutz, Hein, Schiele, ICCV 2021, Sec. 4; docs/papers.md §4):
 how much the robust loss rises when the weights move inside a relative, layer-wise ball B_ξ(w), on average over
 random directions and in the worst case."""
 
@@ -19,7 +19,7 @@ _NORMALISATION = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn
 
 @dataclass(frozen=True)
 class RobustLoss:
-    """PGD settings of the robust loss (PAPERS.md §4: PGD-20 on cross-entropy, random start, 10 restarts, the
+    """PGD settings of the robust loss (docs/papers.md §4: PGD-20 on cross-entropy, random start, 10 restarts, the
     worst restart per example). ``eps`` in input units (images in [0, 1]); ``alpha`` default 2.5·eps/steps."""
 
     eps: float = 8 / 255
@@ -48,7 +48,7 @@ class RobustLoss:
 
 
 def perturbed_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameter tensors that flatness perturbs: all but those of normalisation layers (PAPERS.md §4)."""
+    """The parameter tensors that flatness perturbs: all but those of normalisation layers (docs/papers.md §4)."""
     skipped = {id(p) for m in model.modules() if isinstance(m, _NORMALISATION) for p in m.parameters()}
     return [p for p in model.parameters() if id(p) not in skipped]
 
@@ -61,7 +61,7 @@ def average_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0.5,
                      robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False) -> dict:
     """Average-case flatness: the mean robust loss over ``samples`` random weight perturbations ν with
     ‖νᵢ‖₂ = ξ·‖wᵢ‖₂ per parameter tensor (on the sphere; normalisation layers untouched), minus the robust loss
-    of the unperturbed model (ICCV 2021, Eq. (5); PAPERS.md §4: ξ = 0.5, 10 samples).
+    of the unperturbed model (ICCV 2021, Eq. (5); docs/papers.md §4: ξ = 0.5, 10 samples).
 
     Args:
         model: classifier (not modified). x (Tensor[B, C, H, W]) in [0, 1], y (Tensor[B]) int64: e.g. the first
@@ -94,7 +94,7 @@ def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0
                         robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False) -> dict:
     """Worst-case flatness: the robust loss maximised jointly over one weight perturbation ν in B_ξ(w)
     (‖νᵢ‖₂ ≤ ξ·‖wᵢ‖₂ per tensor) and per-example input perturbations in the L∞ ball of ``robust_loss.eps``,
-    minus the unperturbed robust loss (ICCV 2021, Eq. (6); PAPERS.md §4).
+    minus the unperturbed robust loss (ICCV 2021, Eq. (6); docs/papers.md §4).
 
     Each of ``passes`` passes over (x, y) takes, per batch, one ascent step on ν (the gradient of each tensor
     rescaled to norm ‖wᵢ‖ and multiplied by ``weight_lr``, then projected onto B_ξ) and one signed step of

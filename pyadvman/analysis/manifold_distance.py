@@ -1,5 +1,5 @@
 """How far adversarial examples lie from the data manifold (Stutz et al., CVPR 2019, Sec. 3.1 and Fig. 2;
-PAPERS.md §1 "Distance to the manifold"): the kNN approximation ("inclusive nn"), and projections onto the true
+docs/papers.md §1 "Distance to the manifold"): the kNN approximation ("inclusive nn"), and projections onto the true
 manifold of FONTS (optimise θ) and onto a learned manifold (optimise z)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class KnnDistances:
 def knn_distances(x_adv: Tensor, x: Tensor, reference: Tensor, k: int = 50, *,
                   batch_size: int = 500) -> KnnDistances:
     """The "inclusive nn" distance of x_adv = x + δ from the manifold spanned locally by its k nearest reference
-    images: δ is projected onto span{x_i − x} (PAPERS.md §1; the fused ``nn_project`` op). Off-manifold
+    images: δ is projected onto span{x_i − x} (docs/papers.md §1; the fused ``nn_project`` op). Off-manifold
     perturbations keep a normalised residual near 1 and an angle near 90°.
 
     The neighbours are searched exactly in pixel space (the released code searches a 40-d PCA space).
@@ -76,7 +76,7 @@ def true_manifold_distance(renderer: FontsRenderer, x_adv: Tensor, codes: Tensor
                            steps: int = 100, lr: float = 0.09, search_fonts: bool = False,
                            batch_size: int = 500) -> tuple[Tensor, Tensor]:
     """Distance of FONTS images x̃ to the true manifold: min over θ of ‖render(font, letter, θ) − x̃‖₂, by Adam
-    from the clean θ (PAPERS.md §1: lr 0.09, 100 steps; the released code left this step commented out).
+    from the clean θ (docs/papers.md §1: lr 0.09, 100 steps; the released code left this step commented out).
 
     Args:
         renderer: the FONTS renderer. x_adv (Tensor[B, 1, H, W]) in [0, 1]: the images to project.
@@ -116,7 +116,7 @@ def true_manifold_distance(renderer: FontsRenderer, x_adv: Tensor, codes: Tensor
 def learned_manifold_distance(manifold: LearnedManifold, x_adv: Tensor, labels: Tensor, *, steps: int = 100,
                               lr: float = 0.1, batch_size: int = 500) -> tuple[Tensor, Tensor]:
     """Distance of images x̃ to the learned manifold of their class: min over z of ‖dec_y(z) − x̃‖₂, by Adam from
-    the encoder mean of x̃ (PAPERS.md §1: lr 0.1, 100 steps).
+    the encoder mean of x̃ (docs/papers.md §1: lr 0.1, 100 steps).
 
     Args:
         manifold: the class-specific VAE-GANs. x_adv (Tensor[B, C, H, W]) in [0, 1]. labels (Tensor[B]) int64:

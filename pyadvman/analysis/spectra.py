@@ -1,4 +1,4 @@
-"""Layer spectra and confidence (Wen, Li, Jia, ICML 2020; PAPERS.md §2): singular values of each layer's weight
+"""Layer spectra and confidence (Wen, Li, Jia, ICML 2020; docs/papers.md §2): singular values of each layer's weight
 operator and of the input-to-layer Jacobian on data, and softmax confidence and logit margins. Adversarial
 training is reported to shrink and even out these spectra and to lower confidence."""
 
@@ -98,7 +98,7 @@ def jacobian_singular_values(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
 @dataclass(frozen=True)
 class SpectrumSummary:
     """Largest singular value, standard deviation of all values, and condition number σ_max / σ_min (inf when
-    σ_min = 0) of a spectrum (PAPERS.md §2)."""
+    σ_min = 0) of a spectrum (docs/papers.md §2)."""
 
     largest: float
     std: float
@@ -115,7 +115,7 @@ class SpectrumSummary:
 
 @torch.no_grad()
 def confidence(model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 1000) -> dict[str, Tensor]:
-    """Softmax confidence and logit margins of each example (PAPERS.md §2), model in eval mode.
+    """Softmax confidence and logit margins of each example (docs/papers.md §2), model in eval mode.
 
     Args:
         images (Tensor[N, C, H, W]) in [0, 1]; labels (Tensor[N]) int64.

@@ -1,5 +1,5 @@
 """Summary statistics of the experiments: medians, and the linear fit of on-manifold success rate against test
-error (Stutz et al., CVPR 2019, Fig. 5; PAPERS.md §1)."""
+error (Stutz et al., CVPR 2019, Fig. 5; docs/papers.md §1)."""
 
 from __future__ import annotations
 

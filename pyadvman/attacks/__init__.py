@@ -1,4 +1,4 @@
-"""Attacks on and off the manifold (PAPERS.md §1 and §3), all with one calling convention:
+"""Attacks on and off the manifold (docs/papers.md §1 and §3), all with one calling convention:
 
 ``attack(model, x, y) -> x_adv`` and ``attack.run(model, x, y) -> AttackResult`` (per-restart iterates, success,
 loss, clean correctness; ``success_rate()`` and ``robust_accuracy()``). Inputs in [0, 1], logits out, the model in

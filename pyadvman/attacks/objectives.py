@@ -22,14 +22,14 @@ def cross_entropy(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tenso
 
 def kl_divergence(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """KL(softmax f(x) ‖ softmax f(x')): the TRADES attack objective (Zhang et al., ICML 2019, Alg. 1;
-    PAPERS.md §3)."""
+    docs/papers.md §3)."""
     clean = F.log_softmax(clean_logits, dim=1)
     return (clean.exp() * (clean - F.log_softmax(logits, dim=1))).sum(dim=1)
 
 
 def log_one_minus_prob(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """log(1 − softmax(f(x'))_y), computed stably as logsumexp over the other classes − logsumexp over all:
-    the LMC attacks' objective (Robey et al., NeurIPS 2021, Sec. 5; PAPERS.md §3)."""
+    the LMC attacks' objective (Robey et al., NeurIPS 2021, Sec. 5; docs/papers.md §3)."""
     others = logits.scatter(1, labels[:, None], float("-inf"))
     return torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
 

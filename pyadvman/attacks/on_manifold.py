@@ -1,4 +1,4 @@
-"""On-manifold attacks (Stutz et al., CVPR 2019, Sec. 3.2; PAPERS.md §1 "Attacks"): perturb the code of a
+"""On-manifold attacks (Stutz et al., CVPR 2019, Sec. 3.2; docs/papers.md §1 "Attacks"): perturb the code of a
 generator of the manifold, so every adversarial example is a generator output and lies on the manifold."""
 
 from __future__ import annotations

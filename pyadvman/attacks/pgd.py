@@ -20,7 +20,7 @@ NORMS = ("linf", "l2")
 @dataclass(frozen=True)
 class PGD(Attack):
     """Projected gradient ascent on a per-example objective within an L∞ or L2 ball around x, intersected with
-    [0, 1] (Madry et al., ICLR 2018, Eq. (2); PAPERS.md §1 "Attacks").
+    [0, 1] (Madry et al., ICLR 2018, Eq. (2); docs/papers.md §1 "Attacks").
 
     x_{t+1} = Π(x_t + α·sign ∇ℓ) for L∞ (the fused ``pgd_step`` op), Π(x_t + α·∇ℓ/‖∇ℓ‖₂) for L2, or Adam on
     δ = x − x0 with learning rate ``lr`` (``update="adam"``, as in the released code of Stutz et al.). R random
@@ -119,20 +119,20 @@ def fgsm(eps: Bound = 0.3) -> PGD:
 
 
 def trades_attack(eps: Bound = 0.3, steps: int = 10, alpha: Bound | None = None, restarts: int = 1) -> PGD:
-    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; PAPERS.md §3): signed ascent on
+    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; docs/papers.md §3): signed ascent on
     KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I)."""
     return PGD(eps=eps, steps=steps, alpha=alpha, restarts=restarts, init_std=0.001, objective="kl")
 
 
 def lmc_gaussian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
-    """LMC Gaussian attack (Robey et al., NeurIPS 2021, Alg. 1; PAPERS.md §3): from x + 0.001·N(0, I),
+    """LMC Gaussian attack (Robey et al., NeurIPS 2021, Alg. 1; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign ∇ log(1 − p_y(x')) + c·N(0, I))."""
     return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="gaussian",
                noise_scale=noise_scale)
 
 
 def lmc_laplacian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
-    """LMC Laplacian attack (Robey et al., NeurIPS 2021; PAPERS.md §3): from x + 0.001·N(0, I),
+    """LMC Laplacian attack (Robey et al., NeurIPS 2021; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign(∇ log(1 − p_y(x')) + c·Laplace(0, 1)))."""
     return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="laplace",
                noise_scale=noise_scale)

@@ -1,4 +1,4 @@
-"""What an attack returns, and the success rate and robust accuracy computed from it (PAPERS.md §1)."""
+"""What an attack returns, and the success rate and robust accuracy computed from it (docs/papers.md §1)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class AttackResult:
 
     def success_rate(self) -> float:
         """Successful (example, restart) pairs over the pairs whose clean input is correctly classified
-        (PAPERS.md §1, "Attacks"); NaN when no clean input is correct."""
+        (docs/papers.md §1, "Attacks"); NaN when no clean input is correct."""
         pairs = self.clean_correct.expand_as(self.success)
         total = int(pairs.sum())
         return float((self.success & pairs).sum()) / total if total else float("nan")

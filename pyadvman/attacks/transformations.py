@@ -1,4 +1,4 @@
-"""Adversarial transformations (Stutz et al., CVPR 2019, Sec. 4; PAPERS.md §1 "Attacks"): optimise the affine
+"""Adversarial transformations (Stutz et al., CVPR 2019, Sec. 4; docs/papers.md §1 "Attacks"): optimise the affine
 parameters θ of a spatial transformer applied to the image."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pyadvman.attacks.search import search
 from pyadvman.attacks.threat_models import LinfBall
 from pyadvman.manifolds.affine import IDENTITY_THETA, AffineRanges, warp
 
-# PAPERS.md §1: EMNIST / Fashion-MNIST ranges of the adversarial transformations.
+# docs/papers.md §1: EMNIST / Fashion-MNIST ranges of the adversarial transformations.
 TRANSFORMATION_RANGES = AffineRanges(translation=(-0.15, 0.15), shear=(-0.2, 0.2), scale=(0.85, 1.15),
                                      rotation=(-math.pi / 10, math.pi / 10))
 

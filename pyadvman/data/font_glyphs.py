@@ -1,4 +1,4 @@
-"""Rendering the letters of one font face into prototypes, as in the paper (PAPERS.md §1): PIL at font size
+"""Rendering the letters of one font face into prototypes, as in the paper (docs/papers.md §1): PIL at font size
 size − size/4 (21 points for 28×28 images), glyph centred, ink white on black, scaled to [0, 1]."""
 
 from __future__ import annotations

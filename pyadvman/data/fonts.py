@@ -1,4 +1,4 @@
-"""FONTS (PAPERS.md §1): letters A–J of many fonts, each transformed by random affine transforms θ.
+"""FONTS (docs/papers.md §1): letters A–J of many fonts, each transformed by random affine transforms θ.
 
 The data are rendered by ``FontsRenderer`` (the true manifold), so every image has a known code
 (font, letter, θ). Rows are ordered as in the paper: transform t of (font f, letter l) is row
@@ -49,7 +49,7 @@ class FontsConfig:
     transforms: int = 112  # random transforms per (font, letter); paper: 112
     test_transforms: int = 16  # the last ones form the test set; paper: 16 (160,000 test images)
     validation_transforms: int = 1  # the ones before form the validation set; paper: 1 (10,000 images)
-    theta: str = "hard"  # θ preset: "easy", "moderate" or "hard" (PAPERS.md §1)
+    theta: str = "hard"  # θ preset: "easy", "moderate" or "hard" (docs/papers.md §1)
     size: int = 28  # image width and height in pixels
     seed: int = 0  # draws θ and, when num_fonts is smaller than the fonts found, which fonts
     font_dirs: tuple[str, ...] = ()  # extra folders with .ttf/.otf files (searched besides the system's)

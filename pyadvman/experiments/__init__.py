@@ -1,10 +1,10 @@
 """The studies, each ``run(cfg)`` on a frozen config with presets ``quick`` (a 2-core CPU) and ``paper`` (GPU):
 
 ==================  =======================================================================================
-``claims``          the four claims of Stutz et al., CVPR 2019 (PAPERS.md §1), with report.md and figures
+``claims``          the four claims of Stutz et al., CVPR 2019 (docs/papers.md §1), with report.md and figures
 ``sample-complexity``  test error, robust accuracy and on-manifold success rate against N per variant
-``flatness``        flatness of the robust loss vs the robust generalization gap (PAPERS.md §4)
-``spectra``         layer spectra and confidence, normal vs adversarial training (PAPERS.md §2)
+``flatness``        flatness of the robust loss vs the robust generalization gap (docs/papers.md §4)
+``spectra``         layer spectra and confidence, normal vs adversarial training (docs/papers.md §2)
 ==================  =======================================================================================
 
 >>> from pyadvman.experiments import EXPERIMENTS

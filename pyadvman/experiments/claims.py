@@ -1,4 +1,4 @@
-"""The four claims of Stutz, Hein & Schiele, CVPR 2019 (PAPERS.md §1), tested end to end on one dataset:
+"""The four claims of Stutz, Hein & Schiele, CVPR 2019 (docs/papers.md §1), tested end to end on one dataset:
 
 1. regular adversarial examples leave the manifold; 2. on-manifold adversarial examples exist; 3. they are
 generalization errors, and on-manifold adversarial training improves test error; 4. regular robustness and
@@ -73,7 +73,7 @@ class ClaimsConfig(StudyConfig):
 CLAIMS_PRESETS: dict[str, dict] = {
     # FONTS: about 10 minutes on a 2-core CPU (3 variants × 3 sizes, 15 epochs, PGD-10 training, PGD-20 tests)
     "quick": {},
-    # the paper's scale (PAPERS.md §1), for a GPU
+    # the paper's scale (docs/papers.md §1), for a GPU
     "paper": {**STUDY_PAPER_PRESET, "distance_examples": 1000},
 }
 

@@ -75,7 +75,7 @@ def _claim1(metrics: dict) -> list[str]:
             "Per normal model:", "",
             table(["N", "model", "norm. residual regular", "norm. residual on-manifold", "angle regular",
                    "angle on-manifold"], per_model), "",
-            ("Paper (PAPERS.md §1, Fig. 2): regular adversarial examples have a large residual and an angle near "
+            ("Paper (docs/papers.md §1, Fig. 2): regular adversarial examples have a large residual and an angle near "
             "90° to the local manifold; on-manifold ones a small residual."), "",
             ("Criterion: the median normalised residual and the median angle of regular adversarial examples both "
             "exceed those of on-manifold adversarial examples."), "", verdict(claim["holds"]), _image(metrics, "claim1")]
@@ -87,7 +87,7 @@ def _claim2(metrics: dict, dataset: str) -> list[str]:
             for n, value in claim["on_manifold_success_rate"].items()]
     return ["## Claim 2: on-manifold adversarial examples exist", "",
             table(["N", "on-manifold success rate (normal models)", "paper"], rows), "",
-            ("Paper (PAPERS.md §1, FONTS): normal models' on-manifold success rate ~0.95 at N = 500, 0.74 at 2.5k, "
+            ("Paper (docs/papers.md §1, FONTS): normal models' on-manifold success rate ~0.95 at N = 500, 0.74 at 2.5k, "
             "0.50 at 10k, 0.44 at 20k."), "",
             (f"Criterion: the on-manifold success rate of normal models is at least {fmt(claim['threshold'], 2)} "
             "at every N."), "", verdict(claim["holds"]), _image(metrics, "claim2_3")]
@@ -113,7 +113,7 @@ def _claim3(metrics: dict, dataset: str) -> list[str]:
             table(["N", "normal", VARIANT_LABELS.get(objective, objective), "difference"], rows), "",
             table(["N", "variant", "seed", "test error", "on-manifold success rate", "paper success rate"], success),
             "", fit_line, "",
-            ("Paper (PAPERS.md §1): on-manifold adversarial training lowers test error (on-true-manifold AT's "
+            ("Paper (docs/papers.md §1): on-manifold adversarial training lowers test error (on-true-manifold AT's "
             "on-manifold success 0.78 / 0.34 / 0.22 / 0.17 at N = 500 / 2.5k / 10k / 20k against normal training's "
             "0.95 / 0.74 / 0.50 / 0.44), and on-manifold success rate correlates with test error."), "",
             (f"Criterion: on-manifold AT has test error at most normal training's at no fewer than half of the N "
@@ -129,7 +129,7 @@ def _claim4(metrics: dict, epsilon: float) -> list[str]:
             table(["N", "test error normal", "test error regular AT", "AT penalty", "robust acc. normal",
                    "robust acc. regular AT"], rows), "",
             f"Robust accuracy: PGD at ε = {epsilon} on the first test images.", "",
-            ("Paper (PAPERS.md §1): regular AT buys robustness at little cost in test error given enough data; "
+            ("Paper (docs/papers.md §1): regular AT buys robustness at little cost in test error given enough data; "
             "robustness has a higher sample complexity than accuracy."), "",
             (f"Criterion: regular AT is more robust than normal training at every N, and its test-error penalty "
             f"at the largest N is at most {fmt(claim['penalty_tolerance'], 2)} or no larger than at the smallest "

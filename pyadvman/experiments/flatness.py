@@ -1,5 +1,5 @@
 """Flatness of the robust loss against the robust generalization gap (Stutz, Hein & Schiele, ICCV 2021;
-PAPERS.md §4), across training variants and the epochs of each: robust overfitting is said to coincide with a
+docs/papers.md §4), across training variants and the epochs of each: robust overfitting is said to coincide with a
 loss of flatness, and methods that generalize better robustly to sit in flatter minima."""
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def report(cfg: FlatnessConfig, metrics: dict) -> str:
                "average flatness", "worst-case flatness"], rows), "",
         "Correlation of flatness with the robust generalization gap over all (variant, epoch) points:", "",
         table(["measure", "slope", "Pearson r", "points"], fit_rows), "",
-        ("Paper (PAPERS.md §4): robust overfitting coincides with a loss of flatness; methods that generalize "
+        ("Paper (docs/papers.md §4): robust overfitting coincides with a loss of flatness; methods that generalize "
         "better robustly sit in flatter minima."), "",
         "Criterion: worst-case flatness correlates positively with the robust generalization gap (r > 0).", "",
         verdict(metrics["holds"]), "", f"![flatness]({metrics['figures']['flatness']})", ""])

@@ -1,8 +1,8 @@
-"""The papers' reported numbers that the reports print beside the measured ones (PAPERS.md)."""
+"""The papers' reported numbers that the reports print beside the measured ones (docs/papers.md)."""
 
 from __future__ import annotations
 
-# Stutz et al., CVPR 2019, FONTS: on-manifold attack success rate vs N, read off the authors' plot (PAPERS.md §1).
+# Stutz et al., CVPR 2019, FONTS: on-manifold attack success rate vs N, read off the authors' plot (docs/papers.md §1).
 ON_MANIFOLD_SUCCESS_FONTS: dict[str, dict[int, float]] = {
     "normal": {500: 0.95, 2500: 0.74, 10000: 0.50, 20000: 0.44},
     "adversarial": {500: 0.89, 2500: 0.71, 10000: 0.50, 20000: 0.44},

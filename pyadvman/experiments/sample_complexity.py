@@ -1,4 +1,4 @@
-"""Sample complexity (Stutz et al., CVPR 2019, Sec. 4, Figs. 4–6; PAPERS.md §1): test error, regular robust
+"""Sample complexity (Stutz et al., CVPR 2019, Sec. 4, Figs. 4–6; docs/papers.md §1): test error, regular robust
 accuracy and on-manifold success rate against the training-set size N, per training variant."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
         "Means over seeds."), "",
         table(["variant", "N", "seeds", "test error", "robust accuracy", "on-manifold success rate",
                "paper success rate"], rows), "",
-        ("Paper (PAPERS.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
+        ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
         f"![sample complexity]({figure})", ""])
 

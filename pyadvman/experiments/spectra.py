@@ -1,5 +1,5 @@
 """Layer spectra and confidence of normal vs adversarially trained classifiers (Wen, Li & Jia, ICML 2020;
-PAPERS.md §2): adversarial training is said to make each layer's response to input changes smaller and more
+docs/papers.md §2): adversarial training is said to make each layer's response to input changes smaller and more
 uniform across directions, and predictions less confident."""
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def report(cfg: SpectraConfig, metrics: dict) -> str:
         table(["layer", "variant", "weight σ_max", "weight σ std", "Jacobian σ_max", "Jacobian σ std",
                "Jacobian condition"], layer_rows), "",
         table(["variant", "split", "accuracy", "mean softmax confidence", "mean logit margin"], confidence_rows), "",
-        ("Paper (PAPERS.md §2): adversarial training regularises towards less confident solutions and smoother, "
+        ("Paper (docs/papers.md §2): adversarial training regularises towards less confident solutions and smoother, "
         "more uniform layer responses to input changes."), "",
         "Criterion (a): every other variant has a lower mean test confidence than the first.", "",
         verdict(v["less_confident"]), "",

@@ -1,4 +1,4 @@
-"""The grid of the sample-complexity study (Stutz et al., CVPR 2019, Sec. 4; PAPERS.md §1): training variants ×
+"""The grid of the sample-complexity study (Stutz et al., CVPR 2019, Sec. 4; docs/papers.md §1): training variants ×
 training-set sizes N × seeds, each model trained on the first N training examples and evaluated on test data
 (test error, PGD robust accuracy and success rate, on-manifold success rate)."""
 
@@ -81,7 +81,7 @@ class StudyConfig(DataConfig):
 
 PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)
 
-# The paper's scale (PAPERS.md §1), for a GPU; the quick preset is StudyConfig's defaults.
+# The paper's scale (docs/papers.md §1), for a GPU; the quick preset is StudyConfig's defaults.
 STUDY_PAPER_PRESET: dict[str, object] = {
     "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
     "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),

@@ -1,4 +1,4 @@
-"""The 6-parameter affine transform of FONTS (PAPERS.md §1): θ = [tx, ty, shear_x, shear_y, scale, rotation].
+"""The 6-parameter affine transform of FONTS (docs/papers.md §1): θ = [tx, ty, shear_x, shear_y, scale, rotation].
 
 One definition serves the FONTS renderer (the true manifold), dataset generation and, later, the spatial
 transformer of adversarial-transformation attacks, so all of them warp images identically.
@@ -46,7 +46,7 @@ class AffineRanges:
         return low + (high - low) * torch.rand(n, 6, generator=generator, dtype=torch.float32)
 
 
-# PAPERS.md §1, table of θ presets.
+# docs/papers.md §1, table of θ presets.
 THETA_PRESETS: dict[str, AffineRanges] = {
     "easy": AffineRanges((-0.1, 0.1), (-0.2, 0.2), (0.9, 1.1), (-math.pi / 6, math.pi / 6)),
     "moderate": AffineRanges((-0.2, 0.2), (-0.4, 0.4), (0.85, 1.15), (-2 * math.pi / 6, 2 * math.pi / 6)),
@@ -67,7 +67,7 @@ def theta_preset(name: str) -> AffineRanges:
 
 
 def affine_matrix(theta: Tensor) -> Tensor:
-    """The 2×3 matrices of θ (PAPERS.md §1), differentiable.
+    """The 2×3 matrices of θ (docs/papers.md §1), differentiable.
 
     Args:
         theta (Tensor[..., 6]): [tx, ty, shear_x, shear_y, scale, rotation], floating point.

@@ -1,4 +1,4 @@
-"""The learned manifold (PAPERS.md §1): one VAE-GAN per class plus one class-agnostic VAE-GAN.
+"""The learned manifold (docs/papers.md §1): one VAE-GAN per class plus one class-agnostic VAE-GAN.
 
 On-learned-manifold examples of class y are ``decode(z, y)`` with z inside the class's code bounds: the
 per-dimension [min, max] of the encoder means μ of that class's training images.

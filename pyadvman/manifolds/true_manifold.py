@@ -1,4 +1,4 @@
-"""The true manifold of FONTS: a differentiable renderer (font, letter, θ) -> image (PAPERS.md §1)."""
+"""The true manifold of FONTS: a differentiable renderer (font, letter, θ) -> image (docs/papers.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One VAE-GAN (PAPERS.md §1): its model, its configuration with presets, and its resumable training.
+"""One VAE-GAN (docs/papers.md §1): its model, its configuration with presets, and its resumable training.
 
 Losses per batch (sums over pixels and latent dimensions, means over the batch), as in the paper's code:
     encoder:        KL(q(z|x) ‖ N(0, I)) + β·‖x − x̂‖₁ + γ·softplus(−D(x̂))
@@ -22,7 +22,7 @@ from pyadvman._atomic import save_atomic
 from pyadvman._file_reading import load_checkpoint
 from pyadvman.manifolds.vae_gan_networks import Decoder, Discriminator, Encoder
 
-# β of the reconstruction term per dataset (PAPERS.md §1); other datasets use 2.75.
+# β of the reconstruction term per dataset (docs/papers.md §1); other datasets use 2.75.
 DATASET_BETA = {"fonts": 3.0, "emnist": 2.25, "fashion-mnist": 2.75}
 
 

@@ -1,4 +1,4 @@
-"""The networks of the VAE-GAN (PAPERS.md §1, after the paper's released code): an encoder of strided 4×4
+"""The networks of the VAE-GAN (docs/papers.md §1, after the paper's released code): an encoder of strided 4×4
 convolutions to (μ, log σ²), a decoder of a linear layer and 6×6 stride-2 transposed convolutions ending in a
 sigmoid, and a discriminator of the encoder's form with one logit. Batch normalisation and leaky ReLU
 throughout; channels double per stage until the spatial size falls below 4 (28×28: 14 -> 7 -> 3)."""

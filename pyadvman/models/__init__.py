@@ -1,4 +1,4 @@
-"""Classifiers of the papers (PAPERS.md §1 "Models"): standard CNN, ResNet, MLP and VGG for any input size.
+"""Classifiers of the papers (docs/papers.md §1 "Models"): standard CNN, ResNet, MLP and VGG for any input size.
 
 >>> from pyadvman.models import build_model
 >>> model = build_model("standard", (1, 28, 28), 10)

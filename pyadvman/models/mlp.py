@@ -1,4 +1,4 @@
-"""Multi-layer perceptron classifier (PAPERS.md §1 "Models": 4 × 128 units, ReLU + BatchNorm)."""
+"""Multi-layer perceptron classifier (docs/papers.md §1 "Models": 4 × 128 units, ReLU + BatchNorm)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ResNet classifier (PAPERS.md §1 "Models": 64 channels, [2, 2, 2] basic blocks; He et al., CVPR 2016)."""
+"""ResNet classifier (docs/papers.md §1 "Models": 64 channels, [2, 2, 2] basic blocks; He et al., CVPR 2016)."""
 
 from __future__ import annotations
 

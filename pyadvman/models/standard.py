@@ -1,4 +1,4 @@
-"""The paper's "standard" classifier (Stutz et al., CVPR 2019, PAPERS.md §1 "Models")."""
+"""The paper's "standard" classifier (Stutz et al., CVPR 2019, docs/papers.md §1 "Models")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""VGG-style classifier (Simonyan & Zisserman, ICLR 2015), in the form of the paper's code (PAPERS.md §1)."""
+"""VGG-style classifier (Simonyan & Zisserman, ICLR 2015), in the form of the paper's code (docs/papers.md §1)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def knn(
     """The ``k`` nearest rows of ``reference`` to each query in squared Euclidean distance, exactly.
 
     This is the neighbour search of the "inclusive nn" manifold distance (Stutz, Hein, Schiele, "Disentangling
-    Adversarial Robustness and Generalization", CVPR 2019, Sec. 3.1; PAPERS.md §1), done in pixel space and
+    Adversarial Robustness and Generalization", CVPR 2019, Sec. 3.1; docs/papers.md §1), done in pixel space and
     exactly: the result equals a float64 brute-force search. Each tile of reference rows is screened with one
     GEMM (‖r‖² − 2 q·r) against the current k-th value plus a rigorous bound on its rounding error, and the
     surviving candidates are re-ranked with Σ(q − r)² accumulated in float64. Extra memory is one

@@ -15,7 +15,7 @@ def linf_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float 
     """Projects ``x`` onto the L∞ ball of radius ``eps`` around ``x0`` intersected with the box [lo, hi].
 
     out = clamp(min(max(x, x0 − eps), x0 + eps), lo, hi), the projection Π of PGD (Madry et al., "Towards
-    Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018, Sec. 2.1; PAPERS.md §1 and §3).
+    Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018, Sec. 2.1; docs/papers.md §1 and §3).
 
     Guarantee: ``lo <= out <= hi`` and ``(out - x0).abs() <= eps`` hold exactly when a checker evaluates
     them in the output dtype, in float32 or in float64, wherever the ball meets the box (x0 in

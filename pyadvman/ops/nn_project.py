@@ -37,7 +37,7 @@ def nn_project(
     """Projects δ = x_adv − x onto the span of {x_i − x} over the k nearest reference rows x_i of x_adv.
 
     The "inclusive nn" approximation of the data manifold (Stutz, Hein, Schiele, CVPR 2019, Sec. 3.1;
-    PAPERS.md §1, "Distance to the manifold"): off-manifold perturbations leave a large residual and an angle
+    docs/papers.md §1, "Distance to the manifold"): off-manifold perturbations leave a large residual and an angle
     near 90°, on-manifold ones a small residual. The neighbours are found exactly by :func:`knn` in pixel
     space. The basis is made orthonormal by classical Gram-Schmidt with one re-orthogonalisation, which is
     as stable as Householder QR ("twice is enough", Giraud et al. 2005); a basis vector whose part

@@ -66,7 +66,7 @@ def pgd_step(
 ) -> Tensor:
     """Returns Π(x_adv + alpha·sign(grad)): one signed-gradient ascent step of L∞ PGD, projected onto the
     ε-ball around ``x0`` intersected with [lo, hi] (Madry et al., ICLR 2018, Eq. (2) with Sec. 2.1;
-    PAPERS.md §1, §3). One pass over memory instead of the five kernels of the usual eager chain.
+    docs/papers.md §1, §3). One pass over memory instead of the five kernels of the usual eager chain.
     """
     return _step("pgd_step", x_adv, x0, grad, eps, alpha, lo, hi, active, in_place=False)
 

@@ -1,4 +1,4 @@
-"""Training: one loop (:func:`train`) with pluggable objectives (PAPERS.md §1 and §3): normal, adversarial
+"""Training: one loop (:func:`train`) with pluggable objectives (docs/papers.md §1 and §3): normal, adversarial
 (50/50 or 100%), on-true-manifold, on-learned-manifold, STN augmentation, adversarial transformations, TRADES,
 MART, ALP, CLP and DALE; DDP under torchrun; atomic, resumable checkpoints.
 

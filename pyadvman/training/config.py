@@ -124,11 +124,11 @@ class TrainConfig:
 
 
 TRAIN_PRESETS: dict[str, dict[str, object]] = {
-    # Stutz et al., CVPR 2019 (PAPERS.md §1): 20 epochs, PGD-40 training attacks.
+    # Stutz et al., CVPR 2019 (docs/papers.md §1): 20 epochs, PGD-40 training attacks.
     "paper": {},
     # finishes on a 2-core CPU in minutes (Fashion-MNIST: normal ~1 min, 50/50 PGD-10 training ~5 min)
     "quick": {"epochs": 8, "attack_steps": 10, "validation_examples": 2000, "validation_attack_steps": 5},
-    # Robey et al., NeurIPS 2021, MNIST set-up (PAPERS.md §3)
+    # Robey et al., NeurIPS 2021, MNIST set-up (docs/papers.md §3)
     "robey-mnist": {"epochs": 50, "optimizer": "sgd", "lr": 0.01, "lr_decay": 1.0, "momentum": 0.9,
                     "weight_decay": 3.5e-3, "batch_size": 128, "attack_steps": 7, "attack_alpha": 0.1,
                     "dale_nu": 0.1, "eval_steps": 10},

@@ -161,7 +161,7 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None = None, resume: bool = False,
           progress: bool = True) -> TrainResult:
-    """Trains a classifier as ``cfg`` says and evaluates the selected checkpoint (PAPERS.md §1 "Training").
+    """Trains a classifier as ``cfg`` says and evaluates the selected checkpoint (docs/papers.md §1 "Training").
 
     Each epoch: lr = cfg.lr · lr_decay^epoch; batches of cfg.batch_size in a seeded order; after the epoch, clean
     (and, for adversarial objectives, PGD-``validation_attack_steps``) accuracy on the validation split, appended

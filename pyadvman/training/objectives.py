@@ -1,4 +1,4 @@
-"""Training objectives (PAPERS.md §1 "Training variants", §3 losses). Each returns the loss of one batch and
+"""Training objectives (docs/papers.md §1 "Training variants", §3 losses). Each returns the loss of one batch and
 scalar logs; every objective runs exactly one forward pass of the training network (so that DDP sees one
 forward per backward): clean and perturbed inputs are concatenated.
 """
@@ -76,7 +76,7 @@ class Normal(Objective):
 
 
 class Mixed(Objective):
-    """Stutz et al.'s scheme (PAPERS.md §1): the first part of the batch stays clean, the last
+    """Stutz et al.'s scheme (docs/papers.md §1): the first part of the batch stays clean, the last
     ``fraction`` is perturbed; loss = (CE_clean + CE_perturbed) / 2, or CE_perturbed alone when fraction = 1
     (Madry et al.). The perturbation (an attack, or random transformations) sees the model in eval mode."""
 
@@ -157,7 +157,7 @@ class Mart(Objective):
 
 class LogitPairing(Objective):
     """ALP (Kannan et al., 2018): CE(f(x')) + w·mean‖f(x') − f(x)‖₂; CLP (``clean=True``): CE(f(x)) + the same
-    pairing term (PAPERS.md §3)."""
+    pairing term (docs/papers.md §3)."""
 
     def __init__(self, attack, weight: float, clean: bool) -> None:
         self.attack, self.weight, self.clean = attack, weight, clean
@@ -174,7 +174,7 @@ class LogitPairing(Objective):
 
 
 class Dale(Objective):
-    """DALE (Robey et al., NeurIPS 2021, Alg. 1; PAPERS.md §3): robust loss + ν·CE(f(x), y), the robust loss
+    """DALE (Robey et al., NeurIPS 2021, Alg. 1; docs/papers.md §3): robust loss + ν·CE(f(x), y), the robust loss
     CE(f(x')) for the LMC samplers or KL(f(x) ‖ f(x')) for the KL sampler, with the dual update
     ν ← max(0, ν + η_d·(CE_clean − ρ)) after each step (η_d = 0 keeps ν fixed)."""
 

@@ -1,6 +1,6 @@
 // CPU kernel of nn_project: per example, classical Gram-Schmidt with one re-orthogonalisation ("twice is
 // enough": Giraud, Langou, Rozložník, Comput. Math. Appl. 2005) over the basis {x_i − x}, then the
-// projection of δ = x_adv − x and its residual (PAPERS.md §1, "Distance to the manifold").
+// projection of δ = x_adv − x and its residual (docs/papers.md §1, "Distance to the manifold").
 #include <ATen/Parallel.h>
 
 #include <cmath>
