@@ -12,6 +12,8 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
+from pyadvman._presets import nested_config_fields
+
 
 def _field_comments(cls: type) -> dict[str, str]:
     """The trailing ``# comment`` of each field in the class body (the fields' documentation)."""
@@ -32,34 +34,51 @@ def _field_comments(cls: type) -> dict[str, str]:
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
     """Adds ``--<field>`` (underscores as dashes, default None = the preset's value) for every field of cls;
     the help text is the field's comment, its type and default, and the values listed in the class attribute
-    ``OPTION_CHOICES`` (a dict field name -> allowed values), if any."""
-    hints = typing.get_type_hints(cls)
-    comments = _field_comments(cls)
-    choices = getattr(cls, "OPTION_CHOICES", {})
+    ``OPTION_CHOICES`` (a dict field name -> allowed values), if any. A field that is itself a config (an
+    AttackProtocol) gives one ``--<field>-<subfield>`` per field of it (``--train-attack-steps``)."""
+    nested = nested_config_fields(cls)
     for f in fields(cls):
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        note = comments.get(f.name, "")
-        if f.name in choices:
-            note = f"{note}; one or more of: {', '.join(choices[f.name])}" if "tuple" in str(hints[f.name]) \
-                else f"{note}; one of: {', '.join(choices[f.name])}"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
-                            help=f"{note + '. ' if note else ''}[{_type_name(hints[f.name])}, default "
-                                 f"{default!r}; the preset may change it]".replace("%", "%%"))
+        if f.name in nested:
+            for sub in fields(nested[f.name]):
+                _add_option(parser, nested[f.name], sub.name, getattr(default, sub.name), prefix=f"{f.name}.",
+                            context=f"{f.name.replace('_', ' ')}: ")
+        else:
+            _add_option(parser, cls, f.name, default)
+
+
+def _add_option(parser, cls: type, name: str, default: object, prefix: str = "", context: str = "") -> None:
+    hint = typing.get_type_hints(cls)[name]
+    note = _field_comments(cls).get(name, "")
+    choices = getattr(cls, "OPTION_CHOICES", {})
+    if name in choices:
+        note = f"{note}; one or more of: {', '.join(choices[name])}" if "tuple" in str(hint) \
+            else f"{note}; one of: {', '.join(choices[name])}"
+    note = context + note
+    parser.add_argument(_option(prefix + name), dest=prefix + name, default=None, metavar="VALUE",
+                        help=f"{note + '. ' if note else ''}[{_type_name(hint)}, default "
+                             f"{default!r}; the preset may change it]".replace("%", "%%"))
+
+
+def _option(dest: str) -> str:
+    """The command-line option of a field (``train_attack.steps`` -> ``--train-attack-steps``)."""
+    return "--" + dest.replace(".", "-").replace("_", "-")
 
 
 def _type_name(hint: object) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
-def parse_value(cls: type, name: str, text: str) -> object:
+def parse_value(cls: type, name: str, text: str, option: str | None = None) -> object:
     """``text`` converted to the type of field ``name`` of cls: JSON (or comma-separated) for dicts and tuples,
     ``none`` for optional fields, numbers and booleans by type.
 
     Raises:
-        ValueError: text that is not a valid value of the field's type (the message names the option).
+        ValueError: text that is not a valid value of the field's type (the message names the option,
+            ``option`` or ``--<name>``).
     """
     hint = str(typing.get_type_hints(cls)[name])
-    option = f"--{name.replace('_', '-')}"
+    option = option or _option(name)
     if text.lower() == "none" and ("None" in hint or "Optional" in hint):
         return None
     if "dict" in hint:
@@ -127,9 +146,20 @@ def _is_literal(text: str) -> bool:
 
 
 def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, object]:
-    """The fields given on the command line, parsed to their types."""
-    return {f.name: parse_value(cls, f.name, getattr(args, f.name)) for f in fields(cls)
-            if getattr(args, f.name, None) is not None}
+    """The fields given on the command line, parsed to their types; a nested config's fields as a dict of the
+    fields given (``{"train_attack": {"steps": 10}}``), applied by ``config_from_preset``."""
+    overrides: dict[str, object] = {}
+    nested = nested_config_fields(cls)
+    for f in fields(cls):
+        if f.name in nested:
+            given = {sub.name: parse_value(nested[f.name], sub.name, getattr(args, f"{f.name}.{sub.name}"),
+                                           _option(f"{f.name}.{sub.name}"))
+                     for sub in fields(nested[f.name]) if getattr(args, f"{f.name}.{sub.name}", None) is not None}
+            if given:
+                overrides[f.name] = given
+        elif getattr(args, f.name, None) is not None:
+            overrides[f.name] = parse_value(cls, f.name, getattr(args, f.name))
+    return overrides
 
 
 def _accepts(hint: object, value: object) -> bool:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -73,9 +74,7 @@ def _build_attack(args: argparse.Namespace, data):
         TrueManifoldAttack,
         fgsm,
     )
-    from pyadvman.manifolds import FontsRenderer
     from pyadvman.manifolds.learned_manifold import LearnedManifold
-    from pyadvman.training.objectives import theta_range
 
     if args.attack == "pgd":
         return PGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
@@ -88,9 +87,7 @@ def _build_attack(args: argparse.Namespace, data):
     if args.attack == "on-true-manifold":
         if data.prototypes is None:
             raise SystemExit(f"--attack on-true-manifold needs FONTS; the run's dataset is {data.name!r}")
-        low, high = theta_range(data)
-        attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high,
-                                    eta=args.eps, steps=args.steps, restarts=args.restarts)
+        attack = TrueManifoldAttack.on_split(data, "test", eta=args.eps, steps=args.steps, restarts=args.restarts)
         return attack, {"codes": data.test.codes, "theta": data.test.theta}
     if not args.manifold:
         raise SystemExit("--attack on-learned-manifold needs --manifold PATH (a manifold.pt of `pyadvman manifold`)")
@@ -131,6 +128,7 @@ def _attack(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from pyadvman.analysis import confidence
+    from pyadvman.attacks import SIGNED_PGD
     from pyadvman.training import clean_accuracy, pgd_robustness
 
     model, cfg, data = _load_run(args.run)
@@ -138,8 +136,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     attacked = test.first(min(args.examples, len(test)))
     eps = args.eps if args.eps is not None else cfg.evaluation_epsilon
     torch.manual_seed(args.seed)
-    robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, steps=args.steps,
-                            restarts=args.restarts, progress=True, desc=f"PGD-{args.steps}")
+    protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
+    robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,
+                            desc=f"PGD-{args.steps}")
     stats = confidence(model, test.images, test.labels)
     _write({"run": args.run, "test_accuracy": clean_accuracy(model, test.images, test.labels),
             "robust_accuracy": robust.robust_accuracy(), "success_rate": robust.success_rate(),
@@ -158,9 +157,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg = experiment.config(args.preset, **config_overrides(args, experiment.config_class))
     metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     out = Path(args.out) if args.out else default_out_dir(args.experiment, cfg.dataset)
-    verdicts = {k: v["holds"] for k, v in metrics.get("claims", {}).items()}
+    verdicts = ", ".join(f"claim {k}: {v['verdict']}" for k, v in metrics.get("claims", {}).items())
     print(f"{args.experiment} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
-          f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; claims hold: {verdicts}" if verdicts else ""))
+          f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; {verdicts}" if verdicts else ""))
     return 0
 
 

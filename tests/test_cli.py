@@ -64,9 +64,13 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
 
     run_dir = tmp_path / "train"
     assert main(["train", "--preset", "quick", "--out", str(run_dir), "--dataset", "npz", "--dataset-options",
-                 options, "--epochs", "1", "--eval-examples", "50", "--eval-steps", "2", "--no-progress"]) == 0
+                 options, "--epochs", "1", "--eval-examples", "50", "--eval-attack-steps", "2", "--no-progress"]) == 0
     final = json.loads(capsys.readouterr().out)
     assert final == json.loads((run_dir / "final.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["eval_attack"] == {"update": "sign", "steps": 2, "lr": 0.005, "step_size": None, "restarts": 1,
+                                     "start": "uniform", "keep": "loss"}  # the quick preset, one field changed
+    assert final["attack"]["steps"] == 2 and final["attack"]["examples"] == 50
 
     assert main(["attack", "--run", str(run_dir), "--eps", "0.3", "--steps", "5", "--examples", "60",
                  "--out", str(tmp_path / "attack.json")]) == 0
@@ -82,8 +86,9 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
 
     out = tmp_path / "sc"
     args = ["run", "sample-complexity", "--out", str(out), "--dataset", "npz", "--dataset-options", options,
-            "--train-sizes", "200", "--variants", "normal", "--epochs", "1", "--attack-steps", "2",
-            "--attack-examples", "30", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
+            "--train-sizes", "200", "--variants", "normal", "--epochs", "1", "--eval-attack-steps", "2",
+            "--regular-examples", "30", "--on-manifold-examples", "30", "--strong-attack-steps", "2",
+            "--apgd-steps", "2", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
             "--no-progress"]
     assert main(args) == 0
     assert "report" in capsys.readouterr().out and (out / "report.md").is_file()
@@ -96,7 +101,8 @@ def _run_command(out: Path, npz: Path) -> list[str]:
     options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
     return [str(Path(sys.executable).with_name("pyadvman")), "run", "sample-complexity", "--out", str(out),
             "--dataset", "npz", "--dataset-options", options, "--manifold", "learned", "--train-sizes", "300",
-            "--variants", "normal,adversarial", "--epochs", "3", "--attack-steps", "3", "--attack-examples", "40",
+            "--variants", "normal,adversarial", "--epochs", "3", "--train-attack-steps", "2", "--eval-attack-steps", "3",
+            "--regular-examples", "40", "--on-manifold-examples", "40", "--strong-attack-steps", "2", "--apgd-steps", "2",
             "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}', "--no-progress", "--resume"]
 
 

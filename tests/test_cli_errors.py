@@ -28,7 +28,7 @@ def _npz(path: Path, n: int = 300) -> Path:
 
 def _train_args(tmp_path, npz, *extra) -> list[str]:
     return ["train", "--preset", "quick", "--out", str(tmp_path / "run"), "--dataset", "npz", "--dataset-options",
-            json.dumps({"path": str(npz)}), "--epochs", "1", "--eval-examples", "20", "--eval-steps", "1",
+            json.dumps({"path": str(npz)}), "--epochs", "1", "--eval-examples", "20", "--eval-attack-steps", "1",
             "--model-options", '{"channels": 4}', "--no-progress", *extra]
 
 
@@ -50,6 +50,11 @@ def _one_line_error(capsys) -> str:
                                 "got 5000")),
     (["--dataset-options", "{path: x}"], ("pyadvman train: error: --dataset-options must be a dict, as a JSON "
                                           "object such as")),
+    (["--train-attack-keep", "best"], ("pyadvman train: error: --train-attack-keep must be one of ('loss', "
+                                       "'first_success', 'last', 'last_then_loss'), got 'best'")),
+    (["--eval-attack-restarts", "0"], "pyadvman train: error: --eval-attack-restarts must be an integer >= 1, got 0"),
+    (["--train-attack-steps", "2.5"], "pyadvman train: error: --train-attack-steps must be a int, got '2.5'"),
+    (["--lr-schedule", "cosine"], "pyadvman train: error: --lr-schedule must be one of ('batch', 'epoch')"),
 ])
 def test_bad_options_end_with_one_line_naming_them(tmp_path, capsys, extra, expected) -> None:
     npz = _npz(tmp_path / "d.npz")

@@ -19,7 +19,6 @@ from pyadvman.manifolds import FontsRenderer
 from pyadvman.manifolds.learned_manifold import fit_learned_manifold
 from pyadvman.manifolds.vae_gan import vae_gan_config
 from pyadvman.training import train, train_config
-from pyadvman.training.objectives import theta_range
 
 
 def main() -> None:
@@ -33,7 +32,7 @@ def main() -> None:
     manifold = fit_learned_manifold(data, vae_gan_config("quick", "fonts"), args.out / "manifold")
     test = data.test.first(args.examples)
     renderer = FontsRenderer(data.prototypes)
-    low, high = theta_range(data)
+    low, high = data.train.theta_range()
     torch.manual_seed(0)
     true = attack_in_batches(TrueManifoldAttack(renderer=renderer, theta_low=low, theta_high=high),
                              model, test.images, test.labels, codes=test.codes, theta=test.theta, desc="true manifold")

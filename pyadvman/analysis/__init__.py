@@ -12,6 +12,7 @@ from pyadvman.analysis.manifold_distance import (
     KnnDistances,
     knn_distances,
     learned_manifold_distance,
+    nearest_neighbour_distance,
     true_manifold_distance,
 )
 from pyadvman.analysis.spectra import (
@@ -27,6 +28,6 @@ from pyadvman.analysis.statistics import LinearFit, linear_fit, median
 __all__ = [
     "KnnDistances", "LinearFit", "RobustLoss", "SpectrumSummary", "average_flatness", "confidence",
     "jacobian_singular_values", "knn_distances", "layer_input_shapes", "learned_manifold_distance", "linear_fit",
-    "linear_layers", "median", "perturbed_parameters", "true_manifold_distance", "weight_operator_singular_values",
-    "worst_case_flatness",
+    "linear_layers", "median", "nearest_neighbour_distance", "perturbed_parameters", "true_manifold_distance",
+    "weight_operator_singular_values", "worst_case_flatness",
 ]

@@ -12,7 +12,7 @@ from torch import Tensor
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.manifolds.learned_manifold import LearnedManifold
 from pyadvman.manifolds.true_manifold import FontsRenderer
-from pyadvman.ops import nn_project
+from pyadvman.ops import knn, nn_project
 
 
 @dataclass
@@ -140,3 +140,16 @@ def learned_manifold_distance(manifold: LearnedManifold, x_adv: Tensor, labels: 
             distances.append(distance.cpu())
             codes.append(z.cpu())
     return torch.cat(distances), torch.cat(codes)
+
+
+def nearest_neighbour_distance(images: Tensor, reference: Tensor) -> Tensor:
+    """The L2 distance of each image to its nearest reference image, exact (the ``knn`` op): Tensor[B] float32.
+    The yardstick of how far generated images lie from the data: compare a decoder's outputs with test images,
+    whose nearest training images are as far as the data's own spacing.
+
+    Args:
+        images (Tensor[B, ...]), reference (Tensor[N, ...]) with the same trailing shape, floats.
+    """
+    flat_ref = reference.reshape(reference.shape[0], -1).float()
+    dist2, _ = knn(images.reshape(images.shape[0], -1).float().to(flat_ref.device), flat_ref, 1)
+    return dist2[:, 0].clamp_min(0).sqrt().cpu()

@@ -16,12 +16,14 @@ from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.objectives import OBJECTIVES
 from pyadvman.attacks.on_manifold import LearnedManifoldAttack, TrueManifoldAttack
 from pyadvman.attacks.pgd import PGD, fgsm, lmc_gaussian, lmc_laplacian, trades_attack
+from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.threat_models import L2Ball, LinfBall
 from pyadvman.attacks.transformations import TRANSFORMATION_RANGES, TransformationAttack
 
 __all__ = [
-    "APGD", "OBJECTIVES", "PGD", "TRANSFORMATION_RANGES", "Attack", "AttackResult", "L2Ball", "LearnedManifoldAttack",
+    "APGD", "OBJECTIVES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING", "SIGNED_PGD", "TRANSFORMATION_RANGES", "Attack",
+    "AttackProtocol", "AttackResult", "L2Ball", "LearnedManifoldAttack",
     "LinfBall", "TransformationAttack", "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm",
     "lmc_gaussian", "lmc_laplacian", "trades_attack",
 ]

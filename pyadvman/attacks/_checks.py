@@ -9,7 +9,13 @@ import torch
 from torch import Tensor
 
 UPDATES = ("sign", "adam")  # signed PGD steps, or Adam on δ (the released code of Stutz et al.)
-BEST = ("loss", "first_success", "last")  # which iterate each (example, restart) keeps
+# which iterate each (example, restart) returns and is judged by: the highest objective; the first that fools the
+# model (so success counts when any iterate fools it); the final one; the newest until one fools the model, then
+# the highest objective (the released training attack of Stutz et al.)
+KEEP = ("loss", "first_success", "last", "last_then_loss")
+# where the search starts: uniform in the ball; a random direction scaled to the sphere times a uniform radius
+# (the released code of Stutz et al.); x + init_std·N(0, I) (TRADES, Robey et al.); the clean input
+STARTS = ("uniform", "radial", "gaussian", "none")
 NOISES = (None, "gaussian", "laplace")  # LMC sampling noise
 
 
@@ -72,12 +78,16 @@ def check_target(target: Tensor | None, targeted: bool, y: Tensor) -> None:
         raise ValueError(f"a targeted attack needs target, an int64 Tensor[{y.shape[0]}], got {got}")
 
 
-def check_settings(steps: int, restarts: int, update: str, best: str, noise: str | None = None) -> None:
+def check_settings(steps: int, restarts: int, update: str, keep: str, start: str, noise: str | None = None) -> None:
+    """The search settings every gradient attack has (steps, restarts and the names of its rules).
+
+    Raises:
+        TypeError: steps or restarts not an integer. ValueError: steps < 0, restarts < 1, an unknown name.
+    """
     check_count("steps", steps, 0)
     check_count("restarts", restarts, 1)
-    if update not in UPDATES:
-        raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-    if best not in BEST:
-        raise ValueError(f"best must be one of {BEST}, got {best!r}")
+    for name, value, allowed in (("update", update, UPDATES), ("keep", keep, KEEP), ("start", start, STARTS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")

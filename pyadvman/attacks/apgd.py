@@ -127,7 +127,7 @@ class APGD(Attack):
             best_x = torch.where(improved.view(view), x, best_x)
             best_grad = torch.where(improved.view(view), grad, best_grad)
             best_loss = torch.where(improved, new_loss, best_loss)
-            take = improves("first_success", fooled, new_loss, out_success, out_loss)
+            take = improves("first_success", fooled, new_loss, out_success, out_loss, out_success)
             out_x = torch.where(take.view(view), x, out_x)
             out_loss = torch.where(take, new_loss, out_loss)
             out_success = out_success | fooled

@@ -13,18 +13,19 @@ from pyadvman.attacks.search import SearchSettings, default_step_size
 class CodeAttack(Attack):
     """An L∞ ball of radius ``eta`` around the clean code, clipped per dimension to the code's range.
 
-    Fields as in :class:`pyadvman.attacks.PGD` (steps, alpha = 2.5·eta/steps by default, restarts, random_start,
-    update "sign"/"adam", lr, best, early_stop, check_model); the objective is cross-entropy.
+    Fields as in :class:`pyadvman.attacks.PGD` (steps, alpha = 2.5·eta/steps by default, restarts, start,
+    update "sign"/"adam", lr, keep, early_stop, check_model; an AttackProtocol's ``options()``); the objective is
+    cross-entropy.
     """
 
     eta: float = 0.3
     steps: int = 40
     alpha: float | None = None
     restarts: int = 1
-    random_start: bool = True
+    start: str = "uniform"
     update: str = "sign"
     lr: float = 0.005
-    best: str = "loss"
+    keep: str = "loss"
     early_stop: bool = False
     check_model: bool = True
 
@@ -33,10 +34,10 @@ class CodeAttack(Attack):
         if self.alpha is not None:
             check_number("alpha", self.alpha)
         check_number("lr", self.lr)
-        check_settings(self.steps, self.restarts, self.update, self.best)
+        check_settings(self.steps, self.restarts, self.update, self.keep, self.start)
 
     def settings(self) -> SearchSettings:
         alpha = self.alpha if self.alpha is not None else default_step_size(self.eta, self.steps)
-        return SearchSettings(steps=self.steps, alpha=alpha, restarts=self.restarts, random_start=self.random_start,
-                              update=self.update, lr=self.lr, best=self.best, early_stop=self.early_stop,
+        return SearchSettings(steps=self.steps, alpha=alpha, restarts=self.restarts, start=self.start,
+                              update=self.update, lr=self.lr, keep=self.keep, early_stop=self.early_stop,
                               check_model=self.check_model)

@@ -14,6 +14,7 @@ from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.search import search
 from pyadvman.attacks.threat_models import LinfBall
+from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.learned_manifold import LearnedManifold
 from pyadvman.manifolds.true_manifold import FontsRenderer
 
@@ -47,6 +48,22 @@ class TrueManifoldAttack(CodeAttack):
         if self.theta_low.shape != (6,) or self.theta_high.shape != (6,) or bool((self.theta_low > self.theta_high).any()):
             raise ValueError(f"theta_low and theta_high must be Tensor[6] with low <= high, got "
                              f"{self.theta_low.tolist()} and {self.theta_high.tolist()}")
+
+    @classmethod
+    def on_split(cls, data: DatasetSplits, split: str, **options: object) -> TrueManifoldAttack:
+        """The attack on the examples of ``data``'s split ``split`` ("train", "validation" or "test"): the
+        renderer of its prototypes and θ clipped to that split's range, as the released code of Stutz et al.
+        clips (training attacks to the training set's θ range, test attacks to the test set's). ``options``:
+        eta, steps, restarts, ... (an AttackProtocol's ``options()``).
+
+        Raises:
+            ValueError: ``data`` has no true manifold (only FONTS has prototypes and θ).
+        """
+        if data.prototypes is None or getattr(data, split).theta is None:
+            raise ValueError(f"the on-true-manifold attack needs FONTS (prototypes and θ); dataset {data.name!r} "
+                             "has none")
+        low, high = getattr(data, split).theta_range()
+        return cls(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high, **options)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, codes: Tensor | None = None,
             theta: Tensor | None = None) -> AttackResult:

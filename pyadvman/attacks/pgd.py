@@ -25,7 +25,8 @@ class PGD(Attack):
     x_{t+1} = Π(x_t + α·sign ∇ℓ) for L∞ (the fused ``pgd_step`` op), Π(x_t + α·∇ℓ/‖∇ℓ‖₂) for L2, or Adam on
     δ = x − x0 with learning rate ``lr`` (``update="adam"``, as in the released code of Stutz et al.). R random
     restarts run batched as [R, B] in one forward pass. Every iterate x_0 … x_T is evaluated and each
-    (example, restart) keeps its best one.
+    (example, restart) keeps one by the rule ``keep``; its success is that iterate's. The settings of the papers'
+    protocols come from :class:`pyadvman.attacks.AttackProtocol` (``PGD(eps=0.3, **protocol.options())``).
 
     Args:
         eps: radius (input units, images in [0, 1]), float >= 0 or Tensor[B] per example. Default 0.3.
@@ -33,14 +34,18 @@ class PGD(Attack):
         alpha: step size; default 2.5·eps/steps (Madry et al.). Float or Tensor[B].
         restarts: R (default 1).
         norm: "linf" or "l2".
-        random_start: start uniformly in the ball (default True), else at x.
-        init_std: if set, start at x + init_std·N(0, I) instead (TRADES: 0.001).
+        start: "uniform" in the ball (default), "radial" (a random direction on the ball's sphere times a uniform
+            radius: the released code of Stutz et al.), "gaussian" (x + init_std·N(0, I), TRADES) or "none" (x).
+        init_std: standard deviation of the "gaussian" start (default 0.001).
         update: "sign" (PGD) or "adam".
         lr: Adam's learning rate (default 0.005, the paper's).
         objective: "ce", "kl" (TRADES), "lmc" (log(1 − p_y)) or "margin".
         targeted: minimise CE towards ``target`` (given to :meth:`run`) instead of maximising it.
-        best: "loss" (highest objective), "first_success" (first fooling iterate, else highest objective) or
-            "last" (the final iterate).
+        keep: the iterate each (example, restart) returns and is judged by: "loss" (highest objective, the
+            default), "first_success" (the first fooling iterate, else the highest objective: an example counts
+            as fooled when any iterate fools it, as in the released code's evaluation), "last" (the final
+            iterate) or "last_then_loss" (the newest until one fools, then the highest objective: the released
+            code's training attack).
         early_stop: stop moving an (example, restart) once its kept iterate fools the model (active mask).
         noise, noise_scale: LMC sampling noise ("gaussian" after the step, "laplace" inside the sign).
         chunk_rows: rows (restarts × examples) per forward pass; default all R·B on CUDA and about 2,048 on CPU,
@@ -70,13 +75,13 @@ class PGD(Attack):
     alpha: Bound | None = None
     restarts: int = 1
     norm: str = "linf"
-    random_start: bool = True
-    init_std: float | None = None
+    start: str = "uniform"
+    init_std: float = 0.001
     update: str = "sign"
     lr: float = 0.005
     objective: str = "ce"
     targeted: bool = False
-    best: str = "loss"
+    keep: str = "loss"
     early_stop: bool = False
     noise: str | None = None
     noise_scale: float = 0.0
@@ -88,7 +93,8 @@ class PGD(Attack):
         if self.alpha is not None:
             check_number("alpha", self.alpha, allow_tensor=True)
         check_number("lr", self.lr)
-        check_settings(self.steps, self.restarts, self.update, self.best, self.noise)
+        check_number("init_std", self.init_std)
+        check_settings(self.steps, self.restarts, self.update, self.keep, self.start, self.noise)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         get_objective(self.objective)
@@ -98,8 +104,8 @@ class PGD(Attack):
 
     def settings(self) -> SearchSettings:
         return SearchSettings(steps=self.steps, alpha=self.step_size(), restarts=self.restarts,
-                              random_start=self.random_start, init_std=self.init_std, update=self.update,
-                              lr=self.lr, objective=self.objective, targeted=self.targeted, best=self.best,
+                              start=self.start, init_std=self.init_std, update=self.update,
+                              lr=self.lr, objective=self.objective, targeted=self.targeted, keep=self.keep,
                               early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale,
                               chunk_rows=self.chunk_rows, check_model=self.check_model)
 
@@ -115,24 +121,24 @@ class PGD(Attack):
 
 def fgsm(eps: Bound = 0.3) -> PGD:
     """FGSM (Goodfellow et al., ICLR 2015): one signed step of size eps from x: x + eps·sign ∇CE, in [0, 1]."""
-    return PGD(eps=eps, steps=1, alpha=eps, random_start=False)
+    return PGD(eps=eps, steps=1, alpha=eps, start="none")
 
 
 def trades_attack(eps: Bound = 0.3, steps: int = 10, alpha: Bound | None = None, restarts: int = 1) -> PGD:
     """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; docs/papers.md §3): signed ascent on
     KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I)."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, restarts=restarts, init_std=0.001, objective="kl")
+    return PGD(eps=eps, steps=steps, alpha=alpha, restarts=restarts, start="gaussian", objective="kl")
 
 
 def lmc_gaussian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
     """LMC Gaussian attack (Robey et al., NeurIPS 2021, Alg. 1; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign ∇ log(1 − p_y(x')) + c·N(0, I))."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="gaussian",
+    return PGD(eps=eps, steps=steps, alpha=alpha, start="gaussian", objective="lmc", noise="gaussian",
                noise_scale=noise_scale)
 
 
 def lmc_laplacian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
     """LMC Laplacian attack (Robey et al., NeurIPS 2021; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign(∇ log(1 − p_y(x')) + c·Laplace(0, 1)))."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, init_std=0.001, objective="lmc", noise="laplace",
+    return PGD(eps=eps, steps=steps, alpha=alpha, start="gaussian", objective="lmc", noise="laplace",
                noise_scale=noise_scale)

@@ -18,7 +18,8 @@ class AttackResult:
         attacks; θ for transformation and true-manifold attacks; latent codes for learned-manifold attacks).
     clean: Tensor[B, C, H, W], the clean reference images (x; or the renderer / decoder output at the
         unperturbed code for on-manifold attacks).
-    success: Tensor[R, B] bool, whether each restart's returned iterate fools the model.
+    success: Tensor[R, B] bool, whether each restart's returned iterate fools the model (with the rule
+        keep="first_success", whether any of its iterates did).
     loss: Tensor[R, B], the objective at the returned iterates.
     clean_correct: Tensor[B] bool, whether the model classifies ``clean`` correctly.
     """
@@ -47,6 +48,17 @@ class AttackResult:
         """Fraction of examples whose clean input is classified correctly."""
         correct = self.clean_correct
         return int(correct.sum()) / correct.numel() if correct.numel() else float("nan")
+
+    def counts(self) -> dict[str, float]:
+        """The counts behind the rates, and the rates, JSON-ready: examples B, restarts R, clean_correct,
+        successful_pairs (successful (example, restart) pairs of correctly classified examples), robust
+        (examples correct clean and under every restart), clean_accuracy, success_rate, robust_accuracy."""
+        pairs = self.clean_correct.expand_as(self.success)
+        return {"examples": int(self.clean_correct.numel()), "restarts": int(self.success.shape[0]),
+                "clean_correct": int(self.clean_correct.sum()), "successful_pairs": int((self.success & pairs).sum()),
+                "robust": int((self.clean_correct & ~self.success.any(dim=0)).sum()),
+                "clean_accuracy": self.clean_accuracy(), "success_rate": self.success_rate(),
+                "robust_accuracy": self.robust_accuracy()}
 
     def to(self, device: str | torch.device) -> AttackResult:
         return AttackResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})

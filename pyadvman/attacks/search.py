@@ -33,14 +33,16 @@ class SearchSettings:
     steps: int  # gradient steps; steps + 1 iterates are evaluated
     alpha: Bound  # signed step size (L∞) or step length (L2), in p's units; float or Tensor[B]
     restarts: int = 1  # R, batched in one forward pass
-    random_start: bool = True  # uniform start in the ball (else start at the centre)
-    init_std: float | None = None  # if set: start at centre + init_std·N(0, I), projected (TRADES, Robey et al.)
+    start: str = "uniform"  # "uniform" or "radial" in the ball, "gaussian" (centre + init_std·N(0, I)), "none"
+    init_std: float = 0.001  # standard deviation of the "gaussian" start (TRADES, Robey et al.)
     update: str = "sign"  # "sign": PGD steps; "adam": Adam on δ with learning rate lr (Stutz et al.'s code)
     lr: float = 0.005  # Adam learning rate
     objective: str = "ce"  # key of pyadvman.attacks.objectives.OBJECTIVES
     targeted: bool = False  # minimise the objective towards a target class instead
-    best: str = "loss"  # "loss": highest-objective iterate; "first_success": first fooling iterate, else highest;
-    #                     "last": the final iterate (torchattacks' semantics)
+    keep: str = "loss"  # the iterate returned and judged (pyadvman.attacks._checks.KEEP): "loss" highest objective;
+    #                     "first_success" first fooling iterate, else highest (success counts when any iterate
+    #                     fools); "last" the final one (torchattacks); "last_then_loss" newest until one fools, then
+    #                     highest (the released training attack of Stutz et al.)
     early_stop: bool = False  # freeze an example (all its restarts separately) once its best iterate fools the model
     noise: str | None = None  # LMC: "gaussian" adds c·N(0, I) after the step, "laplace" adds c·Laplace(0, 1) to ∇
     noise_scale: float = 0.0  # c
@@ -53,15 +55,19 @@ def default_step_size(radius: Bound, steps: int) -> Bound:
     return 2.5 * radius / max(steps, 1)
 
 
-def improves(best: str, success: Tensor, value: Tensor, best_success: Tensor, best_loss: Tensor) -> Tensor:
-    """Where an iterate with (success, objective value) replaces the kept one under the rule ``best``:
+def improves(keep: str, success: Tensor, value: Tensor, best_success: Tensor, best_loss: Tensor,
+             fooled_before: Tensor) -> Tensor:
+    """Where an iterate with (success, objective value) replaces the kept one under the rule ``keep``:
     "loss" keeps the highest value, "first_success" the first fooling iterate (else the highest value),
-    "last" always the newest."""
+    "last" always the newest, "last_then_loss" the newest until an iterate has fooled the model
+    (``fooled_before``: an earlier one did), then the highest value. All tensors [R, B] or [B]."""
     higher = value > best_loss
-    if best == "first_success":
+    if keep == "first_success":
         return (success & ~best_success) | (~best_success & ~success & higher)
-    if best == "last":
+    if keep == "last":
         return torch.ones_like(success)
+    if keep == "last_then_loss":
+        return ~fooled_before | higher
     return higher
 
 
@@ -113,17 +119,11 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
         goal_rows, clean_rows = goal.repeat(restarts), clean_logits.repeat(restarts, 1)
 
         with torch.no_grad():
-            if settings.init_std is not None:
-                p = ball.project(p0 + settings.init_std * torch.randn(restarts, *p0.shape, dtype=p0.dtype,
-                                                                      device=p0.device), p0)
-            elif settings.random_start:
-                p = ball.random_init(p0, restarts)
-            else:
-                p = p0.expand(restarts, *p0.shape).clone()
-        p = p.contiguous()
+            p = start_point(ball, p0, restarts, settings).contiguous()
         best_p = p.clone()
         best_loss = torch.full((restarts, batch), float("-inf"), device=p0.device)
         best_success = torch.zeros(restarts, batch, dtype=torch.bool, device=p0.device)
+        fooled = torch.zeros_like(best_success)  # whether any iterate so far fooled the model
         moments = (torch.zeros_like(best_p), torch.zeros_like(best_p)) if settings.update == "adam" else None
 
         per_chunk = _restarts_per_chunk(settings, batch, p0.device)
@@ -141,10 +141,11 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
                 predicted = predicted_classes(torch.cat(logits))
                 success = (predicted == goal_rows if settings.targeted else predicted != goal_rows).view(restarts, batch)
                 value = torch.cat(losses).detach().float().view(restarts, batch).nan_to_num(nan=float("-inf"))
-                better = improves(settings.best, success, value, best_success, best_loss)
+                better = improves(settings.keep, success, value, best_success, best_loss, fooled)
                 best_p = torch.where(better.view(restarts, batch, *([1] * (p.dim() - 2))), p, best_p)
                 best_loss = torch.where(better, value, best_loss)
                 best_success = torch.where(better, success, best_success)
+                fooled |= success
             if step == settings.steps:
                 break
             active = ~best_success if settings.early_stop else None
@@ -163,6 +164,16 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
     warn_findings("attack", findings)
     return AttackResult(x_adv=best_images[chosen, rows], x_adv_restarts=best_images, params=best_p,
                         clean=clean, success=best_success, loss=best_loss, clean_correct=clean_correct)
+
+
+def start_point(ball: LinfBall | L2Ball, p0: Tensor, restarts: int, settings: SearchSettings) -> Tensor:
+    """The first iterate of every restart, Tensor[R, B, ...], by ``settings.start`` (see SearchSettings)."""
+    if settings.start == "gaussian":
+        noise = torch.randn(restarts, *p0.shape, dtype=p0.dtype, device=p0.device)
+        return ball.project(p0 + settings.init_std * noise, p0)
+    if settings.start == "none":
+        return p0.expand(restarts, *p0.shape).clone()
+    return ball.random_init(p0, restarts, settings.start)
 
 
 def _restarts_per_chunk(settings: SearchSettings, batch: int, device: torch.device) -> int:

@@ -59,9 +59,20 @@ class LinfBall:
         self.eps, self.lo, self.hi = eps, lo, hi
         self.fused = not isinstance(lo, Tensor) and not isinstance(hi, Tensor)
 
-    def random_init(self, x0: Tensor, restarts: int) -> Tensor:
-        """Uniform in the ball, then projected onto the box: Tensor[R, B, ...]."""
-        noise = torch.rand(restarts, *x0.shape, dtype=x0.dtype, device=x0.device) * 2 - 1
+    def random_init(self, x0: Tensor, restarts: int, kind: str = "uniform") -> Tensor:
+        """A random start in the ball, projected onto the box: Tensor[R, B, ...].
+
+        ``kind`` "uniform": every coordinate uniform in [−eps, eps]. "radial": a Gaussian direction scaled to
+        ‖·‖∞ = 1, times eps, times one radius u ~ U[0, 1] per (restart, example), the start of the released code
+        of Stutz et al. (docs/papers.md §1, "The released protocol"); most coordinates start well inside the ball.
+        """
+        if kind == "radial":
+            direction = torch.randn(restarts, *x0.shape, dtype=x0.dtype, device=x0.device)
+            peak = direction.flatten(2).abs().amax(dim=2).clamp_min(1e-12)
+            radius = torch.rand(restarts, x0.shape[0], dtype=x0.dtype, device=x0.device) / peak
+            noise = direction * radius.view(*radius.shape, *([1] * (x0.dim() - 1)))
+        else:
+            noise = torch.rand(restarts, *x0.shape, dtype=x0.dtype, device=x0.device) * 2 - 1
         return self.project(x0 + noise * _per_example(self.eps, noise), x0)
 
     def project(self, x: Tensor, x0: Tensor) -> Tensor:
@@ -102,10 +113,13 @@ class L2Ball:
     def _norm(v: Tensor) -> Tensor:
         return v.flatten(2).norm(dim=2).view(*v.shape[:2], *([1] * (v.dim() - 2)))
 
-    def random_init(self, x0: Tensor, restarts: int) -> Tensor:
-        """Random direction, radius uniform in [0, eps]: Tensor[R, B, ...]."""
+    def random_init(self, x0: Tensor, restarts: int, kind: str = "uniform") -> Tensor:
+        """A random direction with a random radius, projected: Tensor[R, B, ...]. ``kind`` "uniform": uniform
+        in the ball's volume (radius eps·u^(1/d) for d coordinates per example); "radial": radius eps·u."""
         direction = torch.randn(restarts, *x0.shape, dtype=x0.dtype, device=x0.device)
         radius = torch.rand(restarts, x0.shape[0], dtype=x0.dtype, device=x0.device)
+        if kind != "radial":
+            radius = radius.pow(1.0 / max(x0[0].numel(), 1))
         radius = radius.view(*radius.shape, *([1] * (x0.dim() - 1))) * _per_example(self.eps, direction)
         return self.project(x0 + direction / self._norm(direction).clamp_min(1e-12) * radius, x0)
 

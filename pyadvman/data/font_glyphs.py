@@ -3,6 +3,9 @@ size − size/4 (21 points for 28×28 images), glyph centred, ink white on black
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -53,3 +56,29 @@ def render_glyphs(face: FontFace, *, size: int = 28, letters: str = LETTERS) -> 
         if np.array_equal(glyph, missing):
             raise GlyphError(f"missing letter {char!r}")
     return glyphs
+
+
+@dataclass(frozen=True, order=True)
+class FontIdentity:
+    """What a face is, whatever path it is installed under: the family and style names its file declares and
+    a hash of its rendered prototypes (which tells two versions of one face apart). FONTS orders, deduplicates
+    and draws faces by identity, so that machines with the same fonts build the same dataset."""
+
+    family: str
+    style: str
+    glyphs_sha256: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.family} {self.style}".strip()
+
+
+def face_identity(face: FontFace, glyphs: np.ndarray) -> FontIdentity:
+    """The identity of a face whose prototypes (np.ndarray[L, S, S] float32, from ``render_glyphs``) are
+    ``glyphs``; names a file does not declare are empty."""
+    try:
+        family, style = ImageFont.truetype(face.path, 12, index=face.index).getname()
+    except (OSError, ValueError):
+        family, style = "", ""
+    digest = hashlib.sha256(np.ascontiguousarray(glyphs, dtype=np.float32).tobytes()).hexdigest()[:16]
+    return FontIdentity(family or "", style or "", digest)

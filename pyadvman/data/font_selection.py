@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pyadvman.data.font_files import FontFace
-from pyadvman.data.font_glyphs import LETTERS, GlyphError, render_glyphs
+from pyadvman.data.font_glyphs import LETTERS, FontIdentity, GlyphError, face_identity, render_glyphs
 from pyadvman.ops import knn
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,18 @@ LEGIBILITY_BLUR = 1.0  # σ in pixels
 
 @dataclass(frozen=True)
 class FontSet:
-    """The faces kept, their prototypes, and every rejected face with the reason.
+    """The faces kept, their identities and prototypes, and every rejected face with the reason.
 
-    faces: kept faces, in discovery order. prototypes: np.ndarray[F, L, H, W] float32 in [0, 1].
-    rejected: face label (path, "#index" in collections) -> reason ("missing letter 'A'",
-    "duplicate of /usr/share/fonts/.../DejaVuSans.ttf", "illegible letters CG").
+    faces: kept faces, ordered by identity (family, style, glyph hash), not by path. identities: one
+    FontIdentity per face. prototypes: np.ndarray[F, L, H, W] float32 in [0, 1]. rejected: face label (path,
+    "#index" in collections) -> reason ("missing letter 'A'", "duplicate of /usr/share/fonts/.../DejaVuSans.ttf",
+    "illegible letters CG").
     """
 
     faces: tuple[FontFace, ...]
     prototypes: np.ndarray
     rejected: dict[str, str] = field(default_factory=dict)
+    identities: tuple[FontIdentity, ...] = ()
 
     def __len__(self) -> int:
         return len(self.faces)
@@ -120,31 +122,39 @@ def select_fonts(faces: Sequence[FontFace], *, size: int = 28, letters: str = LE
                  progress: bool = True) -> FontSet:
     """Renders every face and keeps the distinct, legible ones (module docstring).
 
+    The rendered faces are ordered by identity (family and style names, then a hash of the prototypes), so
+    the result does not depend on where the files are installed or the order they are given in: the first of
+    two duplicates in that order stays, and ties in the legibility vote go the same way on every machine.
+
     Args:
-        faces: candidates, e.g. from ``discover_fonts``; their order decides which of two duplicates stays.
+        faces: candidates, e.g. from ``discover_fonts``.
         size: prototype width and height in pixels.
         letters: the characters, one class each.
         progress: show a progress bar while rendering.
 
     Returns:
-        FontSet: the kept faces with prototypes [F, len(letters), size, size] and the rejected faces.
+        FontSet: the kept faces (by identity) with prototypes [F, len(letters), size, size] and the rejected faces.
     """
     rejected: dict[str, str] = {}
-    rendered: list[FontFace] = []
-    glyphs: list[np.ndarray] = []
+    found: list[tuple[FontIdentity, FontFace, np.ndarray]] = []
     for face in tqdm(faces, desc="rendering fonts", unit="font", disable=not progress):
         try:
-            glyphs.append(render_glyphs(face, size=size, letters=letters))
-            rendered.append(face)
+            glyphs = render_glyphs(face, size=size, letters=letters)
         except GlyphError as error:
             rejected[face.label] = str(error)
-    prototypes = np.stack(glyphs) if glyphs else np.zeros((0, len(letters), size, size), np.float32)
+            continue
+        found.append((face_identity(face, glyphs), face, glyphs))
+    found.sort(key=lambda item: (item[0], item[1].label))
+    rendered = [face for _, face, _ in found]
+    identities = [identity for identity, _, _ in found]
+    prototypes = np.stack([g for _, _, g in found]) if found else np.zeros((0, len(letters), size, size), np.float32)
     duplicates = duplicate_of(prototypes)
     for face, original in zip(rendered, duplicates):
         if original >= 0:
             rejected[face.label] = f"duplicate of {rendered[original].label}"
     distinct = duplicates < 0
     rendered = [face for face, keep in zip(rendered, distinct) if keep]
+    identities = [identity for identity, keep in zip(identities, distinct) if keep]
     prototypes = prototypes[distinct]
     illegible = illegible_letters(prototypes)
     for face, bad in zip(rendered, illegible):
@@ -153,4 +163,5 @@ def select_fonts(faces: Sequence[FontFace], *, size: int = 28, letters: str = LE
     legible = ~illegible.any(1)
     kept = tuple(face for face, keep in zip(rendered, legible) if keep)
     log.info("fonts: %d faces kept of %d (%d rejected)", len(kept), len(faces), len(rejected))
-    return FontSet(kept, np.ascontiguousarray(prototypes[legible]), rejected)
+    return FontSet(kept, np.ascontiguousarray(prototypes[legible]), rejected,
+                   tuple(identity for identity, keep in zip(identities, legible) if keep))

@@ -13,12 +13,13 @@ resumable and deterministic from the seed.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from pyadvman.data import font_selection
 from pyadvman.data.cache import cache_root, content_key
 from pyadvman.data.font_files import FontFace, discover_fonts
-from pyadvman.data.font_glyphs import LETTERS
+from pyadvman.data.font_glyphs import LETTERS, FontIdentity
 from pyadvman.data.font_selection import FontSet, select_fonts
 from pyadvman.data.splits import DatasetSplits, Split, check_class_coverage
 from pyadvman.errors import UnreadableFileError
@@ -37,7 +38,7 @@ from pyadvman.manifolds.true_manifold import FontsRenderer
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: fonts ordered, deduplicated and drawn by identity (family, style, glyphs), not by path
 _CHUNK = 32768  # images rendered and written per step (the resume granularity)
 
 
@@ -97,18 +98,20 @@ def available_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) 
     if path.is_file():
         with np.load(path) as data:
             kept = tuple(FontFace(str(p), int(i)) for p, i in zip(data["paths"], data["indices"]))
-            return FontSet(kept, data["prototypes"], json.loads(str(data["rejected"])))
+            identities = tuple(FontIdentity(*row) for row in json.loads(str(data["identities"])))
+            return FontSet(kept, data["prototypes"], json.loads(str(data["rejected"])), identities)
     fonts = select_fonts(faces, size=cfg.size, progress=progress)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, paths=np.array([f.path for f in fonts.faces], dtype=str),
              indices=np.array([f.index for f in fonts.faces], dtype=np.int64), prototypes=fonts.prototypes,
-             rejected=json.dumps(fonts.rejected))
+             rejected=json.dumps(fonts.rejected), identities=json.dumps([astuple(i) for i in fonts.identities]))
     os.replace(tmp, path)
     return fonts
 
 
 def choose_fonts(fonts: FontSet, cfg: FontsConfig) -> FontSet:
-    """cfg.num_fonts fonts drawn without replacement (seeded), or all of them.
+    """cfg.num_fonts fonts drawn without replacement (seeded, from the faces in identity order, so the same
+    fonts installed anywhere give the same draw), or all of them.
 
     Raises:
         ValueError: fewer fonts than asked; the message says how to install more.
@@ -123,7 +126,17 @@ def choose_fonts(fonts: FontSet, cfg: FontsConfig) -> FontSet:
         )
     order = torch.randperm(len(fonts), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.num_fonts]
     order = order.numpy()
-    return FontSet(tuple(fonts.faces[i] for i in order), fonts.prototypes[order], fonts.rejected)
+    return FontSet(tuple(fonts.faces[i] for i in order), fonts.prototypes[order], fonts.rejected,
+                   tuple(fonts.identities[i] for i in order))
+
+
+def fonts_provenance(fonts: FontSet, pool: int, cfg: FontsConfig) -> dict:
+    """What identifies a FONTS set's fonts on any machine: how many were drawn from how large a pool with
+    which seed, the θ preset, and each face's family, style and glyph hash (with a SHA-256 over that list)."""
+    faces = [asdict(i) for i in fonts.identities]
+    digest = hashlib.sha256(json.dumps(faces, sort_keys=True).encode()).hexdigest()
+    return {"count": len(faces), "pool": pool, "seed": cfg.seed, "theta": cfg.theta, "sha256": digest,
+            "faces": faces}
 
 
 def fonts_codes(num_fonts: int, num_letters: int, transforms: int) -> np.ndarray:
@@ -143,10 +156,15 @@ def generate_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -
     Raises:
         ValueError: fewer fonts than cfg.num_fonts (see ``choose_fonts``).
     """
-    fonts = choose_fonts(available_fonts(cfg, progress=progress), cfg)
+    pool = available_fonts(cfg, progress=progress)
+    fonts = choose_fonts(pool, cfg)
     faces = [{"path": f.path, "index": f.index, "name": f.name} for f in fonts.faces]
     description = {k: v for k, v in asdict(cfg).items() if k != "cache_dir"}
-    key = content_key({"config": description, "fonts": faces, "version": FORMAT_VERSION})
+    provenance = fonts_provenance(fonts, len(pool), cfg)
+    # where the fonts were found (font_dirs, system_fonts) is not part of the key: their identities are
+    where = ("cache_dir", "font_dirs", "system_fonts")
+    key = content_key({"config": {k: v for k, v in description.items() if k not in where},
+                       "fonts": provenance["faces"], "version": FORMAT_VERSION})
     final = cache_root(cfg.cache_dir) / f"fonts-{key}"
     if (final / "meta.json").is_file():
         return final
@@ -177,7 +195,8 @@ def generate_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -
     del images
     test = cfg.test_transforms * num_fonts * num_letters
     validation = cfg.validation_transforms * num_fonts * num_letters
-    meta = {"config": description, "fonts": faces, "letters": LETTERS[:num_letters], "version": FORMAT_VERSION,
+    meta = {"config": description, "fonts": faces, "provenance": provenance, "letters": LETTERS[:num_letters],
+            "version": FORMAT_VERSION,
             "splits": {"train": total - test - validation, "validation": validation, "test": test}}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     progress_path.unlink()
@@ -214,7 +233,7 @@ def load_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -> Da
     splits = [Split(images[a:b], codes[a:b, 1], codes[a:b], theta[a:b]) for a, b in itertools.pairwise(bounds)]
     data = DatasetSplits("fonts", tuple(meta["letters"]), *splits, prototypes=arrays["prototypes"],
                          provenance={"source": str(folder), "split": "ordered (the paper's: the last transforms "
-                                     "of every font and letter are the test set)"})
+                                     "of every font and letter are the test set)", "fonts": meta["provenance"]})
     check_class_coverage(data)
     return data
 

@@ -77,6 +77,19 @@ class Split:
         held = rank_in_class < quotas[labels]
         return self.rows(order[~held]), self.rows(order[held])
 
+    def theta_range(self) -> tuple[Tensor, Tensor]:
+        """Per-dimension (min, max) of θ over the split, two Tensor[6] float32: the box the on-true-manifold
+        attack clips θ + δ to (the released code of Stutz et al. clips training attacks to the training set's
+        range and test attacks to the test set's).
+
+        Raises:
+            ValueError: the split has no θ (not FONTS) or no examples.
+        """
+        if self.theta is None or len(self) == 0:
+            raise ValueError("theta_range needs a FONTS split with examples (codes and θ); this split has "
+                             f"{'no θ' if self.theta is None else 'no examples'}")
+        return self.theta.amin(dim=0).float(), self.theta.amax(dim=0).float()
+
     def rows(self, rows: slice | Tensor) -> Split:
         """The examples at ``rows`` (a slice or a Tensor of indices), with their codes and theta."""
         return replace(self, images=self.images[rows], labels=self.labels[rows],

@@ -10,7 +10,7 @@
 >>> from pyadvman.experiments import EXPERIMENTS
 >>> experiment = EXPERIMENTS["claims"]
 >>> metrics = experiment.run(experiment.config("quick"), "runs/claims")   # doctest: +SKIP
->>> metrics["claims"]["2"]["holds"]                                      # doctest: +SKIP
+>>> metrics["claims"]["2"]["verdict"]                                    # doctest: +SKIP
 """
 
 from pyadvman.experiments.claims import ClaimsConfig, claims_config

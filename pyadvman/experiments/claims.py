@@ -11,7 +11,6 @@ figures/*.png and report.md (each claim, the measured evidence, the paper's figu
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,34 +19,21 @@ import torch
 from torch import nn
 
 from pyadvman._presets import config_from_preset
-from pyadvman.analysis import (
-    knn_distances,
-    learned_manifold_distance,
-    linear_fit,
-    median,
-    true_manifold_distance,
-)
-from pyadvman.attacks import PGD, attack_in_batches
+from pyadvman.analysis import knn_distances, learned_manifold_distance, true_manifold_distance
+from pyadvman.attacks import PGD
 from pyadvman.errors import check_fields
+from pyadvman.experiments.claims_criteria import evaluate_claims
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.manifold_quality import learned_manifold_quality
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     Study,
     StudyConfig,
     load_study_data,
     prepare_study,
-    records_by_size,
     run_grid,
 )
-
-# The verdicts' thresholds (stated in the report beside each verdict).
-CLAIM2_MIN_SUCCESS = 0.10  # on-manifold adversarial examples "exist": normal models fooled on >= 10% of pairs
-CLAIM3_MIN_CORRELATION = 0.5  # on-manifold success rate and test error correlate (Pearson r over all models)
-CLAIM4_PENALTY_TOLERANCE = 0.01  # regular AT may cost at most 1 point of test error at the largest N
-# Models within 5 points of chance accuracy are left out of claim 3's fit: their success rate is measured on the
-# few (often one class's) test images they classify correctly.
-CHANCE_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,9 +57,9 @@ class ClaimsConfig(StudyConfig):
 
 
 CLAIMS_PRESETS: dict[str, dict] = {
-    # FONTS: about 10 minutes on a 2-core CPU (3 variants × 3 sizes, 15 epochs, PGD-10 training, PGD-20 tests)
+    # FONTS on a 2-core CPU: the released protocol scaled down (docs/protocol.md), 3 variants × 3 sizes
     "quick": {},
-    # the paper's scale (docs/papers.md §1), for a GPU
+    # the paper's scale and the released code's protocol (docs/protocol.md), for a GPU
     "paper": {**STUDY_PAPER_PRESET, "distance_examples": 1000},
 }
 
@@ -88,18 +74,19 @@ def claims_config(preset: str = "quick", **overrides: object) -> ClaimsConfig:
 
 
 def _successful(result) -> torch.Tensor:
-    return result.clean_correct & result.success[0]
+    """Examples classified correctly and fooled by at least one restart; result.x_adv holds a fooling one."""
+    return result.clean_correct & result.success.any(dim=0)
 
 
 def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
-    """Distances to the manifold of a model's successful regular (L∞ PGD) and on-manifold adversarial examples
-    on the first ``distance_examples`` test images: per example, the kNN normalised residual, residual and
-    angle, and the distance to the true (FONTS) or learned manifold where there is one."""
+    """Distances to the manifold of a model's successful adversarial examples under the paper's attack, off the
+    manifold (L∞, ε) and on it (η), on the first ``distance_examples`` test images (a seeded run of its own,
+    not the evaluation's): per successful example, its index among those images, the kNN normalised residual,
+    residual and angle, and the distance to the true (FONTS) or learned manifold where there is one."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
-    torch.manual_seed(seed)
-    regular = attack_in_batches(PGD(eps=cfg.epsilon, steps=cfg.attack_steps), model, test.images, test.labels,
-                                progress=False)
+    regular = study.attack_regular(model, PGD(eps=cfg.epsilon, check_model=False, **cfg.eval_attack.options()),
+                                   cfg.distance_examples, seed)
     on_manifold = study.attack_on_manifold(model, cfg.distance_examples, seed)
     reference = study.data.train.images
     if cfg.knn_reference_size is not None:
@@ -109,7 +96,8 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
     for name, result in (("regular", regular), ("on_manifold", on_manifold)):
         rows = _successful(result)
         x_adv, x = result.x_adv[rows], result.clean[rows]
-        entry: dict[str, list[float] | int] = {"examples": int(rows.sum())}
+        # "example": the test image of each value, shared by both attacks and every model (bootstrap clusters)
+        entry: dict[str, list[float] | int] = {"examples": int(rows.sum()), "example": rows.nonzero()[:, 0].tolist()}
         if entry["examples"]:
             knn = knn_distances(x_adv, x, reference, k)
             entry.update(normalised_residual=knn.normalised_residual.tolist(), angle=knn.angle.tolist(),
@@ -126,90 +114,12 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
     return out
 
 
-DISTANCE_MEASURES = ("normalised_residual", "angle", "residual", "true_manifold_distance",
-                     "learned_manifold_distance")
-
-
-def _medians(entries: list[dict]) -> dict[str, float | int]:
-    summary: dict[str, float | int] = {"examples": sum(e["examples"] for e in entries)}
-    for measure in DISTANCE_MEASURES:
-        values = [v for e in entries for v in e.get(measure, [])]
-        if values:
-            summary[f"median_{measure}"] = median(values)
-    return summary
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
-
-
-def _per_size(records: list[dict], objective: str, metric: str) -> dict[int, float]:
-    return {n: _mean([r[metric] for r in group]) for n, group in records_by_size(records, objective).items()}
-
-
-def evaluate_claims(study: Study, records: list[dict], distances: dict[str, dict]) -> dict:
-    """The evidence and verdict of each claim from the model records and the normal models' distances."""
-    on_objective = f"on_{study.manifold_kind}_manifold"
-    claims: dict[str, dict] = {}
-
-    normal_names = [r["name"] for r in records if r["objective"] == "normal"]
-    per_model = [{"name": r["name"], "train_size": r["train_size"],
-                  "regular": _medians([distances[r["name"]]["regular"]]),
-                  "on_manifold": _medians([distances[r["name"]]["on_manifold"]])}
-                 for r in records if r["objective"] == "normal"]
-    pooled = {kind: _medians([distances[name][kind] for name in normal_names]) for kind in ("regular", "on_manifold")}
-    reg, on = pooled["regular"], pooled["on_manifold"]
-    evaluable = "median_normalised_residual" in reg and "median_normalised_residual" in on
-    claims["1"] = {"pooled": pooled, "per_model": per_model,
-                   "holds": (reg["median_normalised_residual"] > on["median_normalised_residual"]
-                             and reg["median_angle"] > on["median_angle"]) if evaluable else None}
-
-    success = _per_size(records, "normal", "on_manifold_success_rate")
-    claims["2"] = {"on_manifold_success_rate": {str(n): v for n, v in success.items()},
-                   "threshold": CLAIM2_MIN_SUCCESS,
-                   "holds": all(v >= CLAIM2_MIN_SUCCESS for v in success.values()) if success else None}
-
-    normal_error = _per_size(records, "normal", "test_error")
-    on_error = _per_size(records, on_objective, "test_error")
-    chance = 1 / len(study.data.classes)
-    fitted = [r for r in records if r["test_accuracy"] > chance + CHANCE_MARGIN]
-    try:
-        fit = linear_fit([r["test_error"] for r in fitted], [r["on_manifold_success_rate"] for r in fitted])
-        fit_record = fit.as_dict()
-    except ValueError:
-        fit_record = None
-    shared = [n for n in normal_error if n in on_error]
-    better = sum(on_error[n] <= normal_error[n] for n in shared)
-    correlated = fit_record is not None and fit_record["pearson_r"] >= CLAIM3_MIN_CORRELATION
-    claims["3"] = {"objective": on_objective,
-                   "test_error": {str(n): {"normal": normal_error[n], on_objective: on_error[n]} for n in shared},
-                   "sizes_improved": better, "sizes": len(shared), "fit": fit_record,
-                   "excluded_from_fit": [r["name"] for r in records if r not in fitted], "chance_accuracy": chance,
-                   "min_correlation": CLAIM3_MIN_CORRELATION,
-                   "holds": (2 * better >= len(shared) and correlated) if shared else None}
-
-    at_error = _per_size(records, "adversarial", "test_error")
-    normal_robust = _per_size(records, "normal", "robust_accuracy")
-    at_robust = _per_size(records, "adversarial", "robust_accuracy")
-    sizes = [n for n in normal_error if n in at_error]
-    rows = {str(n): {"normal_test_error": normal_error[n], "adversarial_test_error": at_error[n],
-                     "test_error_penalty": at_error[n] - normal_error[n], "normal_robust_accuracy": normal_robust[n],
-                     "adversarial_robust_accuracy": at_robust[n]} for n in sizes}
-    holds = None
-    if sizes:
-        penalty = [rows[str(n)]["test_error_penalty"] for n in sizes]
-        robust = all(at_robust[n] > normal_robust[n] for n in sizes)
-        shrinking = penalty[-1] <= CLAIM4_PENALTY_TOLERANCE or (len(sizes) > 1 and penalty[-1] <= penalty[0])
-        holds = robust and shrinking
-    claims["4"] = {"per_size": rows, "penalty_tolerance": CLAIM4_PENALTY_TOLERANCE, "holds": holds}
-    return claims
-
-
 def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True) -> dict:
     """Runs the claims experiment into ``out_dir`` (default runs/claims-<dataset>) and returns metrics.json's
-    content: {"config", "manifold", "models": [one record per model], "distances": {normal model: ...},
-    "claims": {"1".."4": evidence and "holds"}, "figures", "seconds"}.
+    content: {"experiment", "config", "data" (the dataset's fingerprint), "manifold", "models" (one record per
+    model), "distances" ({normal model: ...}), "claims" ({"1".."4": evidence, tests and "verdict"}), "figures",
+    "seconds", and where there is one, "learned_manifold" (how close its images are to the data)}.
 
     Interrupted at any point, ``resume=True`` continues: finished models, evaluations and distances are
     reloaded, training resumes from its last checkpoint.
@@ -231,9 +141,12 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
                                                 lambda: measure_distances(study, result.model, key.seed))
 
     records = run_grid(study, folder, progress=progress, after_model=measure)
-    claims = evaluate_claims(study, records, distances)
-    metrics = {"experiment": "claims", "config": asdict(cfg), "manifold": study.manifold_kind, "models": records,
-               "claims": claims, "distances": distances}
+    claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes))
+    metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint,
+               "manifold": study.manifold_kind, "models": records, "claims": claims, "distances": distances}
+    if study.learned is not None:
+        metrics["learned_manifold"] = folder.cached(folder.root / "manifold" / "quality.json",
+                                                    lambda: learned_manifold_quality(data, study.learned))
     metrics["figures"] = figures(study, metrics, folder.figures)
     metrics["seconds"] = round(time.monotonic() - started, 1)
     folder.write_results(metrics, report(study, metrics))

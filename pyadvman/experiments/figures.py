@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from pyadvman.experiments.study import VARIANT_LABELS, records_by_size
+from pyadvman.analysis.uncertainty import Estimate
+from pyadvman.experiments.study import VARIANT_LABELS, model_estimate, size_estimates
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -17,28 +18,25 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _by_variant(records: list[dict], metric: str) -> dict[str, tuple[list[int], list[float], list[float], list[float]]]:
-    """Per objective: sizes, and the mean, min and max of ``metric`` over seeds at each size."""
-    out = {}
-    for objective in dict.fromkeys(r["objective"] for r in records):
-        groups = records_by_size(records, objective)
-        sizes = list(groups)
-        arrays = [np.asarray([r[metric] for r in groups[n]], dtype=float) for n in sizes]
-        out[objective] = (sizes, [float(a.mean()) for a in arrays], [float(a.min()) for a in arrays],
-                          [float(a.max()) for a in arrays])
-    return out
+def _error_bars(estimates: list[Estimate]) -> np.ndarray:
+    """matplotlib's yerr (distances below and above each value) of 95% intervals; 0 where not measured."""
+    below = [e.value - e.low for e in estimates]
+    above = [e.high - e.value for e in estimates]
+    return np.nan_to_num(np.asarray([below, above], dtype=float)).clip(min=0.0)
 
 
 def metric_vs_size(ax, records: list[dict], metric: str, ylabel: str, objectives: list[str] | None = None,
                    paper: dict[str, dict[int, float]] | None = None) -> None:
-    """Lines of ``metric`` (mean over seeds, band min–max) against N per training variant; the paper's values
-    dashed in the same colour where given."""
-    for i, (objective, (sizes, mean, low, high)) in enumerate(_by_variant(records, metric).items()):
+    """Lines of ``metric`` (a name of ``study.metric``; the mean over seeds) against N per training variant,
+    with 95% error bars (``study.size_estimates``); the paper's values dashed in the same colour where given."""
+    for i, objective in enumerate(dict.fromkeys(r["objective"] for r in records)):
         if objectives is not None and objective not in objectives:
             continue
         color = f"C{i}"
-        ax.plot(sizes, mean, "o-", color=color, label=VARIANT_LABELS.get(objective, objective))
-        ax.fill_between(sizes, low, high, color=color, alpha=0.2)
+        estimates = size_estimates(records, objective, metric)
+        sizes = list(estimates)
+        ax.errorbar(sizes, [estimates[n].value for n in sizes], yerr=_error_bars(list(estimates.values())),
+                    fmt="o-", capsize=3, color=color, label=VARIANT_LABELS.get(objective, objective))
         if paper and objective in paper:
             ref = sorted(paper[objective].items())
             ax.plot([n for n, _ in ref], [v for _, v in ref], "x--", color=color, alpha=0.6,
@@ -55,26 +53,31 @@ def grid_figure(records: list[dict], panels: list[tuple[str, str]], path: Path, 
                 objectives: list[str] | None = None) -> Path:
     """One panel per (metric, label) of ``metric_vs_size``; ``paper`` maps a metric to its paper curves."""
     fig = Figure(figsize=(4.6 * len(panels), 3.8))
-    for i, (metric, label) in enumerate(panels):
+    for i, (name, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        metric_vs_size(ax, records, metric, label, objectives, (paper or {}).get(metric))
+        metric_vs_size(ax, records, name, label, objectives, (paper or {}).get(name))
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
 def correlation_figure(records: list[dict], fit: dict | None, path: Path, title: str) -> Path:
-    """On-manifold success rate against test error for every model, with the least-squares line."""
+    """On-manifold success rate against test error for every model, each with its 95% intervals on both
+    axes, and the least-squares line with Pearson r and its interval."""
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot(1, 1, 1)
-    objectives = sorted({r["objective"] for r in records})
-    for i, objective in enumerate(objectives):
+    for i, objective in enumerate(sorted({r["objective"] for r in records})):
         rows = [r for r in records if r["objective"] == objective]
-        ax.scatter([r["test_error"] for r in rows], [r["on_manifold_success_rate"] for r in rows], color=f"C{i}",
-                   label=VARIANT_LABELS.get(objective, objective))
+        errors = [model_estimate(r, "test_error") for r in rows]
+        success = [model_estimate(r, "on_manifold.success_rate") for r in rows]
+        ax.errorbar([e.value for e in errors], [e.value for e in success], xerr=_error_bars(errors),
+                    yerr=_error_bars(success), fmt="o", capsize=2, color=f"C{i}",
+                    label=VARIANT_LABELS.get(objective, objective))
     if fit is not None:
         xs = np.linspace(min(r["test_error"] for r in records), max(r["test_error"] for r in records), 10)
+        interval = fit.get("pearson_interval", {})
         ax.plot(xs, fit["slope"] * xs + fit["intercept"], "k--",
-                label=f"fit: r = {fit['pearson_r']:.3f}, slope {fit['slope']:.3f}")
+                label=f"fit: r = {fit['pearson_r']:.3f} [{interval.get('low', np.nan):.2f}, "
+                      f"{interval.get('high', np.nan):.2f}], slope {fit['slope']:.3f}")
     ax.set_xlabel("test error")
     ax.set_ylabel("on-manifold success rate")
     ax.grid(alpha=0.3)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pyadvman.data import DatasetSplits
 from pyadvman.experiments.folder import ExperimentFolder
-from pyadvman.training import TrainResult, train, train_config
+from pyadvman.training import TrainResult, train
 
 
 def train_variant(cfg, variant: str, folder: ExperimentFolder, data: DatasetSplits, *, progress: bool,
                   **overrides: object) -> TrainResult:
-    """Trains (or reloads, or resumes) objective ``variant`` in folder/models/<variant> from cfg's dataset,
-    train_size, model, epochs, train_attack_steps, epsilon, seed and device, plus TrainConfig ``overrides``."""
-    train_cfg = train_config("paper", dataset=cfg.dataset, dataset_options=cfg.loader_options(),
-                             train_size=cfg.train_size, model=cfg.model, objective=variant, epochs=cfg.epochs,
-                             attack_steps=cfg.train_attack_steps, epsilon=cfg.epsilon, seed=cfg.seed,
-                             device=cfg.device, **overrides)
+    """Trains (or reloads, or resumes) objective ``variant`` in folder/models/<variant>: cfg's training fields
+    (a ClassifierConfig's ``train_config``) with its train_size and seed, plus TrainConfig ``overrides``."""
+    train_cfg = cfg.train_config(variant, train_size=cfg.train_size, seed=cfg.seed, **overrides)
     return train(train_cfg, folder.models / variant, data=data, resume=True, progress=progress)

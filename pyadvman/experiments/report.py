@@ -29,3 +29,53 @@ def verdict(holds: bool | None) -> str:
     if holds is None:
         return "**Holds: not evaluated** (the variants it needs were not trained)"
     return "**Holds: yes**" if holds else "**Holds: no**"
+
+
+def interval(estimate: dict | None, *, value: bool = True) -> str:
+    """An estimate ({"value", "low", "high"}) as "0.6120 [0.5701, 0.6523]" ("[low, high]" without the value);
+    "n/a" when nothing was measured."""
+    if estimate is None or fmt(estimate.get("value")) == "n/a":
+        return "n/a"
+    bounds = f"[{fmt(estimate['low'])}, {fmt(estimate['high'])}]"
+    return f"{fmt(estimate['value'])} {bounds}" if value else bounds
+
+
+def _measured(test: dict) -> str:
+    """A test's estimate with its interval, and the interval's coverage where it is not 95%."""
+    coverage = test.get("confidence", 0.95)
+    return interval(test["estimate"]) + ("" if abs(coverage - 0.95) < 1e-9 else f" ({100 * coverage:g}%)")
+
+
+def tests_table(tests: list[dict]) -> str:
+    """The tests of a claim (pyadvman.experiments.verdicts.compare) as a table: test, estimate with its
+    interval (95% unless marked), the threshold it is compared with, and the outcome."""
+    rows = [[t["test"], _measured(t), f"{t['relation']} {fmt(t['threshold'], 2)}", t["outcome"]] for t in tests]
+    return table(["test", "measured [95% interval]", "criterion", "outcome"], rows)
+
+
+def verdict_line(claim: dict) -> str:
+    """"**Verdict: holds** — decided by ..." naming the tests that decided the verdict (``claim["decided_by"]``,
+    from the combination rules of pyadvman.experiments.verdicts) with their numbers."""
+    by_name = {t["test"]: t for t in claim["tests"]}
+    deciding = [by_name[name] for name in claim["decided_by"]]
+    reasons = "; ".join(f"{t['test']} = {_measured(t)} vs {t['relation']} {fmt(t['threshold'], 2)}: "
+                        f"{t['outcome']}" for t in deciding)
+    return f"**Verdict: {claim['verdict']}**" + (f" — decided by: {reasons}." if reasons else
+                                                  " (the variants it needs were not trained).")
+
+
+def data_lines(fingerprint: dict) -> list[str]:
+    """The dataset's fingerprint as report lines: splits, content hashes and, for FONTS, the fonts and θ seed,
+    so that two machines can tell whether they built the same data."""
+    splits = fingerprint["splits"]
+    sizes = ", ".join(f"{name} {split['count']}" for name, split in splits.items())
+    hashes = ", ".join(f"{name} {split['sha256'][:12]}" for name, split in splits.items())
+    lines = [f"Data: {fingerprint['name']} ({len(fingerprint['classes'])} classes, images "
+             f"{'×'.join(map(str, fingerprint['image_shape']))}; {sizes}); content SHA-256: {hashes}."]
+    fonts = fingerprint.get("provenance", {}).get("fonts")
+    if fonts:
+        lines.append(f"FONTS: {fonts['count']} fonts drawn with seed {fonts['seed']} from {fonts['pool']} distinct "
+                     f"legible faces (by family and style, not by path), θ preset {fonts['theta']} drawn with seed "
+                     f"{fonts['seed']}; font list SHA-256 {fonts['sha256'][:12]} (the list is in metrics.json, "
+                     "data.provenance.fonts).")
+    return lines

@@ -11,20 +11,24 @@ from pyadvman._presets import config_from_preset
 from pyadvman.experiments.figures import grid_figure
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
-from pyadvman.experiments.report import fmt, table
+from pyadvman.analysis.uncertainty import mean_std
+from pyadvman.experiments.report import data_lines, fmt, interval, table
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     VARIANT_LABELS,
     StudyConfig,
     load_study_data,
+    metric,
     prepare_study,
     records_by_size,
     run_grid,
+    size_estimates,
 )
 
 SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {"quick": {}, "paper": dict(STUDY_PAPER_PRESET)}
-METRICS = (("test_error", "test error"), ("robust_accuracy", "robust accuracy (L∞ PGD)"),
-           ("on_manifold_success_rate", "on-manifold success rate"))
+METRICS = (("test_error", "test error"), ("regular.success_rate", "success rate (paper's L∞ attack)"),
+           ("strong_pgd.robust_accuracy", "robust accuracy (signed PGD)"),
+           ("on_manifold.success_rate", "on-manifold success rate"))
 
 
 @dataclass(frozen=True)
@@ -42,29 +46,35 @@ def sample_complexity_config(preset: str = "quick", **overrides: object) -> Samp
 
 
 def summarise(records: list[dict]) -> list[dict]:
-    """One row per (objective, N): the mean over seeds of each metric, and the number of seeds."""
+    """One row per (objective, N): the number of seeds and each metric of METRICS as an estimate (the mean over
+    seeds with its 95% interval, ``study.size_estimates``) and the mean ± std over seeds."""
     rows = []
     for objective in dict.fromkeys(r["objective"] for r in records):
+        estimates = {m: size_estimates(records, objective, m) for m, _ in METRICS}
         for n, group in records_by_size(records, objective).items():
             rows.append({"objective": objective, "train_size": n, "seeds": len(group),
-                         **{m: sum(r[m] for r in group) / len(group) for m, _ in METRICS}})
+                         **{m: {**estimates[m][n].as_dict(),
+                                "std": mean_std([metric(r, m) for r in group])[1]} for m, _ in METRICS}})
     return rows
 
 
 def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
-    rows = [[VARIANT_LABELS.get(r["objective"], r["objective"]), r["train_size"], r["seeds"], r["test_error"],
-             r["robust_accuracy"], r["on_manifold_success_rate"],
+    rows = [[VARIANT_LABELS.get(r["objective"], r["objective"]), r["train_size"], r["seeds"],
+             *(interval(r[m]) for m, _ in METRICS),
              fmt(paper_on_manifold_success(cfg.dataset, r["objective"], r["train_size"]))]
             for r in metrics["summary"]]
     figure = metrics["figures"]["sample_complexity"]
     return "\n".join([
         f"# Sample complexity on {cfg.dataset}", "",
-        (f"Each model is trained on the first N training examples ({cfg.epochs} epochs) and evaluated on the test "
-        f"split: test error on all test images, L∞ PGD-{cfg.attack_steps} (ε = {cfg.epsilon}) robust accuracy and "
-        f"on-{metrics['manifold']}-manifold success rate (η = {cfg.eta}) on the first {cfg.attack_examples}. "
-        "Means over seeds."), "",
-        table(["variant", "N", "seeds", "test error", "robust accuracy", "on-manifold success rate",
-               "paper success rate"], rows), "",
+        (f"Each model is trained on the first N training examples ({cfg.epochs} epochs; training attacks: "
+         f"{cfg.train_attack.describe('ε')}) and evaluated on the test split: test error on all test images, the "
+         f"paper's attack ({cfg.eval_attack.describe('ε', cfg.epsilon)}) on the first {cfg.regular_examples}, "
+         f"{cfg.strong_attack.describe('ε', cfg.epsilon)} on the same images, and the on-{metrics['manifold']}-"
+         f"manifold success rate (η = {cfg.eta}) on the first {cfg.on_manifold_examples}. Means over seeds with "
+         "95% intervals (Wilson, widened to the t interval over seeds when there are several)."), "",
+        *data_lines(metrics["data"]), "",
+        table(["variant", "N", "seeds", *(label for _, label in METRICS), "paper on-manifold success rate"],
+              rows), "",
         ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
         f"![sample complexity]({figure})", ""])
@@ -85,10 +95,11 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
     records = run_grid(study, folder, progress=progress)
-    paper = {"on_manifold_success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
+    paper = {"on_manifold.success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
     path = grid_figure(records, list(METRICS), folder.figures / "sample_complexity.png",
                        f"Sample complexity on {cfg.dataset}", paper=paper)
-    metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "manifold": study.manifold_kind,
+    metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "data": data.fingerprint,
+               "manifold": study.manifold_kind,
                "models": records, "summary": summarise(records),
                "figures": {"sample_complexity": str(path.relative_to(folder.root))},
                "seconds": round(time.monotonic() - started, 1)}

@@ -1,11 +1,13 @@
 """The grid of the sample-complexity study (Stutz et al., CVPR 2019, Sec. 4; docs/papers.md §1): training variants ×
-training-set sizes N × seeds, each model trained on the first N training examples and evaluated on test data
-(test error, PGD robust accuracy and success rate, on-manifold success rate)."""
+training-set sizes N × seeds, each model trained on the first N training examples and evaluated on test data:
+test error, the paper's attack off and on the manifold (the released code's protocol, docs/protocol.md), and the
+strong evaluation beside it (signed PGD with restarts, APGD-CE) at the same ε."""
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,33 +15,44 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pyadvman.attacks import LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
+from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate, rate_over_seeds
+from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
 from pyadvman.attacks.base import Attack
+from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
 from pyadvman.data import DatasetSplits
 from pyadvman.errors import ConfigError, check_fields
-from pyadvman.experiments.data_config import DataConfig
+from pyadvman.experiments.classifier_config import ClassifierConfig
 from pyadvman.experiments.folder import ExperimentFolder
 from pyadvman.manifolds import FontsRenderer
 from pyadvman.manifolds.learned_manifold import LearnedManifold, fit_learned_manifold
 from pyadvman.manifolds.vae_gan import vae_gan_config
-from pyadvman.training import train, train_config
+from pyadvman.training import train
+from pyadvman.training.config import LEARNED_MANIFOLD_OBJECTIVES
 from pyadvman.training.distributed import Processes
 from pyadvman.training.loop import resolve_device
-from pyadvman.training.objectives import theta_range
 
 # "on_manifold" is on-true-manifold adversarial training where the dataset has a true manifold (FONTS), else
-# on-learned-manifold; the others are TrainConfig objectives.
-VARIANTS = ("normal", "adversarial", "on_manifold", "on_true_manifold", "on_learned_manifold", "stn",
-            "adversarial_transformation")
+# on-learned-manifold; the others are TrainConfig objectives ("reconstruction": the control of on-learned-manifold
+# training, the same images without the attack).
+VARIANTS = ("normal", "adversarial", "on_manifold", "on_true_manifold", "on_learned_manifold", "reconstruction",
+            "stn", "adversarial_transformation")
 VARIANT_LABELS = {"normal": "normal", "adversarial": "regular AT", "on_true_manifold": "on-true-manifold AT",
-                  "on_learned_manifold": "on-learned-manifold AT", "stn": "STN augmentation",
+                  "on_learned_manifold": "on-learned-manifold AT",
+                  "reconstruction": "reconstruction training (control, η = 0)", "stn": "STN augmentation",
                   "adversarial_transformation": "adversarial-transformation AT", "trades": "TRADES", "mart": "MART",
                   "alp": "ALP", "clp": "CLP", "dale": "DALE"}
 MANIFOLDS = ("auto", "true", "learned")
 
+# The released evaluation attack scaled to 20 iterations (Adam on δ at lr 0.01: lr × iterations stays the
+# released 0.2), with the released 5 restarts; the quick preset (docs/protocol.md).
+QUICK_EVALUATION = AttackProtocol(steps=20, lr=0.01, restarts=5)
+# The strong evaluation beside the paper's attack: signed PGD from uniform starts, an example fooled when any
+# iterate of any restart fools the model.
+STRONG_PGD = replace(SIGNED_PGD, keep="first_success", restarts=5)
+
 
 @dataclass(frozen=True)
-class StudyConfig(DataConfig):
+class StudyConfig(ClassifierConfig):
     """The models of a study and how they are attacked (defaults: the quick preset on FONTS)."""
 
     train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
@@ -48,20 +61,17 @@ class StudyConfig(DataConfig):
     manifold: str = "auto"  # on-manifold attacks and training: true (FONTS renderer), learned (VAE-GANs) or auto
     vae_gan_preset: str = "quick"  # learned manifold: quick or paper (pyadvman.manifolds.vae_gan)
     vae_gan_options: dict = field(default_factory=dict)  # overrides of the VAE-GAN config, e.g. {"epochs": 2}
-    model: str = "standard"  # classifier architecture: standard | resnet | mlp | vgg
-    epochs: int = 15  # training epochs (paper: 20)
-    train_attack_steps: int = 10  # iterations of the training attacks (paper: 40)
-    validation_attack_steps: int = 5  # PGD steps of the per-epoch robust validation of regular AT
-    epsilon: float = 0.3  # L∞ radius of regular attacks and regular AT (images in [0, 1])
     eta: float = 0.3  # L∞ radius of on-manifold attacks and training in code space (θ or z)
-    attack_examples: int = 500  # first test images attacked (paper: 1000 regular, 2500 on-manifold)
-    attack_steps: int = 20  # iterations of the evaluation attacks (paper: 40)
-    attack_restarts: int = 1  # restarts of the evaluation attacks (paper: 5)
-    device: str = "auto"  # auto | cpu | cuda
+    eval_attack: AttackProtocol = QUICK_EVALUATION  # the paper's test attack, off and on the manifold
+    regular_examples: int = 500  # first test images attacked off the manifold (paper: 1000)
+    on_manifold_examples: int = 1250  # first test images attacked on the manifold (paper: 2500)
+    strong_attack: AttackProtocol = replace(STRONG_PGD, steps=20)  # strong evaluation: signed PGD, restarts
+    apgd_steps: int = 50  # iterations of the strong evaluation's APGD-CE (0: none; paper: 100)
 
     OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": VARIANTS}  # listed by the command's --help
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         checks = [
             (len(self.train_sizes) >= 1 and all(n >= 1 for n in self.train_sizes), "train_sizes",
              "a non-empty tuple of sizes >= 1", self.train_sizes),
@@ -69,25 +79,43 @@ class StudyConfig(DataConfig):
             (len(self.variants) >= 1 and all(v in VARIANTS for v in self.variants), "variants",
              f"a non-empty tuple of {VARIANTS}", self.variants),
             (self.manifold in MANIFOLDS, "manifold", f"one of {MANIFOLDS}", self.manifold),
-            (self.epochs >= 1, "epochs", ">= 1", self.epochs),
-            (self.epsilon >= 0 and self.eta >= 0, "epsilon and eta", ">= 0", (self.epsilon, self.eta)),
-            (self.attack_examples >= 1, "attack_examples", ">= 1", self.attack_examples),
-            (self.attack_steps >= 0 and self.train_attack_steps >= 0, "attack_steps and train_attack_steps",
-             ">= 0", (self.attack_steps, self.train_attack_steps)),
-            (self.attack_restarts >= 1, "attack_restarts", ">= 1", self.attack_restarts),
+            (self.eta >= 0, "eta", ">= 0", self.eta),
+            (self.regular_examples >= 1, "regular_examples", ">= 1", self.regular_examples),
+            (self.on_manifold_examples >= 1, "on_manifold_examples", ">= 1", self.on_manifold_examples),
+            (self.apgd_steps >= 0, "apgd_steps", ">= 0", self.apgd_steps),
         ]
         check_fields(checks)
+
+    def model_train_config(self, objective: str, train_size: int, seed: int, manifold: str | None = None,
+                           **fields: object):
+        """The TrainConfig of one model of the grid: ClassifierConfig's training with radius eta for on-manifold
+        objectives, the model after the last epoch evaluated (as the paper does: selecting on robust validation
+        accuracy would prefer a collapsed constant classifier, robust on 1/K of the data, at small N), no robust
+        validation and no test attack (the study attacks the model itself, ``evaluate_model``)."""
+        return self.train_config(
+            objective, train_size=train_size, seed=seed, manifold=manifold,
+            epsilon=self.eta if objective.startswith("on_") else self.epsilon, eval_epsilon=self.epsilon,
+            selection="last", validation_attack_steps=0, eval_examples=0, **fields)
 
 
 PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)
 
-# The paper's scale (docs/papers.md §1), for a GPU; the quick preset is StudyConfig's defaults.
+# The paper's scale and the released code's protocol (docs/protocol.md), for a GPU; the quick preset is
+# StudyConfig's defaults.
 STUDY_PAPER_PRESET: dict[str, object] = {
     "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
     "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),
-    "vae_gan_preset": "paper", "epochs": 20, "train_attack_steps": 40, "validation_attack_steps": 10,
-    "attack_examples": 1000, "attack_steps": 40, "attack_restarts": 5,
+    "vae_gan_preset": "paper", "epochs": 20, "lr_schedule": "batch", "train_attack": RELEASED_TRAINING,
+    "eval_attack": RELEASED_EVALUATION, "regular_examples": 1000, "on_manifold_examples": 2500,
+    "strong_attack": replace(STRONG_PGD, steps=100), "apgd_steps": 100,
 }
+
+# The attacks a model record holds (AttackResult.counts each), read by ``metric``: the paper's attack off the
+# manifold ("regular", the paper's term for image-space adversarial examples) and on it, and the strong
+# evaluation.
+EVALUATION_ATTACKS = ("regular", "on_manifold", "strong_pgd", "apgd")
+ATTACK_LABELS = {"regular": "paper's attack (L∞)", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
+                 "apgd": "APGD-CE"}
 
 
 @dataclass
@@ -104,22 +132,30 @@ class Study:
     def objective(self, variant: str) -> str:
         return f"on_{self.manifold_kind}_manifold" if variant == "on_manifold" else variant
 
-    def on_manifold_attack(self) -> Attack:
-        cfg = self.cfg
+    def on_manifold_attack(self, protocol: AttackProtocol) -> Attack:
+        """The on-manifold test attack (radius eta) running ``protocol``: on FONTS θ + δ through the renderer,
+        clipped to the test set's θ range (as the released code clips test attacks); else z + ζ through the
+        class VAE-GANs."""
         if self.manifold_kind == "true":
-            low, high = theta_range(self.data)
-            return TrueManifoldAttack(renderer=self.renderer, theta_low=low, theta_high=high, eta=cfg.eta,
-                                      steps=cfg.attack_steps, restarts=cfg.attack_restarts)
-        return LearnedManifoldAttack(manifold=self.learned, eta=cfg.eta, steps=cfg.attack_steps,
-                                     restarts=cfg.attack_restarts)
+            return TrueManifoldAttack.on_split(self.data, "test", eta=self.cfg.eta, **protocol.options())
+        return LearnedManifoldAttack(manifold=self.learned, eta=self.cfg.eta, **protocol.options())
 
-    def attack_on_manifold(self, model: nn.Module, examples: int, seed: int):
-        """The on-manifold attack on the first ``examples`` test images; an AttackResult."""
+    def attack_on_manifold(self, model: nn.Module, examples: int, seed: int, *, keep_images: bool = True):
+        """The paper's on-manifold attack (``cfg.eval_attack``) on the first ``examples`` test images, seeded;
+        an AttackResult."""
         test = self.data.test.first(min(examples, len(self.data.test)))
         codes = {"codes": test.codes, "theta": test.theta} if self.manifold_kind == "true" else {}
         torch.manual_seed(seed)
-        return attack_in_batches(self.on_manifold_attack(), model, test.images, test.labels, progress=False,
-                                 desc="on-manifold attack", **codes)
+        return attack_in_batches(self.on_manifold_attack(self.cfg.eval_attack), model, test.images, test.labels,
+                                 progress=False, keep_images=keep_images, desc="on-manifold attack", **codes)
+
+    def attack_regular(self, model: nn.Module, attack: Attack, examples: int, seed: int, *,
+                       keep_images: bool = True):
+        """An image-space attack on the first ``examples`` test images, seeded; an AttackResult."""
+        test = self.data.test.first(min(examples, len(self.data.test)))
+        torch.manual_seed(seed)
+        return attack_in_batches(attack, model, test.images, test.labels, progress=False, keep_images=keep_images,
+                                 desc="attack")
 
 
 def _has_true_manifold(data: DatasetSplits) -> bool:
@@ -150,7 +186,7 @@ def prepare_study(cfg: StudyConfig, data: DatasetSplits, folder: ExperimentFolde
     has_true = _has_true_manifold(data)
     kind = cfg.manifold if cfg.manifold != "auto" else ("true" if has_true else "learned")
     learned = learned_path = None
-    if kind == "learned" or "on_learned_manifold" in cfg.variants:
+    if kind == "learned" or any(v in LEARNED_MANIFOLD_OBJECTIVES for v in cfg.variants):
         vae_cfg = vae_gan_config(cfg.vae_gan_preset, cfg.dataset, **cfg.vae_gan_options)
         learned = fit_learned_manifold(data, vae_cfg, folder.root / "manifold", progress=progress,
                                        device=resolve_device(cfg.device, Processes()))
@@ -184,37 +220,79 @@ def model_keys(study: Study) -> list[ModelKey]:
 
 def train_model(study: Study, key: ModelKey, folder: ExperimentFolder, *, progress: bool = True,
                 **train_overrides: object):
-    """Trains (or reloads, or resumes) one model of the grid in folder/models/<name>; a TrainResult."""
-    cfg = study.cfg
+    """Trains (or reloads, or resumes) one model of the grid in folder/models/<name>; a TrainResult. The study
+    evaluates the model itself (``evaluate_model``), so training ends with the clean test accuracy only."""
     objective = study.objective(key.variant)
-    manifold_variant = objective.startswith("on_")
-    train_cfg = train_config(
-        "paper", dataset=cfg.dataset, dataset_options=cfg.loader_options(), train_size=key.train_size,
-        seed=key.seed, model=cfg.model, objective=objective, epochs=cfg.epochs, attack_steps=cfg.train_attack_steps,
-        epsilon=cfg.eta if manifold_variant else cfg.epsilon, eval_epsilon=cfg.epsilon,
-        manifold=str(study.learned_path) if objective == "on_learned_manifold" else None,
-        # the paper evaluates the model after the last epoch; selecting on robust validation accuracy would
-        # prefer a collapsed constant classifier (robust on 1/K of the data) to a learning one at small N
-        selection="last",
-        validation_attack_steps=cfg.validation_attack_steps if objective == "adversarial" else 0,
-        eval_examples=cfg.attack_examples, eval_steps=cfg.attack_steps, eval_restarts=cfg.attack_restarts,
-        device=cfg.device, **train_overrides)
+    manifold = str(study.learned_path) if objective in LEARNED_MANIFOLD_OBJECTIVES else None
+    train_cfg = study.cfg.model_train_config(objective, key.train_size, key.seed, manifold, **train_overrides)
     return train(train_cfg, folder.models / key.name, data=study.data, resume=True, progress=progress)
 
 
 def evaluate_model(study: Study, key: ModelKey, result) -> dict:
-    """The record of a trained model: test error (all test data), PGD robust accuracy and success rate (from its
-    final evaluation), and the on-manifold success rate on the first ``attack_examples`` test images."""
-    started = time.monotonic()
-    on_manifold = study.attack_on_manifold(result.model, study.cfg.attack_examples, seed=key.seed)
+    """The record of a trained model: test error on the whole test split, and under "attacks" the counts and
+    rates (AttackResult.counts) of the paper's attack off the manifold ("regular", the first
+    ``regular_examples`` test images) and on it ("on_manifold", the first ``on_manifold_examples``), and of the
+    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE)."""
+    cfg, model = study.cfg, result.model
+    attacks, seconds = {}, {}
+
+    def timed(name: str, run) -> None:
+        started = time.monotonic()
+        attacks[name] = run().counts()
+        seconds[name] = round(time.monotonic() - started, 2)
+
+    timed("regular", lambda: study.attack_regular(model, PGD(eps=cfg.epsilon, **cfg.eval_attack.options()),
+                                                  cfg.regular_examples, key.seed, keep_images=False))
+    timed("on_manifold", lambda: study.attack_on_manifold(model, cfg.on_manifold_examples, key.seed,
+                                                          keep_images=False))
+    strong = PGD(eps=cfg.epsilon, check_model=False, **cfg.strong_attack.options())
+    timed("strong_pgd", lambda: study.attack_regular(model, strong, cfg.regular_examples, key.seed,
+                                                     keep_images=False))
+    if cfg.apgd_steps:
+        timed("apgd", lambda: study.attack_regular(model, APGD(eps=cfg.epsilon, steps=cfg.apgd_steps,
+                                                               check_model=False),
+                                                   cfg.regular_examples, key.seed, keep_images=False))
     final = result.final
     return {"name": key.name, "variant": key.variant, "objective": study.objective(key.variant),
-            "train_size": key.train_size, "seed": key.seed, "selected_epoch": final["checkpoint"]["epoch"],
-            "test_accuracy": final["test_accuracy"], "test_error": final["test_error"],
-            "robust_accuracy": final["robust_accuracy"], "regular_success_rate": final["success_rate"],
-            "on_manifold_success_rate": on_manifold.success_rate(),
-            "on_manifold_clean_accuracy": on_manifold.clean_accuracy(),
-            "on_manifold_attack_seconds": round(time.monotonic() - started, 2)}
+            "train_size": key.train_size, "seed": key.seed, "epochs": final["checkpoint"]["epoch"],
+            "test_examples": final["test_examples"], "test_accuracy": final["test_accuracy"],
+            "test_error": final["test_error"], "attacks": attacks, "attack_seconds": seconds}
+
+
+def metric(record: dict, name: str) -> float:
+    """A model record's number by name: "test_error", "test_accuracy", or "<attack>.<rate>" for an attack of
+    EVALUATION_ATTACKS and a rate of AttackResult.counts ("on_manifold.success_rate"); NaN when the attack was
+    not run."""
+    if "." not in name:
+        return record[name]
+    attack, rate = name.split(".")
+    return record["attacks"].get(attack, {}).get(rate, math.nan)
+
+
+def _trials(record: dict, name: str) -> float:
+    """The number of trials behind a rate: test images for test error, correctly classified examples for a
+    success rate (restarts of one example are not independent, so pairs would overstate the precision), attacked
+    examples for accuracies."""
+    if "." not in name:
+        return record["test_examples"]
+    attack, rate = name.split(".")
+    counts = record["attacks"].get(attack)
+    if counts is None:
+        return 0
+    return counts["clean_correct"] if rate == "success_rate" else counts["examples"]
+
+
+def size_estimates(records: list[dict], objective: str, name: str,
+                   confidence: float = CONFIDENCE) -> dict[int, Estimate]:
+    """Per training-set size N (ascending), the rate ``name`` (see ``metric``) of an objective's models with
+    its interval (95% unless told) over the seeds there (``rate_over_seeds``)."""
+    return {n: rate_over_seeds([metric(r, name) for r in group], [_trials(r, name) for r in group], confidence)
+            for n, group in records_by_size(records, objective).items()}
+
+
+def model_estimate(record: dict, name: str) -> Estimate:
+    """The rate ``name`` of one model with its Wilson interval."""
+    return rate_over_seeds([metric(record, name)], [_trials(record, name)])
 
 
 def records_by_size(records: list[dict], objective: str) -> dict[int, list[dict]]:
@@ -238,4 +316,3 @@ def run_grid(study: Study, folder: ExperimentFolder, *, progress: bool = True,
         if after_model is not None:
             after_model(key, result)
     return records
-

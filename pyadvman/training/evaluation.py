@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks import PGD, AttackResult, attack_in_batches, eval_mode
+from pyadvman.attacks import PGD, AttackProtocol, AttackResult, attack_in_batches, eval_mode
 from pyadvman.attacks.model_checks import predicted_classes
 
 
@@ -25,11 +25,13 @@ def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_si
     return correct / images.shape[0]
 
 
-def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, steps: int, restarts: int = 1,
+def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, protocol: AttackProtocol,
                    batch_size: int = 500, progress: bool = False, desc: str = "PGD",
                    check_model: bool = True) -> AttackResult:
-    """L∞ PGD-``steps`` (random start, ``restarts`` restarts) on the given examples; returns the AttackResult
-    (``robust_accuracy()``, ``success_rate()``). ``check_model``: the attack's model checks (warnings)."""
-    attack = PGD(eps=eps, steps=steps, restarts=restarts, check_model=check_model)
+    """The L∞ attack of ``protocol`` (signed PGD or Adam on δ, its restarts, start and success counting) at
+    radius ``eps`` on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64); returns the
+    AttackResult (``robust_accuracy()``, ``success_rate()``). ``check_model``: the attack's model checks
+    (warnings)."""
+    attack = PGD(eps=eps, check_model=check_model, **protocol.options())
     return attack_in_batches(attack, model, images, labels, batch_size=batch_size, progress=progress,
                              keep_images=False, desc=desc)

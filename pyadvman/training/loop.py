@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -139,8 +139,9 @@ def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[s
     val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
     record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
     if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
-        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon,
-                                steps=cfg.validation_attack_steps, check_model=False)
+        protocol = replace(cfg.eval_attack, steps=cfg.validation_attack_steps, restarts=1)
+        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon, protocol=protocol,
+                                check_model=False)
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
 
@@ -148,22 +149,27 @@ def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[s
 def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, selected: dict,
                       progress: bool) -> dict:
     test = data.test
-    attacked = test.first(min(cfg.eval_examples, len(test)))
-    eps = cfg.evaluation_epsilon
-    result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, steps=cfg.eval_steps,
-                            restarts=cfg.eval_restarts, progress=progress, desc=f"test PGD-{cfg.eval_steps}")
     accuracy = clean_accuracy(model, test.images, test.labels)
-    return {"checkpoint": selected, "test_accuracy": accuracy, "test_error": 1 - accuracy,
-            "robust_accuracy": result.robust_accuracy(), "success_rate": result.success_rate(),
-            "attack": {"name": f"PGD-{cfg.eval_steps}", "norm": "linf", "epsilon": eps, "restarts": cfg.eval_restarts,
-                       "examples": len(attacked)}}
+    record = {"checkpoint": selected, "test_accuracy": accuracy, "test_error": 1 - accuracy,
+              "test_examples": len(test), "robust_accuracy": None, "success_rate": None}
+    attacked = test.first(min(cfg.eval_examples, len(test)))
+    if len(attacked):
+        eps, protocol = cfg.evaluation_epsilon, cfg.eval_attack
+        result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol,
+                                progress=progress, desc=f"test attack ({protocol.steps} iterations)")
+        record.update(robust_accuracy=result.robust_accuracy(), success_rate=result.success_rate(),
+                      attack={"description": protocol.describe("ε", eps), "norm": "linf", "epsilon": eps,
+                              **{k: v for k, v in asdict(protocol).items() if v is not None},  # null reads as NaN
+                              "examples": len(attacked)})
+    return record
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None = None, resume: bool = False,
           progress: bool = True) -> TrainResult:
     """Trains a classifier as ``cfg`` says and evaluates the selected checkpoint (docs/papers.md §1 "Training").
 
-    Each epoch: lr = cfg.lr · lr_decay^epoch; batches of cfg.batch_size in a seeded order; after the epoch, clean
+    Each epoch: batches of cfg.batch_size in a seeded order, the learning rate set before every batch by
+    ``cfg.lr_at`` (per batch as the released code of Stutz et al., or per epoch); after the epoch, clean
     (and, for adversarial objectives, PGD-``validation_attack_steps``) accuracy on the validation split, appended
     to ``metrics.jsonl``; ``checkpoints/best.pt`` keeps the epoch with the best ``cfg.selection_metric`` (never
     test data). ``checkpoints/last.pt`` is written atomically after every epoch and every
@@ -171,8 +177,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     damaged); ``resume=True`` continues from it, and on CPU with a fixed seed the result equals an uninterrupted
     run. A non-finite loss or weights stop the run with an error before anything is saved from them. The data's
     fingerprint is stored in data.json and a resumed run refuses other data. At the end the selected checkpoint
-    is evaluated on the test split (clean accuracy, PGD-``eval_steps`` robust accuracy on the first
-    ``eval_examples`` test images) and written to final.json and model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
+    is evaluated on the test split (clean accuracy, and the robust accuracy and success rate of the
+    ``eval_attack`` protocol on the first ``eval_examples`` test images, None when that is 0) and written to
+    final.json and model.pt. Under torchrun every process trains a shard of each batch (DDP); rank 0 writes the files.
 
     Args:
         cfg: the configuration. out_dir: the run folder. data: the dataset (default: load cfg.dataset).
@@ -238,11 +245,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     last_save = time.monotonic()
     while state["epoch"] < cfg.epochs:
         epoch, started = state["epoch"], time.monotonic()
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * cfg.lr_decay ** epoch
         order = epoch_order(cfg, epoch, len(train_split))
         averages = _Averages(state["averages"], state["count"])
         while state["step"] < batches:
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr_at(epoch, state["step"], batches)
             rows = batch_rows(order, state["step"], cfg.batch_size, processes)
             batch = Batch(train_split.images[rows].to(device, torch.float32), train_split.labels[rows].to(device),
                           None if train_split.codes is None else train_split.codes[rows].to(device),
@@ -270,7 +277,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
                 checkpoint()
                 last_save = time.monotonic()
         _check_finite(f"the end of epoch {epoch + 1}", folder, processes, model=model)
-        record = {"epoch": epoch + 1, "lr": cfg.lr * cfg.lr_decay ** epoch,
+        record = {"epoch": epoch + 1, "lr": cfg.lr_at(epoch, batches - 1, batches),
                   **{f"train_{k}": v for k, v in averages.means().items()}}
         if processes.main:
             record.update(_validate(cfg, model, data))
@@ -346,7 +353,7 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
     saved = load_checkpoint(folder.model, _reevaluate_advice(folder))
-    cfg = TrainConfig(**{**saved["config"], "betas": tuple(saved["config"]["betas"])})
+    cfg = TrainConfig.from_record(saved["config"])
     model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
     model.load_state_dict(saved["model"])
     return model.to(map_location).eval(), cfg

@@ -27,7 +27,6 @@ from pyadvman.attacks.search import default_step_size
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.affine import warp
 from pyadvman.manifolds.learned_manifold import LearnedManifold
-from pyadvman.manifolds.true_manifold import FontsRenderer
 from pyadvman.training.config import TrainConfig
 
 
@@ -104,6 +103,15 @@ def _attack_perturbation(attack):
     def perturb(model, batch: Batch) -> Tensor:
         extras = {"codes": batch.codes, "theta": batch.theta} if isinstance(attack, TrueManifoldAttack) else {}
         return attack(model, batch.images, batch.labels, **extras).detach()
+    return perturb
+
+
+def _reconstruction(manifold: LearnedManifold):
+    """The control of on-learned-manifold training: the images replaced by their class VAE-GAN's
+    reconstructions dec_y(enc_y(x)), the on-manifold attack's starting points, with no attack (η = 0)."""
+    def perturb(model, batch: Batch) -> Tensor:
+        with torch.no_grad():
+            return manifold.to(batch.images.device).reconstruct(batch.images, batch.labels)
     return perturb
 
 
@@ -202,12 +210,6 @@ class Dale(Objective):
         self.nu = float(state["nu"])
 
 
-def theta_range(data: DatasetSplits) -> tuple[Tensor, Tensor]:
-    """Per-dimension [min, max] of θ over the training split (the on-true-manifold attack's clipping range)."""
-    theta = data.train.theta
-    return theta.amin(dim=0).float(), theta.amax(dim=0).float()
-
-
 def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """The objective named by ``cfg.objective``, with its attack built from cfg.
 
@@ -215,41 +217,38 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
         ValueError: on_true_manifold without FONTS codes (the dataset must come with prototypes and θ).
     """
     # training attacks skip the model checks: they run every batch on a model that is still changing
-    pgd = PGD(eps=cfg.epsilon, steps=cfg.attack_steps, alpha=cfg.attack_alpha, update=cfg.attack_update,
-              check_model=False)
-    code_attack = {"eta": cfg.epsilon, "steps": cfg.attack_steps, "alpha": cfg.attack_alpha,
-                   "update": cfg.attack_update, "check_model": False}
+    protocol = cfg.train_attack
+    pgd = PGD(eps=cfg.epsilon, check_model=False, **protocol.options())
+    code_attack = {"eta": cfg.epsilon, "check_model": False, **protocol.options()}
     name = cfg.objective
     if name == "normal":
         return Normal()
     if name == "adversarial":
         return Mixed(_attack_perturbation(pgd), cfg.adversarial_fraction)
     if name == "on_true_manifold":
-        if data.prototypes is None or data.train.theta is None:
-            raise ValueError(f"objective on_true_manifold needs FONTS (prototypes and θ); dataset {data.name!r} "
-                             "has none")
-        low, high = theta_range(data)
-        attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high,
-                                    **code_attack)
+        attack = TrueManifoldAttack.on_split(data, "train", **code_attack)
         return Mixed(_attack_perturbation(attack), cfg.adversarial_fraction)
     if name == "on_learned_manifold":
         manifold = LearnedManifold.load(cfg.manifold)
         return Mixed(_attack_perturbation(LearnedManifoldAttack(manifold=manifold, **code_attack)),
                      cfg.adversarial_fraction)
+    if name == "reconstruction":
+        return Mixed(_reconstruction(LearnedManifold.load(cfg.manifold)), cfg.adversarial_fraction)
     if name == "stn":
         return Mixed(_random_transformation, cfg.adversarial_fraction)
     if name == "adversarial_transformation":
         return Mixed(_attack_perturbation(TransformationAttack(**code_attack)), cfg.adversarial_fraction)
+    # TRADES and the DALE samplers are their papers' signed attacks, with the protocol's steps and step size
+    steps, step_size = protocol.steps, protocol.step_size
     if name in ("trades", "mart"):
-        attack = _unchecked(trades_attack(cfg.epsilon, cfg.attack_steps, cfg.attack_alpha)) if name == "trades" \
-            else pgd
+        attack = _unchecked(trades_attack(cfg.epsilon, steps, step_size)) if name == "trades" else pgd
         return Trades(attack, cfg.trades_beta) if name == "trades" else Mart(attack, cfg.trades_beta)
     if name in ("alp", "clp"):
         return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
-    alpha = cfg.attack_alpha if cfg.attack_alpha is not None else default_step_size(cfg.epsilon, cfg.attack_steps)
-    samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
-                "laplacian": lambda: lmc_laplacian(cfg.epsilon, cfg.attack_steps, alpha, cfg.dale_noise),
-                "kl": lambda: trades_attack(cfg.epsilon, cfg.attack_steps, alpha)}
+    alpha = step_size if step_size is not None else default_step_size(cfg.epsilon, steps)
+    samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, steps, alpha, cfg.dale_noise),
+                "laplacian": lambda: lmc_laplacian(cfg.epsilon, steps, alpha, cfg.dale_noise),
+                "kl": lambda: trades_attack(cfg.epsilon, steps, alpha)}
     return Dale(_unchecked(samplers[cfg.dale_attack]()), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr,
                 cfg.dale_margin)
 
@@ -258,4 +257,4 @@ def _unchecked(attack: PGD) -> PGD:
     return replace(attack, check_model=False)
 
 
-__all__ = ["Batch", "Objective", "build_objective", "theta_range"]
+__all__ = ["Batch", "Objective", "build_objective"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, attack_in_batches
+from pyadvman.attacks import APGD, PGD, AttackProtocol, LearnedManifoldAttack, attack_in_batches
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
 from pyadvman.models import build_model
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
@@ -47,7 +47,7 @@ def test_nan_logits_never_count_as_correct() -> None:
     nan_model = _Wrap(model, lambda logits, x: logits * float("nan"))
     assert clean_accuracy(nan_model, x, y) == 0.0  # argmax of a NaN row is 0: a third of y would "match"
     with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN logits or an infinite largest logit"):
-        result = pgd_robustness(nan_model, x, y, eps=0.1, steps=3)
+        result = pgd_robustness(nan_model, x, y, eps=0.1, protocol=AttackProtocol(update="sign", steps=3))
     assert result.robust_accuracy() == 0.0 and result.clean_accuracy() == 0.0
     half = _Wrap(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
     result = PGD(eps=0.0, steps=1, check_model=False).run(half, x, y)
@@ -77,7 +77,7 @@ def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> 
     assert any(f.startswith(f"APGD: {correct} of {correct} correctly classified examples have an all-zero input "
                             "gradient") for f in found)
     saturated = _Wrap(model, lambda logits, x: 1e4 * logits)
-    found = _checks(PGD(eps=0.01, steps=2, random_start=False), saturated, x, y)
+    found = _checks(PGD(eps=0.01, steps=2, start="none"), saturated, x, y)
     assert any("loss is saturated" in f and "objective='margin'" in f for f in found)
     assert _checks(PGD(eps=0.1, steps=3, check_model=False), softmax, x, y) == []
 

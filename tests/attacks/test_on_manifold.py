@@ -12,14 +12,13 @@ from pyadvman.data.splits import DatasetSplits, Split
 from pyadvman.manifolds import FontsRenderer, warp
 from pyadvman.manifolds.learned_manifold import fit_learned_manifold
 from pyadvman.manifolds.vae_gan import VAEGANConfig
-from pyadvman.training.objectives import theta_range
 
 
 def test_true_manifold_attack_renders_its_outputs_and_fools_the_fonts_model(fonts) -> None:
     data, model = fonts
     test = data.test.first(200)
     renderer = FontsRenderer(data.prototypes)
-    low, high = theta_range(data)
+    low, high = data.train.theta_range()
     attack = TrueManifoldAttack(renderer=renderer, theta_low=low, theta_high=high, eta=0.3, steps=20, restarts=2)
     result = attack.run(model, test.images, test.labels, codes=test.codes, theta=test.theta)
     theta = result.params  # [R, B, 6]
@@ -39,7 +38,7 @@ def test_true_manifold_attack_renders_its_outputs_and_fools_the_fonts_model(font
 
 def test_true_manifold_attack_needs_codes(fonts) -> None:
     data, model = fonts
-    low, high = theta_range(data)
+    low, high = data.train.theta_range()
     attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high, steps=1)
     x, y = data.test.images[:4], data.test.labels[:4]
     with pytest.raises(ValueError, match=r"codes must be an int64 Tensor\[4, 2\]"):

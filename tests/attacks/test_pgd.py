@@ -45,7 +45,7 @@ def test_pgd_equals_reference_loop_step_for_step(steps) -> None:
     start = _seeded_start(x, 0.3, 1, seed=7)[0]
     expected = _reference_pgd(model, x, y, start, 0.3, 0.05, steps)[-1]
     torch.manual_seed(7)
-    got = PGD(eps=0.3, alpha=0.05, steps=steps, best="last").run(model, x, y)
+    got = PGD(eps=0.3, alpha=0.05, steps=steps, keep="last").run(model, x, y)
     torch.testing.assert_close(got.x_adv, expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(got.params[0], expected, rtol=0, atol=1e-12)
 
@@ -54,7 +54,7 @@ def test_batched_restarts_equal_independent_runs() -> None:
     model, x, y = _toy(1)
     starts = _seeded_start(x, 0.2, 3, seed=3)
     torch.manual_seed(3)
-    got = PGD(eps=0.2, alpha=0.03, steps=6, restarts=3, best="last").run(model, x, y)
+    got = PGD(eps=0.2, alpha=0.03, steps=6, restarts=3, keep="last").run(model, x, y)
     for r in range(3):
         expected = _reference_pgd(model, x, y, starts[r], 0.2, 0.03, 6)[-1]
         torch.testing.assert_close(got.x_adv_restarts[r], expected, rtol=0, atol=1e-12)
@@ -74,7 +74,7 @@ def test_best_iterate_is_the_highest_loss_and_the_first_success() -> None:
     torch.testing.assert_close(best.x_adv, iterates[losses.argmax(dim=0), rows], rtol=0, atol=1e-12)
     torch.testing.assert_close(best.loss[0], losses.max(dim=0).values.float(), rtol=1e-6, atol=1e-6)
     torch.manual_seed(5)
-    first = PGD(eps=0.3, alpha=0.1, steps=8, best="first_success").run(model, x, y)
+    first = PGD(eps=0.3, alpha=0.1, steps=8, keep="first_success").run(model, x, y)
     for b in range(5):
         if fooled[:, b].any():
             t = int(fooled[:, b].nonzero()[0])
@@ -96,11 +96,11 @@ class _Counting(nn.Module):
 def test_early_stop_freezes_finished_examples_and_ends_when_all_succeed() -> None:
     model, x, y = _toy(3)
     torch.manual_seed(0)
-    plain = PGD(eps=0.5, alpha=0.1, steps=30, best="first_success").run(model, x, y)
+    plain = PGD(eps=0.5, alpha=0.1, steps=30, keep="first_success").run(model, x, y)
     assert plain.success.all(), "set-up: every example should be fooled at eps 0.5"
     counting = _Counting(model)
     torch.manual_seed(0)
-    stopped = PGD(eps=0.5, alpha=0.1, steps=30, best="first_success", early_stop=True).run(counting, x, y)
+    stopped = PGD(eps=0.5, alpha=0.1, steps=30, keep="first_success", early_stop=True).run(counting, x, y)
     torch.testing.assert_close(stopped.x_adv, plain.x_adv, rtol=0, atol=0)
     assert counting.calls < 31  # clean pass + fewer than 30 iterate evaluations
 

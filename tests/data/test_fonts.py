@@ -173,3 +173,28 @@ def test_registry_and_contact_sheet(font_dir, tmp_path) -> None:
     sheet = fonts_contact_sheet(chosen.prototypes, tmp_path / "sheet.png")
     with Image.open(sheet) as image:
         assert image.info["Description"] == f"fonts={len(chosen)}" and image.size[0] > 500
+
+
+def test_the_same_fonts_under_other_paths_build_the_same_dataset(font_dir, tmp_path) -> None:
+    """Two machines with the same font files installed elsewhere, under other names and in another order: the
+    kept faces, the seeded draw and therefore every array of the dataset are the same, and so is its
+    fingerprint, which records the faces by family and style."""
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    files = sorted(p for p in font_dir.iterdir())
+    for i, path in enumerate(reversed(files)):  # reversed names reverse the path order
+        shutil.copy(path, elsewhere / f"{i:02d}-{path.name}")
+    fields = {"num_fonts": 4, "seed": 3, "transforms": 4, "test_transforms": 1}
+    first = load_fonts(_config(font_dir, tmp_path / "cache-a", **fields), progress=False)
+    second = load_fonts(_config(elsewhere, tmp_path / "cache-b", **fields), progress=False)
+    for split in ("train", "validation", "test"):
+        for part in ("images", "labels", "codes", "theta"):
+            assert torch.equal(getattr(getattr(first, split), part), getattr(getattr(second, split), part))
+    assert torch.equal(first.prototypes, second.prototypes)
+    assert first.fingerprint["splits"] == second.fingerprint["splits"]
+    fonts = first.provenance["fonts"]
+    assert fonts == second.provenance["fonts"] and fonts["count"] == 4 and fonts["seed"] == 3
+    assert all(face["family"] for face in fonts["faces"])  # named by family and style, not by path
+    assert not any(str(font_dir) in json.dumps(face) for face in fonts["faces"])
+    other_draw = load_fonts(_config(font_dir, tmp_path / "cache-a", **{**fields, "seed": 4}), progress=False)
+    assert other_draw.provenance["fonts"]["sha256"] != fonts["sha256"]  # the draw follows the seed

@@ -8,14 +8,17 @@ import math
 
 import pytest
 
+from pyadvman._atomic import to_json
 from pyadvman.experiments import claims_config
-from pyadvman.experiments.claims import CHANCE_MARGIN, CLAIM2_MIN_SUCCESS, CLAIM3_MIN_CORRELATION, run
-from pyadvman.experiments.report import fmt
+from pyadvman.experiments.claims import run
+from pyadvman.experiments.claims_criteria import evaluate_claims
+from pyadvman.experiments.report import fmt, interval
 
 from .conftest import assert_png, assert_row, npz_options, section
 
-TINY = {"train_sizes": (300, 600), "epochs": 2, "train_attack_steps": 2, "validation_attack_steps": 2,
-        "attack_steps": 3, "attack_examples": 60, "distance_examples": 40, "projection_steps": 5}
+TINY = {"train_sizes": (300, 600), "epochs": 2, "train_attack": {"steps": 2}, "eval_attack": {"steps": 3, "restarts": 2},
+        "strong_attack": {"steps": 3, "restarts": 2}, "apgd_steps": 3, "regular_examples": 60,
+        "on_manifold_examples": 80, "distance_examples": 40, "projection_steps": 5}
 
 
 @pytest.fixture(scope="module")
@@ -25,84 +28,78 @@ def fonts_run(tiny_fonts, tmp_path_factory):
     return cfg, run(cfg, out, progress=False), out
 
 
-def _mean(values):
-    return sum(values) / len(values)
-
-
 def test_metrics_json_holds_what_run_returns(fonts_run) -> None:
     _, metrics, out = fonts_run
-    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert json.loads((out / "config.json").read_text())["train_sizes"] == [300, 600]
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(to_json(metrics))
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_sizes"] == [300, 600] and config["eval_attack"]["restarts"] == 2
     assert metrics["manifold"] == "true"
+    assert metrics["data"] == json.loads((out / "data.json").read_text())
+    assert metrics["data"]["provenance"]["fonts"]["count"] > 0
     names = {r["name"] for r in metrics["models"]}
     assert names == {f"{v}-n{n}-seed0" for v in ("normal", "adversarial", "on_manifold") for n in (300, 600)}
     for record in metrics["models"]:
         final = json.loads((out / "models" / record["name"] / "final.json").read_text())
-        assert record["test_error"] == final["test_error"] and record["robust_accuracy"] == final["robust_accuracy"]
-        assert 0 <= record["on_manifold_success_rate"] <= 1
+        assert record["test_error"] == final["test_error"] and final["robust_accuracy"] is None  # the study attacks
+        regular, on = record["attacks"]["regular"], record["attacks"]["on_manifold"]
+        assert (regular["examples"], regular["restarts"], on["examples"]) == (60, 2, 80)
+        assert regular["success_rate"] == pytest.approx(regular["successful_pairs"] / (2 * regular["clean_correct"]))
+        assert set(record["attacks"]) == {"regular", "on_manifold", "strong_pgd", "apgd"}
     for name in metrics["figures"].values():
         assert_png(out / name)
 
 
-def test_report_gives_each_claims_numbers_from_metrics(fonts_run) -> None:
+def _wilson(k, n, z=1.959963984540054):
+    p = k / n
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_report_gives_each_claims_numbers_with_intervals(fonts_run) -> None:
     _, metrics, out = fonts_run
     report = (out / "report.md").read_text()
     claims = metrics["claims"]
     one = section(report, "## Claim 1")
-    for label, key in (("median normalised residual", "median_normalised_residual"), ("median angle", "median_angle"),
-                       ("median distance to the true manifold", "median_true_manifold_distance")):
-        reg, on = claims["1"]["pooled"]["regular"][key], claims["1"]["pooled"]["on_manifold"][key]
-        assert f"| {fmt(reg)} | {fmt(on)} |" in one and label in one
+    for measure in claims["1"]["tested_measures"]:
+        assert interval(claims["1"]["medians"]["regular"][measure]) in one
+    assert claims["1"]["tested_measures"] == ["true_manifold_distance", "normalised_residual"]
     two = section(report, "## Claim 2")
+    normal = {r["train_size"]: r for r in metrics["models"] if r["objective"] == "normal"}
     for n, value in claims["2"]["on_manifold_success_rate"].items():
-        assert_row(two, n, value)
+        counts = normal[int(n)]["attacks"]["on_manifold"]
+        low, high = _wilson(counts["success_rate"] * counts["clean_correct"], counts["clean_correct"])
+        assert value["low"] == pytest.approx(low) and value["high"] == pytest.approx(high)  # Wilson, n = correct
+        assert_row(two, n, interval(value))
     three = section(report, "## Claim 3")
     for n, errors in claims["3"]["test_error"].items():
-        assert_row(three, n, errors["normal"], errors["on_true_manifold"])
+        assert_row(three, n, interval(errors["normal"]), interval(errors["on_true_manifold"]))
     if claims["3"]["fit"] is not None:
         assert f"Pearson r = {fmt(claims['3']['fit']['pearson_r'])}" in three
     four = section(report, "## Claim 4")
     for n, row in claims["4"]["per_size"].items():
-        assert_row(four, n, row["normal_test_error"], row["adversarial_test_error"], row["test_error_penalty"],
-                   row["normal_robust_accuracy"], row["adversarial_robust_accuracy"])
+        assert_row(four, n, interval(row["normal_test_error"]), interval(row["adversarial_test_error"]),
+                   interval(row["test_error_penalty"]))
     for key, text in (("1", one), ("2", two), ("3", three), ("4", four)):
-        assert {True: "**Holds: yes**", False: "**Holds: no**"}[claims[key]["holds"]] in text
-        assert "![claim" in text or key == "3"
+        assert f"**Verdict: {claims[key]['verdict']}**" in text and "**Criterion**" in text
+        assert "**The paper's claim**" in text
+        for test in claims[key]["tests"]:
+            assert f"| {test['test']} | {interval(test['estimate'])} |" in text
+    strong = section(report, "## The strong evaluation")
+    for record in metrics["models"]:
+        assert_row(strong, record["name"], record["test_error"], record["attacks"]["regular"]["success_rate"])
 
 
-def test_verdicts_follow_the_stated_criteria(fonts_run) -> None:
+def test_verdicts_are_the_criteria_of_the_records(fonts_run) -> None:
     _, metrics, _ = fonts_run
-    models, claims = metrics["models"], metrics["claims"]
-
-    def per_size(objective, metric):
-        return {n: _mean([r[metric] for r in models if r["objective"] == objective and r["train_size"] == n])
-                for n in (300, 600)}
-
-    normal_success = per_size("normal", "on_manifold_success_rate")
-    assert claims["2"]["holds"] == all(v >= CLAIM2_MIN_SUCCESS for v in normal_success.values())
-    normal_error, on_error = per_size("normal", "test_error"), per_size("on_true_manifold", "test_error")
-    pooled = claims["1"]["pooled"]
-    assert claims["1"]["holds"] == (
-        pooled["regular"]["median_normalised_residual"] > pooled["on_manifold"]["median_normalised_residual"]
-        and pooled["regular"]["median_angle"] > pooled["on_manifold"]["median_angle"])
-    # the distances of regular examples are kNN and true-manifold distances of successful examples only
+    again = evaluate_claims(metrics["models"], metrics["distances"], "true", 10)
+    assert json.loads(to_json(again)) == json.loads(to_json(metrics["claims"]))
+    for claim in metrics["claims"].values():
+        assert claim["verdict"] in ("holds", "does not hold", "inconclusive")
+    # the distances are those of successful examples only
     for entry in metrics["distances"].values():
         for kind in ("regular", "on_manifold"):
             assert len(entry[kind].get("angle", [])) == entry[kind]["examples"] <= 40
             assert all(0 <= a <= 90 for a in entry[kind].get("angle", []))
-    fitted = [r for r in models if r["test_accuracy"] > 0.1 + CHANCE_MARGIN]  # 10 letters: chance 0.1
-    assert claims["3"]["excluded_from_fit"] == [r["name"] for r in models if r not in fitted]
-    xs = [r["test_error"] for r in fitted]
-    ys = [r["on_manifold_success_rate"] for r in fitted]
-    improved = sum(on_error[n] <= normal_error[n] for n in (300, 600))
-    if len(set(xs)) < 2:
-        assert claims["3"]["fit"] is None and claims["3"]["holds"] is False
-        return
-    mx, my = _mean(xs), _mean(ys)
-    r = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / math.sqrt(
-        sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
-    assert claims["3"]["fit"]["pearson_r"] == pytest.approx(r, rel=1e-9) and claims["3"]["fit"]["n"] == len(fitted)
-    assert claims["3"]["holds"] == (2 * improved >= 2 and r >= CLAIM3_MIN_CORRELATION)
 
 
 def test_resume_reuses_finished_work_and_guards_the_folder(fonts_run) -> None:
@@ -115,6 +112,7 @@ def test_resume_reuses_finished_work_and_guards_the_folder(fonts_run) -> None:
     again = run(cfg, out, resume=True, progress=False)
     assert model_file.stat().st_mtime_ns == stamp
     assert [r["test_error"] for r in again["models"]] == [r["test_error"] for r in metrics["models"]]
+    assert again["models"][4]["attacks"] == metrics["models"][4]["attacks"]  # the re-evaluated model, seeded
     assert (out / "report.md").is_file() and (out / "models" / "normal-n600-seed0" / "distances.json").is_file()
     with pytest.raises(FileExistsError, match="already holds a run"):
         run(cfg, out, progress=False)
@@ -136,7 +134,9 @@ def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -
     report = (tmp_path / "npz" / "report.md").read_text()
     assert "on-learned-manifold AT" in report
     for n, errors in metrics["claims"]["3"]["test_error"].items():
-        assert_row(section(report, "## Claim 3"), n, errors["normal"], errors["on_learned_manifold"])
+        assert_row(section(report, "## Claim 3"), n, interval(errors["normal"]),
+                   interval(errors["on_learned_manifold"]))
+    assert metrics["claims"]["1"]["tested_measures"] == ["normalised_residual"]
     assert (tmp_path / "npz" / "manifold" / "manifold.pt").is_file()
 
 

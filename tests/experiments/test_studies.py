@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from pyadvman._atomic import to_json
 from pyadvman.experiments import (
     EXPERIMENTS,
     flatness,
@@ -16,6 +17,7 @@ from pyadvman.experiments import (
     spectra,
     spectra_config,
 )
+from pyadvman.experiments.report import interval
 from pyadvman.experiments.study import VARIANT_LABELS
 
 from .conftest import assert_png, assert_row, npz_options
@@ -23,22 +25,26 @@ from .conftest import assert_png, assert_row, npz_options
 
 def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
     cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), variants=("normal", "stn"),
-                                   epochs=1, attack_steps=2, attack_examples=40)
+                                   epochs=1, eval_attack={"steps": 2}, regular_examples=40,
+                                   on_manifold_examples=40, strong_attack={"steps": 2}, apgd_steps=2)
     metrics = sample_complexity.run(cfg, tmp_path / "sc", progress=False)
-    assert json.loads((tmp_path / "sc" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert json.loads((tmp_path / "sc" / "metrics.json").read_text()) == json.loads(to_json(metrics))
     report = (tmp_path / "sc" / "report.md").read_text()
     assert len(metrics["summary"]) == 4
     for row in metrics["summary"]:
         group = [r for r in metrics["models"] if r["objective"] == row["objective"] and r["train_size"] == row["train_size"]]
-        assert row["test_error"] == pytest.approx(sum(r["test_error"] for r in group) / len(group))
-        assert_row(report, VARIANT_LABELS[row["objective"]], row["train_size"], row["seeds"], row["test_error"],
-                   row["robust_accuracy"], row["on_manifold_success_rate"])
+        assert row["test_error"]["value"] == pytest.approx(sum(r["test_error"] for r in group) / len(group))
+        success = group[0]["attacks"]["on_manifold"]
+        assert row["on_manifold.success_rate"]["value"] == pytest.approx(success["success_rate"], nan_ok=True)
+        cells = [interval(row[m]) for m in ("test_error", "regular.success_rate", "strong_pgd.robust_accuracy",
+                                             "on_manifold.success_rate")]
+        assert_row(report, VARIANT_LABELS[row["objective"]], row["train_size"], row["seeds"], *cells)
     assert_png(tmp_path / "sc" / metrics["figures"]["sample_complexity"])
 
 
 def test_flatness_reports_every_epoch_and_its_fit(patterns_npz, tmp_path) -> None:
     cfg = flatness_config(dataset="npz", dataset_options=npz_options(patterns_npz), train_size=400,
-                          variants=("normal", "adversarial"), epochs=2, train_attack_steps=2, examples=40,
+                          variants=("normal", "adversarial"), epochs=2, train_attack={"steps": 2}, examples=40,
                           robust_steps=2, average_samples=2, worst_passes=1)
     metrics = flatness.run(cfg, tmp_path / "fl", progress=False)
     assert [(r["variant"], r["epoch"]) for r in metrics["records"]] == [("normal", 1), ("normal", 2),
@@ -59,7 +65,7 @@ def test_flatness_reports_every_epoch_and_its_fit(patterns_npz, tmp_path) -> Non
 
 def test_spectra_compare_normal_and_adversarial_training(patterns_npz, tmp_path) -> None:
     cfg = spectra_config(dataset="npz", dataset_options=npz_options(patterns_npz), train_size=400, epochs=2,
-                         train_attack_steps=2, jacobian_examples=2, confidence_examples=100)
+                         train_attack={"steps": 2}, jacobian_examples=2, confidence_examples=100)
     metrics = spectra.run(cfg, tmp_path / "sp", progress=False)
     results = metrics["results"]
     report = (tmp_path / "sp" / "report.md").read_text()

@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pyadvman.training.run_folder import config_record
 from conftest import tiny_config, write_blocks_npz
 
 _SCRIPT = """
 import sys, json
 from pyadvman.training import TrainConfig, train
-cfg = TrainConfig(**json.loads(sys.argv[1]))
+cfg = TrainConfig.from_record(json.loads(sys.argv[1]))
 train(cfg, sys.argv[2], progress=False)
 """
 
@@ -26,7 +27,7 @@ def test_two_process_ddp_matches_one_process(tmp_path) -> None:
     write_blocks_npz(npz, n=800)
     # no BatchNorm: per-process batch statistics would (rightly) differ from the full batch's
     cfg = tiny_config(npz, model="mlp", model_options={"units": [32], "batch_norm": False}, epochs=2)
-    cfg_json = json.dumps({**cfg.__dict__, "betas": list(cfg.betas)})
+    cfg_json = json.dumps(config_record(cfg))
     script = tmp_path / "train_script.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -104,7 +105,7 @@ class OneRankDiverges:
 
 loop.build_objective = lambda cfg, data: OneRankDiverges(real(cfg, data))
 try:
-    loop.train(TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], progress=False)
+    loop.train(TrainConfig.from_record(json.loads(sys.argv[1])), sys.argv[2], progress=False)
 except loop.TrainingDivergedError as error:
     print(f"rank {dist.get_rank()}: {error}", file=sys.stderr)
     sys.exit(3)
@@ -118,7 +119,7 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path) -> No
     script = tmp_path / "nan_script.py"
     script.write_text(_NAN_SCRIPT)
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(script), json.dumps({**cfg.__dict__, "betas": list(cfg.betas)}), str(tmp_path / "run")],
+                          str(script), json.dumps(config_record(cfg)), str(tmp_path / "run")],
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240,
                          check=False)
     assert run.returncode != 0

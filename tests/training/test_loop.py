@@ -18,6 +18,7 @@ from pyadvman.training import load_trained, train, train_config
 from pyadvman.training.evaluation import clean_accuracy
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pyadvman.training.run_folder import config_record
 from conftest import tiny_config, write_blocks_npz
 
 
@@ -41,6 +42,29 @@ def test_run_folder_holds_config_metrics_checkpoints_and_final(blocks, tmp_path)
     assert clean_accuracy(model, data.test.images, data.test.labels) == pytest.approx(result.final["test_accuracy"])
     assert result.final["test_accuracy"] > 0.9  # the blocks are easy
     assert 0 <= result.final["robust_accuracy"] <= result.final["test_accuracy"] + 0.1
+
+
+@pytest.mark.parametrize("schedule", ["batch", "epoch"])
+def test_the_learning_rate_follows_its_schedule_at_every_batch(blocks, tmp_path, monkeypatch, schedule) -> None:
+    import pyadvman.training.loop as loop
+
+    seen = []
+    make = loop.make_optimizer
+
+    def recording(cfg, model):
+        optimizer = make(cfg, model)
+        step = optimizer.step
+        optimizer.step = lambda *a, **k: (seen.append(optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+        return optimizer
+
+    monkeypatch.setattr(loop, "make_optimizer", recording)
+    cfg = tiny_config(blocks, epochs=2, lr_schedule=schedule, train_size=100)  # 5 batches of 20 per epoch
+    train(cfg, tmp_path / "run", progress=False)
+    if schedule == "batch":  # the released code: 0.01·0.95^(epoch + 1 + b/B) before every batch
+        expected = [0.01 * 0.95 ** (e + 1 + b / 5) for e in range(2) for b in range(5)]
+    else:
+        expected = [0.01 * 0.95 ** e for e in range(2) for _ in range(5)]
+    assert seen == pytest.approx(expected, rel=1e-12)
 
 
 def test_reusing_a_folder_needs_resume_and_the_same_config(blocks, tmp_path) -> None:
@@ -68,7 +92,7 @@ def test_config_errors_name_the_field() -> None:
 _SCRIPT = """
 import sys, json
 from pyadvman.training import TrainConfig, train
-cfg = TrainConfig(**json.loads(sys.argv[1]))
+cfg = TrainConfig.from_record(json.loads(sys.argv[1]))
 train(cfg, sys.argv[2], resume=len(sys.argv) > 3, progress=False)
 """
 
@@ -83,7 +107,7 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path) -> None
     npz = tmp_path / "blocks.npz"
     write_blocks_npz(npz)
     cfg = tiny_config(npz, objective="adversarial", epochs=3, checkpoint_minutes=0.0)
-    cfg_json = json.dumps({**cfg.__dict__, "betas": list(cfg.betas)})
+    cfg_json = json.dumps(config_record(cfg))
     straight = _run(cfg_json, tmp_path / "straight")
     assert straight.wait(timeout=300) == 0, straight.stdout.read().decode()
 

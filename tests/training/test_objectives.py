@@ -3,6 +3,8 @@ update."""
 
 from __future__ import annotations
 
+import json
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -105,3 +107,52 @@ def test_dale_loss_and_primal_dual_update() -> None:
     kl_loss, _ = Dale(_fixed_attack, "kl", nu=2.0, dual_lr=0.0, margin=0.1)(net, net, batch)
     kl = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="batchmean")
     torch.testing.assert_close(kl_loss, kl + 2.0 * clean_loss)
+
+
+def test_reconstruction_training_replaces_the_perturbed_half_by_the_class_reconstructions(tmp_path) -> None:
+    from pyadvman.data.splits import DatasetSplits, Split
+    from pyadvman.manifolds.learned_manifold import LearnedManifold
+    from pyadvman.manifolds.vae_gan import VAEGANConfig
+    from pyadvman.training import TrainConfig, build_objective
+
+    torch.manual_seed(0)
+    manifold = LearnedManifold((1, 8, 8), 3, VAEGANConfig(latent=2, channels=4, epochs=1)).eval()
+    manifold.save(tmp_path / "manifold.pt")
+    cfg = TrainConfig(dataset="npz", objective="reconstruction", manifold=str(tmp_path / "manifold.pt"))
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+    split = Split(images, labels)
+    objective = build_objective(cfg, DatasetSplits("toy", ("a", "b", "c"), split, split, split))
+    seen = []
+
+    class Recording(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(64, 3)
+
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return self.linear(x.flatten(1))
+
+    model = Recording()
+    objective(model, model, Batch(images, labels))
+    with torch.no_grad():
+        expected = manifold.reconstruct(images[3:], labels[3:])
+    torch.testing.assert_close(seen[0][:3], images[:3], rtol=0, atol=0)  # the clean half
+    torch.testing.assert_close(seen[0][3:], expected, rtol=0, atol=1e-6)  # dec_y(enc_y(x)), no attack
+
+
+def test_configs_of_runs_from_before_the_protocols_still_load() -> None:
+    from dataclasses import asdict
+
+    from pyadvman.attacks import SIGNED_PGD
+    from pyadvman.training import TrainConfig
+
+    old = {**asdict(TrainConfig()), "betas": [0.5, 0.9]}
+    for key in ("train_attack", "eval_attack", "lr_schedule"):
+        old.pop(key)
+    old.update(attack_steps=10, attack_alpha=None, attack_update="sign", eval_steps=40, eval_restarts=2)
+    cfg = TrainConfig.from_record(old)
+    assert asdict(cfg.train_attack) == {**asdict(SIGNED_PGD), "steps": 10}  # what the old PGD did
+    assert asdict(cfg.eval_attack) == {**asdict(SIGNED_PGD), "steps": 40, "restarts": 2}
+    assert cfg.lr_schedule == "epoch" and cfg.betas == (0.5, 0.9)
+    assert TrainConfig.from_record(json.loads(json.dumps(asdict(TrainConfig())))) == TrainConfig()

@@ -1,0 +1,85 @@
+"""Verdicts that state how sure they are: every test of a claim compares an estimate (with its interval) with
+a threshold, and comes out "holds", "does not hold" or "inconclusive" (the interval contains the threshold, so
+the uncertainty cannot separate the compared numbers). Tests and parts combine into parts with ``all_of``
+(every part must hold), ``any_of`` (one part suffices) and ``at_least_half``; a part records its outcome and
+the tests that decided it, so a report can name them. A claim whose models were not trained is
+"not evaluated"."""
+
+from __future__ import annotations
+
+from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate
+
+HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUATED)
+
+
+def compare(name: str, estimate: Estimate, relation: str, threshold: float, *,
+            confidence: float = CONFIDENCE) -> dict:
+    """The test "estimate ``relation`` threshold" (relation ">" or "<"): holds when the whole interval lies on
+    that side of the threshold, does not hold when it lies wholly on the other side, else inconclusive; not
+    evaluated when nothing was measured. ``confidence``: the coverage of the estimate's interval.
+
+    Returns:
+        {"test": name, "estimate": {value, low, high}, "confidence", "relation", "threshold", "outcome"}.
+
+    Raises:
+        ValueError: a relation other than ">" or "<".
+    """
+    if relation not in (">", "<"):
+        raise ValueError(f"relation must be '>' or '<', got {relation!r}")
+    side = estimate.side_of(threshold)
+    wanted = 1 if relation == ">" else -1
+    if not estimate.measured:
+        outcome = NOT_EVALUATED
+    else:
+        outcome = HOLDS if side == wanted else FAILS if side == -wanted else INCONCLUSIVE
+    return {"test": name, "estimate": estimate.as_dict(), "confidence": confidence, "relation": relation,
+            "threshold": threshold, "outcome": outcome}
+
+
+def _tests(item: dict) -> list[dict]:
+    """The tests behind a test or a part."""
+    return [item] if "test" in item else item["decided_by"]
+
+
+def _part(outcome: str, deciding: list[dict]) -> dict:
+    return {"outcome": outcome, "decided_by": [t for item in deciding for t in _tests(item)]}
+
+
+def all_of(items: list[dict]) -> dict:
+    """Every item (a test or a part) must hold: does not hold if one does not (decided by those), else not
+    evaluated if one was not, inconclusive if one is (decided by those), else holds (decided by all)."""
+    outcomes = [i["outcome"] for i in items]
+    for outcome in (FAILS, NOT_EVALUATED, INCONCLUSIVE):
+        if outcome in outcomes:
+            return _part(outcome, [i for i in items if i["outcome"] == outcome])
+    return _part(HOLDS if items else NOT_EVALUATED, items)
+
+
+def any_of(items: list[dict]) -> dict:
+    """One item suffices: holds if one holds (decided by those), does not hold if every evaluated item does not
+    (decided by all), else inconclusive (decided by the inconclusive ones)."""
+    evaluated = [i for i in items if i["outcome"] != NOT_EVALUATED]
+    if not evaluated:
+        return _part(NOT_EVALUATED, [])
+    holding = [i for i in evaluated if i["outcome"] == HOLDS]
+    if holding:
+        return _part(HOLDS, holding)
+    if all(i["outcome"] == FAILS for i in evaluated):
+        return _part(FAILS, evaluated)
+    return _part(INCONCLUSIVE, [i for i in evaluated if i["outcome"] == INCONCLUSIVE])
+
+
+def at_least_half(items: list[dict]) -> dict:
+    """At least half of the items hold: holds when those that hold are at least half (decided by them), does
+    not hold when even with the inconclusive ones they are fewer than half (decided by the failing ones), else
+    inconclusive (decided by the inconclusive ones)."""
+    if not items:
+        return _part(NOT_EVALUATED, [])
+    holding = [i for i in items if i["outcome"] == HOLDS]
+    unclear = [i for i in items if i["outcome"] == INCONCLUSIVE]
+    if 2 * len(holding) >= len(items):
+        return _part(HOLDS, holding)
+    if 2 * (len(holding) + len(unclear)) < len(items):
+        return _part(FAILS, [i for i in items if i["outcome"] not in (HOLDS, INCONCLUSIVE)])
+    return _part(INCONCLUSIVE, unclear)
