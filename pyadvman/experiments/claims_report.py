@@ -231,7 +231,10 @@ def _learned_manifold(metrics: dict, cfg) -> list[str]:
             ["their reconstructions dec_y(enc_y(x))", interval(median["reconstruction_to_train"])],
             ["samples dec_y(z), z ~ N(0, I)", interval(median["sample_to_train"])]]
     yardstick = median["test_image_to_train"]["value"]
-    ratio = median["reconstruction_to_train"]["value"] / yardstick if yardstick and yardstick > 0 else float("nan")
+
+    def relative(name: str) -> str:
+        return fmt(median[name]["value"] / yardstick, 2) if yardstick and yardstick > 0 else "n/a"
+
     models = [[r["name"], r["test_accuracy"], metric(r, "on_manifold.clean_accuracy"),
                metric(r, "on_manifold.success_rate")] for r in metrics["models"]]
     return ["## The learned manifold", "",
@@ -242,9 +245,12 @@ def _learned_manifold(metrics: dict, cfg) -> list[str]:
              f"do. Distance of the first {quality['examples']} test images, their reconstructions and prior "
              "samples to the nearest training image (L2, medians with bootstrap 95% intervals):"), "",
             table(["images", "median L2 distance to the nearest training image"], rows), "",
-            (f"Reconstructions lie {fmt(ratio, 2)}× as far from the training images as the test images themselves, "
-             f"and {interval(median['reconstruction_to_image'])} from the image they reconstruct. The classifiers "
-             "on test images and on the reconstructions the on-manifold attack starts from (its clean accuracy):"),
+            (f"Reconstructions lie {relative('reconstruction_to_train')}× as far from the training images as the test "
+             f"images themselves, and {interval(median['reconstruction_to_image'])} from the image they reconstruct, "
+             f"{relative('reconstruction_to_image')}× a test image's distance to its nearest training image: a "
+             "ratio near 1 or above means the decoders keep little of what tells an image from its neighbours. "
+             "The classifiers on test images and on the reconstructions the on-manifold attack starts from (its "
+             "clean accuracy):"),
             "", table(["model", "test accuracy", "accuracy on reconstructions", "on-manifold success rate"], models)]
 
 
