@@ -4,8 +4,10 @@ bootstrap intervals of medians, Fisher intervals of Pearson's r, and the spread 
 Every interval is a 95% interval unless told otherwise. Rates of one model are binomial proportions (Wilson,
 1927); a difference of two estimates gets the MOVER interval of Zou & Donner (2008), which for two Wilson
 intervals is Newcombe's (1998) hybrid score interval. Both treat the two estimates as independent; models
-evaluated on the same test images are positively correlated, so the interval of their difference is, if
-anything, too wide, never too narrow.
+evaluated on the same test images are positively correlated, so on that account the interval of their
+difference is too wide rather than too narrow. The intervals treat test images as independent draws (on FONTS:
+of θ, for the dataset's fixed fonts) and cover the variation between training runs only when there are several
+seeds.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from pyadvman.experiments.study import (
     prepare_study,
     run_grid,
 )
+from pyadvman.training.run_folder import holds_results
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
     folder = ExperimentFolder(out_dir or default_out_dir("claims", cfg.dataset))
     started = time.monotonic()
     data = load_study_data(cfg, progress=progress)
+    resumed = resume and holds_results(folder.root)  # anything of an earlier invocation to reload
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
     distances: dict[str, dict] = {}
@@ -142,7 +144,7 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
 
     records = run_grid(study, folder, progress=progress, after_model=measure)
     claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes))
-    metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint,
+    metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
                "manifold": study.manifold_kind, "models": records, "claims": claims, "distances": distances}
     if study.learned is not None:
         metrics["learned_manifold"] = folder.cached(folder.root / "manifold" / "quality.json",

@@ -78,7 +78,8 @@ def claim1(distances: dict[str, dict], normal_names: list[str], manifold_kind: s
         difference_ = median_difference(reg, on, a_clusters=reg_examples, b_clusters=on_examples)
         tests.append(compare(f"median {measure.replace('_', ' ')}: regular − on-manifold", difference_, ">", 0.0))
     per_model = [{"name": name, **{kind: {m: median(distances[name][kind][m])
-                                          for m in ("normalised_residual", "angle", "true_manifold_distance")
+                                          for m in ("normalised_residual", "angle", "true_manifold_distance",
+                                                    "learned_manifold_distance")
                                           if distances[name][kind].get(m)}
                                    for kind in ("regular", "on_manifold")}} for name in normal_names]
     verdict = all_of(tests) if normal_names else all_of([])

@@ -18,6 +18,12 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def color(objective: str) -> str:
+    """One colour per training objective in every figure (matplotlib's cycle, in VARIANT_LABELS' order)."""
+    order = list(VARIANT_LABELS)
+    return f"C{order.index(objective) % 10}" if objective in order else "C9"
+
+
 def _error_bars(estimates: list[Estimate]) -> np.ndarray:
     """matplotlib's yerr (distances below and above each value) of 95% intervals; 0 where not measured."""
     below = [e.value - e.low for e in estimates]
@@ -29,17 +35,16 @@ def metric_vs_size(ax, records: list[dict], metric: str, ylabel: str, objectives
                    paper: dict[str, dict[int, float]] | None = None) -> None:
     """Lines of ``metric`` (a name of ``study.metric``; the mean over seeds) against N per training variant,
     with 95% error bars (``study.size_estimates``); the paper's values dashed in the same colour where given."""
-    for i, objective in enumerate(dict.fromkeys(r["objective"] for r in records)):
+    for objective in dict.fromkeys(r["objective"] for r in records):
         if objectives is not None and objective not in objectives:
             continue
-        color = f"C{i}"
         estimates = size_estimates(records, objective, metric)
         sizes = list(estimates)
         ax.errorbar(sizes, [estimates[n].value for n in sizes], yerr=_error_bars(list(estimates.values())),
-                    fmt="o-", capsize=3, color=color, label=VARIANT_LABELS.get(objective, objective))
+                    fmt="o-", capsize=3, color=color(objective), label=VARIANT_LABELS.get(objective, objective))
         if paper and objective in paper:
             ref = sorted(paper[objective].items())
-            ax.plot([n for n, _ in ref], [v for _, v in ref], "x--", color=color, alpha=0.6,
+            ax.plot([n for n, _ in ref], [v for _, v in ref], "x--", color=color(objective), alpha=0.6,
                     label=f"{VARIANT_LABELS.get(objective, objective)} (paper)")
     ax.set_xscale("log")
     ax.set_xlabel("training examples N")
@@ -65,12 +70,12 @@ def correlation_figure(records: list[dict], fit: dict | None, path: Path, title:
     axes, and the least-squares line with Pearson r and its interval."""
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot(1, 1, 1)
-    for i, objective in enumerate(sorted({r["objective"] for r in records})):
+    for objective in dict.fromkeys(r["objective"] for r in records):
         rows = [r for r in records if r["objective"] == objective]
         errors = [model_estimate(r, "test_error") for r in rows]
         success = [model_estimate(r, "on_manifold.success_rate") for r in rows]
         ax.errorbar([e.value for e in errors], [e.value for e in success], xerr=_error_bars(errors),
-                    yerr=_error_bars(success), fmt="o", capsize=2, color=f"C{i}",
+                    yerr=_error_bars(success), fmt="o", capsize=2, color=color(objective),
                     label=VARIANT_LABELS.get(objective, objective))
     if fit is not None:
         xs = np.linspace(min(r["test_error"] for r in records), max(r["test_error"] for r in records), 10)

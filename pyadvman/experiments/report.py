@@ -12,7 +12,8 @@ def fmt(value: float | None, digits: int = 4) -> str:
         return "n/a"
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.{digits}f}"
+    # rounded first, so that one number reached two ways (0.10175 as 407/4000 or as 1 − 0.89825) prints alike
+    return f"{round(value, 10):.{digits}f}"
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:

@@ -108,3 +108,14 @@ def test_learned_manifold_distance_improves_on_the_encoder_and_leaves_no_gradien
     assert all(p.grad is None for p in manifold.parameters())
     with pytest.raises(ValueError, match="labels must be"):
         learned_manifold_distance(manifold, x, labels[:3])
+
+
+def test_nearest_neighbour_distance_is_the_brute_force_minimum() -> None:
+    from pyadvman.analysis import nearest_neighbour_distance
+
+    torch.manual_seed(3)
+    images, reference = torch.rand(7, 1, 5, 5), torch.rand(40, 1, 5, 5)
+    expected = torch.cdist(images.flatten(1).double(), reference.flatten(1).double()).min(dim=1).values
+    torch.testing.assert_close(nearest_neighbour_distance(images, reference).double(), expected, rtol=1e-5,
+                               atol=1e-5)
+    assert float(nearest_neighbour_distance(reference[:3], reference).abs().max()) < 1e-3  # itself

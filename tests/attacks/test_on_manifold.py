@@ -86,3 +86,17 @@ def test_transformation_attack_warps_within_the_ranges(fashion) -> None:
     for r in range(2):
         torch.testing.assert_close(result.x_adv_restarts[r], warp(x[:100], result.params[r]), rtol=0, atol=1e-6)
     assert result.success_rate() > 0.05
+
+
+def test_the_true_manifold_attack_of_a_split_clips_to_that_splits_theta_range(fonts) -> None:
+    """As the released code clips: test attacks to the test set's θ range, training attacks to the training
+    set's."""
+    data, _ = fonts
+    for split in ("train", "test"):
+        attack = TrueManifoldAttack.on_split(data, split, eta=0.3, steps=1)
+        theta = getattr(data, split).theta
+        assert torch.equal(attack.theta_low, theta.amin(dim=0)) and torch.equal(attack.theta_high, theta.amax(dim=0))
+    plain = DatasetSplits("plain", data.classes, *(Split(s.images, s.labels) for s in (data.train, data.validation,
+                                                                                      data.test)))
+    with pytest.raises(ValueError, match="needs FONTS"):
+        TrueManifoldAttack.on_split(plain, "test")

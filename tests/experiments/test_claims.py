@@ -84,6 +84,7 @@ def test_report_gives_each_claims_numbers_with_intervals(fonts_run) -> None:
         assert "**The paper's claim**" in text
         for test in claims[key]["tests"]:
             assert f"| {test['test']} | {interval(test['estimate'])} |" in text
+    assert "## The learned manifold" not in report  # FONTS: the true manifold
     strong = section(report, "## The strong evaluation")
     for record in metrics["models"]:
         assert_row(strong, record["name"], record["test_error"], record["attacks"]["regular"]["success_rate"])
@@ -124,10 +125,12 @@ def test_resume_reuses_finished_work_and_guards_the_folder(fonts_run) -> None:
 def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -> None:
     cfg = claims_config("quick", dataset="npz", dataset_options=npz_options(patterns_npz),
                         vae_gan_options={"epochs": 1, "channels": 4, "latent": 4, "max_examples": 120},
+                        variants=("normal", "adversarial", "on_manifold", "reconstruction"),
                         **{**TINY, "train_sizes": (200, 400)})
     metrics = run(cfg, tmp_path / "npz", progress=False)
-    assert metrics["manifold"] == "learned"
-    assert {r["objective"] for r in metrics["models"]} == {"normal", "adversarial", "on_learned_manifold"}
+    assert metrics["manifold"] == "learned" and metrics["resumed"] is False
+    assert {r["objective"] for r in metrics["models"]} == {"normal", "adversarial", "on_learned_manifold",
+                                                            "reconstruction"}
     entry = next(iter(metrics["distances"].values()))["on_manifold"]
     assert "true_manifold_distance" not in entry
     assert entry["examples"] == 0 or len(entry["learned_manifold_distance"]) == entry["examples"]
@@ -138,6 +141,15 @@ def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -
                    interval(errors["on_learned_manifold"]))
     assert metrics["claims"]["1"]["tested_measures"] == ["normalised_residual"]
     assert (tmp_path / "npz" / "manifold" / "manifold.pt").is_file()
+    control = metrics["claims"]["3"]["control"]  # the reconstruction control beside on-manifold AT
+    assert set(control) == {"200", "400"} and "The control" in section(report, "## Claim 3")
+    for n, row in control.items():
+        assert_row(section(report, "## Claim 3"), n, interval(row["reconstruction"]),
+                   interval(row["reconstruction − normal"]))
+    quality = metrics["learned_manifold"]
+    assert quality["examples"] == 150 and quality["vae_gan"]["channels"] == 4  # the whole test split
+    learned = section(report, "## The learned manifold")
+    assert interval(quality["median_distance"]["reconstruction_to_train"]) in learned
 
 
 def test_config_errors_name_the_field(patterns_npz, tmp_path) -> None:
