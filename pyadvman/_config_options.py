@@ -11,10 +11,12 @@ import os
 import types
 import typing
 from dataclasses import MISSING, fields
+from functools import cache
 
 from pyadvman._presets import nested_config_fields
 
 
+@cache
 def _field_comments(cls: type) -> dict[str, str]:
     """The trailing ``# comment`` of each field in the class body (the fields' documentation)."""
     comments: dict[str, str] = {}
@@ -48,7 +50,7 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 
 def _add_option(parser, cls: type, name: str, default: object, prefix: str = "", context: str = "") -> None:
-    hint = typing.get_type_hints(cls)[name]
+    hint = _hints(cls)[name]
     note = _field_comments(cls).get(name, "")
     choices = getattr(cls, "OPTION_CHOICES", {})
     if name in choices:
@@ -58,6 +60,12 @@ def _add_option(parser, cls: type, name: str, default: object, prefix: str = "",
     parser.add_argument(_option(prefix + name), dest=prefix + name, default=None, metavar="VALUE",
                         help=f"{note + '. ' if note else ''}[{_type_name(hint)}, default "
                              f"{default!r}; the preset may change it]".replace("%", "%%"))
+
+
+@cache
+def _hints(cls: type) -> dict[str, object]:
+    """The field annotations of a config class, resolved once (the command line reads them per option)."""
+    return typing.get_type_hints(cls)
 
 
 def _option(dest: str) -> str:

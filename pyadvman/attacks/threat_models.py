@@ -64,7 +64,7 @@ class LinfBall:
 
         ``kind`` "uniform": every coordinate uniform in [−eps, eps]. "radial": a Gaussian direction scaled to
         ‖·‖∞ = 1, times eps, times one radius u ~ U[0, 1] per (restart, example), the start of the released code
-        of Stutz et al. (docs/papers.md §1, "The released protocol"); most coordinates start well inside the ball.
+        of Stutz et al. (docs/protocol.md); most coordinates start well inside the ball.
         """
         if kind == "radial":
             direction = torch.randn(restarts, *x0.shape, dtype=x0.dtype, device=x0.device)

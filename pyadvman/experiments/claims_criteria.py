@@ -182,15 +182,13 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
     part_b = any_of(costs)
     strong = {attack: all_of(_robustness_needs_data(records, sizes, attack))["outcome"]
               for attack in strong_attacks if len(sizes) > 1 and any(attack in r["attacks"] for r in records)}
-    rows = {}
-    for n in sizes:
-        rows[str(n)] = {"normal_test_error": normal[n].as_dict(), "adversarial_test_error": at[n].as_dict(),
-                        "test_error_penalty": penalty[n].as_dict()}
-        for attack in ("regular", *strong_attacks):
-            for objective in ("normal", "adversarial"):
-                for rate in ("success_rate", "robust_accuracy"):
-                    estimate = size_estimates(records, objective, f"{attack}.{rate}").get(n, NOT_MEASURED)
-                    rows[str(n)][f"{objective}_{attack}_{rate}"] = estimate.as_dict()
+    rates = {f"{objective}_{attack}_{rate}": size_estimates(records, objective, f"{attack}.{rate}")
+             for attack in ("regular", *strong_attacks) for objective in ("normal", "adversarial")
+             for rate in ("success_rate", "robust_accuracy")}
+    rows = {str(n): {"normal_test_error": normal[n].as_dict(), "adversarial_test_error": at[n].as_dict(),
+                     "test_error_penalty": penalty[n].as_dict(),
+                     **{key: by_size.get(n, NOT_MEASURED).as_dict() for key, by_size in rates.items()}}
+            for n in sizes}
     tests = needs_data + [t for item in costs for t in item.get("tests", [item])]
     return {"per_size": rows, "part_a": part_a["outcome"], "part_b": part_b["outcome"],
             "penalty_tolerance": CLAIM4_PENALTY_TOLERANCE, "tests": tests, "strong": strong,

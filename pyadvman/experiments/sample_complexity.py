@@ -71,7 +71,7 @@ def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
          f"paper's attack ({cfg.eval_attack.describe('ε', cfg.epsilon)}) on the first {cfg.regular_examples}, "
          f"{cfg.strong_attack.describe('ε', cfg.epsilon)} on the same images, and the on-{metrics['manifold']}-"
          f"manifold success rate (η = {cfg.eta}) on the first {cfg.on_manifold_examples}. Means over seeds with "
-         "95% intervals (Wilson, widened to the t interval over seeds when there are several)."), "",
+         "95% intervals (Wilson, with the t interval over seeds added in quadrature when there are several)."), "",
         *data_lines(metrics["data"]), "",
         table(["variant", "N", "seeds", *(label for _, label in METRICS), "paper on-manifold success rate"],
               rows), "",

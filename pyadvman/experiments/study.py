@@ -113,7 +113,6 @@ STUDY_PAPER_PRESET: dict[str, object] = {
 # The attacks a model record holds (AttackResult.counts each), read by ``metric``: the paper's attack off the
 # manifold ("regular", the paper's term for image-space adversarial examples) and on it, and the strong
 # evaluation.
-EVALUATION_ATTACKS = ("regular", "on_manifold", "strong_pgd", "apgd")
 ATTACK_LABELS = {"regular": "paper's attack (L∞)", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
                  "apgd": "APGD-CE"}
 
@@ -143,19 +142,18 @@ class Study:
     def attack_on_manifold(self, model: nn.Module, examples: int, seed: int, *, keep_images: bool = True):
         """The paper's on-manifold attack (``cfg.eval_attack``) on the first ``examples`` test images, seeded;
         an AttackResult."""
-        test = self.data.test.first(min(examples, len(self.data.test)))
-        codes = {"codes": test.codes, "theta": test.theta} if self.manifold_kind == "true" else {}
-        torch.manual_seed(seed)
-        return attack_in_batches(self.on_manifold_attack(self.cfg.eval_attack), model, test.images, test.labels,
-                                 progress=False, keep_images=keep_images, desc="on-manifold attack", **codes)
+        return self.attack_test_images(model, self.on_manifold_attack(self.cfg.eval_attack), examples, seed,
+                                       keep_images=keep_images, with_codes=self.manifold_kind == "true")
 
-    def attack_regular(self, model: nn.Module, attack: Attack, examples: int, seed: int, *,
-                       keep_images: bool = True):
-        """An image-space attack on the first ``examples`` test images, seeded; an AttackResult."""
+    def attack_test_images(self, model: nn.Module, attack: Attack, examples: int, seed: int, *,
+                           keep_images: bool = True, with_codes: bool = False):
+        """``attack`` on the first ``examples`` test images, seeded; an AttackResult. ``with_codes`` passes the
+        FONTS codes and θ (the true-manifold attack needs them)."""
         test = self.data.test.first(min(examples, len(self.data.test)))
+        codes = {"codes": test.codes, "theta": test.theta} if with_codes else {}
         torch.manual_seed(seed)
         return attack_in_batches(attack, model, test.images, test.labels, progress=False, keep_images=keep_images,
-                                 desc="attack")
+                                 desc="attack", **codes)
 
 
 def _has_true_manifold(data: DatasetSplits) -> bool:
@@ -241,15 +239,15 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
         attacks[name] = run().counts()
         seconds[name] = round(time.monotonic() - started, 2)
 
-    timed("regular", lambda: study.attack_regular(model, PGD(eps=cfg.epsilon, **cfg.eval_attack.options()),
+    timed("regular", lambda: study.attack_test_images(model, PGD(eps=cfg.epsilon, **cfg.eval_attack.options()),
                                                   cfg.regular_examples, key.seed, keep_images=False))
     timed("on_manifold", lambda: study.attack_on_manifold(model, cfg.on_manifold_examples, key.seed,
                                                           keep_images=False))
     strong = PGD(eps=cfg.epsilon, check_model=False, **cfg.strong_attack.options())
-    timed("strong_pgd", lambda: study.attack_regular(model, strong, cfg.regular_examples, key.seed,
+    timed("strong_pgd", lambda: study.attack_test_images(model, strong, cfg.regular_examples, key.seed,
                                                      keep_images=False))
     if cfg.apgd_steps:
-        timed("apgd", lambda: study.attack_regular(model, APGD(eps=cfg.epsilon, steps=cfg.apgd_steps,
+        timed("apgd", lambda: study.attack_test_images(model, APGD(eps=cfg.epsilon, steps=cfg.apgd_steps,
                                                                check_model=False),
                                                    cfg.regular_examples, key.seed, keep_images=False))
     final = result.final
@@ -261,7 +259,7 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
 
 def metric(record: dict, name: str) -> float:
     """A model record's number by name: "test_error", "test_accuracy", or "<attack>.<rate>" for an attack of
-    EVALUATION_ATTACKS and a rate of AttackResult.counts ("on_manifold.success_rate"); NaN when the attack was
+    ATTACK_LABELS and a rate of AttackResult.counts ("on_manifold.success_rate"); NaN when the attack was
     not run."""
     if "." not in name:
         return record[name]

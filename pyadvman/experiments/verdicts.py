@@ -10,7 +10,6 @@ from __future__ import annotations
 from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUATED)
 
 
 def compare(name: str, estimate: Estimate, relation: str, threshold: float, *,
