@@ -36,6 +36,12 @@ class RobustLoss:
         With a seed, every call starts PGD from the same random points, so the difference between a perturbed
         and the unperturbed model (flatness) is not swamped by the randomness of the starts; the global random
         state is left as it was."""
+        losses, robust = self.per_example(model, x, y)
+        return float(losses.mean()), float(robust.double().mean())
+
+    def per_example(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The robust loss of each example (Tensor[B] float32 on the CPU, nats: the highest cross-entropy over
+        restarts) and whether it was never fooled (Tensor[B] bool); ``__call__`` averages them."""
         attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts, check_model=False)
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
@@ -44,7 +50,7 @@ class RobustLoss:
                 torch.manual_seed(self.seed)
             result = attack_in_batches(attack, model, x, y, batch_size=self.batch_size, progress=False,
                                        keep_images=False)
-        return float(result.loss.amax(dim=0).mean()), result.robust_accuracy()
+        return result.loss.amax(dim=0).float().cpu(), (result.clean_correct & ~result.success.any(dim=0)).cpu()
 
 
 def perturbed_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -57,8 +63,14 @@ def _scale_to(direction: Tensor, radius: Tensor) -> Tensor:
     return direction * (radius / direction.norm().clamp_min(1e-30))
 
 
+def _unperturbed(robust_loss: RobustLoss, model: nn.Module, x: Tensor, y: Tensor,
+                 base: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+    return base if base is not None else robust_loss.per_example(model, x, y)
+
+
 def average_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0.5, samples: int = 10,
-                     robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False) -> dict:
+                     robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False,
+                     base: tuple[Tensor, Tensor] | None = None) -> dict:
     """Average-case flatness: the mean robust loss over ``samples`` random weight perturbations ν with
     ‖νᵢ‖₂ = ξ·‖wᵢ‖₂ per parameter tensor (on the sphere; normalisation layers untouched), minus the robust loss
     of the unperturbed model (ICCV 2021, Eq. (5); docs/papers.md §4: ξ = 0.5, 10 samples).
@@ -66,32 +78,40 @@ def average_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0.5,
     Args:
         model: classifier (not modified). x (Tensor[B, C, H, W]) in [0, 1], y (Tensor[B]) int64: e.g. the first
             1000 test images. xi: relative radius > 0. samples: >= 1. robust_loss: the PGD settings.
+        base: ``robust_loss.per_example(model, x, y)`` when already computed (it is otherwise computed here).
 
     Returns:
-        {"flatness", "robust_loss", "robust_accuracy", "perturbed_robust_losses": [samples]} (losses in nats).
+        {"flatness", "robust_loss", "robust_accuracy", "perturbed_robust_losses": [samples], "base_losses":
+        Tensor[B] per example unperturbed, "perturbed_losses": Tensor[B] per example mean over samples}
+        (losses in nats; flatness = perturbed_losses.mean() − base_losses.mean()).
 
     Raises:
         ValueError: xi <= 0 or samples < 1.
     """
     if not xi > 0 or samples < 1:
         raise ValueError(f"xi must be > 0 and samples >= 1, got xi={xi}, samples={samples}")
-    base_loss, base_accuracy = robust_loss(model, x, y)
+    base_losses, base_robust = _unperturbed(robust_loss, model, x, y, base)
+    base_loss = float(base_losses.mean())
     generator = torch.Generator().manual_seed(seed)
-    losses = []
+    losses, per_example = [], torch.zeros_like(base_losses)
     for _ in tqdm(range(samples), desc="average-case flatness", unit="sample", disable=not progress):
         perturbed = copy.deepcopy(model)
         with torch.no_grad():
             for p in perturbed_parameters(perturbed):
                 noise = torch.randn(p.shape, generator=generator).to(p)
                 p.add_(_scale_to(noise, xi * p.norm()))
-        losses.append(robust_loss(perturbed, x, y)[0])
+        sample = robust_loss.per_example(perturbed, x, y)[0]
+        per_example += sample / samples
+        losses.append(float(sample.mean()))
     return {"flatness": sum(losses) / len(losses) - base_loss, "robust_loss": base_loss,
-            "robust_accuracy": base_accuracy, "perturbed_robust_losses": losses}
+            "robust_accuracy": float(base_robust.double().mean()), "perturbed_robust_losses": losses,
+            "base_losses": base_losses, "perturbed_losses": per_example}
 
 
 def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0.00075, weight_lr: float = 0.01,
                         input_step: float = 0.007, passes: int = 20, restarts: int = 10, batch_size: int = 100,
-                        robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False) -> dict:
+                        robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False,
+                        base: tuple[Tensor, Tensor] | None = None) -> dict:
     """Worst-case flatness: the robust loss maximised jointly over one weight perturbation ν in B_ξ(w)
     (‖νᵢ‖₂ ≤ ξ·‖wᵢ‖₂ per tensor) and per-example input perturbations in the L∞ ball of ``robust_loss.eps``,
     minus the unperturbed robust loss (ICCV 2021, Eq. (6); docs/papers.md §4).
@@ -100,11 +120,13 @@ def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0
     rescaled to norm ‖wᵢ‖ and multiplied by ``weight_lr``, then projected onto B_ξ) and one signed step of
     ``input_step`` on the batch's input perturbations (kept across passes, projected onto the ball and [0, 1]).
     The perturbed model's robust loss is then measured with ``robust_loss``; the maximum over ``restarts`` (random
-    starts of ν and δ) is kept. Paper: ξ = 0.00075, lr 0.01, step 0.007, 20 passes, 10 restarts.
+    starts of ν and δ) is kept. Paper: ξ = 0.00075, lr 0.01, step 0.007, 20 passes, 10 restarts. ``base``: as for
+    average_flatness.
 
     Returns:
         {"flatness", "robust_loss", "robust_accuracy", "perturbed_robust_losses": [restarts],
-        "max_relative_weight_change": the largest ‖νᵢ‖/‖wᵢ‖ found (<= xi)}.
+        "max_relative_weight_change": the largest ‖νᵢ‖/‖wᵢ‖ found (<= xi), "base_losses": Tensor[B] per example
+        unperturbed, "perturbed_losses": Tensor[B] per example at the kept restart} (losses in nats).
 
     Raises:
         ValueError: xi <= 0, passes < 1, restarts < 1 or batch_size < 1.
@@ -112,11 +134,11 @@ def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0
     if not xi > 0 or passes < 1 or restarts < 1 or batch_size < 1:
         raise ValueError(f"need xi > 0, passes >= 1, restarts >= 1, batch_size >= 1; got xi={xi}, passes={passes}, "
                          f"restarts={restarts}, batch_size={batch_size}")
-    base_loss, base_accuracy = robust_loss(model, x, y)
+    base_losses, base_robust = _unperturbed(robust_loss, model, x, y, base)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     eps = robust_loss.eps
-    losses, largest_change = [], 0.0
+    losses, largest_change, kept = [], 0.0, None
     bar = tqdm(total=restarts * passes, desc="worst-case flatness", unit="pass", disable=not progress)
     for _ in range(restarts):
         perturbed = copy.deepcopy(model)
@@ -145,10 +167,15 @@ def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0
                         step = delta + input_step * grads[-1].sign()
                         deltas[b] = (torch.clamp(clean + step.clamp(-eps, eps), 0, 1) - clean).cpu()
                 bar.update()
-        losses.append(robust_loss(perturbed, x, y)[0])
+        restart_losses = robust_loss.per_example(perturbed, x, y)[0]
+        losses.append(float(restart_losses.mean()))
+        if losses[-1] == max(losses):
+            kept = restart_losses
         with torch.no_grad():
             change = max(float((p - w).norm() / w.norm().clamp_min(1e-30)) for p, w in zip(params, originals))
         largest_change = max(largest_change, change)
     bar.close()
-    return {"flatness": max(losses) - base_loss, "robust_loss": base_loss, "robust_accuracy": base_accuracy,
-            "perturbed_robust_losses": losses, "max_relative_weight_change": largest_change}
+    base_loss = float(base_losses.mean())
+    return {"flatness": max(losses) - base_loss, "robust_loss": base_loss,
+            "robust_accuracy": float(base_robust.double().mean()), "perturbed_robust_losses": losses,
+            "max_relative_weight_change": largest_change, "base_losses": base_losses, "perturbed_losses": kept}

@@ -115,6 +115,29 @@ def rate_over_seeds(rates: list[float], trials: list[float], confidence: float =
                     min(1.0, mean + math.hypot(interval.high - mean, spread)))
 
 
+def mean_interval(values, confidence: float = CONFIDENCE) -> Estimate:
+    """The mean of ``values`` (e.g. per-example differences between two models on the same test images) with
+    its t interval mean ± t·sd/√n; NaN values are left out, and fewer than two leave the interval unbounded."""
+    array = np.asarray([float(v) for v in values], dtype=np.float64)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return NOT_MEASURED
+    mean = float(array.mean())
+    if array.size < 2:
+        return Estimate(mean, -math.inf, math.inf)
+    half = t_quantile(array.size - 1, confidence) * float(array.std(ddof=1)) / math.sqrt(array.size)
+    return Estimate(mean, mean - half, mean + half)
+
+
+def bootstrap_interval(statistic, groups: int, *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """The percentile-bootstrap 95% interval of ``statistic(rows)``, rows an int array of ``groups`` indices
+    drawn with replacement from 0 … groups − 1 (e.g. test images shared by every model compared); resamples
+    whose statistic is NaN are left out."""
+    draws = _bootstrap(statistic, groups, resamples, seed)
+    draws = draws[np.isfinite(draws)]
+    return _percentiles(draws) if draws.size else (math.nan, math.nan)
+
+
 def _bootstrap(statistic, groups: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """``statistic(indices)`` of ``resamples`` bootstrap resamples of the group indices 0 … groups − 1,
     drawn in chunks so that memory stays at _RESAMPLES_PER_CHUNK resamples."""

@@ -22,7 +22,7 @@ from pyadvman.analysis.uncertainty import (
     pearson_interval,
 )
 from pyadvman.experiments.study import VARIANT_LABELS, metric, size_estimates
-from pyadvman.experiments.verdicts import all_of, any_of, at_least_half, compare
+from pyadvman.experiments.verdicts import all_of, any_of, at_least_half, compare, verdict_of
 
 CLAIM2_MIN_SUCCESS = 0.10  # on-manifold adversarial examples "exist": normal models fooled on >= 10% of pairs
 CLAIM3_MIN_CORRELATION = 0.5  # on-manifold success rate and test error correlate (Pearson r over the models)
@@ -84,11 +84,7 @@ def claim1(distances: dict[str, dict], normal_names: list[str], manifold_kind: s
                                    for kind in ("regular", "on_manifold")}} for name in normal_names]
     verdict = all_of(tests) if normal_names else all_of([])
     return {"tested_measures": tested, "examples": examples, "medians": medians, "per_model": per_model,
-            "tests": tests, **_verdict(verdict)}
-
-
-def _verdict(part: dict) -> dict:
-    return {"verdict": part["outcome"], "decided_by": [t["test"] for t in part["decided_by"]]}
+            "tests": tests, **verdict_of(verdict)}
 
 
 def claim2(records: list[dict]) -> dict:
@@ -97,7 +93,7 @@ def claim2(records: list[dict]) -> dict:
     tests = [compare(f"N = {n}: on-manifold success rate of normal models", e, ">", CLAIM2_MIN_SUCCESS)
              for n, e in success.items()]
     return {"on_manifold_success_rate": {str(n): e.as_dict() for n, e in success.items()},
-            "threshold": CLAIM2_MIN_SUCCESS, "tests": tests, **_verdict(all_of(tests))}
+            "threshold": CLAIM2_MIN_SUCCESS, "tests": tests, **verdict_of(all_of(tests))}
 
 
 def claim3(records: list[dict], manifold_kind: str, num_classes: int) -> dict:
@@ -137,7 +133,7 @@ def claim3(records: list[dict], manifold_kind: str, num_classes: int) -> dict:
                         for n in sizes if n in control},
             "part_a": part_a["outcome"], "part_b": correlation["outcome"], "fit": fit_record,
             "excluded_from_fit": excluded, "chance_accuracy": chance, "min_correlation": CLAIM3_MIN_CORRELATION,
-            "tests": [*lower, correlation], **_verdict(verdict)}
+            "tests": [*lower, correlation], **verdict_of(verdict)}
 
 
 def _robustness_needs_data(records: list[dict], sizes: list[int], attack: str) -> list[dict]:
@@ -163,7 +159,7 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
     at = size_estimates(records, "adversarial", "test_error")
     sizes = [n for n in normal if n in at]
     if not sizes:
-        return {"per_size": {}, "tests": [], "strong": {}, **_verdict(all_of([]))}
+        return {"per_size": {}, "tests": [], "strong": {}, **verdict_of(all_of([]))}
     penalty = {n: difference(at[n], normal[n]) for n in sizes}
     large = sizes[-1]
     needs_data = _robustness_needs_data(records, sizes, "regular") if len(sizes) > 1 else []
@@ -192,7 +188,7 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
     tests = needs_data + [t for item in costs for t in item.get("tests", [item])]
     return {"per_size": rows, "part_a": part_a["outcome"], "part_b": part_b["outcome"],
             "penalty_tolerance": CLAIM4_PENALTY_TOLERANCE, "tests": tests, "strong": strong,
-            **_verdict(all_of([part_a, part_b]))}
+            **verdict_of(all_of([part_a, part_b]))}
 
 
 def evaluate_claims(records: list[dict], distances: dict[str, dict], manifold_kind: str, num_classes: int) -> dict:

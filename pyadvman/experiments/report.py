@@ -26,12 +26,6 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def verdict(holds: bool | None) -> str:
-    if holds is None:
-        return "**Holds: not evaluated** (the variants it needs were not trained)"
-    return "**Holds: yes**" if holds else "**Holds: no**"
-
-
 def interval(estimate: dict | None, *, value: bool = True) -> str:
     """An estimate ({"value", "low", "high"}) as "0.6120 [0.5701, 0.6523]" ("[low, high]" without the value);
     "n/a" when nothing was measured."""

@@ -27,7 +27,9 @@ from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.one_size import train_variant
 from pyadvman.experiments.classifier_config import ClassifierConfig
 from pyadvman.attacks.protocol import SIGNED_PGD
-from pyadvman.experiments.report import table, verdict
+from pyadvman.analysis.uncertainty import mean_interval, mean_std
+from pyadvman.experiments.report import interval, table, tests_table, verdict_line
+from pyadvman.experiments.verdicts import all_of, compare, verdict_of
 from pyadvman.experiments.study import VARIANT_LABELS
 from pyadvman.training import OBJECTIVE_NAMES
 
@@ -39,7 +41,7 @@ class SpectraConfig(ClassifierConfig):
 
     train_size: int | None = 10000  # first N training examples (None: all)
     variants: tuple[str, ...] = ("normal", "adversarial")  # TrainConfig objectives; the first is the baseline
-    jacobian_examples: int = 8  # first test images whose input-to-layer Jacobians are decomposed
+    jacobian_examples: int = 100  # first test images whose input-to-layer Jacobians are decomposed
     confidence_examples: int = 1000  # first training and test images of the confidence statistics
     seed: int = 0  # training seed
 
@@ -85,9 +87,12 @@ def measure(cfg: SpectraConfig, model, data) -> dict:
     for name, layer in linear_layers(model):
         weight = weight_operator_singular_values(layer, shapes[name])
         per_example = [SpectrumSummary.of(row) for row in jacobians[name]]
+        largest = [s.largest for s in per_example]
         layers[name] = {"weight": {**_summary(weight), "singular_values": weight.tolist()},
                         "jacobian": {key: float(np.mean([getattr(s, key) for s in per_example]))
                                      for key in ("largest", "std", "condition")},
+                        "jacobian_largest": {"mean": mean_interval(largest).as_dict(),
+                                             "std_over_images": mean_std(largest)[1], "per_image": largest},
                         "jacobian_mean_singular_values": jacobians[name].mean(dim=0).tolist()}
     stats = {}
     for split_name, split in (("train", data.train), ("test", data.test)):
@@ -127,23 +132,40 @@ def _figure(results: dict[str, dict], path: Path) -> Path:
     return path
 
 
+def _paired(base: list[float], other: list[float]) -> np.ndarray:
+    return np.asarray(base, dtype=np.float64) - np.asarray(other, dtype=np.float64)
+
+
 def verdicts(cfg: SpectraConfig, results: dict[str, dict]) -> dict:
-    """Paper 2's two observations, each baseline (first variant) vs every other variant: lower mean test
-    confidence, and a smaller largest input-Jacobian singular value at the logits (the last layer)."""
+    """Paper 2's two observations, the baseline (first variant) against every other variant, each a test on the
+    same test images (paired differences, t interval; pyadvman.experiments.verdicts): (a) lower test softmax
+    confidence, baseline minus variant > 0; (b) a smaller largest singular value of the input-to-logits
+    Jacobian (the last layer), baseline minus variant > 0. Each holds when it holds for every other variant.
+
+    Returns:
+        {"less_confident", "smoother": {"verdict", "tests", "decided_by"}, "last_layer"}.
+    """
     base, others = cfg.variants[0], cfg.variants[1:]
     last = list(results[base]["layers"])[-1]
-    less_confident = all(results[v]["confidence"]["test"]["mean_max_probability"]
-                         < results[base]["confidence"]["test"]["mean_max_probability"] for v in others)
-    smoother = all(results[v]["layers"][last]["jacobian"]["largest"]
-                   < results[base]["layers"][last]["jacobian"]["largest"] for v in others)
-    return {"less_confident": less_confident if others else None, "smoother": smoother if others else None,
-            "last_layer": last}
+    label = VARIANT_LABELS.get
+    confident = [compare(f"test confidence of {label(base, base)} minus {label(v, v)}",
+                         mean_interval(_paired(results[base]["confidence"]["test"]["max_probability"],
+                                               results[v]["confidence"]["test"]["max_probability"])), ">", 0.0)
+                 for v in others]
+    smoother = [compare(f"largest Jacobian σ at {last}: {label(base, base)} minus {label(v, v)}",
+                        mean_interval(_paired(results[base]["layers"][last]["jacobian_largest"]["per_image"],
+                                              results[v]["layers"][last]["jacobian_largest"]["per_image"])),
+                        ">", 0.0) for v in others]
+    return {"less_confident": {"tests": confident, **verdict_of(all_of(confident))},
+            "smoother": {"tests": smoother, **verdict_of(all_of(smoother))}, "last_layer": last}
 
 
 def report(cfg: SpectraConfig, metrics: dict) -> str:
     results = metrics["results"]
     layer_rows = [[name, VARIANT_LABELS.get(v, v), results[v]["layers"][name]["weight"]["largest"],
-                   results[v]["layers"][name]["weight"]["std"], results[v]["layers"][name]["jacobian"]["largest"],
+                   results[v]["layers"][name]["weight"]["std"],
+                   interval(results[v]["layers"][name]["jacobian_largest"]["mean"]),
+                   results[v]["layers"][name]["jacobian_largest"]["std_over_images"],
                    results[v]["layers"][name]["jacobian"]["std"], results[v]["layers"][name]["jacobian"]["condition"]]
                   for name in results[cfg.variants[0]]["layers"] for v in cfg.variants]
     confidence_rows = [[VARIANT_LABELS.get(v, v), split, results[v]["confidence"][split]["accuracy"],
@@ -155,16 +177,20 @@ def report(cfg: SpectraConfig, metrics: dict) -> str:
         f"# Layer spectra and confidence on {cfg.dataset}", "",
         (f"Models trained on the first {cfg.train_size or 'all'} training examples for {cfg.epochs} epochs "
         f"(adversarial variants: ε = {cfg.epsilon}, {cfg.train_attack.describe('ε')}). Jacobians of each layer's "
-        f"output w.r.t. the input on the first {cfg.jacobian_examples} test images (mean over images)."), "",
-        table(["layer", "variant", "weight σ_max", "weight σ std", "Jacobian σ_max", "Jacobian σ std",
-               "Jacobian condition"], layer_rows), "",
+        f"output w.r.t. the input on the first {cfg.jacobian_examples} test images: the mean over images with its "
+        f"95% t interval, and the spread (standard deviation) of the largest singular value over images."), "",
+        table(["layer", "variant", "weight σ_max", "weight σ std", "Jacobian σ_max (mean [95%])",
+               "Jacobian σ_max std over images", "Jacobian σ std", "Jacobian condition"], layer_rows), "",
         table(["variant", "split", "accuracy", "mean softmax confidence", "mean logit margin"], confidence_rows), "",
         ("Paper (docs/papers.md §2): adversarial training regularises towards less confident solutions and smoother, "
         "more uniform layer responses to input changes."), "",
-        "Criterion (a): every other variant has a lower mean test confidence than the first.", "",
-        verdict(v["less_confident"]), "",
-        f"Criterion (b): every other variant has a smaller largest Jacobian singular value at {v['last_layer']}.", "",
-        verdict(v["smoother"]), "", f"![spectra]({metrics['figures']['spectra']})", ""])
+        ("Criterion (a): every other variant is less confident on the test images than the first (softmax "
+         "confidence, first minus other, paired over the same images: t interval > 0)."), "",
+        tests_table(v["less_confident"]["tests"]), "", verdict_line(v["less_confident"]), "",
+        (f"Criterion (b): every other variant has a smaller largest Jacobian singular value at {v['last_layer']} "
+         f"(first minus other, paired over the same images: t interval > 0)."), "",
+        tests_table(v["smoother"]["tests"]), "", verdict_line(v["smoother"]), "",
+        f"![spectra]({metrics['figures']['spectra']})", ""])
 
 
 def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool = False,

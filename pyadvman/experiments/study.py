@@ -40,7 +40,7 @@ VARIANT_LABELS = {"normal": "normal", "adversarial": "regular AT", "on_true_mani
                   "on_learned_manifold": "on-learned-manifold AT",
                   "reconstruction": "reconstruction training (control, η = 0)", "stn": "STN augmentation",
                   "adversarial_transformation": "adversarial-transformation AT", "trades": "TRADES", "mart": "MART",
-                  "alp": "ALP", "clp": "CLP", "dale": "DALE"}
+                  "alp": "ALP", "clp": "CLP", "dale": "DALE", "awp": "AT-AWP", "trades_awp": "TRADES-AWP"}
 MANIFOLDS = ("auto", "true", "learned")
 
 # The released evaluation attack scaled to 20 iterations (Adam on δ at lr 0.01: lr × iterations stays the

@@ -41,7 +41,8 @@ def _tests(item: dict) -> list[dict]:
     return [item] if "test" in item else item["decided_by"]
 
 
-def _part(outcome: str, deciding: list[dict]) -> dict:
+def part(outcome: str, deciding: list[dict]) -> dict:
+    """A part with ``outcome``, decided by the tests behind ``deciding`` (tests or parts)."""
     return {"outcome": outcome, "decided_by": [t for item in deciding for t in _tests(item)]}
 
 
@@ -51,8 +52,8 @@ def all_of(items: list[dict]) -> dict:
     outcomes = [i["outcome"] for i in items]
     for outcome in (FAILS, NOT_EVALUATED, INCONCLUSIVE):
         if outcome in outcomes:
-            return _part(outcome, [i for i in items if i["outcome"] == outcome])
-    return _part(HOLDS if items else NOT_EVALUATED, items)
+            return part(outcome, [i for i in items if i["outcome"] == outcome])
+    return part(HOLDS if items else NOT_EVALUATED, items)
 
 
 def any_of(items: list[dict]) -> dict:
@@ -60,13 +61,13 @@ def any_of(items: list[dict]) -> dict:
     (decided by all), else inconclusive (decided by the inconclusive ones)."""
     evaluated = [i for i in items if i["outcome"] != NOT_EVALUATED]
     if not evaluated:
-        return _part(NOT_EVALUATED, [])
+        return part(NOT_EVALUATED, [])
     holding = [i for i in evaluated if i["outcome"] == HOLDS]
     if holding:
-        return _part(HOLDS, holding)
+        return part(HOLDS, holding)
     if all(i["outcome"] == FAILS for i in evaluated):
-        return _part(FAILS, evaluated)
-    return _part(INCONCLUSIVE, [i for i in evaluated if i["outcome"] == INCONCLUSIVE])
+        return part(FAILS, evaluated)
+    return part(INCONCLUSIVE, [i for i in evaluated if i["outcome"] == INCONCLUSIVE])
 
 
 def at_least_half(items: list[dict]) -> dict:
@@ -74,11 +75,17 @@ def at_least_half(items: list[dict]) -> dict:
     not hold when even with the inconclusive ones they are fewer than half (decided by the failing ones), else
     inconclusive (decided by the inconclusive ones)."""
     if not items:
-        return _part(NOT_EVALUATED, [])
+        return part(NOT_EVALUATED, [])
     holding = [i for i in items if i["outcome"] == HOLDS]
     unclear = [i for i in items if i["outcome"] == INCONCLUSIVE]
     if 2 * len(holding) >= len(items):
-        return _part(HOLDS, holding)
+        return part(HOLDS, holding)
     if 2 * (len(holding) + len(unclear)) < len(items):
-        return _part(FAILS, [i for i in items if i["outcome"] not in (HOLDS, INCONCLUSIVE)])
-    return _part(INCONCLUSIVE, unclear)
+        return part(FAILS, [i for i in items if i["outcome"] not in (HOLDS, INCONCLUSIVE)])
+    return part(INCONCLUSIVE, unclear)
+
+
+def verdict_of(part_: dict) -> dict:
+    """A claim's verdict from its combined part: {"verdict": outcome, "decided_by": the deciding tests' names}
+    (the form pyadvman.experiments.report.verdict_line prints)."""
+    return {"verdict": part_["outcome"], "decided_by": [t["test"] for t in part_["decided_by"]]}

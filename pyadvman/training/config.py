@@ -11,7 +11,7 @@ from pyadvman.errors import check_fields
 from pyadvman.models import MODELS
 
 OBJECTIVE_NAMES = ("normal", "adversarial", "on_true_manifold", "on_learned_manifold", "reconstruction", "stn",
-                   "adversarial_transformation", "trades", "mart", "alp", "clp", "dale")
+                   "adversarial_transformation", "trades", "mart", "alp", "clp", "dale", "awp", "trades_awp")
 DALE_ATTACKS = ("gaussian", "laplacian", "kl")
 SELECTIONS = ("validation_accuracy", "validation_robust_accuracy", "last")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -45,6 +45,8 @@ class TrainConfig:
     dale_nu: float = 1.0  # initial ν (weight of the clean loss)
     dale_dual_lr: float = 0.001  # η_d of the dual update ν ← max(0, ν + η_d (CE_clean − ρ)); 0 keeps ν fixed
     dale_margin: float = 0.1  # ρ
+    awp_gamma: float = 0.005  # awp, trades_awp: relative weight radius γ per layer (Wu et al.: 0.005)
+    awp_warmup_epochs: int = 0  # awp, trades_awp: epochs before AWP starts (authors: AT 0, TRADES 10 of 200)
     # optimisation (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 × 0.95^epoch, weight decay 1e-4, batch 100)
     epochs: int = 20
     batch_size: int = 100  # global batch (split across processes under DDP)
@@ -97,6 +99,8 @@ class TrainConfig:
              f"a manifold.pt path for objective {self.objective}", self.manifold),
             (betas_ok, "betas", "two numbers in [0, 1) (Adam's β1, β2), e.g. 0.5,0.9", self.betas),
             (self.lr_decay > 0, "lr_decay", "> 0", self.lr_decay),
+            (self.awp_gamma >= 0, "awp_gamma", ">= 0", self.awp_gamma),
+            (self.awp_warmup_epochs >= 0, "awp_warmup_epochs", ">= 0", self.awp_warmup_epochs),
             (self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay),
             (self.validation_examples >= 0, "validation_examples", ">= 0", self.validation_examples),
             (self.validation_attack_steps >= 0, "validation_attack_steps", ">= 0", self.validation_attack_steps),

@@ -247,6 +247,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
         epoch, started = state["epoch"], time.monotonic()
         order = epoch_order(cfg, epoch, len(train_split))
         averages = _Averages(state["averages"], state["count"])
+        objective.begin_epoch(epoch)
         while state["step"] < batches:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(epoch, state["step"], batches)
@@ -261,6 +262,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
                           loss=loss.detach())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            objective.before_step()
             scaler.step(optimizer)
             scaler.update()
             logs = mean_across(logs, processes)

@@ -28,6 +28,7 @@ from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.affine import warp
 from pyadvman.manifolds.learned_manifold import LearnedManifold
 from pyadvman.training.config import TrainConfig
+from pyadvman.training.weight_perturbation import weight_perturbation
 
 
 @dataclass
@@ -50,10 +51,24 @@ def _accuracy(logits: Tensor, labels: Tensor) -> Tensor:
 
 class Objective:
     """Base class. ``model`` is the bare module (attacked in eval mode), ``net`` the module that is trained
-    (the DDP wrapper under torch.distributed)."""
+    (the DDP wrapper under torch.distributed). A step is ``perturb`` (the inputs the loss needs beyond the batch,
+    e.g. adversarial examples; None for none) and then ``loss`` on them, so that a wrapper such as AWP can
+    evaluate the same loss at other weights."""
 
     def __call__(self, model: nn.Module, net: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.loss(net, batch, self.perturb(model, batch))
+
+    def perturb(self, model: nn.Module, batch: Batch) -> Tensor | None:
+        return None
+
+    def loss(self, net: nn.Module, batch: Batch, perturbed: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before the first step of epoch ``epoch`` (0-based), also when a run resumes within it."""
+
+    def before_step(self) -> None:
+        """Called after the backward pass, before the optimiser step."""
 
     def after_step(self, logs: dict[str, Tensor]) -> None:
         """Called after the optimiser step with the (all-reduced) logs."""
@@ -68,7 +83,7 @@ class Objective:
 class Normal(Objective):
     """Cross-entropy on clean inputs."""
 
-    def __call__(self, model, net, batch):
+    def loss(self, net, batch, perturbed):
         logits = net(batch.images)
         loss = F.cross_entropy(logits, batch.labels)
         return loss, {"loss": loss.detach(), "clean_accuracy": _accuracy(logits, batch.labels)}
@@ -79,13 +94,18 @@ class Mixed(Objective):
     ``fraction`` is perturbed; loss = (CE_clean + CE_perturbed) / 2, or CE_perturbed alone when fraction = 1
     (Madry et al.). The perturbation (an attack, or random transformations) sees the model in eval mode."""
 
-    def __init__(self, perturb, fraction: float) -> None:
-        self.perturb, self.fraction = perturb, fraction
+    def __init__(self, perturbation, fraction: float) -> None:
+        self.perturbation, self.fraction = perturbation, fraction
 
-    def __call__(self, model, net, batch):
+    def _clean_count(self, batch: Batch) -> int:
         size = batch.labels.shape[0]
-        clean_count = size - max(1, round(size * self.fraction))
-        perturbed = self.perturb(model, batch.rows(slice(clean_count, None)))
+        return size - max(1, round(size * self.fraction))
+
+    def perturb(self, model, batch):
+        return self.perturbation(model, batch.rows(slice(self._clean_count(batch), None)))
+
+    def loss(self, net, batch, perturbed):
+        clean_count = self._clean_count(batch)
         logits = net(torch.cat([batch.images[:clean_count], perturbed]))
         labels = batch.labels
         adv_loss = F.cross_entropy(logits[clean_count:], labels[clean_count:])
@@ -133,9 +153,11 @@ class Trades(Objective):
     def __init__(self, attack, beta: float) -> None:
         self.attack, self.beta = attack, beta
 
-    def __call__(self, model, net, batch):
-        x_adv = self.attack(model, batch.images, batch.labels).detach()
-        clean, adv = _paired_logits(net, batch.images, x_adv)
+    def perturb(self, model, batch):
+        return self.attack(model, batch.images, batch.labels).detach()
+
+    def loss(self, net, batch, perturbed):
+        clean, adv = _paired_logits(net, batch.images, perturbed)
         ce, kl = F.cross_entropy(clean, batch.labels), kl_divergence(adv, batch.labels, clean).mean()
         loss = ce + self.beta * kl
         return loss, {"loss": loss.detach(), "kl": kl.detach(), "clean_accuracy": _accuracy(clean, batch.labels),
@@ -149,9 +171,11 @@ class Mart(Objective):
     def __init__(self, attack, beta: float) -> None:
         self.attack, self.beta = attack, beta
 
-    def __call__(self, model, net, batch):
-        x_adv = self.attack(model, batch.images, batch.labels).detach()
-        clean, adv = _paired_logits(net, batch.images, x_adv)
+    def perturb(self, model, batch):
+        return self.attack(model, batch.images, batch.labels).detach()
+
+    def loss(self, net, batch, perturbed):
+        clean, adv = _paired_logits(net, batch.images, perturbed)
         y = batch.labels
         adv_probs = F.softmax(adv, dim=1)
         runner_up = adv_probs.scatter(1, y[:, None], 0.0).amax(dim=1)
@@ -170,9 +194,11 @@ class LogitPairing(Objective):
     def __init__(self, attack, weight: float, clean: bool) -> None:
         self.attack, self.weight, self.clean = attack, weight, clean
 
-    def __call__(self, model, net, batch):
-        x_adv = self.attack(model, batch.images, batch.labels).detach()
-        clean, adv = _paired_logits(net, batch.images, x_adv)
+    def perturb(self, model, batch):
+        return self.attack(model, batch.images, batch.labels).detach()
+
+    def loss(self, net, batch, perturbed):
+        clean, adv = _paired_logits(net, batch.images, perturbed)
         ce = F.cross_entropy(clean if self.clean else adv, batch.labels)
         pairing = (adv - clean).norm(dim=1).mean()
         loss = ce + self.weight * pairing
@@ -190,9 +216,11 @@ class Dale(Objective):
         self.attack, self.kind = attack, kind
         self.nu, self.dual_lr, self.margin = nu, dual_lr, margin
 
-    def __call__(self, model, net, batch):
-        x_adv = self.attack(model, batch.images, batch.labels).detach()
-        clean, adv = _paired_logits(net, batch.images, x_adv)
+    def perturb(self, model, batch):
+        return self.attack(model, batch.images, batch.labels).detach()
+
+    def loss(self, net, batch, perturbed):
+        clean, adv = _paired_logits(net, batch.images, perturbed)
         clean_loss = F.cross_entropy(clean, batch.labels)
         robust = kl_divergence(adv, batch.labels, clean).mean() if self.kind == "kl" else F.cross_entropy(adv, batch.labels)
         loss = robust + self.nu * clean_loss
@@ -210,6 +238,52 @@ class Dale(Objective):
         self.nu = float(state["nu"])
 
 
+class AdversarialWeightPerturbation(Objective):
+    """AWP around another objective (AT-AWP around 50/50 or Madry AT, TRADES-AWP around TRADES): the inner
+    objective's perturbed inputs are computed once; from epoch ``warmup_epochs`` (0-based) on, its loss on them
+    gives the weight offsets (``weight_perturbation``), which are added before the training forward pass and
+    removed, by restoring a copy, after the backward pass, before the optimiser step: the step is
+    w ← w − lr·∇L(w + v) (Alg. 1, lines 6-8)."""
+
+    def __init__(self, inner: Objective, gamma: float, warmup_epochs: int) -> None:
+        self.inner, self.gamma, self.warmup_epochs = inner, gamma, warmup_epochs
+        self.epoch, self._unperturbed = 0, {}
+
+    def begin_epoch(self, epoch):
+        self.epoch = epoch
+        self.inner.begin_epoch(epoch)
+
+    def __call__(self, model, net, batch: Batch):
+        perturbed = self.inner.perturb(model, batch)
+        if self.epoch >= self.warmup_epochs and self.gamma > 0:
+            offsets = weight_perturbation(model, lambda m: self.inner.loss(m, batch, perturbed)[0], self.gamma)
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in offsets:
+                        self._unperturbed[name] = p.detach().clone()
+                        p.add_(offsets[name])
+            self._model = model
+        return self.inner.loss(net, batch, perturbed)
+
+    def before_step(self):
+        if self._unperturbed:
+            with torch.no_grad():
+                for name, p in self._model.named_parameters():
+                    if name in self._unperturbed:
+                        p.copy_(self._unperturbed[name])
+            self._unperturbed = {}
+        self.inner.before_step()
+
+    def after_step(self, logs):
+        self.inner.after_step(logs)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state):
+        self.inner.load_state_dict(state)
+
+
 def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """The objective named by ``cfg.objective``, with its attack built from cfg.
 
@@ -223,8 +297,9 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     name = cfg.objective
     if name == "normal":
         return Normal()
-    if name == "adversarial":
-        return Mixed(_attack_perturbation(pgd), cfg.adversarial_fraction)
+    if name in ("adversarial", "awp"):
+        objective = Mixed(_attack_perturbation(pgd), cfg.adversarial_fraction)
+        return _with_awp(cfg, objective) if name == "awp" else objective
     if name == "on_true_manifold":
         attack = TrueManifoldAttack.on_split(data, "train", **code_attack)
         return Mixed(_attack_perturbation(attack), cfg.adversarial_fraction)
@@ -240,9 +315,10 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
         return Mixed(_attack_perturbation(TransformationAttack(**code_attack)), cfg.adversarial_fraction)
     # TRADES and the DALE samplers are their papers' signed attacks, with the protocol's steps and step size
     steps, step_size = protocol.steps, protocol.step_size
-    if name in ("trades", "mart"):
-        attack = _unchecked(trades_attack(cfg.epsilon, steps, step_size)) if name == "trades" else pgd
-        return Trades(attack, cfg.trades_beta) if name == "trades" else Mart(attack, cfg.trades_beta)
+    if name in ("trades", "mart", "trades_awp"):
+        attack = pgd if name == "mart" else _unchecked(trades_attack(cfg.epsilon, steps, step_size))
+        objective = Mart(attack, cfg.trades_beta) if name == "mart" else Trades(attack, cfg.trades_beta)
+        return _with_awp(cfg, objective) if name == "trades_awp" else objective
     if name in ("alp", "clp"):
         return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
     alpha = step_size if step_size is not None else default_step_size(cfg.epsilon, steps)
@@ -253,8 +329,12 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
                 cfg.dale_margin)
 
 
+def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
+    return AdversarialWeightPerturbation(objective, cfg.awp_gamma, cfg.awp_warmup_epochs)
+
+
 def _unchecked(attack: PGD) -> PGD:
     return replace(attack, check_model=False)
 
 
-__all__ = ["Batch", "Objective", "build_objective"]
+__all__ = ["AdversarialWeightPerturbation", "Batch", "Objective", "build_objective"]

@@ -65,3 +65,21 @@ def test_flatness_rejects_bad_settings() -> None:
         average_flatness(model, x, y, xi=0.0)
     with pytest.raises(ValueError, match="need xi > 0, passes >= 1"):
         worst_case_flatness(model, x, y, passes=0)
+
+
+def test_per_example_losses_average_to_the_reported_losses() -> None:
+    model, x, y = _trained_model()
+    robust = RobustLoss(eps=0.05, steps=3, alpha=None, restarts=2)
+    losses, never_fooled = robust.per_example(model, x, y)
+    assert losses.shape == (64,) and never_fooled.dtype == torch.bool
+    assert float(losses.mean()) == pytest.approx(robust(model, x, y)[0])
+    assert bool((losses >= F.cross_entropy(model(x), y, reduction="none").detach() - 1e-6).all())
+    base = robust.per_example(model, x, y)
+    for measure in (average_flatness(model, x, y, xi=0.1, samples=2, robust_loss=robust, base=base),
+                    worst_case_flatness(model, x, y, xi=0.01, passes=2, restarts=2, batch_size=32,
+                                        robust_loss=robust, base=base)):
+        assert torch.equal(measure["base_losses"], base[0])
+        assert measure["flatness"] == pytest.approx(float(measure["perturbed_losses"].mean() - base[0].mean()),
+                                                    abs=1e-6)
+    worst = worst_case_flatness(model, x, y, xi=0.01, passes=2, restarts=2, batch_size=32, robust_loss=robust)
+    assert float(worst["perturbed_losses"].mean()) == pytest.approx(max(worst["perturbed_robust_losses"]))

@@ -103,10 +103,12 @@ def _run(cfg_json: str, out: Path, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(out.parent))
 
 
-def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path) -> None:
+@pytest.mark.parametrize("objective", [{"objective": "adversarial"},
+                                       {"objective": "awp", "awp_warmup_epochs": 1}])  # killed after AWP starts
+def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, objective) -> None:
     npz = tmp_path / "blocks.npz"
     write_blocks_npz(npz)
-    cfg = tiny_config(npz, objective="adversarial", epochs=3, checkpoint_minutes=0.0)
+    cfg = tiny_config(npz, **objective, epochs=3, checkpoint_minutes=0.0)
     cfg_json = json.dumps(config_record(cfg))
     straight = _run(cfg_json, tmp_path / "straight")
     assert straight.wait(timeout=300) == 0, straight.stdout.read().decode()

@@ -1,0 +1,145 @@
+"""The flatness study's criteria (pyadvman.experiments.flatness_criteria) against hand-made records: robust
+variants only, the minimum epoch chosen on one half of the test images and the rise measured on the other,
+the correlation after the minimum, the ordering across methods and the pairwise flatness of AWP and TRADES."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyadvman.experiments.flatness_criteria import (
+    evaluate,
+    flatter_than_at_tests,
+    ordering_test,
+    overfitting_and_flatness,
+    robustness_tests,
+)
+
+EXAMPLES = 200
+
+
+def _record(variant, epoch, test_losses, *, train=0.5, flatness=0.1, gap=None, accuracy=0.6, seed=0):
+    rng = np.random.default_rng(seed + 100 * epoch)
+    test_losses = np.asarray(test_losses, dtype=np.float64)
+    train_losses = train + 0.01 * rng.standard_normal(EXAMPLES)
+    worst = test_losses + flatness + 0.01 * rng.standard_normal(EXAMPLES)
+    return {"variant": variant, "epoch": epoch, "examples": EXAMPLES, "test_robust_accuracy": accuracy,
+            "test_robust_loss": float(test_losses.mean()),
+            "robust_generalization_gap": float(test_losses.mean() - train_losses.mean()) if gap is None else gap,
+            "worst_case_flatness": flatness, "average_flatness": 10 * flatness,
+            "per_example": {"test_robust_loss": test_losses.tolist(), "train_robust_loss": train_losses.tolist(),
+                            "worst_case_robust_loss": worst.tolist()}}
+
+
+def _noise(epoch, scale=0.05):
+    return scale * np.random.default_rng(epoch).standard_normal(EXAMPLES)
+
+
+def _overfitting(variant, flatness_sign=1.0, epochs=10, minimum=4):
+    """Test robust loss falling until ``minimum`` and rising after; flatness following the gap (sign +1) or
+    moving against it (−1) after the minimum."""
+    rows = []
+    for epoch in range(1, epochs + 1):
+        level = 1.0 + 0.05 * abs(epoch - minimum)
+        gap = 0.05 * epoch
+        flatness = 0.1 + flatness_sign * 0.02 * max(epoch - minimum, 0) + 0.002 * ((-1) ** epoch)
+        rows.append(_record(variant, epoch, level + _noise(epoch), gap=gap, flatness=flatness))
+    return rows
+
+
+def test_only_variants_well_above_chance_are_robust() -> None:
+    records = [_record("adversarial", 1, np.ones(EXAMPLES), accuracy=0.5),
+               _record("trades", 1, np.ones(EXAMPLES), accuracy=0.22),  # Wilson low 0.168 < 0.2 < high
+               _record("mart", 1, np.ones(EXAMPLES), accuracy=0.1)]
+    outcomes = {v: t["outcome"] for v, t in robustness_tests(records, classes=10).items()}
+    assert outcomes == {"adversarial": "holds", "trades": "inconclusive", "mart": "does not hold"}
+    # normal training never enters the criteria, however robust it looks
+    result = evaluate([*_overfitting("normal"), *_overfitting("adversarial")], classes=10)
+    assert result["robust"]["normal"]["outcome"] == "holds"
+    assert result["robust_variants"] == ["adversarial"]
+
+
+def test_overfitting_with_flatness_following_the_gap_holds() -> None:
+    result = overfitting_and_flatness(_overfitting("adversarial"))
+    assert result["minimum_epoch"] == 4 and result["last_epoch"] == 10 and result["points"] == 7
+    assert result["rise"]["outcome"] == "holds"
+    held_out = slice(EXAMPLES // 2, None)
+    assert result["rise"]["estimate"]["value"] == pytest.approx(0.3 + (_noise(10) - _noise(4))[held_out].mean())
+    assert result["correlation"]["estimate"]["value"] > 0.9
+    assert result["outcome"] == "holds"
+    assert result["gap_change"] == pytest.approx(0.3) and result["flatness_change"] == pytest.approx(0.12)
+    # average-case flatness (here 10 × worst-case) is reported with its own r, not tested
+    assert result["average_case_correlation"]["value"] == pytest.approx(result["correlation"]["estimate"]["value"])
+
+
+def test_flatness_falling_while_the_gap_rises_does_not_hold() -> None:
+    result = overfitting_and_flatness(_overfitting("adversarial", flatness_sign=-1.0))
+    assert result["rise"]["outcome"] == "holds"
+    assert result["correlation"]["estimate"]["value"] < -0.9
+    assert result["outcome"] == "does not hold"
+
+
+def test_without_robust_overfitting_the_claim_is_not_tested() -> None:
+    falling = [_record("awp", e, 2.0 - 0.1 * e + _noise(e), gap=0.05 * e, flatness=0.1 - 0.01 * e)
+               for e in range(1, 9)]
+    result = overfitting_and_flatness(falling)
+    assert result["minimum_epoch"] == 8 and result["points"] == 1
+    assert result["rise"]["outcome"] == "inconclusive" and result["outcome"] == "inconclusive"
+    claim = evaluate(falling, classes=10)["claims"]["overfitting_flatness"]
+    assert claim["verdict"] == "inconclusive" and claim["tested_variants"] == []
+    assert claim["decided_by"] == [result["rise"]["test"]]
+
+
+def test_the_minimum_is_chosen_on_the_first_half_and_the_rise_measured_on_the_other() -> None:
+    half = EXAMPLES // 2
+    levels = {1: (1.0, 1.0), 2: (0.5, 1.0), 3: (1.0, 1.0), 4: (1.0, 0.2)}  # (first half, second half)
+    rows = [_record("trades", e, np.r_[np.full(half, a), np.full(half, b)] + _noise(e, 0.01))
+            for e, (a, b) in levels.items()]
+    result = overfitting_and_flatness(rows)
+    assert result["minimum_epoch"] == 2  # where the first half is lowest, not the mean (epoch 4)
+    # the second half at epoch 4 (0.2) minus at epoch 2 (1.0): a fall, so no robust overfitting
+    assert result["rise"]["estimate"]["value"] == pytest.approx(-0.8, abs=0.01)
+    assert result["rise"]["outcome"] == "does not hold" and result["outcome"] == "inconclusive"
+
+
+def _last(variant, flatness, gap, seed):
+    rng = np.random.default_rng(seed)
+    test = 1.0 + gap + 0.02 * rng.standard_normal(EXAMPLES)
+    return _record(variant, 10, test, train=1.0, flatness=flatness, seed=seed)
+
+
+def test_the_ordering_across_methods() -> None:
+    agree = {v: _last(v, f, g, i) for i, (v, f, g) in
+             enumerate([("adversarial", 0.4, 0.6), ("trades", 0.2, 0.3), ("mart", 0.3, 0.45), ("awp", 0.1, 0.1)])}
+    test = ordering_test(agree)
+    assert test["estimate"]["value"] == pytest.approx(1.0) and test["outcome"] == "holds"
+    reverse = {v: _last(v, f, g, i) for i, (v, f, g) in
+               enumerate([("adversarial", 0.1, 0.6), ("trades", 0.3, 0.3), ("mart", 0.2, 0.45), ("awp", 0.4, 0.1)])}
+    test = ordering_test(reverse)
+    assert test["estimate"]["value"] == pytest.approx(-1.0) and test["outcome"] == "does not hold"
+    tied = {v: _last(v, 0.2, 0.3, i) for i, v in enumerate(["adversarial", "trades", "mart"])}
+    assert ordering_test(tied)["outcome"] == "inconclusive"
+    two = {v: agree[v] for v in ("adversarial", "awp")}
+    assert ordering_test(two)["outcome"] == "not evaluated"
+
+
+def test_awp_and_trades_flatter_than_at() -> None:
+    last = {"adversarial": _last("adversarial", 0.3, 0.5, 0), "awp": _last("awp", 0.1, 0.2, 1),
+            "trades": _last("trades", 0.3, 0.3, 2)}
+    awp, trades = flatter_than_at_tests(last)
+    assert "AT-AWP flatter than regular AT" in awp["test"]
+    assert awp["estimate"]["value"] == pytest.approx(0.2, abs=0.01) and awp["outcome"] == "holds"
+    assert abs(trades["estimate"]["value"]) < 0.01 and trades["outcome"] == "inconclusive"
+    assert flatter_than_at_tests({"awp": last["awp"]}) == []  # nothing to compare with
+
+
+def test_evaluate_combines_the_variants() -> None:
+    records = [*_overfitting("adversarial"), *_overfitting("mart", flatness_sign=-1.0),
+               *[_record("awp", e, 2.0 - 0.1 * e + _noise(e), gap=0.01 * e) for e in range(1, 11)]]
+    claims = evaluate(records, classes=10)["claims"]
+    first = claims["overfitting_flatness"]
+    assert first["tested_variants"] == ["adversarial", "mart"]  # AWP does not overfit: it does not test the claim
+    assert first["verdict"] == "does not hold"
+    assert first["decided_by"] == ["MART: r(gap, worst-case flatness) over epochs 4-10"]
+    assert claims["flatter_than_at"]["verdict"] in ("holds", "does not hold", "inconclusive")
+    assert len(claims["flatter_than_at"]["tests"]) == 1  # AWP only: TRADES was not trained
