@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+from tqdm.auto import tqdm
+
 from pyadvman._file_reading import load_checkpoint
 from pyadvman._presets import config_from_preset
 from pyadvman.analysis import RobustLoss, average_flatness, worst_case_flatness
@@ -148,7 +150,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
                                 selection="last", eval_examples=cfg.examples,
                                 eval_attack=replace(SIGNED_PGD, steps=cfg.robust_steps), epoch_checkpoints=True,
                                 awp_gamma=cfg.awp_gamma, awp_warmup_epochs=cfg.awp_warmup_epochs).out_dir
-        for epoch in cfg.measured_epochs():
+        for epoch in tqdm(cfg.measured_epochs(), desc=f"measure {variant}", unit="epoch", disable=not progress):
             def measure(epoch=epoch, run_dir=run_dir):
                 model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
                 path = RunFolder(run_dir).epoch_checkpoint(epoch)

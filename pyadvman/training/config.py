@@ -46,7 +46,7 @@ class TrainConfig:
     dale_dual_lr: float = 0.001  # η_d of the dual update ν ← max(0, ν + η_d (CE_clean − ρ)); 0 keeps ν fixed
     dale_margin: float = 0.1  # ρ
     awp_gamma: float = 0.005  # awp, trades_awp: relative weight radius γ per layer (Wu et al.: 0.005)
-    awp_warmup_epochs: int = 0  # awp, trades_awp: epochs before AWP starts (authors: AT 0, TRADES 10 of 200)
+    awp_warmup_epochs: int = 0  # awp, trades_awp: epochs without AWP first (authors: AT 0, TRADES 9 of 200)
     # optimisation (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 × 0.95^epoch, weight decay 1e-4, batch 100)
     epochs: int = 20
     batch_size: int = 100  # global batch (split across processes under DDP)

@@ -243,7 +243,8 @@ class AdversarialWeightPerturbation(Objective):
     objective's perturbed inputs are computed once; from epoch ``warmup_epochs`` (0-based) on, its loss on them
     gives the weight offsets (``weight_perturbation``), which are added before the training forward pass and
     removed, by restoring a copy, after the backward pass, before the optimiser step: the step is
-    w ← w − lr·∇L(w + v) (Alg. 1, lines 6-8)."""
+    w ← w − lr·∇L(w + v) (Alg. 1, lines 6-8; the authors subtract v after the step, which differs only in
+    where weight decay is taken)."""
 
     def __init__(self, inner: Objective, gamma: float, warmup_epochs: int) -> None:
         self.inner, self.gamma, self.warmup_epochs = inner, gamma, warmup_epochs
@@ -263,15 +264,22 @@ class AdversarialWeightPerturbation(Objective):
                         self._unperturbed[name] = p.detach().clone()
                         p.add_(offsets[name])
             self._model = model
-        return self.inner.loss(net, batch, perturbed)
+        try:
+            return self.inner.loss(net, batch, perturbed)
+        except BaseException:
+            self._restore()  # a caller that goes on must not keep the perturbed weights
+            raise
 
-    def before_step(self):
+    def _restore(self) -> None:
         if self._unperturbed:
             with torch.no_grad():
                 for name, p in self._model.named_parameters():
                     if name in self._unperturbed:
                         p.copy_(self._unperturbed[name])
             self._unperturbed = {}
+
+    def before_step(self):
+        self._restore()
         self.inner.before_step()
 
     def after_step(self, logs):

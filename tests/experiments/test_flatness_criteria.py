@@ -7,11 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import itertools
+
+from scipy.stats import spearmanr
+
 from pyadvman.experiments.flatness_criteria import (
+    _spearman,
     evaluate,
     flatter_than_at_tests,
-    ordering_test,
+    ordering_tests,
     overfitting_and_flatness,
+    permutation_threshold,
     robustness_tests,
 )
 
@@ -59,24 +65,39 @@ def test_only_variants_well_above_chance_are_robust() -> None:
     assert result["robust_variants"] == ["adversarial"]
 
 
+def _held_out_mean(record, key):
+    return np.mean(record["per_example"][key][EXAMPLES // 2:])
+
+
 def test_overfitting_with_flatness_following_the_gap_holds() -> None:
-    result = overfitting_and_flatness(_overfitting("adversarial"))
+    rows = _overfitting("adversarial")
+    result = overfitting_and_flatness(rows)
     assert result["minimum_epoch"] == 4 and result["last_epoch"] == 10 and result["points"] == 7
-    assert result["rise"]["outcome"] == "holds"
+    low, last = rows[3], rows[9]
     held_out = slice(EXAMPLES // 2, None)
     assert result["rise"]["estimate"]["value"] == pytest.approx(0.3 + (_noise(10) - _noise(4))[held_out].mean())
-    assert result["correlation"]["estimate"]["value"] > 0.9
-    assert result["outcome"] == "holds"
+    rise = result["rise"]["estimate"]["value"]
+    train_change = np.mean(last["per_example"]["train_robust_loss"]) - np.mean(low["per_example"]["train_robust_loss"])
+    assert result["gap"]["estimate"]["value"] == pytest.approx(rise - train_change)
+    flatness_change = ((_held_out_mean(last, "worst_case_robust_loss") - _held_out_mean(last, "test_robust_loss"))
+                       - (_held_out_mean(low, "worst_case_robust_loss") - _held_out_mean(low, "test_robust_loss")))
+    assert result["flatness"]["estimate"]["value"] == pytest.approx(flatness_change)
+    assert flatness_change == pytest.approx(0.12, abs=0.01)
+    assert [result[k]["outcome"] for k in ("rise", "gap", "flatness")] == ["holds"] * 3
+    assert result["outcome"] == "holds" and len(result["decided_by"]) == 2  # gap and flatness
     assert result["gap_change"] == pytest.approx(0.3) and result["flatness_change"] == pytest.approx(0.12)
-    # average-case flatness (here 10 × worst-case) is reported with its own r, not tested
-    assert result["average_case_correlation"]["value"] == pytest.approx(result["correlation"]["estimate"]["value"])
+    # reported, not tested: the correlations over the epochs (average-case flatness is 10 × worst-case here)
+    correlations = result["correlations"]
+    assert correlations["worst_case_flatness"]["value"] > 0.9
+    assert correlations["average_flatness"]["value"] == pytest.approx(correlations["worst_case_flatness"]["value"])
 
 
 def test_flatness_falling_while_the_gap_rises_does_not_hold() -> None:
     result = overfitting_and_flatness(_overfitting("adversarial", flatness_sign=-1.0))
-    assert result["rise"]["outcome"] == "holds"
-    assert result["correlation"]["estimate"]["value"] < -0.9
+    assert result["rise"]["outcome"] == "holds" and result["gap"]["outcome"] == "holds"
+    assert result["flatness"]["outcome"] == "does not hold"
     assert result["outcome"] == "does not hold"
+    assert [t["test"] for t in result["decided_by"]] == [result["flatness"]["test"]]
 
 
 def test_without_robust_overfitting_the_claim_is_not_tested() -> None:
@@ -108,19 +129,56 @@ def _last(variant, flatness, gap, seed):
     return _record(variant, 10, test, train=1.0, flatness=flatness, seed=seed)
 
 
+def _claim2(last) -> dict:
+    records = [r for r in last.values()]
+    return evaluate(records, classes=10)["claims"]["ordering"]
+
+
 def test_the_ordering_across_methods() -> None:
     agree = {v: _last(v, f, g, i) for i, (v, f, g) in
              enumerate([("adversarial", 0.4, 0.6), ("trades", 0.2, 0.3), ("mart", 0.3, 0.45), ("awp", 0.1, 0.1)])}
-    test = ordering_test(agree)
-    assert test["estimate"]["value"] == pytest.approx(1.0) and test["outcome"] == "holds"
+    images, methods = ordering_tests(agree)
+    assert images["estimate"]["value"] == pytest.approx(1.0) and images["outcome"] == "holds"
+    assert methods["threshold"] == pytest.approx(0.8) and methods["outcome"] == "holds"
+    assert _claim2(agree)["verdict"] == "holds"
     reverse = {v: _last(v, f, g, i) for i, (v, f, g) in
                enumerate([("adversarial", 0.1, 0.6), ("trades", 0.3, 0.3), ("mart", 0.2, 0.45), ("awp", 0.4, 0.1)])}
-    test = ordering_test(reverse)
-    assert test["estimate"]["value"] == pytest.approx(-1.0) and test["outcome"] == "does not hold"
+    images, _ = ordering_tests(reverse)
+    assert images["estimate"]["value"] == pytest.approx(-1.0) and images["outcome"] == "does not hold"
+    assert _claim2(reverse)["verdict"] == "does not hold"
+    # one discordant pair of four methods: clear on these images, but within what 4 methods give by chance
+    one_swap = {v: _last(v, f, g, i) for i, (v, f, g) in
+                enumerate([("adversarial", 0.4, 0.6), ("trades", 0.3, 0.3), ("mart", 0.2, 0.45), ("awp", 0.1, 0.1)])}
+    images, methods = ordering_tests(one_swap)
+    assert images["estimate"]["value"] == pytest.approx(0.8) and images["outcome"] == "holds"
+    assert methods["outcome"] == "does not hold"
+    claim = _claim2(one_swap)
+    assert claim["verdict"] == "inconclusive" and claim["decided_by"] == [methods["test"]]
     tied = {v: _last(v, 0.2, 0.3, i) for i, v in enumerate(["adversarial", "trades", "mart"])}
-    assert ordering_test(tied)["outcome"] == "inconclusive"
+    assert ordering_tests(tied)[0]["outcome"] == "inconclusive"
     two = {v: agree[v] for v in ("adversarial", "awp")}
-    assert ordering_test(two)["outcome"] == "not evaluated"
+    assert [t["outcome"] for t in ordering_tests(two)] == ["not evaluated"]
+    assert _claim2(two)["verdict"] == "not evaluated"
+
+
+def test_spearman_uses_average_ranks_and_refuses_nan_and_constants() -> None:
+    tied = np.array([1.0, 1.0, 2.0, 3.0])
+    other = np.array([4.0, 3.0, 2.0, 1.0])
+    assert _spearman(tied, other) == pytest.approx(spearmanr(tied, other).statistic)
+    assert _spearman(tied[[1, 0, 2, 3]], other) == pytest.approx(_spearman(tied, other))  # order of ties: no effect
+    assert np.isnan(_spearman(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, 3.0])))
+    assert np.isnan(_spearman(np.ones(4), other))
+
+
+@pytest.mark.parametrize("methods", [3, 4, 5, 6])
+def test_permutation_threshold_against_enumerated_spearman(methods) -> None:
+    base = np.arange(methods)
+    rhos = np.array([spearmanr(base, order).statistic for order in itertools.permutations(base)])
+    threshold = permutation_threshold(methods)
+    assert (rhos > threshold + 1e-9).mean() <= 0.05  # beyond it: at most 5% of orderings
+    below = rhos[rhos < threshold - 1e-9]
+    assert below.size == 0 or (rhos > below.max() + 1e-9).mean() > 0.05  # the smallest such value
+    assert {3: 1.0, 4: 0.8, 5: 0.8}.get(methods, threshold) == pytest.approx(threshold)
 
 
 def test_awp_and_trades_flatter_than_at() -> None:
@@ -135,11 +193,12 @@ def test_awp_and_trades_flatter_than_at() -> None:
 
 def test_evaluate_combines_the_variants() -> None:
     records = [*_overfitting("adversarial"), *_overfitting("mart", flatness_sign=-1.0),
-               *[_record("awp", e, 2.0 - 0.1 * e + _noise(e), gap=0.01 * e) for e in range(1, 11)]]
+               *[_record("awp", e, 2.0 - 0.1 * e + _noise(e), gap=0.01 * e, flatness=0.05) for e in range(1, 11)]]
     claims = evaluate(records, classes=10)["claims"]
     first = claims["overfitting_flatness"]
     assert first["tested_variants"] == ["adversarial", "mart"]  # AWP does not overfit: it does not test the claim
     assert first["verdict"] == "does not hold"
-    assert first["decided_by"] == ["MART: r(gap, worst-case flatness) over epochs 4-10"]
-    assert claims["flatter_than_at"]["verdict"] in ("holds", "does not hold", "inconclusive")
-    assert len(claims["flatter_than_at"]["tests"]) == 1  # AWP only: TRADES was not trained
+    assert first["decided_by"] == ["MART: held-out worst-case flatness rises from epoch 4 to 10"]
+    # at the last epoch AT's flatness is 0.22 and AWP's 0.05: AWP is flatter, by the per-image difference
+    (awp,) = claims["flatter_than_at"]["tests"]  # AWP only: TRADES was not trained
+    assert awp["estimate"]["value"] == pytest.approx(0.17, abs=0.01) and claims["flatter_than_at"]["verdict"] == "holds"

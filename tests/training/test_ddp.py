@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,11 +23,15 @@ train(cfg, sys.argv[2], progress=False)
 """
 
 
-def test_two_process_ddp_matches_one_process(tmp_path) -> None:
+# AWP: the offsets must come from the whole batch's gradient on every process (all-reduced), not each shard's;
+# a deterministic attack on every image (no random start, fraction 1) perturbs the same images either way
+@pytest.mark.parametrize("objective", [{}, {"objective": "awp", "adversarial_fraction": 1.0, "awp_gamma": 0.05,
+                                             "train_attack": {"steps": 2, "start": "none"}}])
+def test_two_process_ddp_matches_one_process(tmp_path, objective) -> None:
     npz = tmp_path / "blocks.npz"
     write_blocks_npz(npz, n=800)
     # no BatchNorm: per-process batch statistics would (rightly) differ from the full batch's
-    cfg = tiny_config(npz, model="mlp", model_options={"units": [32], "batch_norm": False}, epochs=2)
+    cfg = tiny_config(npz, model="mlp", model_options={"units": [32], "batch_norm": False}, epochs=2, **objective)
     cfg_json = json.dumps(config_record(cfg))
     script = tmp_path / "train_script.py"
     script.write_text(_SCRIPT)

@@ -148,6 +148,26 @@ def test_awp_training_runs_and_differs_from_its_inner_objective(blocks, tmp_path
             for name in (objective, inner)}
     a, b = (runs[name].model.state_dict() for name in (objective, inner))
     assert all(torch.isfinite(v).all() for v in a.values() if v.is_floating_point())
-    assert not torch.equal(a["conv1.weight"] if "conv1.weight" in a else next(iter(a.values())),
-                           b["conv1.weight"] if "conv1.weight" in b else next(iter(b.values())))
+    # same seed, same batches and attacks: only the weight perturbation separates the two runs
+    perturbed = [name for name, _ in perturbed_weights(runs[objective].model)]
+    assert perturbed and all(not torch.equal(a[name], b[name]) for name in perturbed)
     assert runs[objective].final["robust_accuracy"] is not None
+
+
+def test_gamma_zero_trains_exactly_like_the_inner_objective(blocks, tmp_path) -> None:
+    runs = [train(tiny_config(blocks, **fields, epochs=1), tmp_path / str(i), progress=False)
+            for i, fields in enumerate([{"objective": "awp", "awp_gamma": 0.0}, {"objective": "adversarial"}])]
+    a, b = (run.model.state_dict() for run in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_submodule_modes_frozen_weights_and_non_finite_gradients() -> None:
+    model, batch = _ConvBatchNorm().train(), _conv_batch()
+    model.norm.eval()  # a submodule the caller keeps in eval mode
+    model.conv.weight.requires_grad_(False)  # a frozen layer is not perturbed (and does not stop the others)
+    offsets = weight_perturbation(model, lambda m: F.cross_entropy(m(batch.images), batch.labels), 0.01)
+    assert set(offsets) == {"head.weight"}
+    assert model.training and not model.norm.training
+    # a non-finite gradient (an fp16 overflow, say) perturbs nothing rather than poisoning the weights
+    offsets = weight_perturbation(model, lambda m: m(batch.images).sum() * float("inf"), 0.01)
+    assert offsets == {}
