@@ -27,7 +27,7 @@ from pyadvman.training import OBJECTIVE_NAMES
 from pyadvman.training.distributed import Processes
 from pyadvman.training.evaluation import clean_accuracy
 from pyadvman.training.loop import resolve_device
-from pyadvman.training.run_folder import RunFolder
+from pyadvman.training.run_folder import RunFolder, holds_results
 
 PER_EXAMPLE_DIGITS = 5  # per-example robust losses are stored rounded (nats)
 
@@ -131,7 +131,8 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
 def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True) -> dict:
     """Trains each variant keeping every epoch's weights, measures robust losses and both flatness measures at
-    the measured epochs, tests the claims and writes metrics.json ({"experiment", "config", "data", "records"
+    the measured epochs, tests the claims and writes metrics.json ({"experiment", "config", "data", "resumed",
+    "records"
     (one per variant and epoch, without the per-example losses), "verdicts" (flatness_criteria.evaluate),
     "figures", "seconds"}), figures/*.png and report.md into ``out_dir`` (default runs/flatness-<dataset>).
     Resumable: trained models and measured epochs (models/<variant>/flatness_epoch_<k>.json) are reloaded.
@@ -142,6 +143,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     folder = ExperimentFolder(out_dir or default_out_dir("flatness", cfg.dataset))
     started = time.monotonic()
     data = cfg.load_data()
+    resumed = resume and holds_results(folder.root)  # anything of an earlier invocation to reload
     folder.prepare(cfg, data, resume)
     device = resolve_device(cfg.device, Processes())
     records = []
@@ -161,7 +163,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
             records.append({"variant": variant, "epoch": epoch, **record})
     verdicts = flatness_criteria.evaluate(records, len(data.classes))
     figures = flatness_report.figures(records, verdicts, folder.figures)
-    metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint,
+    metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
                "records": [{k: v for k, v in r.items() if k != "per_example"} for r in records],
                "verdicts": verdicts, "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},
                "seconds": round(time.monotonic() - started, 1)}

@@ -185,5 +185,6 @@ def report(cfg, metrics: dict) -> str:
               f"![flatness vs gap]({metrics['figures']['flatness_vs_gap']})", "", "## Per epoch", ""]
     for variant in dict.fromkeys(r["variant"] for r in records):
         lines += [f"### {_label(variant)}", "", _epoch_table(records, variant), ""]
-    lines.append(f"Total time: {metrics['seconds']} s.")
+    resumed = " (resumed: what earlier invocations finished was reloaded, and their time is not counted)"
+    lines.append(f"Time of this invocation: {metrics['seconds']} s{resumed if metrics.get('resumed') else ''}.")
     return "\n".join(lines) + "\n"

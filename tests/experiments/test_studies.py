@@ -71,6 +71,8 @@ def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tm
     assert (tmp_path / "fl" / "models" / "awp" / "checkpoints" / "epoch_3.pt").is_file()
     again = flatness.run(cfg, tmp_path / "fl", resume=True, progress=False)  # every epoch reloaded
     assert again["records"] == metrics["records"]
+    assert not metrics["resumed"] and again["resumed"]
+    assert "(resumed: " in (tmp_path / "fl" / "report.md").read_text() and "(resumed: " not in report
     with pytest.raises(ValueError, match=r"evaluate_every must be >= 1, got 0"):
         flatness_config(evaluate_every=0)
 
