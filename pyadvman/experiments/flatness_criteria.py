@@ -174,8 +174,8 @@ def ordering_tests(last: dict[str, dict], *, resamples: int = 2000, seed: int = 
 
 
 def _ordering_verdict(tests: list[dict]) -> dict:
-    """Holds when both tests hold; does not hold when the images put ρ below 0 and ρ is as far below 0 as the
-    chance threshold is above (the mirror image); else inconclusive."""
+    """Holds when both tests hold; does not hold when the images put ρ below 0 and ρ is below minus the chance
+    threshold (the mirror image); else inconclusive."""
     if len(tests) < 2:
         return part(NOT_EVALUATED, [])
     images, methods = tests

@@ -33,8 +33,8 @@ CLAIM_CRITERIA = {
         "Across the robust variants at the last epoch, Spearman's ρ between worst-case flatness and the robust "
         "generalization gap: its bootstrap interval over test and training images > 0, and ρ above what that "
         "many methods give by chance (exact permutation, one-sided 5%). Holds when both hold; does not hold "
-        "when the interval lies below 0 and ρ is as far below 0; else inconclusive. The seeds, not these tests, "
-        "show the variation between training runs."),
+        "when the interval lies below 0 and ρ is below minus that chance threshold; else inconclusive. The "
+        "seeds, not these tests, show the variation between training runs."),
     "flatter_than_at": (
         "At the last epoch, worst-case flatness of regular AT minus that of AT-AWP, and of TRADES (those trained "
         "and robust), per test image (paired, t interval) > 0."),
