@@ -62,13 +62,15 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
-ATTACKS = ("pgd", "fgsm", "apgd", "on-true-manifold", "on-learned-manifold", "transformation")
+ATTACKS = ("pgd", "fgsm", "apgd", "apgd-dlr", "apgd-t", "on-true-manifold", "on-learned-manifold",
+           "transformation")
 
 
 def _build_attack(args: argparse.Namespace, data):
     from pyadvman.attacks import (
         APGD,
         PGD,
+        APGDTargeted,
         LearnedManifoldAttack,
         TransformationAttack,
         TrueManifoldAttack,
@@ -80,8 +82,12 @@ def _build_attack(args: argparse.Namespace, data):
         return PGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
     if args.attack == "fgsm":
         return fgsm(eps=args.eps), {}
-    if args.attack == "apgd":
-        return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
+    if args.attack in ("apgd", "apgd-dlr"):
+        objective = "dlr" if args.attack == "apgd-dlr" else "ce"
+        return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts, objective=objective), {}
+    if args.attack == "apgd-t":  # AutoAttack's 9 target classes (fewer with fewer classes), --restarts starts each
+        targets = min(9, len(data.classes) - 1)
+        return APGDTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
     if args.attack == "transformation":
         return TransformationAttack(eta=args.eps, steps=args.steps, restarts=args.restarts), {}
     if args.attack == "on-true-manifold":

@@ -77,6 +77,12 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
     attack = json.loads(capsys.readouterr().out)
     assert attack == json.loads((tmp_path / "attack.json").read_text())
     assert attack["examples"] == 60 and 0 <= attack["robust_accuracy"] <= attack["clean_accuracy"]
+    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-dlr", "--eps", "0.3", "--steps", "3",
+                 "--examples", "20"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["robust_accuracy"] <= 1
+    # APGD-T's targeted DLR loss needs a fourth logit: these data have 3 classes
+    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-t", "--steps", "3", "--examples", "20"]) == 2
+    assert "the targeted DLR loss needs logits of at least 4 classes, got 3" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="on-true-manifold needs FONTS"):
         main(["attack", "--run", str(run_dir), "--attack", "on-true-manifold"])
 

@@ -9,7 +9,7 @@ eval mode while attacking (restored after), gradients w.r.t. the input (or code)
 >>> result.success_rate(), result.robust_accuracy()                 # doctest: +SKIP
 """
 
-from pyadvman.attacks.apgd import APGD
+from pyadvman.attacks.apgd import APGD, APGDTargeted
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.evaluate import attack_in_batches
 from pyadvman.attacks.model_mode import eval_mode
@@ -22,7 +22,7 @@ from pyadvman.attacks.threat_models import L2Ball, LinfBall
 from pyadvman.attacks.transformations import TRANSFORMATION_RANGES, TransformationAttack
 
 __all__ = [
-    "APGD", "OBJECTIVES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING", "SIGNED_PGD", "TRANSFORMATION_RANGES", "Attack",
+    "APGD", "APGDTargeted", "OBJECTIVES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING", "SIGNED_PGD", "TRANSFORMATION_RANGES", "Attack",
     "AttackProtocol", "AttackResult", "L2Ball", "LearnedManifoldAttack",
     "LinfBall", "TransformationAttack", "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm",
     "lmc_gaussian", "lmc_laplacian", "trades_attack",

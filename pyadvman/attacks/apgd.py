@@ -1,7 +1,9 @@
-"""APGD-CE: auto-PGD with the step-size schedule of AutoAttack (Croce & Hein, ICML 2020, Alg. 1)."""
+"""APGD (APGD-CE, APGD-DLR) and APGD-T: auto-PGD with the step-size schedule of AutoAttack (Croce & Hein, ICML
+2020, Alg. 1), untargeted or towards each of the clean point's top classes in turn."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -11,11 +13,14 @@ from pyadvman.attacks._checks import check_count, check_images_labels, check_num
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.objectives import get_objective
+from pyadvman.attacks.objectives import get_objective, targeted_dlr
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.search import improves, pick_restart
 from pyadvman.attacks.threat_models import LinfBall, check_radius
 from pyadvman.ops import linf_project, pgd_step
+
+
+LossOf = Callable[[Tensor], Tensor]  # logits Tensor[B, K] -> the per-example loss a restart maximises, Tensor[B]
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -44,7 +49,7 @@ class APGD(Attack):
 
     Args:
         eps: L∞ radius (float or Tensor[B]), default 0.3. steps: iterations (default 100). restarts: R.
-        rho: 0.75. objective: "ce" (APGD-CE) or "margin" (APGD with the CW margin).
+        rho: 0.75. objective: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin" (APGD with the CW margin).
         check_model: warn about probability outputs, randomness and zero gradients (see PGD).
 
     Raises:
@@ -72,34 +77,32 @@ class APGD(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
+        objective = get_objective(self.objective)
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             _, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             checked = (findings, clean_correct) if self.check_model else None
-            runs = [self._one_restart(model, x, y, checked if r == 0 else None) for r in range(self.restarts)]
+            runs = [self._one_restart(model, x, y, lambda logits: objective(logits, y, logits.detach()),
+                                      checked if r == 0 else None) for r in range(self.restarts)]
         warn_findings("APGD", findings)
-        best = torch.stack([r[0] for r in runs])
-        success = torch.stack([r[1] for r in runs])
-        loss = torch.stack([r[2] for r in runs])
-        x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
-        return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
-                            clean_correct=clean_correct)
+        return _result(runs, x, clean_correct)
 
-    def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor, loss_of: LossOf) -> tuple[Tensor, Tensor, Tensor]:
         x = x.detach().requires_grad_(True)
         logits = model(x)
-        loss = get_objective(self.objective)(logits, y, logits.detach())
+        loss = loss_of(logits)
         (grad,) = torch.autograd.grad(loss.sum(), x)
         return loss.detach(), grad, predicted_classes(logits.detach()) != y
 
-    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, checked: tuple[list[str], Tensor] | None
-                     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One restart; ``checked`` = (findings, clean_correct) collects the zero-gradient findings."""
+    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, loss_of: LossOf,
+                     checked: tuple[list[str], Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+        """One restart maximising ``loss_of(logits)`` (Tensor[B]), successful where the model misclassifies;
+        ``checked`` = (findings, clean_correct) collects the zero-gradient findings."""
         batch = x0.shape[0]
         view = (batch, *([1] * (x0.dim() - 1)))
         eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps), dtype=torch.float64,
                                                                     device=x0.device)
         x = LinfBall(self.eps).random_init(x0, 1)[0]
-        loss, grad, fooled = self._loss_grad(model, x, y)
+        loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
         if checked is not None:
             checked[0].extend(gradient_findings(grad, loss, checked[1]))
         loss = loss.nan_to_num(nan=float("-inf"))
@@ -119,7 +122,7 @@ class APGD(Attack):
                     new_x = linf_project(x + 0.75 * (z - x) + 0.25 * (x - previous), x0, eps)
                 previous = x
             x = new_x
-            new_loss, grad, fooled = self._loss_grad(model, x, y)
+            new_loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
             new_loss = new_loss.nan_to_num(nan=float("-inf"))
             increases += (new_loss > loss).float()
             loss = new_loss
@@ -143,3 +146,57 @@ class APGD(Attack):
                 increases.zero_()
                 last_mark = k + 1
         return out_x, out_success, out_loss
+
+
+def _result(runs: list[tuple[Tensor, Tensor, Tensor]], x: Tensor, clean_correct: Tensor) -> AttackResult:
+    best = torch.stack([r[0] for r in runs])
+    success = torch.stack([r[1] for r in runs])
+    loss = torch.stack([r[2] for r in runs])
+    x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
+    return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
+                        clean_correct=clean_correct)
+
+
+@dataclass(frozen=True)
+class APGDTargeted(APGD):
+    """APGD-T (Croce & Hein, ICML 2020, Sec. 4; AutoAttack's second attack): APGD on the targeted DLR loss,
+    one run per target class, the clean point's 2nd, 3rd, … (targets + 1)-th highest logits (AutoAttack:
+    9 targets, 100 iterations, one start each). A run succeeds where the model misclassifies, towards its target
+    or not; the result's restarts are target-major (Tensor[targets · restarts, B]: the first target's restarts,
+    then the next's), and the returned image per example is a successful run's if any.
+
+    Args:
+        eps, steps, rho, check_model: as APGD. restarts: random starts per target (AutoAttack: 1). targets:
+            number of target classes, 1 … classes − 1 (default 9). ``objective`` is not used.
+
+    Raises:
+        ValueError: as APGD; targets not an integer >= 1 or, at run time, above classes − 1; fewer than 4
+            classes (the targeted DLR loss needs z_π4).
+
+    Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
+    """
+
+    targets: int = 9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count("targets", self.targets, 1)
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
+        check_images_labels(x, y)
+        check_radius("eps", self.eps, x.shape[0])
+        with eval_mode(model), frozen_parameters(model), torch.enable_grad():
+            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            classes = logits.shape[1]
+            if self.targets > classes - 1:
+                raise ValueError(f"targets must be at most classes - 1 = {classes - 1} (the model has {classes} "
+                                 f"classes), got {self.targets}")
+            ranked = logits.detach().argsort(dim=1, descending=True)
+            checked = (findings, clean_correct) if self.check_model else None
+            runs = []
+            for k in range(1, self.targets + 1):
+                for r in range(self.restarts):
+                    runs.append(self._one_restart(model, x, y, lambda z, t=ranked[:, k]: targeted_dlr(z, y, t),
+                                                  checked if not runs else None))
+        warn_findings("APGD-T", findings)
+        return _result(runs, x, clean_correct)

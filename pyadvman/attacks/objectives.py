@@ -40,8 +40,39 @@ def margin(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     return others.amax(dim=1) - logits.gather(1, labels[:, None]).squeeze(1)
 
 
+def _classes_at_least(logits: Tensor, count: int, loss: str) -> None:
+    if logits.shape[1] < count:
+        raise ValueError(f"the {loss} loss needs logits of at least {count} classes, got {logits.shape[1]}")
+
+
+def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
+    """The difference of logits ratio, −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), with z_π the logits in descending
+    order (Croce & Hein, ICML 2020, Eq. (5)): the margin loss divided by a logit spread, so that it does not
+    change when the logits are shifted or rescaled (a > 0). Positive once misclassified; APGD-DLR's objective.
+
+    Raises:
+        ValueError: fewer than 3 classes.
+    """
+    _classes_at_least(logits, 3, "DLR")
+    ordered = logits.sort(dim=1, descending=True).values
+    return margin(logits, labels, clean_logits) / (ordered[:, 0] - ordered[:, 2] + 1e-12)
+
+
+def targeted_dlr(logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
+    """The targeted DLR loss, −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2) for target classes t (Tensor[N] int64;
+    Croce & Hein, ICML 2020, Eq. (6)): APGD-T's objective, maximised to move the logits towards class t.
+
+    Raises:
+        ValueError: fewer than 4 classes.
+    """
+    _classes_at_least(logits, 4, "targeted DLR")
+    ordered = logits.sort(dim=1, descending=True).values
+    difference = logits.gather(1, targets[:, None]) - logits.gather(1, labels[:, None])
+    return difference.squeeze(1) / (ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12)
+
+
 OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "kl": kl_divergence, "lmc": log_one_minus_prob,
-                                    "margin": margin}
+                                    "margin": margin, "dlr": dlr}
 
 
 def get_objective(name: str) -> Objective:

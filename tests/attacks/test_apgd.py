@@ -1,11 +1,14 @@
-"""APGD-CE: the checkpoint schedule of AutoAttack, the ε-ball, and strength against PGD."""
+"""APGD-CE, APGD-DLR and APGD-T: the checkpoint schedule of AutoAttack, the DLR losses against their formulas,
+the ε-ball, the targets, and strength against PGD and APGD-CE."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from pyadvman.attacks import APGD, PGD, attack_in_batches
+from pyadvman.attacks import APGD, PGD, APGDTargeted, attack_in_batches
 from pyadvman.attacks.apgd import checkpoints
+from pyadvman.attacks.objectives import dlr, targeted_dlr
 
 
 def test_checkpoints_follow_the_papers_recursion() -> None:
@@ -35,3 +38,52 @@ def test_attack_in_batches_concatenates_results(fashion) -> None:
                                 progress=False)
     assert batched.x_adv.shape == (50, 1, 28, 28) and batched.success.shape == (2, 50)
     assert batched.clean_correct.shape == (50,)
+
+
+def test_dlr_against_its_formula_and_invariances() -> None:
+    logits = torch.tensor([[3.0, 1.0, 2.0, -1.0], [0.5, 2.5, 1.5, 0.0]])
+    labels = torch.tensor([0, 0])
+    # sorted: (3, 2, 1, −1) and (2.5, 1.5, 0.5, 0); DLR = −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3)
+    torch.testing.assert_close(dlr(logits, labels, logits), torch.tensor([-(3 - 2) / (3 - 1), -(0.5 - 2.5) / (2.5 - 0.5)]))
+    assert dlr(logits, labels, logits)[1] > 0 > dlr(logits, labels, logits)[0]  # positive once misclassified
+    torch.testing.assert_close(dlr(3.0 * logits + 7.0, labels, logits), dlr(logits, labels, logits))  # shift, scale
+    targets = torch.tensor([2, 3])
+    # targeted: (z_t − z_y) / (z_π1 − (z_π3 + z_π4)/2)
+    expected = torch.tensor([(2 - 3) / (3 - (1 - 1) / 2), (0.0 - 0.5) / (2.5 - (0.5 + 0.0) / 2)])
+    torch.testing.assert_close(targeted_dlr(logits, labels, targets), expected)
+    torch.testing.assert_close(targeted_dlr(2.0 * logits - 1.0, labels, targets), expected)
+    with pytest.raises(ValueError, match="the DLR loss needs logits of at least 3 classes, got 2"):
+        dlr(logits[:, :2], labels, logits[:, :2])
+    with pytest.raises(ValueError, match="the targeted DLR loss needs logits of at least 4 classes, got 3"):
+        targeted_dlr(logits[:, :3], labels, targets.clamp(max=2))
+
+
+def test_apgd_t_attacks_each_top_class_and_stays_in_the_ball(fashion) -> None:
+    model, x, y = fashion
+    x, y, eps = x[:100], y[:100], 0.05
+    torch.manual_seed(0)
+    result = APGDTargeted(eps=eps, steps=20, targets=3).run(model, x, y)
+    assert result.success.shape == (3, 100) and result.x_adv_restarts.shape == (3, *x.shape)
+    assert float((result.x_adv_restarts - x).abs().max()) <= eps
+    assert result.x_adv_restarts.min() >= 0 and result.x_adv_restarts.max() <= 1
+    with torch.no_grad():
+        ranked = model(x).argsort(dim=1, descending=True)
+        for k in range(3):  # run k maximised the targeted DLR towards the clean point's (k + 2)-th class
+            logits = model(result.x_adv_restarts[k])
+            torch.testing.assert_close(result.loss[k], targeted_dlr(logits, y, ranked[:, k + 1]))
+            assert bool(((logits.argmax(1) != y) == result.success[k]).all())
+    torch.manual_seed(0)
+    ce = APGD(eps=eps, steps=20).run(model, x, y)
+    assert result.robust_accuracy() <= ce.robust_accuracy() + 0.03
+    torch.manual_seed(0)
+    dlr_result = APGD(eps=eps, steps=20, objective="dlr").run(model, x, y)
+    assert float((dlr_result.x_adv - x).abs().max()) <= eps and dlr_result.robust_accuracy() < 1.0
+
+
+def test_apgd_t_refuses_more_targets_than_other_classes(fashion) -> None:
+    model, x, y = fashion
+    with pytest.raises(ValueError, match=r"targets must be at most classes - 1 = 9 \(the model has 10 classes\), "
+                                         r"got 10"):
+        APGDTargeted(eps=0.05, steps=2, targets=10).run(model, x[:4], y[:4])
+    with pytest.raises(ValueError, match="targets"):
+        APGDTargeted(targets=0)
