@@ -47,7 +47,7 @@ def _classes_at_least(logits: Tensor, count: int, loss: str) -> None:
 
 def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """The difference of logits ratio, −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), with z_π the logits in descending
-    order (Croce & Hein, ICML 2020, Sec. 4): the margin loss divided by a logit spread, so that it does not
+    order (Croce & Hein, ICML 2020, Sec. 4, Eq. (6)): the margin loss divided by a logit spread, so that it does not
     change when the logits are shifted or rescaled (a > 0). Positive once misclassified; APGD-DLR's objective.
 
     Raises:
@@ -60,7 +60,7 @@ def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
 
 def targeted_dlr(logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
     """The targeted DLR loss, −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2) for target classes t (Tensor[N] int64;
-    Croce & Hein, ICML 2020, Sec. 4): APGD-T's objective, maximised to move the logits towards class t.
+    Croce & Hein, ICML 2020, Eq. (7)): APGD-T's objective, maximised to move the logits towards class t.
 
     Raises:
         ValueError: fewer than 4 classes.
