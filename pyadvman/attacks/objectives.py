@@ -47,7 +47,7 @@ def _classes_at_least(logits: Tensor, count: int, loss: str) -> None:
 
 def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """The difference of logits ratio, −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), with z_π the logits in descending
-    order (Croce & Hein, ICML 2020, Sec. 4, Eq. (6)): the margin loss divided by a logit spread, so that it does not
+    order (Croce & Hein, ICML 2020, Eq. (6)): the margin loss divided by a logit spread, so that it does not
     change when the logits are shifted or rescaled (a > 0). Positive once misclassified; APGD-DLR's objective.
 
     Raises:
