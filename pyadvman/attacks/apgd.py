@@ -65,6 +65,7 @@ class APGD(Attack):
     rho: float = 0.75
     objective: str = "ce"
     check_model: bool = True
+    _name = "APGD"  # the attack's name in the model checks' warnings (a class constant, not a field)
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
@@ -77,14 +78,23 @@ class APGD(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
-        objective = get_objective(self.objective)
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
-            _, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             checked = (findings, clean_correct) if self.check_model else None
-            runs = [self._one_restart(model, x, y, lambda logits: objective(logits, y, logits.detach()),
-                                      checked if r == 0 else None) for r in range(self.restarts)]
-        warn_findings("APGD", findings)
-        return _result(runs, x, clean_correct)
+            runs = [self._one_restart(model, x, y, loss_of, checked if r == 0 else None)
+                    for r, loss_of in enumerate(self._run_losses(logits, y))]
+        warn_findings(self._name, findings)
+        best = torch.stack([r[0] for r in runs])
+        success = torch.stack([r[1] for r in runs])
+        loss = torch.stack([r[2] for r in runs])
+        x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
+        return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
+                            clean_correct=clean_correct)
+
+    def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
+        """The loss each run maximises, one per restart: the objective."""
+        objective = get_objective(self.objective)
+        return [lambda logits: objective(logits, y, logits.detach())] * self.restarts
 
     def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor, loss_of: LossOf) -> tuple[Tensor, Tensor, Tensor]:
         x = x.detach().requires_grad_(True)
@@ -148,15 +158,6 @@ class APGD(Attack):
         return out_x, out_success, out_loss
 
 
-def _result(runs: list[tuple[Tensor, Tensor, Tensor]], x: Tensor, clean_correct: Tensor) -> AttackResult:
-    best = torch.stack([r[0] for r in runs])
-    success = torch.stack([r[1] for r in runs])
-    loss = torch.stack([r[2] for r in runs])
-    x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
-    return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
-                        clean_correct=clean_correct)
-
-
 @dataclass(frozen=True)
 class APGDTargeted(APGD):
     """APGD-T (Croce & Hein, ICML 2020, Sec. 4; AutoAttack's second attack): APGD on the targeted DLR loss,
@@ -177,26 +178,19 @@ class APGDTargeted(APGD):
     """
 
     targets: int = 9
+    _name = "APGD-T"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_count("targets", self.targets, 1)
 
-    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
-        check_images_labels(x, y)
-        check_radius("eps", self.eps, x.shape[0])
-        with eval_mode(model), frozen_parameters(model), torch.enable_grad():
-            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
-            classes = logits.shape[1]
-            if self.targets > classes - 1:
-                raise ValueError(f"targets must be at most classes - 1 = {classes - 1} (the model has {classes} "
-                                 f"classes), got {self.targets}")
-            ranked = logits.detach().argsort(dim=1, descending=True)
-            checked = (findings, clean_correct) if self.check_model else None
-            runs = []
-            for k in range(1, self.targets + 1):
-                for r in range(self.restarts):
-                    runs.append(self._one_restart(model, x, y, lambda z, t=ranked[:, k]: targeted_dlr(z, y, t),
-                                                  checked if not runs else None))
-        warn_findings("APGD-T", findings)
-        return _result(runs, x, clean_correct)
+    def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
+        """The targeted DLR loss towards the clean point's (k + 1)-th class, k = 1 … targets, ``restarts``
+        times each (target-major)."""
+        classes = clean_logits.shape[1]
+        if self.targets > classes - 1:
+            raise ValueError(f"targets must be at most classes - 1 = {classes - 1} (the model has {classes} "
+                             f"classes), got {self.targets}")
+        ranked = clean_logits.argsort(dim=1, descending=True)
+        return [lambda logits, t=ranked[:, k]: targeted_dlr(logits, y, t)
+                for k in range(1, self.targets + 1) for _ in range(self.restarts)]

@@ -11,7 +11,8 @@ from pyadvman.analysis.uncertainty import Estimate
 from pyadvman.experiments.study import VARIANT_LABELS, model_estimate, size_estimates
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
+    """Writes ``fig`` to ``path`` (110 dpi, tight layout, the folder created); returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -62,7 +63,7 @@ def grid_figure(records: list[dict], panels: list[tuple[str, str]], path: Path, 
         ax = fig.add_subplot(1, len(panels), i + 1)
         metric_vs_size(ax, records, name, label, objectives, (paper or {}).get(name))
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def correlation_figure(records: list[dict], fit: dict | None, path: Path, title: str) -> Path:
@@ -88,7 +89,7 @@ def correlation_figure(records: list[dict], fit: dict | None, path: Path, title:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def distance_figure(regular: dict[str, list[float]], on_manifold: dict[str, list[float]],
@@ -108,4 +109,4 @@ def distance_figure(regular: dict[str, list[float]], on_manifold: dict[str, list
         ax.set_ylabel("adversarial examples")
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

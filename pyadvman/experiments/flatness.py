@@ -17,6 +17,7 @@ from pyadvman._file_reading import load_checkpoint
 from pyadvman._presets import config_from_preset
 from pyadvman.analysis import RobustLoss, average_flatness, worst_case_flatness
 from pyadvman.attacks.protocol import SIGNED_PGD
+from pyadvman.attacks.search import default_step_size
 from pyadvman.errors import check_fields
 from pyadvman.experiments import flatness_criteria, flatness_report
 from pyadvman.experiments.classifier_config import ClassifierConfig
@@ -113,7 +114,9 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
     base = robust.per_example(model, test.images, test.labels)
     average = average_flatness(model, test.images, test.labels, xi=cfg.average_xi, samples=cfg.average_samples,
                                robust_loss=robust, seed=cfg.seed, base=base)
-    step = cfg.worst_input_step if cfg.worst_input_step is not None else 2.5 * cfg.epsilon / max(cfg.robust_steps, 1)
+    step = cfg.worst_input_step
+    if step is None:
+        step = default_step_size(cfg.epsilon, cfg.robust_steps)
     worst = worst_case_flatness(model, test.images, test.labels, xi=cfg.worst_xi, weight_lr=cfg.worst_weight_lr,
                                 input_step=step, passes=cfg.worst_passes, restarts=cfg.worst_restarts,
                                 robust_loss=robust, seed=cfg.seed, base=base)
@@ -132,8 +135,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
         progress: bool = True) -> dict:
     """Trains each variant keeping every epoch's weights, measures robust losses and both flatness measures at
     the measured epochs, tests the claims and writes metrics.json ({"experiment", "config", "data", "resumed",
-    "records"
-    (one per variant and epoch, without the per-example losses), "verdicts" (flatness_criteria.evaluate),
+    "records" (one per variant and epoch, without the per-example losses), "verdicts" (flatness_criteria.evaluate),
     "figures", "seconds"}), figures/*.png and report.md into ``out_dir`` (default runs/flatness-<dataset>).
     Resumable: trained models and measured epochs (models/<variant>/flatness_epoch_<k>.json) are reloaded.
 

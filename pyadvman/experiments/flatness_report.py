@@ -7,7 +7,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE
+from pyadvman.experiments.figures import color, save
+from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE, FLATTER_THAN_AT, by_variant
 from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
 from pyadvman.experiments.study import variant_label as _label
 
@@ -41,62 +42,55 @@ CLAIM_CRITERIA = {
 }
 
 
-def _series(records: list[dict], variant: str, key: str) -> tuple[list[int], list[float]]:
-    rows = [r for r in records if r["variant"] == variant]
-    return [r["epoch"] for r in rows], [r[key] for r in rows]
-
-
 def figures(records: list[dict], verdicts: dict, out: Path) -> dict[str, Path]:
     """figures/epochs.png (each measure against epochs, robust variants; the chosen minimum epoch marked) and
-    figures/flatness_vs_gap.png (worst-case flatness against the gap, every measured epoch, last one ringed)."""
-    out.mkdir(parents=True, exist_ok=True)
-    shown = verdicts["robust_variants"] or list(dict.fromkeys(r["variant"] for r in records))
-    colours = {v: f"C{i}" for i, v in enumerate(dict.fromkeys(r["variant"] for r in records))}
+    figures/flatness_vs_gap.png (worst- and average-case flatness against the gap, every measured epoch, the
+    last one ringed)."""
+    grouped = by_variant(records)
+    shown = verdicts["robust_variants"] or list(grouped)
+
+    def series(variant: str, key: str) -> list[float]:
+        return [r[key] for r in grouped[variant]]
+
     fig = Figure(figsize=(16, 3.6))
     for i, (key, label) in enumerate(CURVES):
         ax = fig.add_subplot(1, len(CURVES), i + 1)
         for variant in shown:
-            epochs, values = _series(records, variant, key)
-            ax.plot(epochs, values, "-", color=colours[variant], label=_label(variant))
+            epochs, values = series(variant, "epoch"), series(variant, key)
+            ax.plot(epochs, values, "-", color=color(variant), label=_label(variant))
             if key == "test_robust_loss":
-                ax.plot(*_series(records, variant, "train_robust_loss"), "--", color=colours[variant])
+                ax.plot(epochs, series(variant, "train_robust_loss"), "--", color=color(variant))
             minimum = verdicts["per_variant"].get(variant, {}).get("minimum_epoch")
             if minimum in epochs:
-                ax.plot([minimum], [values[epochs.index(minimum)]], "v", color=colours[variant], ms=6)
+                ax.plot([minimum], [values[epochs.index(minimum)]], "v", color=color(variant), ms=6)
         ax.set_xlabel("epoch")
         ax.set_title(label, fontsize=8)
         ax.grid(alpha=0.3)
     fig.axes[0].legend(fontsize=7)
     fig.suptitle("Per epoch, robust variants (▼: epoch of minimum test robust loss on the first half of the test "
                  "images; the curves are all images)", fontsize=9)
-    fig.tight_layout()
-    paths = {"epochs": out / "epochs.png"}
-    fig.savefig(paths["epochs"], dpi=110)
+    paths = {"epochs": save(fig, out / "epochs.png")}
 
     fig = Figure(figsize=(11, 4.2))
     for i, (key, label) in enumerate((("worst_case_flatness", "worst-case flatness (the criteria)"),
                                       ("average_flatness", "average-case flatness (reported)"))):
         ax = fig.add_subplot(1, 2, i + 1)
         for variant in shown:
-            _, gaps = _series(records, variant, "robust_generalization_gap")
-            _, flatness = _series(records, variant, key)
-            ax.plot(gaps, flatness, "o-", ms=3, color=colours[variant], alpha=0.6, label=_label(variant))
-            ax.plot(gaps[-1:], flatness[-1:], "o", ms=10, mfc="none", color=colours[variant])
+            gaps, flatness = series(variant, "robust_generalization_gap"), series(variant, key)
+            ax.plot(gaps, flatness, "o-", ms=3, color=color(variant), alpha=0.6, label=_label(variant))
+            ax.plot(gaps[-1:], flatness[-1:], "o", ms=10, mfc="none", color=color(variant))
         ax.set_xlabel("robust generalization gap (test − train robust loss)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.axes[0].legend(fontsize=7)
     fig.suptitle("Flatness vs gap over the measured epochs (ringed: last epoch)", fontsize=9)
-    fig.tight_layout()
-    paths["flatness_vs_gap"] = out / "flatness_vs_gap.png"
-    fig.savefig(paths["flatness_vs_gap"], dpi=110)
+    paths["flatness_vs_gap"] = save(fig, out / "flatness_vs_gap.png")
     return paths
 
 
 def _summary_rows(records: list[dict], verdicts: dict) -> list[list[object]]:
     rows = []
-    for variant in dict.fromkeys(r["variant"] for r in records):
-        own = [r for r in records if r["variant"] == variant]
+    for variant, own in by_variant(records).items():
         best, last = max(own, key=lambda r: r["test_robust_accuracy"]), own[-1]
         per = verdicts["per_variant"].get(variant)
         rows.append([_label(variant), f"{fmt(best['test_robust_accuracy'])} (epoch {best['epoch']})",
@@ -106,18 +100,17 @@ def _summary_rows(records: list[dict], verdicts: dict) -> list[list[object]]:
     return rows
 
 
-def _epoch_table(records: list[dict], variant: str) -> str:
+def _epoch_table(rows_of_variant: list[dict]) -> str:
     rows = [[r["epoch"], r["train_robust_loss"], r["test_robust_loss"], r["robust_generalization_gap"],
              r["test_accuracy"], r["test_robust_accuracy"], r["average_flatness"], r["worst_case_flatness"]]
-            for r in records if r["variant"] == variant]
+            for r in rows_of_variant]
     return table(["epoch", "train robust loss", "test robust loss", "gap", "test acc.", "test robust acc.",
                   "average-case flatness", "worst-case flatness"], rows)
 
 
 def _claim_section(key: str, claim: dict, verdicts: dict) -> list[str]:
-    tested = [name for name in ("AT-AWP", "TRADES") if any(name in t["test"] for t in claim["tests"])]
-    title = CLAIM_TITLES[key].format(variants=" and ".join(tested) + (" are" if len(tested) > 1 else " is")
-                                     if tested else "AT-AWP and TRADES are")
+    tested = [_label(v) for v in claim.get("tested_variants") or FLATTER_THAN_AT]
+    title = CLAIM_TITLES[key].format(variants=" and ".join(tested) + (" are" if len(tested) > 1 else " is"))
     lines = [f"### {title}", "", f"Criterion: {CLAIM_CRITERIA[key]}", ""]
     if key == "overfitting_flatness" and verdicts["per_variant"]:
         rows = [[_label(v), p["minimum_epoch"], p["selection_loss"], p["last_epoch"], p["gap_change"],
@@ -183,8 +176,8 @@ def report(cfg, metrics: dict) -> str:
         lines += _claim_section(key, claim, verdicts)
     lines += ["## Figures", "", f"![per epoch]({metrics['figures']['epochs']})", "",
               f"![flatness vs gap]({metrics['figures']['flatness_vs_gap']})", "", "## Per epoch", ""]
-    for variant in dict.fromkeys(r["variant"] for r in records):
-        lines += [f"### {_label(variant)}", "", _epoch_table(records, variant), ""]
+    for variant, rows in by_variant(records).items():
+        lines += [f"### {_label(variant)}", "", _epoch_table(rows), ""]
     resumed = " (resumed: what earlier invocations finished was reloaded, and their time is not counted)"
     lines.append(f"Time of this invocation: {metrics['seconds']} s{resumed if metrics.get('resumed') else ''}.")
     return "\n".join(lines) + "\n"

@@ -30,7 +30,7 @@ from pyadvman.attacks.protocol import SIGNED_PGD
 from pyadvman.analysis.uncertainty import mean_interval, mean_std
 from pyadvman.experiments.report import interval, table, tests_table, verdict_line
 from pyadvman.experiments.verdicts import all_of, compare, verdict_of
-from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.experiments.study import VARIANT_LABELS, variant_label
 from pyadvman.training import OBJECTIVE_NAMES
 
 
@@ -147,12 +147,11 @@ def verdicts(cfg: SpectraConfig, results: dict[str, dict]) -> dict:
     """
     base, others = cfg.variants[0], cfg.variants[1:]
     last = list(results[base]["layers"])[-1]
-    label = VARIANT_LABELS.get
-    confident = [compare(f"test confidence of {label(base, base)} minus {label(v, v)}",
+    confident = [compare(f"test confidence of {variant_label(base)} minus {variant_label(v)}",
                          mean_interval(_paired(results[base]["confidence"]["test"]["max_probability"],
                                                results[v]["confidence"]["test"]["max_probability"])), ">", 0.0)
                  for v in others]
-    smoother = [compare(f"largest Jacobian σ at {last}: {label(base, base)} minus {label(v, v)}",
+    smoother = [compare(f"largest Jacobian σ at {last}: {variant_label(base)} minus {variant_label(v)}",
                         mean_interval(_paired(results[base]["layers"][last]["jacobian_largest"]["per_image"],
                                               results[v]["layers"][last]["jacobian_largest"]["per_image"])),
                         ">", 0.0) for v in others]

@@ -48,6 +48,7 @@ def variant_label(variant: str) -> str:
     """The name reports give a training objective (VARIANT_LABELS, else the objective's own name)."""
     return VARIANT_LABELS.get(variant, variant)
 
+
 # The released evaluation attack scaled to 20 iterations (Adam on δ at lr 0.01: lr × iterations stays the
 # released 0.2), with the released 5 restarts; the quick preset (docs/protocol.md).
 QUICK_EVALUATION = AttackProtocol(steps=20, lr=0.01, restarts=5)

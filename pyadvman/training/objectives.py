@@ -142,19 +142,26 @@ def _random_transformation(model, batch: Batch) -> Tensor:
         return warp(batch.images, theta)
 
 
+class _AttackedCopies(Objective):
+    """Base of the objectives whose loss pairs each clean image with its adversarial copy from ``self.attack``
+    (run on the whole batch, the model in eval mode)."""
+
+    attack: object
+
+    def perturb(self, model, batch):
+        return self.attack(model, batch.images, batch.labels).detach()
+
+
 def _paired_logits(net: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
     logits = net(torch.cat([x, x_adv]))
     return logits[: x.shape[0]], logits[x.shape[0]:]
 
 
-class Trades(Objective):
+class Trades(_AttackedCopies):
     """TRADES (Zhang et al., ICML 2019, Eq. (5)): CE(f(x), y) + β·KL(f(x) ‖ f(x')), x' from the KL attack."""
 
     def __init__(self, attack, beta: float) -> None:
         self.attack, self.beta = attack, beta
-
-    def perturb(self, model, batch):
-        return self.attack(model, batch.images, batch.labels).detach()
 
     def loss(self, net, batch, perturbed):
         clean, adv = _paired_logits(net, batch.images, perturbed)
@@ -164,15 +171,12 @@ class Trades(Objective):
                       "adversarial_accuracy": _accuracy(adv, batch.labels)}
 
 
-class Mart(Objective):
+class Mart(_AttackedCopies):
     """MART (Wang et al., ICLR 2020, Eq. (9)): BCE(f(x'), y) + β·mean[KL(f(x) ‖ f(x'))·(1 − p_y(x))], with
     BCE = CE(f(x'), y) − log(1 − max_{k≠y} p_k(x'))."""
 
     def __init__(self, attack, beta: float) -> None:
         self.attack, self.beta = attack, beta
-
-    def perturb(self, model, batch):
-        return self.attack(model, batch.images, batch.labels).detach()
 
     def loss(self, net, batch, perturbed):
         clean, adv = _paired_logits(net, batch.images, perturbed)
@@ -187,15 +191,12 @@ class Mart(Objective):
                       "adversarial_accuracy": _accuracy(adv, y)}
 
 
-class LogitPairing(Objective):
+class LogitPairing(_AttackedCopies):
     """ALP (Kannan et al., 2018): CE(f(x')) + w·mean‖f(x') − f(x)‖₂; CLP (``clean=True``): CE(f(x)) + the same
     pairing term (docs/papers.md §3)."""
 
     def __init__(self, attack, weight: float, clean: bool) -> None:
         self.attack, self.weight, self.clean = attack, weight, clean
-
-    def perturb(self, model, batch):
-        return self.attack(model, batch.images, batch.labels).detach()
 
     def loss(self, net, batch, perturbed):
         clean, adv = _paired_logits(net, batch.images, perturbed)
@@ -207,7 +208,7 @@ class LogitPairing(Objective):
                       "adversarial_accuracy": _accuracy(adv, batch.labels)}
 
 
-class Dale(Objective):
+class Dale(_AttackedCopies):
     """DALE (Robey et al., NeurIPS 2021, Alg. 1; docs/papers.md §3): robust loss + ν·CE(f(x), y), the robust loss
     CE(f(x')) for the LMC samplers or KL(f(x) ‖ f(x')) for the KL sampler, with the dual update
     ν ← max(0, ν + η_d·(CE_clean − ρ)) after each step (η_d = 0 keeps ν fixed)."""
@@ -215,9 +216,6 @@ class Dale(Objective):
     def __init__(self, attack, kind: str, nu: float, dual_lr: float, margin: float) -> None:
         self.attack, self.kind = attack, kind
         self.nu, self.dual_lr, self.margin = nu, dual_lr, margin
-
-    def perturb(self, model, batch):
-        return self.attack(model, batch.images, batch.labels).detach()
 
     def loss(self, net, batch, perturbed):
         clean, adv = _paired_logits(net, batch.images, perturbed)
