@@ -5,6 +5,7 @@
     pyadvman train --preset quick --out runs/at --objective adversarial --epsilon 0.1
     pyadvman attack --run runs/at --attack pgd --eps 0.1      attack a trained classifier on test data
     pyadvman evaluate --run runs/at                           clean / robust accuracy and confidence
+    pyadvman evaluate --run runs/at --attack autoattack       ... under AutoAttack (resumable; torchrun shards)
     pyadvman run claims                                       the four claims on FONTS (quick preset)
     pyadvman run claims --dataset fashion-mnist
     pyadvman run EXPERIMENT --help                            every option of an experiment's config
@@ -62,8 +63,9 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
-ATTACKS = ("pgd", "fgsm", "apgd", "apgd-dlr", "apgd-t", "on-true-manifold", "on-learned-manifold",
-           "transformation")
+ATTACKS = ("pgd", "fgsm", "apgd", "apgd-dlr", "apgd-t", "fab-t", "square", "on-true-manifold",
+           "on-learned-manifold", "transformation")
+EVALUATION_ATTACKS = ("pgd", "autoattack", "apgd-t", "fab-t", "square")
 
 
 def _build_attack(args: argparse.Namespace, data):
@@ -71,7 +73,9 @@ def _build_attack(args: argparse.Namespace, data):
         APGD,
         PGD,
         APGDTargeted,
+        FABTargeted,
         LearnedManifoldAttack,
+        Square,
         TransformationAttack,
         TrueManifoldAttack,
         fgsm,
@@ -85,9 +89,13 @@ def _build_attack(args: argparse.Namespace, data):
     if args.attack in ("apgd", "apgd-dlr"):
         objective = "dlr" if args.attack == "apgd-dlr" else "ce"
         return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts, objective=objective), {}
-    if args.attack == "apgd-t":  # AutoAttack's 9 target classes (fewer with fewer classes), --restarts starts each
-        targets = min(9, len(data.classes) - 1)
+    targets = min(9, len(data.classes) - 1)  # AutoAttack's 9 target classes (fewer with fewer classes)
+    if args.attack == "apgd-t":  # --restarts starts per target
         return APGDTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
+    if args.attack == "fab-t":
+        return FABTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
+    if args.attack == "square":  # --steps: queries
+        return Square(eps=args.eps, queries=args.steps, restarts=args.restarts), {}
     if args.attack == "transformation":
         return TransformationAttack(eta=args.eps, steps=args.steps, restarts=args.restarts), {}
     if args.attack == "on-true-manifold":
@@ -101,11 +109,16 @@ def _build_attack(args: argparse.Namespace, data):
                                  restarts=args.restarts), {}
 
 
-def _load_run(run: str):
+def _load_run(run: str, device: str = "cpu"):
+    """The run's model on ``device`` ("auto", "cpu", "cuda", "cuda:N"; under torchrun "cuda" is the local GPU),
+    its config and its dataset."""
     from pyadvman.data import load_dataset
     from pyadvman.training import load_trained
+    from pyadvman.training.distributed import Processes
+    from pyadvman.training.loop import resolve_device
 
-    model, cfg = load_trained(run)
+    processes = Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    model, cfg = load_trained(run, map_location=resolve_device(device, processes))
     return model, cfg, load_dataset(cfg.dataset, **cfg.dataset_options)
 
 
@@ -119,7 +132,7 @@ def _write(result: dict, out: str | None) -> None:
 def _attack(args: argparse.Namespace) -> int:
     from pyadvman.attacks import attack_in_batches
 
-    model, _, data = _load_run(args.run)
+    model, _, data = _load_run(args.run, args.device)
     attack, extras = _build_attack(args, data)
     test = data.test.first(min(args.examples, len(data.test)))
     extras = {k: v[:len(test)] for k, v in extras.items()}
@@ -134,25 +147,64 @@ def _attack(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from pyadvman.analysis import confidence
-    from pyadvman.attacks import SIGNED_PGD
-    from pyadvman.training import clean_accuracy, pgd_robustness
+    from pyadvman.training import clean_accuracy
 
-    model, cfg, data = _load_run(args.run)
+    model, cfg, data = _load_run(args.run, args.device)
     test = data.test
     attacked = test.first(min(args.examples, len(test)))
     eps = args.eps if args.eps is not None else cfg.evaluation_epsilon
     torch.manual_seed(args.seed)
-    protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
-    robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,
-                            desc=f"PGD-{args.steps}")
+    robust, attack = _evaluation_attack(args, model, attacked, eps, len(data.classes))
+    if robust is None:  # not the main process of a torchrun evaluation
+        return 0
     stats = confidence(model, test.images, test.labels)
     _write({"run": args.run, "test_accuracy": clean_accuracy(model, test.images, test.labels),
-            "robust_accuracy": robust.robust_accuracy(), "success_rate": robust.success_rate(),
-            "attack": {"name": f"PGD-{args.steps}", "epsilon": eps, "restarts": args.restarts,
-                       "examples": len(attacked)},
+            "robust_accuracy": robust.robust_accuracy(),
+            # APGD-T and FAB-T skip the targets of examples already fooled: their pairs have no success rate
+            "success_rate": robust.success_rate() if args.attack in ("pgd", "autoattack", "square") else None,
+            "attack": {**attack, "epsilon": eps, "examples": len(attacked)},
             "mean_max_probability": float(stats["max_probability"].mean()),
             "mean_logit_margin": float(stats["logit_margin"].mean())}, args.out)
     return 0
+
+
+def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, classes: int):
+    """The robustness result of ``pyadvman evaluate``'s attack and its description for the JSON."""
+    from pyadvman.attacks import SIGNED_PGD, APGDTargeted, AutoAttack, FABTargeted, Square, attack_in_batches
+    from pyadvman.attacks.robust_evaluation import evaluate_robustness
+    from pyadvman.training import pgd_robustness
+
+    targets = min(9, classes - 1)
+    if args.attack == "pgd":
+        protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
+        robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,
+                                desc=f"PGD-{args.steps}")
+        return robust, {"name": f"PGD-{args.steps}", "restarts": args.restarts}
+    if args.attack == "autoattack":
+        state = Path(args.state_dir) if args.state_dir else \
+            Path(args.run) / "evaluation" / (f"autoattack-{args.version}-eps{eps:g}-n{len(attacked)}-seed{args.seed}"
+                                             f"-{args.precision}-batch{args.batch_size}")
+        robust = evaluate_robustness(AutoAttack(eps=eps, version=args.version), model, attacked.images,
+                                     attacked.labels, batch_size=args.batch_size, seed=args.seed, state_dir=state,
+                                     precision=args.precision)
+        import torch.distributed as dist
+
+        if dist.is_initialized():  # torchrun: the result is on every process; leave the group before exit
+            dist.barrier()
+            dist.destroy_process_group()
+        if int(os.environ.get("RANK", "0")) != 0:
+            return None, {}
+        disagreements = None if robust.disagreements is None else int(robust.disagreements.sum())
+        return robust, {"name": f"AutoAttack ({args.version})", "robust_accuracy_after": robust.robust_accuracy_after(),
+                        "findings": robust.findings, "precision": args.precision, "disagreements": disagreements,
+                        "state_dir": str(state)}
+    attack, name = {"apgd-t": (APGDTargeted(eps=eps, targets=targets, stop_on_success=True), "APGD-T"),
+                    "fab-t": (FABTargeted(eps=eps, targets=targets), "FAB-T"),
+                    "square": (Square(eps=eps), "Square")}[args.attack]
+    robust = attack_in_batches(attack, model, attacked.images, attacked.labels, batch_size=args.batch_size,
+                               keep_images=False, desc=name)
+    settings = "Square: 5,000 queries" if name == "Square" else f"100 iterations, {targets} targets"
+    return robust, {"name": name, "settings": f"AutoAttack's ({settings})"}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -205,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--examples", type=_count(1), default=1000, help="first test images attacked (default 1000)")
         sub.add_argument("--seed", type=int, default=0, help="seed of the random starts")
         sub.add_argument("--out", help="also write the result to this JSON file")
+        sub.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+        if name == "evaluate":
+            sub.add_argument("--attack", default="pgd", choices=EVALUATION_ATTACKS,
+                             help="pgd: signed PGD (--steps, --restarts); the others at AutoAttack's settings")
+            sub.add_argument("--version", default="standard", choices=("standard", "rand"),
+                             help="AutoAttack's version (rand: for randomised models)")
+            sub.add_argument("--precision", default="float32", choices=("float32", "bf16", "fp16"),
+                             help="AutoAttack under autocast; where it disagrees with float32 is reported")
+            sub.add_argument("--batch-size", type=_count(1), default=500, help="examples per batch (default 500)")
+            sub.add_argument("--state-dir", help="AutoAttack's resumable state (default RUN/evaluation/autoattack-…)")
         sub.set_defaults(handler=handler)
 
     run = commands.add_parser("run", help="run an experiment: " + ", ".join(EXPERIMENTS))

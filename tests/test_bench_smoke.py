@@ -61,3 +61,35 @@ def test_attack_bench_writes_images_per_second(tmp_path) -> None:
     assert row["restarts"] == 1 and set(row["images_per_second"]) == {"ours", "torchattacks"}
     assert all(rate > 0 for rate in row["images_per_second"].values())
     assert f"{row['images_per_second']['ours']:18.0f}" in run.stdout
+
+
+def test_autoattack_bench_compares_with_the_reference(tmp_path) -> None:
+    pytest.importorskip("torchattacks")
+    from pyadvman.data import load_fashion_mnist
+    from pyadvman.training import train, train_config
+
+    try:
+        load_fashion_mnist()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    cfg = train_config("quick", dataset="fashion-mnist", epochs=1, train_size=300, validation_examples=50,
+                       eval_examples=0)
+    train(cfg, tmp_path / "run", progress=False)
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_autoattack.py"), "--run", str(tmp_path / "run"), "--examples", "12",
+         "--no-single", "--device", "cpu", "--results-dir", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    (path,) = (tmp_path / "results").glob("*.json")
+    rows = json.loads(path.read_text())["autoattack"]["rows"]
+    assert [(r["attack"], r["implementation"]) for r in rows] == [
+        ("AutoAttack", "pyadvman"), ("AutoAttack", "torchattacks 3.5.1"), ("PGD-40", "pyadvman"),
+        ("APGD-CE", "pyadvman"), ("APGD-CE", "torchattacks 3.5.1")]
+    for row in rows:
+        assert row["seconds"] > 0 and 0 <= row["robust_accuracy"] <= 1
+        if row["implementation"] == "pyadvman":
+            assert row["outside_ball"] == 0 and row["max_linf"] <= 0.1
+        assert (f"{row['attack']:<11} {row['implementation']:<18} {row['seconds']:8.1f} "
+                f"{row['robust_accuracy']:11.4f}") in run.stdout
+    assert list(rows[0]["robust_accuracy_after"]) == ["APGD-CE", "APGD-T", "FAB-T", "Square"]

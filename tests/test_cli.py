@@ -89,6 +89,26 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
     assert main(["evaluate", "--run", str(run_dir), "--steps", "2", "--examples", "50"]) == 0
     evaluation = json.loads(capsys.readouterr().out)
     assert evaluation["test_accuracy"] == final["test_accuracy"] and 0 < evaluation["mean_max_probability"] <= 1
+    auto = ["evaluate", "--run", str(run_dir), "--attack", "autoattack", "--version", "rand", "--examples", "20",
+            "--batch-size", "10"]
+    assert main(auto) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["attack"]["name"] == "AutoAttack (rand)" and evaluation["attack"]["examples"] == 20
+    after = evaluation["attack"]["robust_accuracy_after"]
+    assert list(after) == ["APGD-CE", "APGD-DLR"] and after["APGD-DLR"] == evaluation["robust_accuracy"]
+    state = Path(evaluation["attack"]["state_dir"])
+    assert sorted(p.name for p in state.iterdir()) == ["batch_00000.pt", "batch_00001.pt"]
+    assert main(auto) == 0  # resumed from the finished state: the same numbers
+    assert json.loads(capsys.readouterr().out)["attack"]["robust_accuracy_after"] == after
+    assert main(["evaluate", "--run", str(run_dir), "--attack", "autoattack", "--examples", "20"]) == 2
+    assert "AutoAttack's standard version needs a model with at least 4 classes" in capsys.readouterr().err
+    for name in ("fab-t", "square"):
+        assert main(["evaluate", "--run", str(run_dir), "--attack", name, "--examples", "20", "--eps", "0.05"]) == 0
+        evaluation = json.loads(capsys.readouterr().out)
+        assert evaluation["attack"]["name"] == {"fab-t": "FAB-T", "square": "Square"}[name]
+        assert 0 <= evaluation["robust_accuracy"] <= 1
+        assert main(["attack", "--run", str(run_dir), "--attack", name, "--steps", "3", "--examples", "20"]) == 0
+        assert 0 <= json.loads(capsys.readouterr().out)["robust_accuracy"] <= 1
 
     out = tmp_path / "sc"
     args = ["run", "sample-complexity", "--out", str(out), "--dataset", "npz", "--dataset-options", options,

@@ -10,20 +10,24 @@ eval mode while attacking (restored after), gradients w.r.t. the input (or code)
 """
 
 from pyadvman.attacks.apgd import APGD, APGDTargeted
+from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.evaluate import attack_in_batches
+from pyadvman.attacks.fab import FABTargeted
 from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.objectives import OBJECTIVES
 from pyadvman.attacks.on_manifold import LearnedManifoldAttack, TrueManifoldAttack
 from pyadvman.attacks.pgd import PGD, fgsm, lmc_gaussian, lmc_laplacian, trades_attack
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
 from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.square import Square
 from pyadvman.attacks.threat_models import L2Ball, LinfBall
 from pyadvman.attacks.transformations import TRANSFORMATION_RANGES, TransformationAttack
 
 __all__ = [
-    "APGD", "APGDTargeted", "OBJECTIVES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING", "SIGNED_PGD", "TRANSFORMATION_RANGES", "Attack",
-    "AttackProtocol", "AttackResult", "L2Ball", "LearnedManifoldAttack",
-    "LinfBall", "TransformationAttack", "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm",
-    "lmc_gaussian", "lmc_laplacian", "trades_attack",
+    "APGD", "APGDTargeted", "OBJECTIVES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING", "SIGNED_PGD",
+    "TRANSFORMATION_RANGES", "Attack", "AttackProtocol", "AttackResult", "AutoAttack", "AutoAttackResult",
+    "FABTargeted", "L2Ball", "LearnedManifoldAttack", "LinfBall", "Square", "TransformationAttack",
+    "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm", "lmc_gaussian", "lmc_laplacian",
+    "trades_attack",
 ]

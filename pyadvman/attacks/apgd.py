@@ -13,14 +13,16 @@ from pyadvman.attacks._checks import check_count, check_images_labels, check_num
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.objectives import get_objective, targeted_dlr
+from pyadvman.attacks.objectives import get_objective, targeted_dlr, top_classes
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.search import improves, pick_restart
 from pyadvman.attacks.threat_models import LinfBall, check_radius
 from pyadvman.ops import linf_project, pgd_step
 
 
-LossOf = Callable[[Tensor], Tensor]  # logits Tensor[B, K] -> the per-example loss a restart maximises, Tensor[B]
+# (logits Tensor[b, K] of the attacked examples, their rows Tensor[b] in the batch) -> the per-example loss a run
+# maximises, Tensor[b]
+LossOf = Callable[[Tensor, Tensor], Tensor]
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -42,19 +44,24 @@ class APGD(Attack):
 
     Step size starts at 2·eps per example; each step z = P(x_k + η·sign ∇) (the ``pgd_step`` op) then
     x_{k+1} = P(x_k + 0.75·(z − x_k) + 0.25·(x_k − x_{k−1})). At each checkpoint w_j the step size halves and
-    the search restarts from the best point when fewer than rho of the steps since w_{j−1} increased the loss,
+    the search restarts from the best point when at most rho of the steps since w_{j−1} increased the loss,
     or when the step size was not halved at w_{j−1} and the best loss has not improved since. Restarts run one
     after the other (each from a uniform random start); the result keeps, per example and restart, the first
-    iterate that fools the model, else the highest-loss one.
+    iterate that fools the model, else the highest-loss one. With ``stop_on_success`` (AutoAttack's way) a
+    restart runs only on the examples that no earlier restart fooled; skipped runs are recorded as unsuccessful at
+    x with loss −inf, so read ``robust_accuracy()``, not ``success_rate()``.
 
     Args:
         eps: L∞ radius (float or Tensor[B]), default 0.3. steps: iterations (default 100). restarts: R.
         rho: 0.75. objective: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin" (APGD with the CW margin).
+        eot: forward/backward passes per step whose loss and gradient are averaged, expectation over
+            transformation for randomised models (Athalye et al., ICML 2018; AutoAttack's version="rand": 20);
+            whether the iterate fools the model is judged by the last pass.
         check_model: warn about probability outputs, randomness and zero gradients (see PGD).
 
     Raises:
         ValueError: bad x / y (non-finite x, labels outside the model's classes), eps not a finite number >= 0
-            or a Tensor[B], steps or restarts not an integer >= 1, rho outside (0, 1].
+            or a Tensor[B], steps, restarts or eot not an integer >= 1, rho outside (0, 1].
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
     """
@@ -64,6 +71,8 @@ class APGD(Attack):
     restarts: int = 1
     rho: float = 0.75
     objective: str = "ce"
+    eot: int = 1
+    stop_on_success: bool = False
     check_model: bool = True
     _name = "APGD"  # the attack's name in the model checks' warnings (a class constant, not a field)
 
@@ -71,6 +80,7 @@ class APGD(Attack):
         check_number("eps", self.eps, allow_tensor=True)
         check_count("steps", self.steps, 1)
         check_count("restarts", self.restarts, 1)
+        check_count("eot", self.eot, 1)
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
         get_objective(self.objective)
@@ -80,13 +90,25 @@ class APGD(Attack):
         check_radius("eps", self.eps, x.shape[0])
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
-            checked = (findings, clean_correct) if self.check_model else None
-            runs = [self._one_restart(model, x, y, loss_of, checked if r == 0 else None)
-                    for r, loss_of in enumerate(self._run_losses(logits, y))]
+            losses = self._run_losses(logits, y)
+            batch = x.shape[0]
+            eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps),
+                                                                        dtype=torch.float64, device=x.device)
+            best = x.unsqueeze(0).repeat(len(losses), *([1] * x.dim()))
+            success = (~clean_correct).unsqueeze(0).repeat(len(losses), 1) if self.stop_on_success else \
+                torch.zeros(len(losses), batch, dtype=torch.bool, device=x.device)
+            loss = torch.full((len(losses), batch), float("-inf"), device=x.device)
+            fooled = ~clean_correct if self.stop_on_success else torch.zeros_like(clean_correct)
+            for r, loss_of in enumerate(losses):
+                rows = (~fooled).nonzero().flatten()
+                if rows.numel() == 0:
+                    continue
+                checked = (findings, clean_correct[rows]) if self.check_model and r == 0 else None
+                best[r, rows], success[r, rows], loss[r, rows] = self._one_restart(
+                    model, x[rows], y[rows], eps[rows], lambda logits, rows=rows: loss_of(logits, rows), checked)
+                if self.stop_on_success:
+                    fooled = fooled | success[r]
         warn_findings(self._name, findings)
-        best = torch.stack([r[0] for r in runs])
-        success = torch.stack([r[1] for r in runs])
-        loss = torch.stack([r[2] for r in runs])
         x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
         return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
                             clean_correct=clean_correct)
@@ -94,24 +116,29 @@ class APGD(Attack):
     def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
         """The loss each run maximises, one per restart: the objective."""
         objective = get_objective(self.objective)
-        return [lambda logits: objective(logits, y, logits.detach())] * self.restarts
+        return [lambda logits, rows: objective(logits, y[rows], logits.detach())] * self.restarts
 
-    def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor, loss_of: LossOf) -> tuple[Tensor, Tensor, Tensor]:
-        x = x.detach().requires_grad_(True)
-        logits = model(x)
-        loss = loss_of(logits)
-        (grad,) = torch.autograd.grad(loss.sum(), x)
-        return loss.detach(), grad, predicted_classes(logits.detach()) != y
+    def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor, loss_of: Callable[[Tensor], Tensor]
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+        """The loss and its input gradient, each averaged over ``eot`` passes, and whether the last pass
+        misclassifies."""
+        total_loss = total_grad = 0
+        for _ in range(self.eot):
+            x = x.detach().requires_grad_(True)
+            logits = model(x)
+            loss = loss_of(logits)
+            (grad,) = torch.autograd.grad(loss.sum(), x)
+            total_loss, total_grad = total_loss + loss.detach(), total_grad + grad
+        return total_loss / self.eot, total_grad / self.eot, predicted_classes(logits.detach()) != y
 
-    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, loss_of: LossOf,
+    def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, eps: Tensor, loss_of: Callable[[Tensor], Tensor],
                      checked: tuple[list[str], Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
-        """One restart maximising ``loss_of(logits)`` (Tensor[B]), successful where the model misclassifies;
-        ``checked`` = (findings, clean_correct) collects the zero-gradient findings."""
+        """One restart maximising ``loss_of(logits)`` (Tensor[B]) in the L∞ ball of radius eps (Tensor[B]),
+        successful where the model misclassifies; ``checked`` = (findings, clean_correct) collects the
+        zero-gradient findings."""
         batch = x0.shape[0]
         view = (batch, *([1] * (x0.dim() - 1)))
-        eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps), dtype=torch.float64,
-                                                                    device=x0.device)
-        x = LinfBall(self.eps).random_init(x0, 1)[0]
+        x = LinfBall(eps).random_init(x0, 1)[0]
         loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
         if checked is not None:
             checked[0].extend(gradient_findings(grad, loss, checked[1]))
@@ -145,7 +172,8 @@ class APGD(Attack):
             out_loss = torch.where(take, new_loss, out_loss)
             out_success = out_success | fooled
             if k + 1 in marks:
-                oscillating = increases < self.rho * (k + 1 - last_mark)
+                # AutoAttack's code halves when at most rho of the steps increased the loss (the paper: fewer)
+                oscillating = increases <= self.rho * (k + 1 - last_mark)
                 stalled = ~halved_at_last & (best_loss <= best_at_last_mark)
                 halve = oscillating | stalled
                 step_size = torch.where(halve, step_size / 2, step_size)
@@ -187,10 +215,5 @@ class APGDTargeted(APGD):
     def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
         """The targeted DLR loss towards the clean point's (k + 1)-th class, k = 1 … targets, ``restarts``
         times each (target-major)."""
-        classes = clean_logits.shape[1]
-        if self.targets > classes - 1:
-            raise ValueError(f"targets must be at most classes - 1 = {classes - 1} (the model has {classes} "
-                             f"classes), got {self.targets}")
-        ranked = clean_logits.argsort(dim=1, descending=True)
-        return [lambda logits, t=ranked[:, k]: targeted_dlr(logits, y, t)
-                for k in range(1, self.targets + 1) for _ in range(self.restarts)]
+        return [lambda logits, rows, t=target: targeted_dlr(logits, y[rows], t[rows])
+                for target in top_classes(clean_logits, self.targets) for _ in range(self.restarts)]

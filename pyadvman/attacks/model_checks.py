@@ -18,6 +18,7 @@ _RANDOMNESS_TOLERANCE = 1e-4  # AutoAttack's: largest change of the L2-normalise
 # A loss below this is saturated: its gradient can underflow to exactly zero in float32 (cross-entropy 1e-4 is
 # a probability of 0.9999 for the true class), so an all-zero gradient there is no sign of gradient masking.
 _SATURATED_LOSS = 1e-4
+RANDOM_OUTPUT = "the model's output changes between two identical forward passes"  # how that finding starts
 
 
 class ModelCheckWarning(UserWarning):
@@ -72,9 +73,9 @@ def output_findings(logits: Tensor, forward_again: Callable[[], Tensor]) -> list
     both = finite & torch.isfinite(again).all(dim=1)
     change = (normalise(again[both]) - normalise(logits[both])).abs()
     if change.numel() and float(change.max()) > _RANDOMNESS_TOLERANCE:
-        findings.append(f"the model's output changes between two identical forward passes in eval mode (largest "
-                        f"change {float(change.max()):.3g} of the normalised logits): it is randomised, and a "
-                        "single gradient per step misjudges it; average gradients over several passes "
+        findings.append(f"{RANDOM_OUTPUT} in eval mode (largest change {float(change.max()):.3g} of the "
+                        "normalised logits): it is randomised, and a single gradient per step misjudges it; "
+                        "average gradients over several passes "
                         "(expectation over transformation, AutoAttack's version='rand') or remove the randomness")
     return findings
 

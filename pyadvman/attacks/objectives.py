@@ -71,6 +71,20 @@ def targeted_dlr(logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
     return difference.squeeze(1) / (ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12)
 
 
+def top_classes(clean_logits: Tensor, targets: int) -> Tensor:
+    """The clean point's 2nd … (targets + 1)-th highest classes, the targets of APGD-T and FAB-T: Tensor[targets, B]
+    int64 from clean logits Tensor[B, K].
+
+    Raises:
+        ValueError: targets above K − 1.
+    """
+    classes = clean_logits.shape[1]
+    if targets > classes - 1:
+        raise ValueError(f"targets must be at most classes - 1 = {classes - 1} (the model has {classes} classes), "
+                         f"got {targets}")
+    return clean_logits.argsort(dim=1, descending=True)[:, 1:targets + 1].T
+
+
 OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "kl": kl_divergence, "lmc": log_one_minus_prob,
                                     "margin": margin, "dlr": dlr}
 

@@ -15,6 +15,7 @@ from pyadvman.experiments.claims_criteria import (
 from pyadvman.experiments.figures import correlation_figure, distance_figure, grid_figure
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
 from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
+from pyadvman.experiments.strong_evaluation import grid_autoattack_section
 from pyadvman.analysis.uncertainty import mean_std
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING
 from pyadvman.experiments.study import ATTACK_LABELS, VARIANT_LABELS, metric, records_by_size
@@ -208,7 +209,8 @@ def _strong_evaluation(metrics: dict, cfg) -> list[str]:
              + (f", and APGD-CE ({cfg.apgd_steps} iterations)" if cfg.apgd_steps else "")
              + f", on the first {cfg.regular_examples} test images; conclusions that change between the columns "
              "depend on attack strength."), "",
-            table(header, rows)]
+            table(header, rows), "",
+            *grid_autoattack_section(metrics["models"], cfg.epsilon)]
 
 
 def _over_seeds(metrics: dict, cfg) -> list[str]:

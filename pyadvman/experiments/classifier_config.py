@@ -28,6 +28,7 @@ class ClassifierConfig(DataConfig):
     lr_schedule: str = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
     epsilon: float = 0.3  # L∞ radius of regular attacks and regular AT (images in [0, 1])
     train_attack: AttackProtocol = QUICK_TRAINING  # the attack of adversarial training (paper: released code's)
+    autoattack_examples: int = 0  # first test images under AutoAttack standard at epsilon (0: none; paper: 1000)
     device: str = "auto"  # auto | cpu | cuda
 
     def __post_init__(self) -> None:
@@ -37,6 +38,7 @@ class ClassifierConfig(DataConfig):
             (self.epochs >= 1, "epochs", ">= 1", self.epochs),
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}", self.lr_schedule),
             (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
+            (self.autoattack_examples >= 0, "autoattack_examples", ">= 0", self.autoattack_examples),
         ])
 
     def train_config(self, objective: str, **fields: object) -> TrainConfig:

@@ -23,11 +23,12 @@ from pyadvman.experiments import flatness_criteria, flatness_report
 from pyadvman.experiments.classifier_config import ClassifierConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.one_size import train_variant
+from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.models import build_model
 from pyadvman.training import OBJECTIVE_NAMES
 from pyadvman.training.distributed import Processes
 from pyadvman.training.evaluation import clean_accuracy
-from pyadvman.training.loop import resolve_device
+from pyadvman.training.loop import load_trained, resolve_device
 from pyadvman.training.run_folder import RunFolder, holds_results
 
 PER_EXAMPLE_DIGITS = 5  # per-example robust losses are stored rounded (nats)
@@ -85,7 +86,8 @@ FLATNESS_PRESETS: dict[str, dict] = {
     "quick": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=7), "evaluate_every": 2},
     # the paper's measurement settings (PGD-20 with 10 restarts, 10 samples, 20 passes, 10 restarts) every epoch
     "paper": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=10), "robust_steps": 20,
-              "robust_restarts": 10, "average_samples": 10, "worst_passes": 20, "worst_restarts": 10},
+              "robust_restarts": 10, "average_samples": 10, "worst_passes": 20, "worst_restarts": 10,
+              "autoattack_examples": 1000},
 }
 
 
@@ -163,11 +165,19 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
                 return measure_epoch(cfg, model.eval(), data)
             record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)
             records.append({"variant": variant, "epoch": epoch, **record})
+    autoattack = {}
+    for variant in cfg.variants if cfg.autoattack_examples else ():
+        run_dir = folder.models / variant
+        def evaluate(run_dir=run_dir):
+            model, _ = load_trained(run_dir, map_location=device)
+            return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
+                                     run_dir / "autoattack", progress=progress)
+        autoattack[variant] = folder.cached(run_dir / "autoattack.json", evaluate)
     verdicts = flatness_criteria.evaluate(records, len(data.classes))
     figures = flatness_report.figures(records, verdicts, folder.figures)
     metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
                "records": [{k: v for k, v in r.items() if k != "per_example"} for r in records],
-               "verdicts": verdicts, "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},
+               "verdicts": verdicts, "autoattack": autoattack, "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},
                "seconds": round(time.monotonic() - started, 1)}
     folder.write_results(metrics, flatness_report.report(cfg, metrics))
     return metrics

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from pyadvman.experiments.figures import color, save
 from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE, FLATTER_THAN_AT, by_variant
 from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
+from pyadvman.experiments.strong_evaluation import autoattack_section
 from pyadvman.experiments.study import variant_label as _label
 
 CURVES = (("test_robust_loss", "robust loss (test solid, train dashed)"),
@@ -174,6 +175,7 @@ def report(cfg, metrics: dict) -> str:
     ]
     for key, claim in verdicts["claims"].items():
         lines += _claim_section(key, claim, verdicts)
+    lines += autoattack_section({_label(v): r for v, r in metrics.get("autoattack", {}).items()}, cfg.epsilon)
     lines += ["## Figures", "", f"![per epoch]({metrics['figures']['epochs']})", "",
               f"![flatness vs gap]({metrics['figures']['flatness_vs_gap']})", "", "## Per epoch", ""]
     for variant, rows in by_variant(records).items():

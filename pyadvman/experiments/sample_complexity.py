@@ -13,6 +13,7 @@ from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
 from pyadvman.analysis.uncertainty import mean_std
 from pyadvman.experiments.report import data_lines, fmt, interval, table
+from pyadvman.experiments.strong_evaluation import grid_autoattack_section
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
     VARIANT_LABELS,
@@ -77,7 +78,7 @@ def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
               rows), "",
         ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
-        f"![sample complexity]({figure})", ""])
+        f"![sample complexity]({figure})", "", *grid_autoattack_section(metrics["models"], cfg.epsilon)])
 
 
 def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,

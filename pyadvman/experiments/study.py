@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate, rate_over_seeds
 from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
+from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
 from pyadvman.data import DatasetSplits
@@ -113,14 +114,14 @@ STUDY_PAPER_PRESET: dict[str, object] = {
     "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),
     "vae_gan_preset": "paper", "epochs": 20, "lr_schedule": "batch", "train_attack": RELEASED_TRAINING,
     "eval_attack": RELEASED_EVALUATION, "regular_examples": 1000, "on_manifold_examples": 2500,
-    "strong_attack": replace(STRONG_PGD, steps=100), "apgd_steps": 100,
+    "strong_attack": replace(STRONG_PGD, steps=100), "apgd_steps": 100, "autoattack_examples": 1000,
 }
 
 # The attacks a model record holds (AttackResult.counts each), read by ``metric``: the paper's attack off the
 # manifold ("regular", the paper's term for image-space adversarial examples) and on it, and the strong
 # evaluation.
 ATTACK_LABELS = {"regular": "paper's attack (L∞)", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
-                 "apgd": "APGD-CE"}
+                 "apgd": "APGD-CE", "autoattack": "AutoAttack"}
 
 
 @dataclass
@@ -236,13 +237,16 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
     """The record of a trained model: test error on the whole test split, and under "attacks" the counts and
     rates (AttackResult.counts) of the paper's attack off the manifold ("regular", the first
     ``regular_examples`` test images) and on it ("on_manifold", the first ``on_manifold_examples``), and of the
-    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE)."""
+    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE) and,
+    with ``autoattack_examples``, AutoAttack standard ("autoattack", with its per-attack robust accuracy and
+    findings; its state in the model's folder, so an interrupted evaluation resumes)."""
     cfg, model = study.cfg, result.model
     attacks, seconds = {}, {}
 
     def timed(name: str, run) -> None:
         started = time.monotonic()
-        attacks[name] = run().counts()
+        value = run()
+        attacks[name] = value if isinstance(value, dict) else value.counts()
         seconds[name] = round(time.monotonic() - started, 2)
 
     timed("regular", lambda: study.attack_test_images(model, PGD(eps=cfg.epsilon, **cfg.eval_attack.options()),
@@ -256,6 +260,9 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
         timed("apgd", lambda: study.attack_test_images(model, APGD(eps=cfg.epsilon, steps=cfg.apgd_steps,
                                                                check_model=False),
                                                    cfg.regular_examples, key.seed, keep_images=False))
+    if cfg.autoattack_examples:
+        timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
+                                                      key.seed, result.out_dir / "autoattack", progress=False))
     final = result.final
     return {"name": key.name, "variant": key.variant, "objective": study.objective(key.variant),
             "train_size": key.train_size, "seed": key.seed, "epochs": final["checkpoint"]["epoch"],

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pyadvman.data import FontsConfig, load_fashion_mnist, load_fonts
 from pyadvman.data.font_files import package_font_files
@@ -30,6 +31,18 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, epoc
             optimizer.step()
     model.zero_grad(set_to_none=True)
     return model.eval()
+
+
+class Wrapped(nn.Module):
+    """A model that returns ``fn(logits of inner, x)``: softmax outputs, noise, NaN, rounding, ... around a plain
+    classifier."""
+
+    def __init__(self, inner: nn.Module, fn) -> None:
+        super().__init__()
+        self.inner, self.fn = inner, fn
+
+    def forward(self, x):
+        return self.fn(self.inner(x), x)
 
 
 @pytest.fixture(scope="session")

@@ -87,3 +87,19 @@ def test_apgd_t_refuses_more_targets_than_other_classes(fashion) -> None:
         APGDTargeted(eps=0.05, steps=2, targets=10).run(model, x[:4], y[:4])
     with pytest.raises(ValueError, match="targets"):
         APGDTargeted(targets=0)
+
+
+def test_targets_are_the_next_classes_in_order_and_fooled_examples_are_not_attacked_again(fashion) -> None:
+    from pyadvman.attacks.objectives import top_classes
+
+    logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 0.5], [4.0, 0.0, 1.0, 2.0, 3.0]])
+    assert top_classes(logits, 3).tolist() == [[2, 4], [4, 3], [0, 2]]  # target-major: 2nd, 3rd, 4th class
+    with pytest.raises(ValueError, match="targets must be at most classes - 1 = 4"):
+        top_classes(logits, 5)
+    model, x, y = fashion
+    x, y = x[:80], y[:80]
+    torch.manual_seed(0)
+    result = APGDTargeted(eps=0.05, steps=10, targets=3, stop_on_success=True).run(model, x, y)
+    first = result.success[0] & result.clean_correct
+    assert bool(first.any()) and not bool(result.success[1:, first].any())  # skipped, recorded as not run
+    assert bool(torch.isinf(result.loss[1:, first]).all())

@@ -14,6 +14,8 @@ from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
 from pyadvman.models import build_model
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 
+from .conftest import Wrapped
+
 
 def _model_and_data(seed: int = 0, n: int = 40):
     torch.manual_seed(seed)
@@ -22,15 +24,6 @@ def _model_and_data(seed: int = 0, n: int = 40):
     with torch.no_grad():
         y = model(x).argmax(dim=1)  # every clean input correct
     return model, x, y
-
-
-class _Wrap(nn.Module):
-    def __init__(self, inner: nn.Module, fn) -> None:
-        super().__init__()
-        self.inner, self.fn = inner, fn
-
-    def forward(self, x):
-        return self.fn(self.inner(x), x)
 
 
 def _checks(attack, model, x, y) -> list[str]:
@@ -44,12 +37,12 @@ def test_nan_logits_never_count_as_correct() -> None:
     logits = torch.tensor([[float("nan")] * 3, [0.0, 2.0, float("nan")], [1.0, 5.0, 0.0], [float("inf"), 0, 0]])
     assert predicted_classes(logits).tolist() == [-1, -1, 1, -1]
     model, x, y = _model_and_data()
-    nan_model = _Wrap(model, lambda logits, x: logits * float("nan"))
+    nan_model = Wrapped(model, lambda logits, x: logits * float("nan"))
     assert clean_accuracy(nan_model, x, y) == 0.0  # argmax of a NaN row is 0: a third of y would "match"
     with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN logits or an infinite largest logit"):
         result = pgd_robustness(nan_model, x, y, eps=0.1, protocol=AttackProtocol(update="sign", steps=3))
     assert result.robust_accuracy() == 0.0 and result.clean_accuracy() == 0.0
-    half = _Wrap(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
+    half = Wrapped(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
     result = PGD(eps=0.0, steps=1, check_model=False).run(half, x, y)
     expected = (x.flatten(1)[:, 0] <= 0.5)
     assert torch.equal(result.clean_correct, expected)
@@ -61,13 +54,13 @@ def test_nan_logits_never_count_as_correct() -> None:
 def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> None:
     model, x, y = _model_and_data()
     assert _checks(PGD(eps=0.1, steps=3), model, x, y) == []  # a plain logit model: no finding
-    softmax = _Wrap(model, lambda logits, x: logits.softmax(dim=1))
+    softmax = Wrapped(model, lambda logits, x: logits.softmax(dim=1))
     found = _checks(PGD(eps=0.1, steps=3), softmax, x, y)
     assert len(found) == 1 and "outputs are probabilities" in found[0] and "return the logits" in found[0]
-    noisy = _Wrap(model, lambda logits, x: logits + 0.1 * torch.randn_like(logits))
+    noisy = Wrapped(model, lambda logits, x: logits + 0.1 * torch.randn_like(logits))
     found = _checks(PGD(eps=0.1, steps=3), noisy, x, y)
     assert any("changes between two identical forward passes" in f and "version='rand'" in f for f in found)
-    rounding = _Wrap(model, lambda logits, x: model(torch.round(x)) + 0 * logits)
+    rounding = Wrapped(model, lambda logits, x: model(torch.round(x)) + 0 * logits)
     correct = int((rounding(x).argmax(dim=1) == y).sum())
     found = _checks(PGD(eps=0.1, steps=3), rounding, x, y)
     assert any(f.startswith(f"attack: {correct} of {correct} correctly classified examples have an all-zero input "
@@ -76,7 +69,7 @@ def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> 
     found = _checks(APGD(eps=0.1, steps=3), rounding, x, y)
     assert any(f.startswith(f"APGD: {correct} of {correct} correctly classified examples have an all-zero input "
                             "gradient") for f in found)
-    saturated = _Wrap(model, lambda logits, x: 1e4 * logits)
+    saturated = Wrapped(model, lambda logits, x: 1e4 * logits)
     found = _checks(PGD(eps=0.01, steps=2, start="none"), saturated, x, y)
     assert any("loss is saturated" in f and "objective='margin'" in f for f in found)
     assert _checks(PGD(eps=0.1, steps=3, check_model=False), softmax, x, y) == []
@@ -84,7 +77,7 @@ def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> 
 
 def test_checks_warn_once_per_evaluation_not_per_batch() -> None:
     model, x, y = _model_and_data(n=90)
-    softmax = _Wrap(model, lambda logits, x: logits.softmax(dim=1))
+    softmax = Wrapped(model, lambda logits, x: logits.softmax(dim=1))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         attack_in_batches(PGD(eps=0.1, steps=2), softmax, x, y, batch_size=30, progress=False)

@@ -28,7 +28,8 @@ from .conftest import assert_png, assert_row, npz_options
 def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
     cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), variants=("normal", "stn"),
                                    epochs=1, eval_attack={"steps": 2}, regular_examples=40,
-                                   on_manifold_examples=40, strong_attack={"steps": 2}, apgd_steps=2)
+                                   on_manifold_examples=40, strong_attack={"steps": 2}, apgd_steps=2,
+                                   autoattack_examples=12)
     metrics = sample_complexity.run(cfg, tmp_path / "sc", progress=False)
     assert json.loads((tmp_path / "sc" / "metrics.json").read_text()) == json.loads(to_json(metrics))
     report = (tmp_path / "sc" / "report.md").read_text()
@@ -42,6 +43,15 @@ def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
                                              "on_manifold.success_rate")]
         assert_row(report, VARIANT_LABELS[row["objective"]], row["train_size"], row["seeds"], *cells)
     assert_png(tmp_path / "sc" / metrics["figures"]["sample_complexity"])
+    assert "## AutoAttack" in report
+    for record in metrics["models"]:  # AutoAttack standard on the first 12 test images, resumable state kept
+        auto = record["attacks"]["autoattack"]
+        after = auto["robust_accuracy_after"]
+        assert auto["examples"] == 12 and list(after) == ["APGD-CE", "APGD-T", "FAB-T", "Square"]
+        assert after["Square"] == auto["robust_accuracy"] <= after["APGD-CE"]
+        assert_row(report, record["name"], 12, auto["clean_accuracy"], *after.values(),
+                   "; ".join(auto["findings"]) or "none")
+        assert (tmp_path / "sc" / "models" / record["name"] / "autoattack" / "batch_00000.pt").is_file()
 
 
 def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tmp_path) -> None:
@@ -75,6 +85,21 @@ def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tm
     assert "(resumed: " in (tmp_path / "fl" / "report.md").read_text() and "(resumed: " not in report
     with pytest.raises(ValueError, match=r"evaluate_every must be >= 1, got 0"):
         flatness_config(evaluate_every=0)
+
+
+def test_flatness_lists_autoattack_per_variant(tiny_fonts, tmp_path) -> None:
+    cfg = flatness_config(dataset="fonts", dataset_options=tiny_fonts, train_size=300, variants=("adversarial",),
+                          epochs=1, train_attack={"steps": 2}, examples=20, robust_steps=2, average_samples=1,
+                          worst_passes=1, autoattack_examples=10)
+    metrics = flatness.run(cfg, tmp_path / "fl", progress=False)
+    auto = metrics["autoattack"]["adversarial"]
+    assert auto["examples"] == 10 and list(auto["robust_accuracy_after"]) == ["APGD-CE", "APGD-T", "FAB-T", "Square"]
+    report = (tmp_path / "fl" / "report.md").read_text()
+    assert "## AutoAttack" in report
+    assert_row(report, "regular AT", 10, auto["clean_accuracy"], *auto["robust_accuracy_after"].values())
+    cached = json.loads((tmp_path / "fl" / "models" / "adversarial" / "autoattack.json").read_text())
+    assert cached["robust_accuracy_after"] == auto["robust_accuracy_after"]
+    assert flatness.run(cfg, tmp_path / "fl", resume=True, progress=False)["autoattack"] == metrics["autoattack"]
 
 
 def test_spectra_compare_normal_and_adversarial_training(patterns_npz, tmp_path) -> None:

@@ -1,0 +1,150 @@
+"""Square: the score-based L∞ attack of Andriushchenko et al. (ECCV 2020, Alg. 1 and Sec. 3.1), AutoAttack's
+fourth attack, which needs no gradients and so is not fooled by gradient masking."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from pyadvman.attacks._checks import check_count, check_images_labels, check_number
+from pyadvman.attacks.base import Attack
+from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_findings
+from pyadvman.attacks.model_mode import eval_mode
+from pyadvman.attacks.objectives import margin
+from pyadvman.attacks.result import AttackResult
+from pyadvman.attacks.search import pick_restart
+from pyadvman.ops import linf_project
+
+# The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
+# queries, Sec. 3.1 and its code); AutoAttack keeps it unscaled for its 5,000 queries.
+_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) -> float:
+    """p at ``iteration`` (0-based): p_init halved after each of _HALVINGS iterations, which with ``rescale``
+    are scaled from 10,000 to ``queries``."""
+    step = int(iteration / queries * 10000) if rescale else iteration
+    return p_init / 2 ** sum(step > mark for mark in _HALVINGS)
+
+
+@dataclass(frozen=True)
+class Square(Attack):
+    """Square attack (L∞): random search over the vertices of the ε-ball, one square window at a time.
+
+    The search starts from vertical stripes, x_0 + ε·s with one random sign s per (channel, column). Each
+    iteration draws, per example, a square of side round(√(p·H·W)) at a uniformly random position and one sign
+    per channel, sets the window to x_0 ± ε (``linf_project`` keeps it exactly in the ball and in [0, 1]) and
+    keeps the change where the margin loss f_y − max_{j≠y} f_j decreases. An example stops once misclassified.
+    A square that would change nothing gets other signs (the authors' code redraws until it changes the image),
+    so no query is spent on an unchanged image. Forward passes only; one query per active example per
+    iteration.
+
+    Args:
+        eps: L∞ radius (float >= 0). queries: iterations after the initial stripes (AutoAttack: 5,000).
+        p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
+            the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
+            (AutoAttack: False). check_model: warn about probability outputs and randomness.
+
+    Returns (``run``): an AttackResult with R = restarts runs; ``loss`` is the CW margin max_{j≠y} f_j − f_y
+    (positive once misclassified) at each run's returned image (−inf where the run was skipped).
+
+    Raises:
+        ValueError: bad x / y, eps not a finite number >= 0, p_init outside (0, 1], queries < 0 or restarts < 1.
+
+    Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
+    """
+
+    eps: float = 0.3
+    queries: int = 5000
+    p_init: float = 0.8
+    restarts: int = 1
+    rescale_schedule: bool = False
+    check_model: bool = True
+
+    def __post_init__(self) -> None:
+        check_number("eps", self.eps)
+        check_count("queries", self.queries, 0)
+        check_count("restarts", self.restarts, 1)
+        if not 0 < self.p_init <= 1:
+            raise ValueError(f"p_init must be in (0, 1], got {self.p_init}")
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
+        check_images_labels(x, y)
+        with eval_mode(model), torch.no_grad():
+            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            images = x.unsqueeze(0).repeat(self.restarts, *([1] * x.dim()))
+            success = (~clean_correct).unsqueeze(0).repeat(self.restarts, 1)
+            loss = torch.full((self.restarts, x.shape[0]), float("-inf"), device=x.device)
+            fooled = ~clean_correct
+            for r in range(self.restarts):
+                rows = (~fooled).nonzero().flatten()
+                if rows.numel() == 0:
+                    continue
+                images[r, rows], success[r, rows], loss[r, rows] = self._one_run(model, x[rows], y[rows])
+                fooled = fooled | success[r]
+        warn_findings("Square", findings)
+        x_adv = images[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
+        return AttackResult(x_adv=x_adv, x_adv_restarts=images, params=images, clean=x, success=success, loss=loss,
+                            clean_correct=clean_correct)
+
+    def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        batch, channels, height, width = x0.shape
+        # the two vertices of the ball ∩ [0, 1] per pixel, exactly inside it (the fused projection)
+        low, high = linf_project(x0 - self.eps, x0, self.eps), linf_project(x0 + self.eps, x0, self.eps)
+        best = torch.where(self._positive((batch, channels, 1, width), x0), high, low)
+        logits = model(best)
+        best_loss = margin(logits, y, logits)
+        fooled = predicted_classes(logits) != y
+        rows_grid = torch.arange(height, device=x0.device).view(1, 1, height, 1)
+        cols_grid = torch.arange(width, device=x0.device).view(1, 1, 1, width)
+        # the examples still searched, kept compact (gathered again only when some are fooled)
+        active = (~fooled).nonzero().flatten()
+        low_a, high_a, best_a, loss_a, y_a = low[active], high[active], best[active], best_loss[active], y[active]
+        for iteration in range(self.queries):
+            if active.numel() == 0:
+                break
+            p = square_fraction(iteration, self.p_init, self.queries, self.rescale_schedule)
+            side = min(max(round(math.sqrt(p * height * width)), 1), height, width)
+            n = active.numel()
+            top = torch.randint(0, height - side + 1, (n, 1, 1, 1), device=x0.device)
+            left = torch.randint(0, width - side + 1, (n, 1, 1, 1), device=x0.device)
+            window = (rows_grid >= top) & (rows_grid < top + side) & (cols_grid >= left) & (cols_grid < left + side)
+            candidate = self._propose(low_a, high_a, best_a, window)
+            logits = model(candidate)
+            new_loss = margin(logits, y_a, logits)
+            new_fooled = predicted_classes(logits) != y_a
+            better = (new_loss > loss_a) | new_fooled
+            best_a = torch.where(better.view(-1, 1, 1, 1), candidate, best_a)
+            loss_a = torch.where(better, new_loss, loss_a)
+            if bool(new_fooled.any()):
+                done = active[new_fooled]
+                best[done], best_loss[done], fooled[done] = best_a[new_fooled], loss_a[new_fooled], True
+                keep = ~new_fooled
+                active, low_a, high_a, best_a, loss_a, y_a = (t[keep] for t in (active, low_a, high_a, best_a,
+                                                                                loss_a, y_a))
+        best[active], best_loss[active] = best_a, loss_a
+        return best, fooled, best_loss
+
+    def _propose(self, low: Tensor, high: Tensor, current: Tensor, window: Tensor) -> Tensor:
+        """current with the window set to a vertex: one random sign per example and channel (True: high). Where
+        that changes nothing (the window already sits at that vertex), the signs are redrawn among the other
+        patterns, uniformly, as the authors' code redraws until the square changes the image."""
+        positive = self._positive((current.shape[0], current.shape[1], 1, 1), current)
+        candidate = torch.where(window, torch.where(positive, high, low), current)
+        unchanged = ~(candidate != current).flatten(1).any(dim=1)  # outside the window they are equal
+        if bool(unchanged.any()):
+            rows = unchanged.nonzero().flatten()
+            channels = current.shape[1]
+            flips = torch.randint(1, 2 ** channels, (rows.numel(), 1), device=current.device)  # a non-zero XOR
+            bits = (flips >> torch.arange(channels, device=current.device)) & 1 > 0
+            redrawn = positive[rows] ^ bits.view(-1, channels, 1, 1)
+            candidate[rows] = torch.where(window[rows], torch.where(redrawn, high[rows], low[rows]), current[rows])
+        return candidate
+
+    @staticmethod
+    def _positive(shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """Random signs as a bool Tensor (True: +eps), each with probability 1/2."""
+        return torch.randint(0, 2, shape, device=like.device) > 0
