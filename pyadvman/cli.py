@@ -80,6 +80,7 @@ def _build_attack(args: argparse.Namespace, data):
         TrueManifoldAttack,
         fgsm,
     )
+    from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.manifolds.learned_manifold import LearnedManifold
 
     if args.attack == "pgd":
@@ -89,7 +90,7 @@ def _build_attack(args: argparse.Namespace, data):
     if args.attack in ("apgd", "apgd-dlr"):
         objective = "dlr" if args.attack == "apgd-dlr" else "ce"
         return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts, objective=objective), {}
-    targets = min(9, len(data.classes) - 1)  # AutoAttack's 9 target classes (fewer with fewer classes)
+    targets = autoattack_targets(len(data.classes))
     if args.attack == "apgd-t":  # --restarts starts per target
         return APGDTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
     if args.attack == "fab-t":
@@ -171,10 +172,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, classes: int):
     """The robustness result of ``pyadvman evaluate``'s attack and its description for the JSON."""
     from pyadvman.attacks import SIGNED_PGD, APGDTargeted, AutoAttack, FABTargeted, Square, attack_in_batches
+    from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.attacks.robust_evaluation import evaluate_robustness
     from pyadvman.training import pgd_robustness
 
-    targets = min(9, classes - 1)
+    targets = autoattack_targets(classes)
     if args.attack == "pgd":
         protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
         robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,

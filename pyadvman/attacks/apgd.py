@@ -15,7 +15,8 @@ from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predict
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective, targeted_dlr, top_classes
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import improves, pick_restart
+from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
+from pyadvman.attacks.search import improves
 from pyadvman.attacks.threat_models import LinfBall, check_radius
 from pyadvman.ops import linf_project, pgd_step
 
@@ -91,27 +92,18 @@ class APGD(Attack):
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             losses = self._run_losses(logits, y)
-            batch = x.shape[0]
-            eps = self.eps if isinstance(self.eps, Tensor) else torch.full((batch,), float(self.eps),
+            eps = self.eps if isinstance(self.eps, Tensor) else torch.full((x.shape[0],), float(self.eps),
                                                                         dtype=torch.float64, device=x.device)
-            best = x.unsqueeze(0).repeat(len(losses), *([1] * x.dim()))
-            success = (~clean_correct).unsqueeze(0).repeat(len(losses), 1) if self.stop_on_success else \
-                torch.zeros(len(losses), batch, dtype=torch.bool, device=x.device)
-            loss = torch.full((len(losses), batch), float("-inf"), device=x.device)
-            fooled = ~clean_correct if self.stop_on_success else torch.zeros_like(clean_correct)
-            for r, loss_of in enumerate(losses):
-                rows = (~fooled).nonzero().flatten()
-                if rows.numel() == 0:
-                    continue
+
+            def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 checked = (findings, clean_correct[rows]) if self.check_model and r == 0 else None
-                best[r, rows], success[r, rows], loss[r, rows] = self._one_restart(
-                    model, x[rows], y[rows], eps[rows], lambda logits, rows=rows: loss_of(logits, rows), checked)
-                if self.stop_on_success:
-                    fooled = fooled | success[r]
+                return self._one_restart(model, x[rows], y[rows], eps[rows],
+                                         lambda logits: losses[r](logits, rows), checked)
+
+            done = ~clean_correct if self.stop_on_success else torch.zeros_like(clean_correct)
+            runs = runs_on_unfooled(x, done, len(losses), run, self.stop_on_success)
         warn_findings(self._name, findings)
-        x_adv = best[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
-        return AttackResult(x_adv=x_adv, x_adv_restarts=best, params=best, clean=x, success=success, loss=loss,
-                            clean_correct=clean_correct)
+        return result_of_runs(x, *runs, clean_correct)
 
     def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
         """The loss each run maximises, one per restart: the objective."""

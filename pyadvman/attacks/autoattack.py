@@ -10,7 +10,6 @@ earlier ones did not fool, with the checks that flag a model whose robustness gr
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -22,10 +21,10 @@ from pyadvman.attacks.base import Attack
 from pyadvman.attacks.fab import FABTargeted
 from pyadvman.attacks.model_checks import (
     RANDOM_OUTPUT,
-    ModelCheckWarning,
     clean_pass,
     gradient_findings,
     predicted_classes,
+    warn_findings,
 )
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import cross_entropy, margin
@@ -35,6 +34,12 @@ from pyadvman.attacks.threat_models import checked_distance
 
 VERSIONS = ("standard", "rand")
 _TARGETS = 9  # APGD-T's and FAB-T's target classes (fewer when the model has fewer than 10 classes)
+
+
+def autoattack_targets(classes: int) -> int:
+    """The target classes of APGD-T and FAB-T in AutoAttack for a model with ``classes`` outputs: 9, or
+    classes − 1 when there are fewer."""
+    return min(_TARGETS, classes - 1)
 _RAND_EOT = 20  # version="rand": gradients averaged over 20 forward/backward passes
 _SQUARE_TOLERANCE = 0.002  # AutoAttack's: Square lowering robust accuracy by more than this is reported
 
@@ -65,13 +70,6 @@ class AutoAttackResult(AttackResult):
             fooled = (self.fooled_by >= 0) & (self.fooled_by <= k)
             after[name] = int((self.clean_correct & ~fooled).sum()) / total if total else float("nan")
         return after
-
-    def to(self, device: str | torch.device) -> AutoAttackResult:
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name, value in moved.items():
-            if isinstance(value, Tensor):
-                moved[name] = value.to(device)
-        return AutoAttackResult(**moved)
 
     @staticmethod
     def cat(results: list[AutoAttackResult]) -> AutoAttackResult:
@@ -164,7 +162,7 @@ class AutoAttack(Attack):
         if classes < 4:
             raise ValueError(f"AutoAttack's standard version needs a model with at least 4 classes (APGD-T's "
                              f"targeted DLR loss), got {classes}")
-        targets = min(_TARGETS, classes - 1)
+        targets = autoattack_targets(classes)
         return [("APGD-CE", APGD(eps=self.eps, check_model=False, stop_on_success=True)),
                 ("APGD-T", APGDTargeted(eps=self.eps, targets=targets, check_model=False, stop_on_success=True)),
                 ("FAB-T", FABTargeted(eps=self.eps, norm=self.norm, targets=targets, check_model=False)),
@@ -189,8 +187,7 @@ class AutoAttack(Attack):
         check_images_labels(x, y)
         findings = [f for f in model_findings(model, x, y)
                     if not (self.version == "rand" and f.startswith(RANDOM_OUTPUT))]
-        for finding in findings:
-            warnings.warn(f"AutoAttack: {finding}", ModelCheckWarning, stacklevel=3)
+        warn_findings("AutoAttack", findings)
         return findings
 
     def start(self, model: nn.Module, x: Tensor, y: Tensor) -> AutoAttackResult:
@@ -238,8 +235,8 @@ class AutoAttack(Attack):
     def masking_findings(result: AutoAttackResult, warn: bool = True) -> list[str]:
         """The gradient-masking check on a finished evaluation (:func:`square_finding`), warned."""
         findings = square_finding(result.robust_accuracy_after())
-        for finding in findings if warn else []:
-            warnings.warn(f"AutoAttack: {finding}", ModelCheckWarning, stacklevel=3)
+        if warn:
+            warn_findings("AutoAttack", findings)
         return findings
 
 

@@ -16,14 +16,8 @@ from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_fi
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import top_classes
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import pick_restart
-from pyadvman.attacks.threat_models import checked_distance
-
-
-def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
-    """‖δ‖ per example: δ Tensor[B, ...] -> Tensor[B] (``norm`` "linf" or "l2")."""
-    flat = delta.flatten(1)
-    return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
+from pyadvman.attacks.threat_models import checked_distance, perturbation_norm
 
 
 @dataclass(frozen=True)
@@ -81,27 +75,20 @@ class FABTargeted(Attack):
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             targets = top_classes(logits, self.targets)
-            runs = len(targets) * self.restarts
-            images = x.unsqueeze(0).repeat(runs, *([1] * x.dim()))
-            success = (~clean_correct).unsqueeze(0).repeat(runs, 1)
-            loss = torch.where(success, 0.0, float("-inf"))
-            fooled = ~clean_correct
-            for r in range(runs):
-                active = (~fooled if self.stop_on_success else clean_correct).nonzero().flatten()
-                if active.numel() == 0:
-                    continue
-                found, distance = self._one_run(model, x[active], y[active], targets[r // self.restarts][active],
-                                                 random_start=r % self.restarts > 0)
-                exact = checked_distance(found, x[active], self.norm)
+
+            def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                found, distance = self._one_run(model, x[rows], y[rows], targets[r // self.restarts][rows],
+                                                random_start=r % self.restarts > 0)
+                exact = checked_distance(found, x[rows], self.norm)
                 within = torch.isfinite(distance) & (exact <= self.eps)
-                images[r, active] = torch.where(within.view(-1, *([1] * (x.dim() - 1))), found, x[active])
-                success[r, active] = within
-                loss[r, active] = torch.where(within, -exact.to(loss.dtype), float("-inf"))
-                fooled = fooled | success[r]
+                image = torch.where(within.view(-1, *([1] * (x.dim() - 1))), found, x[rows])
+                return image, within, torch.where(within, -exact.float(), float("-inf"))
+
+            images, success, loss = runs_on_unfooled(x, ~clean_correct, len(targets) * self.restarts, run,
+                                                     self.stop_on_success)
+            loss[:, ~clean_correct] = 0.0  # misclassified clean: fooled at distance 0
         warn_findings("FAB-T", findings)
-        x_adv = images[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
-        return AttackResult(x_adv=x_adv, x_adv_restarts=images, params=images, clean=x, success=success, loss=loss,
-                            clean_correct=clean_correct)
+        return result_of_runs(x, images, success, loss, clean_correct)
 
     def _boundary(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """g = f_t − f_y at x (Tensor[B]) and its input gradient (Tensor[B, D])."""

@@ -61,7 +61,9 @@ class AttackResult:
                 "robust_accuracy": self.robust_accuracy()}
 
     def to(self, device: str | torch.device) -> AttackResult:
-        return AttackResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        """A copy (of the same class) with every Tensor field on ``device``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: v.to(device) if isinstance(v, Tensor) else v for k, v in values.items()})
 
     @staticmethod
     def cat(results: list[AttackResult]) -> AttackResult:

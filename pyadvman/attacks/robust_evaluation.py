@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
 from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult, classes_of
-from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
+from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
 
 PRECISIONS = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -215,4 +215,4 @@ def _check_against_float32(model: nn.Module, result: AutoAttackResult, y: Tensor
                    f"{result.robust_accuracy():.4f}); their indices are in the result's disagreements")
         result.findings.append(finding)
         if warn:
-            warnings.warn(f"AutoAttack: {finding}", ModelCheckWarning, stacklevel=3)
+            warn_findings("AutoAttack", [finding])

@@ -15,7 +15,7 @@ from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_fi
 from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.objectives import margin
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import pick_restart
+from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.ops import linf_project
 
 # The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
@@ -75,20 +75,10 @@ class Square(Attack):
         check_images_labels(x, y)
         with eval_mode(model), torch.no_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
-            images = x.unsqueeze(0).repeat(self.restarts, *([1] * x.dim()))
-            success = (~clean_correct).unsqueeze(0).repeat(self.restarts, 1)
-            loss = torch.full((self.restarts, x.shape[0]), float("-inf"), device=x.device)
-            fooled = ~clean_correct
-            for r in range(self.restarts):
-                rows = (~fooled).nonzero().flatten()
-                if rows.numel() == 0:
-                    continue
-                images[r, rows], success[r, rows], loss[r, rows] = self._one_run(model, x[rows], y[rows])
-                fooled = fooled | success[r]
+            runs = runs_on_unfooled(x, ~clean_correct, self.restarts,
+                                    lambda r, rows: self._one_run(model, x[rows], y[rows]), skip_fooled=True)
         warn_findings("Square", findings)
-        x_adv = images[pick_restart(success, loss), torch.arange(x.shape[0], device=x.device)]
-        return AttackResult(x_adv=x_adv, x_adv_restarts=images, params=images, clean=x, success=success, loss=loss,
-                            clean_correct=clean_correct)
+        return result_of_runs(x, *runs, clean_correct)
 
     def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         batch, channels, height, width = x0.shape

@@ -43,15 +43,18 @@ def check_radius(name: str, value: Bound, batch: int) -> None:
                          f"example {int(bad.nonzero()[0])}")
 
 
+def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
+    """‖δ‖ per example: δ Tensor[B, ...] -> Tensor[B] (``norm`` "linf" or "l2")."""
+    flat = delta.flatten(1)
+    return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+
+
 def checked_distance(x_adv: Tensor, x: Tensor, norm: str = "linf") -> Tensor:
     """‖x_adv − x‖ per example as any checker computes it: the larger of the distance in float64 and the
     float32 difference's, so that ``checked_distance(...) <= eps`` holds however a checker rounds.
     x_adv, x Tensor[B, ...]; norm "linf" or "l2". Tensor[B] float64."""
-    exact = (x_adv.double() - x.double()).flatten(1)
-    rounded = (x_adv - x).double().flatten(1)
-    if norm == "linf":
-        return torch.maximum(exact.abs().amax(dim=1), rounded.abs().amax(dim=1))
-    return torch.maximum(exact.norm(dim=1), rounded.norm(dim=1))
+    return torch.maximum(perturbation_norm(x_adv.double() - x.double(), norm),
+                         perturbation_norm((x_adv - x).double(), norm))
 
 
 class LinfBall:
