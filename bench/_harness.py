@@ -8,7 +8,9 @@ benchmark script, with the device, torch version, pyadvman build and date.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime as dt
+import gc
 import itertools
 import json
 import platform
@@ -70,6 +72,56 @@ def copy_bandwidth(nbytes: int, device: str, min_run_time: float) -> float:
     seconds = median_seconds(lambda: dst.copy_(src), min_run_time)
     return 2 * src.numel() * 4 / seconds
 
+
+_LIBC = ctypes.CDLL("libc.so.6") if Path("/proc/self/clear_refs").exists() else None
+
+
+def _resident_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: str) -> int | None:
+    """Extra memory at the peak of one call: torch's peak allocation on CUDA; on CPU the growth of the
+    process's peak resident set (VmHWM, reset through /proc/self/clear_refs), which also sees other libraries'
+    allocations (faiss)."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    if _LIBC is None:
+        return None
+    _LIBC.malloc_trim(0)  # hand freed heap back, so reused pages count again
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current resident set
+    except OSError:
+        return None
+    before = _resident_kib("VmRSS")
+    fn()
+    return max(0, _resident_kib("VmHWM") - before) * 1024
+
+
+
+def comparison_header(methods: list[str], label: str, width: int) -> str:
+    """Column headers of a comparison table: each method's value (``label``), its time / ours, its peak MiB."""
+    return (" ".join(f"{m + ' ' + label:>{width}}" for m in methods)
+            + " " + " ".join(f"{m + ' / ours':>18}" for m in methods if m != "ours")
+            + " " + " ".join(f"{m + ' MiB':>14}" for m in methods))
+
+
+def comparison_cells(methods: list[str], values: dict[str, str], seconds: dict[str, float],
+                     peak_bytes: dict[str, int | None]) -> str:
+    """One row under :func:`comparison_header`: the formatted values, time ratios to "ours" and peak MiB."""
+    ratios = " ".join(f"{seconds[m] / seconds['ours']:17.2f}x" for m in methods if m != "ours")
+    memory = " ".join(f"{peak_bytes[m] / 2**20:14.0f}" if peak_bytes[m] is not None else f"{'-':>14}"
+                      for m in methods)
+    return f"{' '.join(values[m] for m in methods)} {ratios} {memory}"
 
 @dataclass(frozen=True)
 class Row:

@@ -8,12 +8,9 @@ is the growth of the process's peak resident set (CPU) or of torch's peak alloca
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import _harness as h
 import torch
@@ -69,39 +66,6 @@ def matmul_rate(device: str, min_run_time: float) -> float:
     return 2 * 1000 * D * N / seconds
 
 
-_LIBC = ctypes.CDLL("libc.so.6") if Path("/proc/self/clear_refs").exists() else None
-
-
-def _resident_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def peak_memory_bytes(fn: Callable[[], object], device: str) -> int | None:
-    """Extra memory at the peak of one call: torch's peak allocation on CUDA; on CPU the growth of the
-    process's peak resident set (VmHWM, reset through /proc/self/clear_refs), which also sees faiss."""
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    if _LIBC is None:
-        return None
-    _LIBC.malloc_trim(0)  # hand freed heap back, so reused pages count again
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current resident set
-    except OSError:
-        return None
-    before = _resident_kib("VmRSS")
-    fn()
-    return max(0, _resident_kib("VmHWM") - before) * 1024
-
-
 @dataclass(frozen=True)
 class KnnRow:
     """One cell of the grid: median seconds and peak extra bytes per method, the FLOP floor, faiss' recall."""
@@ -151,7 +115,7 @@ def run(name: str, make_methods: Callable, description: str) -> None:
         queries = make_queries(args.device, batch, query_state)
         methods, ours_index, faiss_result = make_methods(queries, reference, k, index)
         seconds = {m: h.median_seconds(fn, args.min_run_time) for m, fn in methods.items()}
-        peaks = {m: peak_memory_bytes(fn, args.device) for m, fn in methods.items()}
+        peaks = {m: h.peak_memory_bytes(fn, args.device) for m, fn in methods.items()}
         recall = None
         if faiss_result is not None:
             hits = (faiss_result.unsqueeze(2) == ours_index.cpu().unsqueeze(1)).any(2)

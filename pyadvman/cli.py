@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from pyadvman._config_options import add_config_options, config_overrides, parse_json_object
+from pyadvman.compilation import COMPILE_MODES
 from pyadvman.errors import ConfigError
 
 # The exceptions a user's mistake raises (pyadvman.errors derive from these): printed as one line. Anything else
@@ -135,6 +136,7 @@ def _attack(args: argparse.Namespace) -> int:
 
     model, _, data = _load_run(args.run, args.device)
     attack, extras = _build_attack(args, data)
+    attack = replace(attack, compile=args.compile)
     test = data.test.first(min(args.examples, len(data.test)))
     extras = {k: v[:len(test)] for k, v in extras.items()}
     torch.manual_seed(args.seed)
@@ -180,13 +182,13 @@ def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, cl
     if args.attack == "pgd":
         protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
         robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,
-                                desc=f"PGD-{args.steps}")
+                                desc=f"PGD-{args.steps}", compile=args.compile)
         return robust, {"name": f"PGD-{args.steps}", "restarts": args.restarts}
     if args.attack == "autoattack":
         state = Path(args.state_dir) if args.state_dir else \
             Path(args.run) / "evaluation" / (f"autoattack-{args.version}-eps{eps:g}-n{len(attacked)}-seed{args.seed}"
                                              f"-{args.precision}-batch{args.batch_size}")
-        robust = evaluate_robustness(AutoAttack(eps=eps, version=args.version), model, attacked.images,
+        robust = evaluate_robustness(AutoAttack(eps=eps, version=args.version, compile=args.compile), model, attacked.images,
                                      attacked.labels, batch_size=args.batch_size, seed=args.seed, state_dir=state,
                                      precision=args.precision)
         import torch.distributed as dist
@@ -203,8 +205,8 @@ def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, cl
     attack, name = {"apgd-t": (APGDTargeted(eps=eps, targets=targets, stop_on_success=True), "APGD-T"),
                     "fab-t": (FABTargeted(eps=eps, targets=targets), "FAB-T"),
                     "square": (Square(eps=eps), "Square")}[args.attack]
-    robust = attack_in_batches(attack, model, attacked.images, attacked.labels, batch_size=args.batch_size,
-                               keep_images=False, desc=name)
+    robust = attack_in_batches(replace(attack, compile=args.compile), model, attacked.images, attacked.labels,
+                               batch_size=args.batch_size, keep_images=False, desc=name)
     settings = "Square: 5,000 queries" if name == "Square" else f"100 iterations, {targets} targets"
     return robust, {"name": name, "settings": f"AutoAttack's ({settings})"}
 
@@ -260,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0, help="seed of the random starts")
         sub.add_argument("--out", help="also write the result to this JSON file")
         sub.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+        sub.add_argument("--compile", default="auto", choices=COMPILE_MODES,
+                         help="the model's passes under torch.compile (auto: CUDA graphs on CUDA, eager on CPU)")
         if name == "evaluate":
             sub.add_argument("--attack", default="pgd", choices=EVALUATION_ATTACKS,
                              help="pgd: signed PGD (--steps, --restarts); the others at AutoAttack's settings")

@@ -58,9 +58,32 @@ def test_attack_bench_writes_images_per_second(tmp_path) -> None:
     )
     (path,) = tmp_path.glob("*.json")
     (row,) = json.loads(path.read_text())["attack"]["rows"]
-    assert row["restarts"] == 1 and set(row["images_per_second"]) == {"ours", "torchattacks"}
+    assert row["restarts"] == 1 and set(row["images_per_second"]) == {"ours", "ours eager", "torchattacks"}
     assert all(rate > 0 for rate in row["images_per_second"].values())
+    assert set(row["peak_bytes"]) == set(row["seconds"])
     assert f"{row['images_per_second']['ours']:18.0f}" in run.stdout
+
+
+def test_training_bench_times_an_epoch_beside_the_plain_loop(tmp_path) -> None:
+    from pyadvman.data import load_fashion_mnist
+
+    try:
+        load_fashion_mnist()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_training.py"), "--quick", "--no-compile", "--device", "cpu",
+         "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    (path,) = tmp_path.glob("*.json")
+    rows = json.loads(path.read_text())["training"]["rows"]
+    assert [row["objective"] for row in rows] == ["normal", "adversarial (50/50, PGD-10)"]
+    for row in rows:
+        assert set(row["seconds"]) == {"plain eager", "ours", "ours eager"} == set(row["peak_bytes"])
+        assert all(s > 0 for s in row["seconds"].values()) and row["images"] == 1000
+        assert f"{row['seconds']['plain eager']:14.2f}" in run.stdout
 
 
 def test_autoattack_bench_compares_with_the_reference(tmp_path) -> None:

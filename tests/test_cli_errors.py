@@ -55,6 +55,8 @@ def _one_line_error(capsys) -> str:
     (["--eval-attack-restarts", "0"], "pyadvman train: error: --eval-attack-restarts must be an integer >= 1, got 0"),
     (["--train-attack-steps", "2.5"], "pyadvman train: error: --train-attack-steps must be a int, got '2.5'"),
     (["--lr-schedule", "cosine"], "pyadvman train: error: --lr-schedule must be one of ('batch', 'epoch')"),
+    (["--compile", "fast"], ("pyadvman train: error: --compile must be one of ('auto', 'off', 'default', "
+                             "'reduce-overhead'), got 'fast'")),
 ])
 def test_bad_options_end_with_one_line_naming_them(tmp_path, capsys, extra, expected) -> None:
     npz = _npz(tmp_path / "d.npz")
@@ -89,6 +91,14 @@ def test_counts_of_attack_commands_are_checked_by_the_parser(capsys) -> None:
         main(["attack", "--run", "x", "--examples", "-5"])
     assert exit_info.value.code == 2
     assert "argument --examples: must be an integer >= 1, got -5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["attack", "evaluate"])
+def test_an_unknown_compile_mode_is_refused_by_the_parser(command, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--run", "x", "--compile", "fast"])
+    assert exit_info.value.code == 2
+    assert "argument --compile: invalid choice: 'fast'" in capsys.readouterr().err
 
 
 def test_a_failed_start_does_not_block_the_corrected_command(tmp_path, capsys) -> None:

@@ -18,6 +18,7 @@ from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.attacks.search import improves
 from pyadvman.attacks.threat_models import LinfBall, check_radius
+from pyadvman.compilation import check_compile_mode, compiled_forward
 from pyadvman.ops import linf_project, pgd_step
 
 
@@ -59,6 +60,7 @@ class APGD(Attack):
             transformation for randomised models (Athalye et al., ICML 2018; AutoAttack's version="rand": 20);
             whether the iterate fools the model is judged by the last pass.
         check_model: warn about probability outputs, randomness and zero gradients (see PGD).
+        compile: the model's passes under torch.compile (see PGD; default "auto").
 
     Raises:
         ValueError: bad x / y (non-finite x, labels outside the model's classes), eps not a finite number >= 0
@@ -75,6 +77,7 @@ class APGD(Attack):
     eot: int = 1
     stop_on_success: bool = False
     check_model: bool = True
+    compile: str = "auto"
     _name = "APGD"  # the attack's name in the model checks' warnings (a class constant, not a field)
 
     def __post_init__(self) -> None:
@@ -85,6 +88,7 @@ class APGD(Attack):
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
         get_objective(self.objective)
+        check_compile_mode(self.compile)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
@@ -94,10 +98,11 @@ class APGD(Attack):
             losses = self._run_losses(logits, y)
             eps = self.eps if isinstance(self.eps, Tensor) else torch.full((x.shape[0],), float(self.eps),
                                                                         dtype=torch.float64, device=x.device)
+            forward = compiled_forward(model, self.compile, x.device)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 checked = (findings, clean_correct[rows]) if self.check_model and r == 0 else None
-                return self._one_restart(model, x[rows], y[rows], eps[rows],
+                return self._one_restart(forward, x[rows], y[rows], eps[rows],
                                          lambda logits: losses[r](logits, rows), checked)
 
             done = ~clean_correct if self.stop_on_success else torch.zeros_like(clean_correct)

@@ -31,6 +31,7 @@ from pyadvman.attacks.objectives import cross_entropy, margin
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
 from pyadvman.attacks.threat_models import checked_distance
+from pyadvman.compilation import check_compile_mode
 
 VERSIONS = ("standard", "rand")
 _TARGETS = 9  # APGD-T's and FAB-T's target classes (fewer when the model has fewer than 10 classes)
@@ -127,7 +128,8 @@ class AutoAttack(Attack):
 
     Args:
         eps: L∞ radius, a float >= 0. norm: "linf" (the only norm of this package's APGD and Square).
-        version: "standard" or "rand". check_model: run the checks (default True).
+        version: "standard" or "rand". check_model: run the checks (default True). compile: the model's
+            passes in every attack under torch.compile (see PGD; default "auto").
 
     Returns (``run``): an :class:`AutoAttackResult`; ``robust_accuracy()`` is AutoAttack's robust accuracy
     and ``robust_accuracy_after()`` the per-attack one. Seed torch for reproducible runs;
@@ -145,6 +147,7 @@ class AutoAttack(Attack):
     norm: str = "linf"
     version: str = "standard"
     check_model: bool = True
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
@@ -152,21 +155,22 @@ class AutoAttack(Attack):
             raise ValueError(f"norm must be 'linf' (APGD and Square here are L∞ attacks), got {self.norm!r}")
         if self.version not in VERSIONS:
             raise ValueError(f"version must be one of {VERSIONS}, got {self.version!r}")
+        check_compile_mode(self.compile)
 
     def components(self, classes: int) -> list[tuple[str, Attack]]:
         """(name, attack) in the order they run, for a model with ``classes`` outputs."""
+        shared = {"eps": self.eps, "check_model": False, "compile": self.compile}
         if self.version == "rand":
-            return [("APGD-CE", APGD(eps=self.eps, eot=_RAND_EOT, check_model=False, stop_on_success=True)),
-                    ("APGD-DLR", APGD(eps=self.eps, objective="dlr", eot=_RAND_EOT, check_model=False,
-                                      stop_on_success=True))]
+            return [("APGD-CE", APGD(**shared, eot=_RAND_EOT, stop_on_success=True)),
+                    ("APGD-DLR", APGD(**shared, objective="dlr", eot=_RAND_EOT, stop_on_success=True))]
         if classes < 4:
             raise ValueError(f"AutoAttack's standard version needs a model with at least 4 classes (APGD-T's "
                              f"targeted DLR loss), got {classes}")
         targets = autoattack_targets(classes)
-        return [("APGD-CE", APGD(eps=self.eps, check_model=False, stop_on_success=True)),
-                ("APGD-T", APGDTargeted(eps=self.eps, targets=targets, check_model=False, stop_on_success=True)),
-                ("FAB-T", FABTargeted(eps=self.eps, norm=self.norm, targets=targets, check_model=False)),
-                ("Square", Square(eps=self.eps, check_model=False))]
+        return [("APGD-CE", APGD(**shared, stop_on_success=True)),
+                ("APGD-T", APGDTargeted(**shared, targets=targets, stop_on_success=True)),
+                ("FAB-T", FABTargeted(**shared, norm=self.norm, targets=targets)),
+                ("Square", Square(**shared))]
 
     def names(self) -> tuple[str, ...]:
         """The names of the attacks in the order they run."""

@@ -18,6 +18,7 @@ from pyadvman.attacks.objectives import top_classes
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.attacks.threat_models import checked_distance, perturbation_norm
+from pyadvman.compilation import check_compile_mode, compiled_forward
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class FABTargeted(Attack):
     Args:
         eps: radius (float >= 0). norm: "linf" (default) or "l2". steps: iterations per run (100). targets: 9.
         restarts: starts per target (1). alpha_max 0.1, eta 1.05 (overshoot), beta 0.9 (backward step): the
-            paper's. check_model: warn about probability outputs and randomness.
+            paper's. check_model: warn about probability outputs and randomness. compile: the model's passes
+            under torch.compile (see PGD; default "auto").
 
     Returns (``run``): an AttackResult whose runs are target-major (Tensor[targets · restarts, B]); each run's
     image is its closest misclassified point within eps, else x; ``loss`` is −‖x_adv − x‖ of that point (−inf
@@ -62,9 +64,11 @@ class FABTargeted(Attack):
     beta: float = 0.9
     stop_on_success: bool = True
     check_model: bool = True
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
+        check_compile_mode(self.compile)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         for name in ("steps", "targets", "restarts"):
@@ -75,9 +79,10 @@ class FABTargeted(Attack):
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             targets = top_classes(logits, self.targets)
+            forward = compiled_forward(model, self.compile, x.device)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-                found, distance = self._one_run(model, x[rows], y[rows], targets[r // self.restarts][rows],
+                found, distance = self._one_run(forward, x[rows], y[rows], targets[r // self.restarts][rows],
                                                 random_start=r % self.restarts > 0)
                 exact = checked_distance(found, x[rows], self.norm)
                 within = torch.isfinite(distance) & (exact <= self.eps)

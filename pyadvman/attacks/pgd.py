@@ -13,6 +13,7 @@ from pyadvman.attacks.objectives import get_objective
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.search import SearchSettings, default_step_size, search
 from pyadvman.attacks.threat_models import Bound, L2Ball, LinfBall, check_radius
+from pyadvman.compilation import check_compile_mode
 
 NORMS = ("linf", "l2")
 
@@ -53,6 +54,8 @@ class PGD(Attack):
         check_model: run the checks of :mod:`pyadvman.attacks.model_checks` (probability outputs, randomness,
             zero gradients, NaN logits) and warn once per run with a ModelCheckWarning (default True; training
             attacks turn them off).
+        compile: the model's forward and input-gradient passes under torch.compile: "auto" (default: CUDA graphs
+            on CUDA, eager on CPU), "off", "default" or "reduce-overhead" (:mod:`pyadvman.compilation`).
 
     Logits with NaN or inf predict no class: such an example is never correct and always counts as fooled.
 
@@ -87,6 +90,7 @@ class PGD(Attack):
     noise_scale: float = 0.0
     chunk_rows: int | None = None
     check_model: bool = True
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
@@ -98,6 +102,7 @@ class PGD(Attack):
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         get_objective(self.objective)
+        check_compile_mode(self.compile)
 
     def step_size(self) -> Bound:
         return self.alpha if self.alpha is not None else default_step_size(self.eps, self.steps)
@@ -107,7 +112,7 @@ class PGD(Attack):
                               start=self.start, init_std=self.init_std, update=self.update,
                               lr=self.lr, objective=self.objective, targeted=self.targeted, keep=self.keep,
                               early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale,
-                              chunk_rows=self.chunk_rows, check_model=self.check_model)
+                              chunk_rows=self.chunk_rows, check_model=self.check_model, compile=self.compile)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""

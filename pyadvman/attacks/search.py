@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_labels
+from pyadvman.compilation import compiled_forward
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.objectives import get_objective
@@ -48,6 +49,7 @@ class SearchSettings:
     noise_scale: float = 0.0  # c
     chunk_rows: int | None = None  # rows (restarts × examples) per forward pass; None: all on CUDA, ~2048 on CPU
     check_model: bool = True  # warn about probability outputs, randomness, zero gradients (model_checks)
+    compile: str = "auto"  # the model's passes under torch.compile (pyadvman.compilation.COMPILE_MODES)
 
 
 def default_step_size(radius: Bound, steps: int) -> Bound:
@@ -127,12 +129,13 @@ def search(model: nn.Module, p0: Tensor, labels: Tensor, ball: LinfBall | L2Ball
         moments = (torch.zeros_like(best_p), torch.zeros_like(best_p)) if settings.update == "adam" else None
 
         per_chunk = _restarts_per_chunk(settings, batch, p0.device)
+        forward = compiled_forward(model, settings.compile, p0.device)
         for step in range(settings.steps + 1):
             leaves, losses, logits = [], [], []
             for first in range(0, restarts, per_chunk):
                 leaf = p[first:first + per_chunk].detach().requires_grad_(True)
                 rows = slice(first * batch, (first + leaf.shape[0]) * batch)
-                chunk_logits = model(render(leaf).flatten(0, 1))
+                chunk_logits = forward(render(leaf).flatten(0, 1))
                 chunk_loss = objective(chunk_logits, goal_rows[rows], clean_rows[rows])
                 leaves.append(leaf)
                 losses.append(-chunk_loss if settings.targeted else chunk_loss)

@@ -16,6 +16,7 @@ from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.objectives import margin
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
+from pyadvman.compilation import check_compile_mode, compiled_forward
 from pyadvman.ops import linf_project
 
 # The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
@@ -46,7 +47,8 @@ class Square(Attack):
         eps: L∞ radius (float >= 0). queries: iterations after the initial stripes (AutoAttack: 5,000).
         p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
             the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
-            (AutoAttack: False). check_model: warn about probability outputs and randomness.
+            (AutoAttack: False). check_model: warn about probability outputs and randomness. compile: the
+            model's passes under torch.compile (see PGD; default "auto").
 
     Returns (``run``): an AttackResult with R = restarts runs; ``loss`` is the CW margin max_{j≠y} f_j − f_y
     (positive once misclassified) at each run's returned image (−inf where the run was skipped).
@@ -63,9 +65,11 @@ class Square(Attack):
     restarts: int = 1
     rescale_schedule: bool = False
     check_model: bool = True
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
+        check_compile_mode(self.compile)
         check_count("queries", self.queries, 0)
         check_count("restarts", self.restarts, 1)
         if not 0 < self.p_init <= 1:
@@ -75,8 +79,9 @@ class Square(Attack):
         check_images_labels(x, y)
         with eval_mode(model), torch.no_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            forward = compiled_forward(model, self.compile, x.device)
             runs = runs_on_unfooled(x, ~clean_correct, self.restarts,
-                                    lambda r, rows: self._one_run(model, x[rows], y[rows]), skip_fooled=True)
+                                    lambda r, rows: self._one_run(forward, x[rows], y[rows]), skip_fooled=True)
         warn_findings("Square", findings)
         return result_of_runs(x, *runs, clean_correct)
 

@@ -86,8 +86,8 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
     residual and angle, and the distance to the true (FONTS) or learned manifold where there is one."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
-    regular = study.attack_test_images(model, PGD(eps=cfg.epsilon, check_model=False, **cfg.eval_attack.options()),
-                                   cfg.distance_examples, seed)
+    attack = PGD(eps=cfg.epsilon, check_model=False, compile=cfg.compile, **cfg.eval_attack.options())
+    regular = study.attack_test_images(model, attack, cfg.distance_examples, seed)
     on_manifold = study.attack_on_manifold(model, cfg.distance_examples, seed)
     reference = study.data.train.images
     if cfg.knn_reference_size is not None:

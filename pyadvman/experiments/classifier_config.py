@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pyadvman._presets import coerce_nested
 from pyadvman.attacks.protocol import AttackProtocol
+from pyadvman.compilation import COMPILE_MODES
 from pyadvman.errors import check_fields
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.models import MODELS
@@ -30,6 +31,7 @@ class ClassifierConfig(DataConfig):
     train_attack: AttackProtocol = QUICK_TRAINING  # the attack of adversarial training (paper: released code's)
     autoattack_examples: int = 0  # first test images under AutoAttack standard at epsilon (0: none; paper: 1000)
     device: str = "auto"  # auto | cpu | cuda
+    compile: str = "auto"  # torch.compile in training and attacks: auto | off | default | reduce-overhead
 
     def __post_init__(self) -> None:
         coerce_nested(self)
@@ -39,13 +41,14 @@ class ClassifierConfig(DataConfig):
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}", self.lr_schedule),
             (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
             (self.autoattack_examples >= 0, "autoattack_examples", ">= 0", self.autoattack_examples),
+            (self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}", self.compile),
         ])
 
     def train_config(self, objective: str, **fields: object) -> TrainConfig:
         """The TrainConfig of one classifier: the paper preset with this config's dataset, model, epochs,
-        schedule, ε, training attack and device, objective ``objective`` and ``fields`` (train_size, seed, ...,
-        which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
+        schedule, ε, training attack, device and compile mode, objective ``objective`` and ``fields`` (train_size,
+        seed, ..., which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
         shared = {"dataset": self.dataset, "dataset_options": self.loader_options(), "model": self.model,
                   "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon,
-                  "train_attack": self.train_attack, "device": self.device}
+                  "train_attack": self.train_attack, "device": self.device, "compile": self.compile}
         return train_config("paper", objective=objective, **{**shared, **fields})

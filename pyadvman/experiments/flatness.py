@@ -171,7 +171,7 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
         def evaluate(run_dir=run_dir):
             model, _ = load_trained(run_dir, map_location=device)
             return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
-                                     run_dir / "autoattack", progress=progress)
+                                     run_dir / "autoattack", progress=progress, compile=cfg.compile)
         autoattack[variant] = folder.cached(run_dir / "autoattack.json", evaluate)
     verdicts = flatness_criteria.evaluate(records, len(data.classes))
     figures = flatness_report.figures(records, verdicts, folder.figures)

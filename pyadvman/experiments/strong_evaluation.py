@@ -14,14 +14,15 @@ from pyadvman.experiments.report import table
 
 
 def autoattack_record(model: nn.Module, test: Split, eps: float, examples: int, seed: int, state_dir: str | Path,
-                      progress: bool = True) -> dict:
+                      progress: bool = True, compile: str = "auto") -> dict:
     """AutoAttack standard (L∞, radius ``eps``) on the first ``examples`` images of ``test``: the counts of
     AttackResult.counts with "robust_accuracy_after" (per attack, in order) and "findings" (its checks). The
-    state is kept in ``state_dir`` (resumed if present); ``seed`` seeds every batch and attack."""
+    state is kept in ``state_dir`` (resumed if present); ``seed`` seeds every batch and attack; ``compile``: the
+    attacks' compile mode (pyadvman.compilation)."""
     attacked = test.first(min(examples, len(test)))
     device = next(model.parameters()).device
-    result = evaluate_robustness(AutoAttack(eps=eps), model, attacked.images, attacked.labels, seed=seed,
-                                 state_dir=state_dir, device=device, progress=progress)
+    result = evaluate_robustness(AutoAttack(eps=eps, compile=compile), model, attacked.images, attacked.labels,
+                                 seed=seed, state_dir=state_dir, device=device, progress=progress)
     return {**result.counts(), "robust_accuracy_after": result.robust_accuracy_after(),
             "findings": result.findings}
 

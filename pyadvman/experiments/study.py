@@ -20,6 +20,7 @@ from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, TrueManifoldAttac
 from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
+from pyadvman.compilation import COMPILE_MODES
 from pyadvman.data import DatasetSplits
 from pyadvman.errors import ConfigError, check_fields
 from pyadvman.experiments.classifier_config import ClassifierConfig
@@ -75,7 +76,8 @@ class StudyConfig(ClassifierConfig):
     strong_attack: AttackProtocol = replace(STRONG_PGD, steps=20)  # strong evaluation: signed PGD, restarts
     apgd_steps: int = 50  # iterations of the strong evaluation's APGD-CE (0: none; paper: 100)
 
-    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": VARIANTS}  # listed by the command's --help
+    # listed by the command's --help
+    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": VARIANTS, "compile": COMPILE_MODES}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,8 +145,10 @@ class Study:
         clipped to the test set's θ range (as the released code clips test attacks); else z + ζ through the
         class VAE-GANs."""
         if self.manifold_kind == "true":
-            return TrueManifoldAttack.on_split(self.data, "test", eta=self.cfg.eta, **protocol.options())
-        return LearnedManifoldAttack(manifold=self.learned, eta=self.cfg.eta, **protocol.options())
+            return TrueManifoldAttack.on_split(self.data, "test", eta=self.cfg.eta, compile=self.cfg.compile,
+                                               **protocol.options())
+        return LearnedManifoldAttack(manifold=self.learned, eta=self.cfg.eta, compile=self.cfg.compile,
+                                     **protocol.options())
 
     def attack_on_manifold(self, model: nn.Module, examples: int, seed: int, *, keep_images: bool = True):
         """The paper's on-manifold attack (``cfg.eval_attack``) on the first ``examples`` test images, seeded;
@@ -249,20 +253,22 @@ def evaluate_model(study: Study, key: ModelKey, result) -> dict:
         attacks[name] = value if isinstance(value, dict) else value.counts()
         seconds[name] = round(time.monotonic() - started, 2)
 
-    timed("regular", lambda: study.attack_test_images(model, PGD(eps=cfg.epsilon, **cfg.eval_attack.options()),
-                                                  cfg.regular_examples, key.seed, keep_images=False))
+    regular = PGD(eps=cfg.epsilon, compile=cfg.compile, **cfg.eval_attack.options())
+    timed("regular", lambda: study.attack_test_images(model, regular, cfg.regular_examples, key.seed,
+                                                      keep_images=False))
     timed("on_manifold", lambda: study.attack_on_manifold(model, cfg.on_manifold_examples, key.seed,
                                                           keep_images=False))
-    strong = PGD(eps=cfg.epsilon, check_model=False, **cfg.strong_attack.options())
+    strong = PGD(eps=cfg.epsilon, check_model=False, compile=cfg.compile, **cfg.strong_attack.options())
     timed("strong_pgd", lambda: study.attack_test_images(model, strong, cfg.regular_examples, key.seed,
                                                      keep_images=False))
     if cfg.apgd_steps:
         timed("apgd", lambda: study.attack_test_images(model, APGD(eps=cfg.epsilon, steps=cfg.apgd_steps,
-                                                               check_model=False),
+                                                               check_model=False, compile=cfg.compile),
                                                    cfg.regular_examples, key.seed, keep_images=False))
     if cfg.autoattack_examples:
         timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
-                                                      key.seed, result.out_dir / "autoattack", progress=False))
+                                                      key.seed, result.out_dir / "autoattack", progress=False,
+                                                      compile=cfg.compile))
     final = result.final
     return {"name": key.name, "variant": key.variant, "objective": study.objective(key.variant),
             "train_size": key.train_size, "seed": key.seed, "epochs": final["checkpoint"]["epoch"],

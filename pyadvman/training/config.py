@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pyadvman._presets import coerce_nested, config_from_preset
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
+from pyadvman.compilation import COMPILE_MODES
 from pyadvman.errors import check_fields
 from pyadvman.models import MODELS
 
@@ -69,11 +70,12 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
     epoch_checkpoints: bool = False  # also keep each epoch's weights in checkpoints/epoch_<k>.pt (flatness study)
     amp: str = "none"  # none | bf16 | fp16 (CUDA only)
+    compile: str = "auto"  # torch.compile of the model: auto (CUDA: reduce-overhead, CPU: off) | off | default | reduce-overhead
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "objective": OBJECTIVE_NAMES, "selection": (*SELECTIONS, "auto"), "dale_attack": DALE_ATTACKS,
-        "amp": AMP_MODES, "optimizer": ("adam", "sgd"), "lr_schedule": LR_SCHEDULES, "model": tuple(MODELS),
+        "amp": AMP_MODES, "compile": COMPILE_MODES, "optimizer": ("adam", "sgd"), "lr_schedule": LR_SCHEDULES, "model": tuple(MODELS),
     }  # listed by the command's --help
 
     def __post_init__(self) -> None:
@@ -86,6 +88,7 @@ class TrainConfig:
             (self.dale_attack in DALE_ATTACKS, "dale_attack", f"one of {DALE_ATTACKS}", self.dale_attack),
             (self.selection in (*SELECTIONS, "auto"), "selection", f"one of {(*SELECTIONS, 'auto')}", self.selection),
             (self.amp in AMP_MODES, "amp", f"one of {AMP_MODES}", self.amp),
+            (self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}", self.compile),
             (self.optimizer in ("adam", "sgd"), "optimizer", "adam or sgd", self.optimizer),
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}", self.lr_schedule),
             (0 < self.adversarial_fraction <= 1, "adversarial_fraction", "in (0, 1]", self.adversarial_fraction),

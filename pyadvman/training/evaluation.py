@@ -27,11 +27,11 @@ def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_si
 
 def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, protocol: AttackProtocol,
                    batch_size: int = 500, progress: bool = False, desc: str = "PGD",
-                   check_model: bool = True) -> AttackResult:
+                   check_model: bool = True, compile: str = "auto") -> AttackResult:
     """The L∞ attack of ``protocol`` (signed PGD or Adam on δ, its restarts, start and success counting) at
     radius ``eps`` on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64); returns the
     AttackResult (``robust_accuracy()``, ``success_rate()``). ``check_model``: the attack's model checks
-    (warnings)."""
-    attack = PGD(eps=eps, check_model=check_model, **protocol.options())
+    (warnings); ``compile``: its mode (pyadvman.compilation)."""
+    attack = PGD(eps=eps, check_model=check_model, compile=compile, **protocol.options())
     return attack_in_batches(attack, model, images, labels, batch_size=batch_size, progress=progress,
                              keep_images=False, desc=desc)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
 from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
+from pyadvman.compilation import compiled_forward
 from pyadvman.data import DatasetSplits, load_dataset
 from pyadvman.errors import ConfigError, TrainingDivergedError
 from pyadvman.models import build_model
@@ -141,7 +142,7 @@ def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[s
     if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
         protocol = replace(cfg.eval_attack, steps=cfg.validation_attack_steps, restarts=1)
         result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon, protocol=protocol,
-                                check_model=False)
+                                check_model=False, compile=cfg.compile)
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
 
@@ -156,7 +157,8 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
     if len(attacked):
         eps, protocol = cfg.evaluation_epsilon, cfg.eval_attack
         result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol,
-                                progress=progress, desc=f"test attack ({protocol.steps} iterations)")
+                                progress=progress, desc=f"test attack ({protocol.steps} iterations)",
+                                compile=cfg.compile)
         record.update(robust_accuracy=result.robust_accuracy(), success_rate=result.success_rate(),
                       attack={"description": protocol.describe("ε", eps), "norm": "linf", "epsilon": eps,
                               **{k: v for k, v in asdict(protocol).items() if v is not None},  # null reads as NaN
@@ -229,6 +231,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
 
     net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if processes.world > 1 else model
+    net = compiled_forward(net, cfg.compile, device)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     batches = math.ceil(len(train_split) / cfg.batch_size)

@@ -298,8 +298,9 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """
     # training attacks skip the model checks: they run every batch on a model that is still changing
     protocol = cfg.train_attack
-    pgd = PGD(eps=cfg.epsilon, check_model=False, **protocol.options())
-    code_attack = {"eta": cfg.epsilon, "check_model": False, **protocol.options()}
+    settings = {"check_model": False, "compile": cfg.compile}
+    pgd = PGD(eps=cfg.epsilon, **settings, **protocol.options())
+    code_attack = {"eta": cfg.epsilon, **settings, **protocol.options()}
     name = cfg.objective
     if name == "normal":
         return Normal()
@@ -322,7 +323,7 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     # TRADES and the DALE samplers are their papers' signed attacks, with the protocol's steps and step size
     steps, step_size = protocol.steps, protocol.step_size
     if name in ("trades", "mart", "trades_awp"):
-        attack = pgd if name == "mart" else _unchecked(trades_attack(cfg.epsilon, steps, step_size))
+        attack = pgd if name == "mart" else replace(trades_attack(cfg.epsilon, steps, step_size), **settings)
         objective = Mart(attack, cfg.trades_beta) if name == "mart" else Trades(attack, cfg.trades_beta)
         return _with_awp(cfg, objective) if name == "trades_awp" else objective
     if name in ("alp", "clp"):
@@ -331,16 +332,12 @@ def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, steps, alpha, cfg.dale_noise),
                 "laplacian": lambda: lmc_laplacian(cfg.epsilon, steps, alpha, cfg.dale_noise),
                 "kl": lambda: trades_attack(cfg.epsilon, steps, alpha)}
-    return Dale(_unchecked(samplers[cfg.dale_attack]()), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr,
+    return Dale(replace(samplers[cfg.dale_attack](), **settings), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr,
                 cfg.dale_margin)
 
 
 def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
     return AdversarialWeightPerturbation(objective, cfg.awp_gamma, cfg.awp_warmup_epochs)
-
-
-def _unchecked(attack: PGD) -> PGD:
-    return replace(attack, check_model=False)
 
 
 __all__ = ["AdversarialWeightPerturbation", "Batch", "Objective", "build_objective"]

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 _START_FILES = ("config.json", "data.json")
 
 
+# fields that change how fast a run goes, not what it computes: a run may resume with other values
+SPEED_FIELDS = ("compile",)
+
+
 def config_record(cfg: object) -> dict:
     """cfg (a config dataclass) as JSON-compatible data (tuples become lists), the form stored in config.json."""
     return json.loads(json.dumps(asdict(cfg)))
@@ -42,7 +46,8 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
 
     Raises:
         FileExistsError: the folder holds a run and resume is False.
-        ValueError: resume with a config.json that differs from cfg (the differing fields are named).
+        ValueError: resume with a config.json that differs from cfg (the differing fields are named; the
+            SPEED_FIELDS may differ).
         DataError: resume on data whose fingerprint differs from data.json (what differs is named).
         UnreadableFileError: a damaged config.json or data.json.
     """
@@ -54,8 +59,9 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
         if not resume:
             raise FileExistsError(f"{root} already holds a run; pass resume=True (--resume) to continue it, or "
                                   "choose another out_dir")
-        if stored != record:
-            changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
+        changed = sorted(k for k in set(stored) | set(record)
+                         if k not in SPEED_FIELDS and stored.get(k) != record.get(k))
+        if changed:
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")
         if data_file.is_file():

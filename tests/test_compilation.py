@@ -1,0 +1,104 @@
+"""The ``compile`` setting: compiled and eager attacks and training agree, a batch of another size does not
+compile again, and bad modes are refused by name. Compiling on CPU takes seconds per graph, so the models are
+tiny and each test compiles few graphs."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+from torch._dynamo.utils import counters
+
+from pyadvman.attacks import APGD, PGD, AutoAttack, Square
+from pyadvman.compilation import COMPILE_MODES, compiled_forward, resolve_compile
+from pyadvman.training import TrainConfig
+
+
+def tiny_classifier(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 4 * 4, 10)).eval()
+
+
+def inputs(batch: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, 8, 8, generator=generator), torch.randint(0, 10, (batch,), generator=generator)
+
+
+def graphs() -> int:
+    return counters["stats"]["unique_graphs"]
+
+
+def test_auto_means_cuda_graphs_on_cuda_and_eager_on_cpu():
+    assert resolve_compile("auto", "cpu") == "off"
+    assert resolve_compile("auto", torch.device("cuda:0")) == "reduce-overhead"
+    for mode in ("off", "default", "reduce-overhead"):
+        assert resolve_compile(mode, "cpu") == mode
+    model = tiny_classifier()
+    assert compiled_forward(model, "auto", "cpu") is model  # eager on CPU: the model itself, nothing compiled
+
+
+@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, compile=mode), lambda mode: APGD(compile=mode),
+                                  lambda mode: Square(compile=mode), lambda mode: AutoAttack(compile=mode),
+                                  lambda mode: TrainConfig(compile=mode)])
+def test_an_unknown_mode_is_refused_by_name(make):
+    with pytest.raises(ValueError, match="compile.*'fast'"):
+        make("fast")
+    make(COMPILE_MODES[0])
+
+
+def test_compiled_pgd_equals_eager_and_a_batch_of_another_size_does_not_compile_again():
+    model = tiny_classifier()
+    x, y = inputs(24)
+    results = {}
+    for mode in ("off", "default"):
+        torch.manual_seed(3)
+        # L2 steps move continuously with the gradient, so rounding differences stay at rounding size
+        results[mode] = PGD(eps=0.5, norm="l2", steps=5, restarts=2, compile=mode, check_model=False).run(model, x, y)
+    eager, compiled = results["off"], results["default"]
+    assert torch.equal(eager.success, compiled.success)
+    torch.testing.assert_close(compiled.x_adv_restarts, eager.x_adv_restarts, atol=1e-5, rtol=0)
+    torch.testing.assert_close(compiled.loss, eager.loss, atol=1e-4, rtol=1e-4)
+
+    before = graphs()
+    for batch in (17, 5):  # other batch sizes: the same dynamic-batch graph
+        x_other, y_other = inputs(batch, seed=batch)
+        torch.manual_seed(3)
+        other = PGD(eps=0.5, norm="l2", steps=2, compile="default", check_model=False).run(model, x_other, y_other)
+        torch.manual_seed(3)
+        reference = PGD(eps=0.5, norm="l2", steps=2, compile="off", check_model=False).run(model, x_other, y_other)
+        torch.testing.assert_close(other.x_adv, reference.x_adv, atol=1e-5, rtol=0)
+    assert graphs() == before
+
+
+def test_compiled_linf_pgd_fools_the_same_examples():
+    """Signed steps amplify rounding where a gradient entry is near zero, so L∞ images may differ by a step in a
+    few pixels; which examples are fooled must not change."""
+    model = tiny_classifier(seed=2)
+    x, y = inputs(32, seed=4)
+    runs = {}
+    for mode in ("off", "default"):
+        torch.manual_seed(5)
+        runs[mode] = PGD(eps=0.1, steps=10, compile=mode, check_model=False).run(model, x, y)
+    assert torch.equal(runs["off"].success, runs["default"].success)
+    same = (runs["off"].x_adv - runs["default"].x_adv).abs() <= 1e-5
+    assert same.float().mean() > 0.99
+
+
+def test_the_compiled_cache_is_not_copied_or_pickled():
+    model = tiny_classifier()
+    forward = compiled_forward(model, "default", "cpu")
+    x, _ = inputs(4)
+    with torch.no_grad():
+        torch.testing.assert_close(forward(x), model(x), atol=1e-5, rtol=0)
+    copied = copy.deepcopy(model)
+    assert not copied.__dict__.get("_pyadvman_compiled")
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # a compiled module inside would not pickle
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert not loaded.__dict__.get("_pyadvman_compiled")
+    assert set(model.state_dict()) == set(copied.state_dict())
