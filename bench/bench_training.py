@@ -93,7 +93,8 @@ def main() -> None:
     args = h.parse_args(__doc__.splitlines()[0])
     mode = "reduce-overhead" if args.device == "cuda" else "default"
     data = load_fashion_mnist()
-    count = 1000 if args.quick else 10_000
+    count = 300 if args.quick else 10_000
+    repeats = 1 if args.quick else REPEATS
     images, labels = data.train.images[:count].float(), data.train.labels[:count]
     scratch = Path(tempfile.mkdtemp(prefix="bench_training_"))
     rows = []
@@ -105,7 +106,7 @@ def main() -> None:
         seconds, losses, peaks = {}, {}, {}
         for name, fn in methods.items():
             fn()  # compiles (ours), and warms up every method, in a run of its own
-            timed = [fn() for _ in range(REPEATS)]
+            timed = [fn() for _ in range(repeats)]
             seconds[name], losses[name] = statistics.median(t for t, _ in timed), timed[-1][1]
             peaks[name] = h.peak_memory_bytes(fn, args.device)
         objective = "adversarial (50/50, PGD-10)" if adversarial else "normal"
@@ -119,10 +120,10 @@ def main() -> None:
     for row in rows:
         times = {m: f"{row.seconds[m]:14.2f}" for m in methods}
         print(f"{row.objective:>28} {h.comparison_cells(methods, times, row.seconds, row.peak_bytes)}")
-    print(f"(ratios: method time / ours time, > 1 means ours is faster; median of {REPEATS} timed epochs per method)")
+    print(f"(ratios: method time / ours time, > 1 means ours is faster; median of {repeats} timed epochs per method)")
     path = h.write_results("training", args.device, "float32", rows,
                            {"model": "standard", "batch": BATCH, "eps": EPS, "attack_steps": STEPS,
-                            "methods": methods, "repeats": REPEATS, "ours_compile": "off" if args.no_compile else mode},
+                            "methods": methods, "repeats": repeats, "ours_compile": "off" if args.no_compile else mode},
                            args.results_dir)
     print(f"results: {path}")
 

@@ -17,9 +17,13 @@ from tqdm.auto import tqdm
 from pyadvman._atomic import save_atomic
 from pyadvman._file_reading import load_checkpoint
 from pyadvman.data.splits import DatasetSplits, Split
+from pyadvman.manifolds.stacked_modules import StackedModules
 from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, train_vae_gan
 
 AGNOSTIC = -1  # the label that selects the class-agnostic model
+# how a mixed-label batch reaches the class models: "loop" (one call per class present), "stacked" (one vectorised
+# call over the stacked weights, pyadvman.manifolds.stacked_modules) or "auto" (stacked on CUDA, loop on CPU)
+CLASS_BATCHING = ("auto", "loop", "stacked")
 
 
 class LearnedManifold(nn.Module):
@@ -28,6 +32,11 @@ class LearnedManifold(nn.Module):
     Attributes:
         bounds (Tensor[C + 1, 2, latent]): [min, max] of the training codes per class; row C is the
             class-agnostic model's (over all training images).
+        class_batching (str): how :meth:`encode` and :meth:`decode` run a batch of mixed labels: "loop" (one
+            call per class present), "stacked" (one vectorised call over the class models' stacked weights; only
+            while the models are in eval mode and their weights need no gradient, else the loop) or "auto"
+            (default: stacked on CUDA, where a call's launch overhead dominates small class groups; the loop on
+            CPU, where bench/bench_decoders.py measured the stacked call slower). Both give the same values.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, cfg: VAEGANConfig) -> None:
@@ -36,6 +45,8 @@ class LearnedManifold(nn.Module):
         names = [str(c) for c in range(num_classes)] + ["all"]
         self.models = nn.ModuleDict({n: VAEGAN(self.image_shape, cfg) for n in names})
         self.register_buffer("bounds", torch.zeros(num_classes + 1, 2, cfg.latent))
+        self.class_batching = "auto"
+        self._stacked: dict[str, StackedModules] = {}  # "encoder" / "decoder", built on first use
 
     def _model(self, label: int) -> VAEGAN:
         if label == AGNOSTIC:
@@ -45,14 +56,36 @@ class LearnedManifold(nn.Module):
                              f"got {label}")
         return self.models[str(label)]
 
-    def _per_class(self, fn, inputs: Tensor, labels: Tensor, out_shape: tuple[int, ...]) -> Tensor:
+    def _per_class(self, part: str, inputs: Tensor, labels: Tensor, out_shape: tuple[int, ...]) -> Tensor:
+        """The class models' ``part`` ("encoder" or "decoder") applied to each row by its label."""
         if labels.shape != inputs.shape[:1]:
             raise ValueError(f"labels must have shape [{inputs.shape[0]}] (one per row), got {list(labels.shape)}")
+        if self.class_batching not in CLASS_BATCHING:
+            raise ValueError(f"class_batching must be one of {CLASS_BATCHING}, got {self.class_batching!r}")
+        stacked = self._stacked_part(part) if self._resolved_batching(inputs.device) == "stacked" else None
+        if stacked is not None and stacked.usable() and inputs.shape[0]:
+            invalid = (labels < AGNOSTIC) | (labels >= self.num_classes)
+            if bool(invalid.any()):
+                self._model(int(labels[invalid][0]))  # raises the loop's error
+            out = stacked(inputs, torch.where(labels == AGNOSTIC, self.num_classes, labels))
+            return out[0] if part == "encoder" else out  # the encoder's (μ, log σ²): μ
         out = inputs.new_empty(inputs.shape[0], *out_shape)
         for label in labels.unique().tolist():
             rows = labels == label
-            out[rows] = fn(self._model(int(label)), inputs[rows])
+            result = getattr(self._model(int(label)), part)(inputs[rows])
+            out[rows] = result[0] if part == "encoder" else result
         return out
+
+    def _resolved_batching(self, device: torch.device) -> str:
+        if self.class_batching != "auto":
+            return self.class_batching
+        return "stacked" if device.type == "cuda" else "loop"
+
+    def _stacked_part(self, part: str) -> StackedModules:
+        if part not in self._stacked:
+            names = [str(c) for c in range(self.num_classes)] + ["all"]  # route C is the class-agnostic model
+            self._stacked[part] = StackedModules([getattr(self.models[n], part) for n in names])
+        return self._stacked[part]
 
     def encode(self, x: Tensor, labels: Tensor) -> Tensor:
         """Codes: encoder means μ of each image's class model.
@@ -64,12 +97,12 @@ class LearnedManifold(nn.Module):
         Returns:
             Tensor[B, latent].
         """
-        return self._per_class(VAEGAN.encode, x, labels, (self.cfg.latent,))
+        return self._per_class("encoder", x, labels, (self.cfg.latent,))
 
     def decode(self, z: Tensor, labels: Tensor) -> Tensor:
         """Images of codes z (Tensor[B, latent]) by each row's class model: Tensor[B, C, S, S] in (0, 1).
         Differentiable in z (on-learned-manifold attacks optimise z)."""
-        return self._per_class(VAEGAN.decode, z, labels, self.image_shape)
+        return self._per_class("decoder", z, labels, self.image_shape)
 
     def reconstruct(self, x: Tensor, labels: Tensor) -> Tensor:
         """decode(encode(x)), Tensor[B, C, S, S]."""
