@@ -84,7 +84,8 @@ def _resident_kib(field: str) -> int:
 
 
 def peak_memory_bytes(fn: Callable[[], object], device: str) -> int | None:
-    """Extra memory at the peak of one call: torch's peak allocation on CUDA; on CPU the growth of the
+    """Extra memory at the peak of one call: torch's peak allocation on CUDA (not counting the memory pools that
+    CUDA graphs reserved when they were recorded, in the warm-up); on CPU the growth of the
     process's peak resident set (VmHWM, reset through /proc/self/clear_refs), which also sees other libraries'
     allocations (faiss)."""
     gc.collect()

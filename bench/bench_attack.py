@@ -80,7 +80,8 @@ def main() -> None:
         rows.append(AttackRow(x.shape[0], restarts, seconds, rate, success, peaks))
         print(f"  done R={restarts}", flush=True)
     methods = list(rows[0].seconds)
-    print(f"\nPGD-{STEPS} on the standard classifier, 28x28, {h.device_name(args.device)}; ours: compile={mode!r}")
+    ours_mode = "off" if args.no_compile else mode
+    print(f"\nPGD-{STEPS} on the standard classifier, 28x28, {h.device_name(args.device)}; ours: compile={ours_mode!r}")
     print(f"{'B':>5} {'R':>2} " + h.comparison_header(methods, "img/s", 18))
     for row in rows:
         speeds = {m: f"{row.images_per_second[m]:18.0f}" for m in methods}
@@ -89,7 +90,7 @@ def main() -> None:
           + ", ".join(f"{m} {rows[-1].success_rate[m]:.3f}" for m in methods) + ")")
     path = h.write_results("attack", args.device, "float32", rows,
                            {"eps": EPS, "alpha": ALPHA, "steps": STEPS, "model": "standard", "methods": methods,
-                            "ours_compile": "off" if args.no_compile else mode}, args.results_dir)
+                            "ours_compile": ours_mode}, args.results_dir)
     print(f"results: {path}")
 
 

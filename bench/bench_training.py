@@ -37,10 +37,10 @@ def plain_epoch(images: torch.Tensor, labels: torch.Tensor, adversarial: bool, d
     each batch is replaced by its PGD-10 example (model in eval mode while attacking) and the loss is the mean of
     the clean and adversarial cross-entropies. Returns (seconds, the last batch's loss)."""
     torch.manual_seed(0)
-    started = time.perf_counter()
     model = build_model("standard", (1, 28, 28), 10).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=1e-4)
     order = torch.randperm(images.shape[0])
+    started = time.perf_counter()
     alpha = 2.5 * EPS / STEPS
     for start in range(0, images.shape[0], BATCH):
         rows = order[start:start + BATCH]
@@ -114,8 +114,9 @@ def main() -> None:
         print(f"  done {objective}", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
     methods = list(rows[0].seconds)
+    ours_mode = "off" if args.no_compile else mode
     print(f"\nOne epoch, {count} Fashion-MNIST images, standard classifier, {h.device_name(args.device)}; "
-          f"ours: compile={mode!r}")
+          f"ours: compile={ours_mode!r}")
     print(f"{'objective':>28} " + h.comparison_header(methods, "s", 14))
     for row in rows:
         times = {m: f"{row.seconds[m]:14.2f}" for m in methods}
@@ -123,7 +124,7 @@ def main() -> None:
     print(f"(ratios: method time / ours time, > 1 means ours is faster; median of {repeats} timed epochs per method)")
     path = h.write_results("training", args.device, "float32", rows,
                            {"model": "standard", "batch": BATCH, "eps": EPS, "attack_steps": STEPS,
-                            "methods": methods, "repeats": repeats, "ours_compile": "off" if args.no_compile else mode},
+                            "methods": methods, "repeats": repeats, "ours_compile": ours_mode},
                            args.results_dir)
     print(f"results: {path}")
 

@@ -10,9 +10,10 @@ import io
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.eval_frame import OptimizedModule
 from torch._dynamo.utils import counters
 
-from pyadvman.attacks import APGD, PGD, AutoAttack, Square
+from pyadvman.attacks import APGD, PGD, AutoAttack, FABTargeted, Square
 from pyadvman.compilation import COMPILE_MODES, compiled_forward, resolve_compile
 from pyadvman.training import TrainConfig
 
@@ -35,6 +36,8 @@ def graphs() -> int:
 def test_auto_means_cuda_graphs_on_cuda_and_eager_on_cpu():
     assert resolve_compile("auto", "cpu") == "off"
     assert resolve_compile("auto", torch.device("cuda:0")) == "reduce-overhead"
+    assert resolve_compile("auto", "cuda", varying_batch=True) == "default"  # CUDA graphs record once per size
+    assert resolve_compile("reduce-overhead", "cuda", varying_batch=True) == "reduce-overhead"
     for mode in ("off", "default", "reduce-overhead"):
         assert resolve_compile(mode, "cpu") == mode
     model = tiny_classifier()
@@ -51,6 +54,7 @@ def test_an_unknown_mode_is_refused_by_name(make):
 
 
 def test_compiled_pgd_equals_eager_and_a_batch_of_another_size_does_not_compile_again():
+    torch._dynamo.reset()  # no graph left by other tests: this one must compile its own
     model = tiny_classifier()
     x, y = inputs(24)
     results = {}
@@ -59,6 +63,7 @@ def test_compiled_pgd_equals_eager_and_a_batch_of_another_size_does_not_compile_
         # L2 steps move continuously with the gradient, so rounding differences stay at rounding size
         results[mode] = PGD(eps=0.5, norm="l2", steps=5, restarts=2, compile=mode, check_model=False).run(model, x, y)
     eager, compiled = results["off"], results["default"]
+    assert graphs() >= 1 and isinstance(model.__dict__["_pyadvman_compiled"]["default"], OptimizedModule)
     assert torch.equal(eager.success, compiled.success)
     torch.testing.assert_close(compiled.x_adv_restarts, eager.x_adv_restarts, atol=1e-5, rtol=0)
     torch.testing.assert_close(compiled.loss, eager.loss, atol=1e-4, rtol=1e-4)
@@ -88,6 +93,18 @@ def test_compiled_linf_pgd_fools_the_same_examples():
     assert same.float().mean() > 0.99
 
 
+def test_a_shallow_copy_compiles_its_own_forward():
+    model = tiny_classifier()
+    compiled_forward(model, "default", "cpu")
+    twin = copy.copy(model)  # shares the cache dict at first: it must not call the original model
+    twin_forward = compiled_forward(twin, "default", "cpu")
+    assert twin.__dict__["_pyadvman_compiled"] is not model.__dict__["_pyadvman_compiled"]
+    assert twin.__dict__["_pyadvman_compiled"]["default"]._orig_mod is twin
+    x, _ = inputs(3)
+    with torch.no_grad():
+        torch.testing.assert_close(twin_forward(x), twin(x), atol=1e-5, rtol=0)
+
+
 def test_the_compiled_cache_is_not_copied_or_pickled():
     model = tiny_classifier()
     forward = compiled_forward(model, "default", "cpu")
@@ -102,3 +119,24 @@ def test_the_compiled_cache_is_not_copied_or_pickled():
     loaded = torch.load(buffer, weights_only=False)
     assert not loaded.__dict__.get("_pyadvman_compiled")
     assert set(model.state_dict()) == set(copied.state_dict())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, steps=5, restarts=2, norm="l2", compile=mode),
+                                  lambda mode: APGD(eps=0.1, steps=5, compile=mode),
+                                  lambda mode: FABTargeted(eps=0.1, steps=5, targets=2, compile=mode),
+                                  lambda mode: Square(eps=0.1, queries=30, compile=mode)])
+def test_cuda_graphs_give_the_eager_results(make):
+    """"reduce-overhead" (CUDA graphs, the CUDA default of fixed-size attacks) against eager on the GPU; no
+    CUDA graph is skipped (which would silently run without them)."""
+    model = tiny_classifier().cuda()
+    x, y = (t.cuda() for t in inputs(24))
+    skipped = counters["inductor"]["cudagraph_skips"]
+    runs = {}
+    for mode in ("off", "reduce-overhead"):
+        torch.manual_seed(3)
+        runs[mode] = make(mode).run(model, x, y)
+    assert torch.equal(runs["off"].success, runs["reduce-overhead"].success)
+    if isinstance(make("off"), PGD):
+        torch.testing.assert_close(runs["reduce-overhead"].x_adv, runs["off"].x_adv, atol=1e-4, rtol=0)
+        assert counters["inductor"]["cudagraph_skips"] == skipped

@@ -28,6 +28,7 @@ class RobustLoss:
     restarts: int = 10
     batch_size: int = 500
     seed: int | None = 0  # random starts drawn from this seed on every call (None: the global generator)
+    compile: str = "auto"  # the attack's model passes under torch.compile (pyadvman.compilation)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
         """(robust loss, robust accuracy) of model on (x Tensor[B, C, H, W] in [0, 1], y Tensor[B]): the mean over
@@ -42,7 +43,8 @@ class RobustLoss:
     def per_example(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """The robust loss of each example (Tensor[B] float32 on the CPU, nats: the highest cross-entropy over
         restarts) and whether it was never fooled (Tensor[B] bool); ``__call__`` averages them."""
-        attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts, check_model=False)
+        attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts, check_model=False,
+                     compile=self.compile)
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
                                    enabled=self.seed is not None):

@@ -98,7 +98,7 @@ class APGD(Attack):
             losses = self._run_losses(logits, y)
             eps = self.eps if isinstance(self.eps, Tensor) else torch.full((x.shape[0],), float(self.eps),
                                                                         dtype=torch.float64, device=x.device)
-            forward = compiled_forward(model, self.compile, x.device)
+            forward = compiled_forward(model, self.compile, x.device, varying_batch=self.stop_on_success)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 checked = (findings, clean_correct[rows]) if self.check_model and r == 0 else None

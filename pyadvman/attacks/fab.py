@@ -79,7 +79,7 @@ class FABTargeted(Attack):
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
             targets = top_classes(logits, self.targets)
-            forward = compiled_forward(model, self.compile, x.device)
+            forward = compiled_forward(model, self.compile, x.device, varying_batch=self.stop_on_success)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 found, distance = self._one_run(forward, x[rows], y[rows], targets[r // self.restarts][rows],

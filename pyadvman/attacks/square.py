@@ -79,7 +79,7 @@ class Square(Attack):
         check_images_labels(x, y)
         with eval_mode(model), torch.no_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
-            forward = compiled_forward(model, self.compile, x.device)
+            forward = compiled_forward(model, self.compile, x.device, varying_batch=True)
             runs = runs_on_unfooled(x, ~clean_correct, self.restarts,
                                     lambda r, rows: self._one_run(forward, x[rows], y[rows]), skip_fooled=True)
         warn_findings("Square", findings)

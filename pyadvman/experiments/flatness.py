@@ -71,7 +71,8 @@ class FlatnessConfig(ClassifierConfig):
         ])
 
     def robust_loss(self) -> RobustLoss:
-        return RobustLoss(eps=self.epsilon, steps=self.robust_steps, alpha=None, restarts=self.robust_restarts)
+        return RobustLoss(eps=self.epsilon, steps=self.robust_steps, alpha=None, restarts=self.robust_restarts,
+                          compile=self.compile)
 
     def measured_epochs(self) -> tuple[int, ...]:
         """The epochs (1-based) whose weights are measured: every ``evaluate_every``-th and the last."""

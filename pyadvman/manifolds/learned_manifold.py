@@ -73,7 +73,7 @@ class LearnedManifold(nn.Module):
         for label in labels.unique().tolist():
             rows = labels == label
             result = getattr(self._model(int(label)), part)(inputs[rows])
-            out[rows] = result[0] if part == "encoder" else result
+            out[rows] = (result[0] if part == "encoder" else result).to(out.dtype)  # autocast: bf16/fp16 results
         return out
 
     def _resolved_batching(self, device: torch.device) -> str:

@@ -37,7 +37,8 @@ class StackedModules:
         key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for m in self.modules
                     for t in (*m.parameters(), *m.buffers()))
         if key != self._key:
-            with torch.no_grad():
+            # never inference tensors (a first call under inference_mode), which a later attack could not save
+            with torch.inference_mode(False), torch.no_grad():
                 params, buffers = stack_module_state(self.modules)
             self._stacked = ({k: v.detach() for k, v in params.items()}, buffers)
             self._key = key
@@ -45,7 +46,7 @@ class StackedModules:
 
     def __call__(self, inputs: Tensor, routes: Tensor) -> Tensor | tuple[Tensor, ...]:
         """Module ``routes[i]`` applied to row ``inputs[i]``: inputs Tensor[B, ...], routes Tensor[B] int64 in
-        [0, K). Returns what one module returns, with B rows in the rows' order. The rows are grouped by module
+        [0, K). Returns what one module returns, with B rows in the rows' order and the inputs' dtype. The rows are grouped by module
         and padded to the largest group, so the call computes (modules present) × (largest group) rows."""
         present, counts = routes.unique(return_counts=True)
         order = routes.argsort(stable=True)
@@ -61,7 +62,7 @@ class StackedModules:
         out = vmap(lambda p, b, x: functional_call(self.template, (p, b), (x,)))(params, buffers, padded)
 
         def unpad(t: Tensor) -> Tensor:
-            rows = t[group, slot]
+            rows = t[group, slot].to(inputs.dtype)  # the inputs' dtype, as the loop's output (also under autocast)
             return torch.empty_like(rows).index_copy(0, order, rows)
 
         return tuple(unpad(t) for t in out) if isinstance(out, tuple) else unpad(out)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
 from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
-from pyadvman.compilation import compiled_forward
+from pyadvman.compilation import compiled_forward, resolve_compile
 from pyadvman.data import DatasetSplits, load_dataset
 from pyadvman.errors import ConfigError, TrainingDivergedError
 from pyadvman.models import build_model
@@ -283,6 +283,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
                 last_save = time.monotonic()
         _check_finite(f"the end of epoch {epoch + 1}", folder, processes, model=model)
         record = {"epoch": epoch + 1, "lr": cfg.lr_at(epoch, batches - 1, batches),
+                  "compile": resolve_compile(cfg.compile, device),  # a resumed run may have changed it
                   **{f"train_{k}": v for k, v in averages.means().items()}}
         if processes.main:
             record.update(_validate(cfg, model, data))

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 _START_FILES = ("config.json", "data.json")
 
 
-# fields that change how fast a run goes, not what it computes: a run may resume with other values
+# fields that change how fast a run goes, and what it computes only by rounding: a run may resume with other
+# values (each epoch's metrics record the compile mode it ran under)
 SPEED_FIELDS = ("compile",)
 
 

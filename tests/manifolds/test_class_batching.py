@@ -8,6 +8,7 @@ import torch
 
 from pyadvman.attacks import LearnedManifoldAttack
 from pyadvman.manifolds.learned_manifold import AGNOSTIC, LearnedManifold
+from pyadvman.manifolds.stacked_modules import StackedModules
 from pyadvman.manifolds.vae_gan import VAEGANConfig
 from pyadvman.models import build_model
 
@@ -23,16 +24,22 @@ def random_manifold(seed: int = 0) -> LearnedManifold:
     return manifold.eval()
 
 
-def both(manifold: LearnedManifold, fn):
+def both(manifold: LearnedManifold, fn, monkeypatch):
+    """fn() with the loop and with the stacked models; checks that the stacked run called them stacked."""
+    calls = []
+    original = StackedModules.__call__
+    monkeypatch.setattr(StackedModules, "__call__", lambda self, *a: calls.append(1) or original(self, *a))
     out = {}
     for batching in ("loop", "stacked"):
         manifold.class_batching = batching
+        before = len(calls)
         out[batching] = fn()
+        assert (len(calls) > before) == (batching == "stacked"), batching
     return out["loop"], out["stacked"]
 
 
-def test_stacked_decode_and_encode_equal_the_per_class_loop_with_their_gradients():
-    manifold = random_manifold()
+def test_stacked_decode_and_encode_equal_the_per_class_loop_with_their_gradients(monkeypatch):
+    manifold = random_manifold().requires_grad_(False)  # frozen, as in the attacks: stacking applies
     labels = torch.tensor([2, 0, 0, AGNOSTIC, 3, 2, 2, 1, AGNOSTIC, 0])  # unsorted, uneven groups, agnostic rows
     z = torch.randn(labels.numel(), 3)
     x = torch.rand(labels.numel(), 1, 12, 12)
@@ -44,27 +51,37 @@ def test_stacked_decode_and_encode_equal_the_per_class_loop_with_their_gradients
                                       leaf)
         return images.detach(), grad
 
-    (loop_images, loop_grad), (stacked_images, stacked_grad) = both(manifold, decoded)
+    (loop_images, loop_grad), (stacked_images, stacked_grad) = both(manifold, decoded, monkeypatch)
     torch.testing.assert_close(stacked_images, loop_images, atol=1e-5, rtol=0)
     torch.testing.assert_close(stacked_grad, loop_grad, atol=1e-5, rtol=1e-4)
     with torch.no_grad():
-        loop_codes, stacked_codes = both(manifold, lambda: manifold.encode(x, labels))
+        loop_codes, stacked_codes = both(manifold, lambda: manifold.encode(x, labels), monkeypatch)
     torch.testing.assert_close(stacked_codes, loop_codes, atol=1e-5, rtol=0)
     assert stacked_codes.shape == (labels.numel(), 3)
 
 
-def test_the_on_manifold_attack_gives_the_same_result_either_way():
+def test_the_on_manifold_attack_gives_the_same_result_either_way(monkeypatch):
     manifold = random_manifold(1)
     model = build_model("mlp", (1, 12, 12), 4).eval()
     x, y = torch.rand(16, 1, 12, 12), torch.arange(16) % 4
-    results = []
-    for batching in ("loop", "stacked"):
-        manifold.class_batching = batching
+
+    def attacked():
         torch.manual_seed(0)
-        results.append(LearnedManifoldAttack(manifold=manifold, eta=0.3, steps=5, update="adam", lr=0.05,
-                                             check_model=False).run(model, x, y))
-    torch.testing.assert_close(results[1].params, results[0].params, atol=1e-4, rtol=0)
-    assert torch.equal(results[1].success, results[0].success)
+        return LearnedManifoldAttack(manifold=manifold, eta=0.3, steps=5, update="adam", lr=0.05,
+                                     check_model=False).run(model, x, y)
+
+    loop, stacked = both(manifold, attacked, monkeypatch)
+    torch.testing.assert_close(stacked.params, loop.params, atol=1e-4, rtol=0)
+    assert torch.equal(stacked.success, loop.success)
+
+
+def test_under_autocast_both_return_the_inputs_dtype(monkeypatch):
+    manifold = random_manifold().requires_grad_(False)
+    labels, z = torch.tensor([0, 1, 1, AGNOSTIC]), torch.randn(4, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loop, stacked = both(manifold, lambda: manifold.decode(z, labels), monkeypatch)
+    assert loop.dtype == stacked.dtype == torch.float32
+    torch.testing.assert_close(stacked, loop, atol=2e-2, rtol=0)  # bf16 rounding in either
 
 
 def test_stacking_is_skipped_in_train_mode_or_when_weights_need_gradients_and_follows_new_weights():

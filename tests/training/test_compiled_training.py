@@ -25,6 +25,7 @@ def test_compiled_adversarial_training_follows_the_eager_run(blocks, tmp_path):
         cfg = tiny_config(blocks, objective="adversarial", epochs=1, train_size=100, compile=mode)
         train(cfg, tmp_path / mode, progress=False)
         runs[mode] = epoch_records(tmp_path / mode)[0]
+        assert runs[mode]["compile"] == mode  # each epoch records the mode it ran under
     for key in ("train_loss", "train_clean_accuracy", "train_adversarial_accuracy", "validation_accuracy"):
         assert runs["default"][key] == pytest.approx(runs["off"][key], abs=0.02), key
 
