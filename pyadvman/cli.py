@@ -188,9 +188,9 @@ def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, cl
         state = Path(args.state_dir) if args.state_dir else \
             Path(args.run) / "evaluation" / (f"autoattack-{args.version}-eps{eps:g}-n{len(attacked)}-seed{args.seed}"
                                              f"-{args.precision}-batch{args.batch_size}")
-        robust = evaluate_robustness(AutoAttack(eps=eps, version=args.version, compile=args.compile), model, attacked.images,
-                                     attacked.labels, batch_size=args.batch_size, seed=args.seed, state_dir=state,
-                                     precision=args.precision)
+        attack = AutoAttack(eps=eps, version=args.version, compile=args.compile)
+        robust = evaluate_robustness(attack, model, attacked.images, attacked.labels, batch_size=args.batch_size,
+                                     seed=args.seed, state_dir=state, precision=args.precision)
         import torch.distributed as dist
 
         if dist.is_initialized():  # torchrun: the result is on every process; leave the group before exit

@@ -46,8 +46,9 @@ class StackedModules:
 
     def __call__(self, inputs: Tensor, routes: Tensor) -> Tensor | tuple[Tensor, ...]:
         """Module ``routes[i]`` applied to row ``inputs[i]``: inputs Tensor[B, ...], routes Tensor[B] int64 in
-        [0, K). Returns what one module returns, with B rows in the rows' order and the inputs' dtype. The rows are grouped by module
-        and padded to the largest group, so the call computes (modules present) × (largest group) rows."""
+        [0, K). Returns what one module returns, with B rows in the rows' order and the inputs' dtype. The rows
+        are grouped by module and padded to the largest group, so the call computes (modules present) × (largest
+        group) rows."""
         present, counts = routes.unique(return_counts=True)
         order = routes.argsort(stable=True)
         width = int(counts.max())

@@ -70,12 +70,13 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
     epoch_checkpoints: bool = False  # also keep each epoch's weights in checkpoints/epoch_<k>.pt (flatness study)
     amp: str = "none"  # none | bf16 | fp16 (CUDA only)
-    compile: str = "auto"  # torch.compile of the model: auto (CUDA: reduce-overhead, CPU: off) | off | default | reduce-overhead
+    compile: str = "auto"  # torch.compile of the model: auto | off | default | reduce-overhead (pyadvman.compilation)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "objective": OBJECTIVE_NAMES, "selection": (*SELECTIONS, "auto"), "dale_attack": DALE_ATTACKS,
-        "amp": AMP_MODES, "compile": COMPILE_MODES, "optimizer": ("adam", "sgd"), "lr_schedule": LR_SCHEDULES, "model": tuple(MODELS),
+        "amp": AMP_MODES, "compile": COMPILE_MODES, "optimizer": ("adam", "sgd"), "lr_schedule": LR_SCHEDULES,
+        "model": tuple(MODELS),
     }  # listed by the command's --help
 
     def __post_init__(self) -> None:
