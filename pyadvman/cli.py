@@ -8,6 +8,7 @@
     pyadvman evaluate --run runs/at --attack autoattack       ... under AutoAttack (resumable; torchrun shards)
     pyadvman run claims                                       the four claims on FONTS (quick preset)
     pyadvman run claims --dataset fashion-mnist
+    pyadvman run claims --executor ray --gpus-per-model 0.25  each model a Ray task, four sharing a GPU
     pyadvman run EXPERIMENT --help                            every option of an experiment's config
 
 Every run writes one folder (config.json, data.json, metrics, checkpoints, figures, report.md); ``--resume``
@@ -29,11 +30,12 @@ import torch
 
 from pyadvman._config_options import add_config_options, config_overrides, parse_json_object
 from pyadvman.compilation import COMPILE_MODES
-from pyadvman.errors import ConfigError
+from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
 
-# The exceptions a user's mistake raises (pyadvman.errors derive from these): printed as one line. Anything else
-# is an internal error and keeps its traceback; PYADVMAN_TRACEBACK=1 shows it for these too.
-USER_ERRORS = (ValueError, OSError, FloatingPointError)
+# The exceptions a user's mistake raises (pyadvman.errors derive from these), a missing optional dependency and a
+# study cell lost with its workers: printed as one line that says what to do. Anything else is an internal error
+# and keeps its traceback; PYADVMAN_TRACEBACK=1 shows it for these too.
+USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, CellLostError)
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -213,11 +215,14 @@ def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, cl
 
 def _run(args: argparse.Namespace) -> int:
     from pyadvman.experiments import EXPERIMENTS
+    from pyadvman.experiments.executors import Executor
     from pyadvman.experiments.folder import default_out_dir
 
     experiment = EXPERIMENTS[args.experiment]
     cfg = experiment.config(args.preset, **config_overrides(args, experiment.config_class))
-    metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    executor = Executor(args.executor, address=args.address, gpus_per_model=args.gpus_per_model,
+                        cpus_per_model=args.cpus_per_model)
+    metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress, executor=executor)
     out = Path(args.out) if args.out else default_out_dir(args.experiment, cfg.dataset)
     verdicts = ", ".join(f"claim {k}: {v['verdict']}" for k, v in metrics.get("claims", {}).items())
     print(f"{args.experiment} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
@@ -284,10 +289,26 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", help=f"run folder (default runs/{name}-<dataset>)")
         sub.add_argument("--resume", action="store_true", help="continue the run in the folder")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+        _add_executor_options(sub.add_argument_group("where the models (cells) run; not part of the config"))
         add_config_options(sub.add_argument_group(f"{experiment.config_class.__name__} fields"),
                            experiment.config_class)
         sub.set_defaults(handler=_run)
     return parser
+
+
+def _add_executor_options(group) -> None:
+    from pyadvman.experiments.executors import EXECUTORS
+
+    group.add_argument("--executor", default="local", choices=EXECUTORS,
+                       help="local: one model after another in this process (default); ray: each model a Ray "
+                       "task (needs Ray: pip install \".[ray]\")")
+    group.add_argument("--address", help="ray: none starts a local Ray; 'auto' joins the cluster of `ray start` "
+                       "on this machine; ray://HOST:10001 a remote one")
+    group.add_argument("--gpus-per-model", type=float, default=0.0,
+                       help="ray: GPUs each model reserves, fractional to share one (e.g. 0.25; default 0)")
+    group.add_argument("--cpus-per-model", type=float,
+                       help="CPUs each model reserves (ray; default 1) and its torch threads (both executors; "
+                       "local default: torch's). Same threads, same numbers: CPU results depend on the count")
 
 
 def _count(minimum: int):

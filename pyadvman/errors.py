@@ -2,7 +2,9 @@
 internal errors keep their traceback.
 
 Every message names what is wrong (an option, a file, an array), what was expected and what was received.
-All of them derive from ValueError or FloatingPointError, so ``except ValueError`` keeps working.
+All of them derive from ValueError or FloatingPointError, so ``except ValueError`` keeps working, except two that
+are not a mistake in the input: a missing optional dependency (ImportError) and a study's cell whose worker kept
+dying (RuntimeError).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ class ConfigError(ValueError):
     def __init__(self, field: str, expected: str, got: object) -> None:
         self.field, self.expected, self.got = field, expected, got
         super().__init__(f"{field} must be {expected}, got {got!r}")
+
+    def __reduce__(self):  # pickled with its fields (a Ray worker's error reaches the driver so)
+        return type(self), (self.field, self.expected, self.got)
 
     def as_option(self) -> str:
         """The message with the field written as its command-line option."""
@@ -51,6 +56,19 @@ class UnreadableFileError(DataError):
         self.path, self.reason, self.advice = Path(path), reason, advice
         super().__init__(f"{path} cannot be read ({reason}); {advice}")
 
+    def __reduce__(self):
+        return type(self), (self.path, self.reason, self.advice)
+
 
 class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss or weights; the run stops with its last good checkpoint kept."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency that a requested feature needs is not installed; the message gives the command
+    that installs it."""
+
+
+class CellLostError(RuntimeError):
+    """A cell of a study's grid could not finish because its worker died more often than the executor retries;
+    what it finished is in the run folder, and ``--resume`` continues it."""

@@ -24,10 +24,12 @@ from pyadvman.attacks import PGD
 from pyadvman.errors import check_fields
 from pyadvman.experiments.claims_criteria import evaluate_claims
 from pyadvman.experiments.claims_report import figures, report
+from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.manifold_quality import learned_manifold_quality
 from pyadvman.experiments.study import (
     STUDY_PAPER_PRESET,
+    ModelKey,
     Study,
     StudyConfig,
     load_study_data,
@@ -115,15 +117,26 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
     return out
 
 
+def normal_model_distances(study: Study, key: ModelKey, result, folder: ExperimentFolder) -> dict | None:
+    """In a normal model's cell, after its evaluation: ``measure_distances`` (cached as distances.json in the
+    model's folder); None for the other variants."""
+    if key.variant != "normal":
+        return None
+    return folder.cached(folder.models / key.name / "distances.json",
+                         lambda: measure_distances(study, result.model, key.seed))
+
+
 def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, executor: Executor | None = None) -> dict:
     """Runs the claims experiment into ``out_dir`` (default runs/claims-<dataset>) and returns metrics.json's
     content: {"experiment", "config", "data" (the dataset's fingerprint), "manifold", "models" (one record per
     model), "distances" ({normal model: ...}), "claims" ({"1".."4": evidence, tests and "verdict"}), "figures",
     "seconds", and where there is one, "learned_manifold" (how close its images are to the data)}.
 
     Interrupted at any point, ``resume=True`` continues: finished models, evaluations and distances are
-    reloaded, training resumes from its last checkpoint.
+    reloaded, training resumes from its last checkpoint. ``executor`` runs each model (its training, evaluation
+    and distances) as one cell, in this process (default) or on Ray (pyadvman.experiments.executors); the
+    results do not depend on it, and a run may resume under another.
 
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config, or
@@ -135,14 +148,9 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
     resumed = resume and holds_results(folder.root)  # anything of an earlier invocation to reload
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
-    distances: dict[str, dict] = {}
-
-    def measure(key, result) -> None:
-        if key.variant == "normal":
-            distances[key.name] = folder.cached(folder.models / key.name / "distances.json",
-                                                lambda: measure_distances(study, result.model, key.seed))
-
-    records = run_grid(study, folder, progress=progress, after_model=measure)
+    records, measured = run_grid(study, folder, executor=executor, progress=progress,
+                                 after_model=normal_model_distances)
+    distances = {r["name"]: d for r, d in zip(records, measured) if d is not None}
     claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes))
     metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
                "manifold": study.manifold_kind, "models": records, "claims": claims, "distances": distances}

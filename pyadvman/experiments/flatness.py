@@ -22,7 +22,8 @@ from pyadvman.errors import check_fields
 from pyadvman.experiments import flatness_criteria, flatness_report
 from pyadvman.experiments.classifier_config import ClassifierConfig
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.one_size import train_variant
+from pyadvman.experiments.executors import Executor
+from pyadvman.experiments.one_size import VariantRun, run_variants, train_variant
 from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.models import build_model
 from pyadvman.training import OBJECTIVE_NAMES
@@ -134,13 +135,44 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
                             "worst_case_robust_loss": _rounded(worst["perturbed_losses"])}}
 
 
+def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
+    """One variant's cell: trains it keeping every epoch's weights, measures the measured epochs (each cached as
+    models/<variant>/flatness_epoch_<k>.json) and, with autoattack_examples, runs AutoAttack on the final model
+    (cached as autoattack.json); {"records": one per measured epoch, "autoattack": the record or None}."""
+    cfg, folder, data = run.cfg, run.folder, run.data
+    device = resolve_device(cfg.device, Processes())
+    run_dir = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=0,
+                            selection="last", eval_examples=cfg.examples,
+                            eval_attack=replace(SIGNED_PGD, steps=cfg.robust_steps), epoch_checkpoints=True,
+                            awp_gamma=cfg.awp_gamma, awp_warmup_epochs=cfg.awp_warmup_epochs).out_dir
+    records = []
+    for epoch in tqdm(cfg.measured_epochs(), desc=f"measure {variant}", unit="epoch", disable=not progress):
+        def measure(epoch=epoch):
+            model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
+            path = RunFolder(run_dir).epoch_checkpoint(epoch)
+            saved = load_checkpoint(path, f"delete {run_dir} to train this variant again")
+            model.load_state_dict(saved["model"])
+            return measure_epoch(cfg, model.eval(), data)
+        record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)
+        records.append({"variant": variant, "epoch": epoch, **record})
+    autoattack = None
+    if cfg.autoattack_examples:
+        def evaluate():
+            model, _ = load_trained(run_dir, map_location=device)
+            return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
+                                     run_dir / "autoattack", progress=progress, compile=cfg.compile)
+        autoattack = folder.cached(run_dir / "autoattack.json", evaluate)
+    return {"records": records, "autoattack": autoattack}
+
+
 def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains each variant keeping every epoch's weights, measures robust losses and both flatness measures at
     the measured epochs, tests the claims and writes metrics.json ({"experiment", "config", "data", "resumed",
     "records" (one per variant and epoch, without the per-example losses), "verdicts" (flatness_criteria.evaluate),
     "figures", "seconds"}), figures/*.png and report.md into ``out_dir`` (default runs/flatness-<dataset>).
-    Resumable: trained models and measured epochs (models/<variant>/flatness_epoch_<k>.json) are reloaded.
+    Resumable: trained models and measured epochs (models/<variant>/flatness_epoch_<k>.json) are reloaded. Each
+    variant is one cell of ``executor`` (``flatness_cell``; local by default, or Ray).
 
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
@@ -150,30 +182,9 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     data = cfg.load_data()
     resumed = resume and holds_results(folder.root)  # anything of an earlier invocation to reload
     folder.prepare(cfg, data, resume)
-    device = resolve_device(cfg.device, Processes())
-    records = []
-    for variant in cfg.variants:
-        run_dir = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=0,
-                                selection="last", eval_examples=cfg.examples,
-                                eval_attack=replace(SIGNED_PGD, steps=cfg.robust_steps), epoch_checkpoints=True,
-                                awp_gamma=cfg.awp_gamma, awp_warmup_epochs=cfg.awp_warmup_epochs).out_dir
-        for epoch in tqdm(cfg.measured_epochs(), desc=f"measure {variant}", unit="epoch", disable=not progress):
-            def measure(epoch=epoch, run_dir=run_dir):
-                model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
-                path = RunFolder(run_dir).epoch_checkpoint(epoch)
-                saved = load_checkpoint(path, f"delete {run_dir} to train this variant again")
-                model.load_state_dict(saved["model"])
-                return measure_epoch(cfg, model.eval(), data)
-            record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)
-            records.append({"variant": variant, "epoch": epoch, **record})
-    autoattack = {}
-    for variant in cfg.variants if cfg.autoattack_examples else ():
-        run_dir = folder.models / variant
-        def evaluate(run_dir=run_dir):
-            model, _ = load_trained(run_dir, map_location=device)
-            return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
-                                     run_dir / "autoattack", progress=progress, compile=cfg.compile)
-        autoattack[variant] = folder.cached(run_dir / "autoattack.json", evaluate)
+    cells = run_variants(flatness_cell, cfg, folder, data, executor, progress=progress)
+    records = [record for cell in cells.values() for record in cell["records"]]
+    autoattack = {variant: cell["autoattack"] for variant, cell in cells.items() if cell["autoattack"] is not None}
     verdicts = flatness_criteria.evaluate(records, len(data.classes))
     figures = flatness_report.figures(records, verdicts, folder.figures)
     metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,

@@ -1,5 +1,5 @@
 """The folder of one experiment run: config.json, metrics.json, report.md, figures/, models/ (one training run
-folder each) and cached intermediate results, so that an interrupted run resumes where it stopped."""
+folder each), cells/ (who ran each model, pyadvman.experiments.cells) and cached intermediate results, so that an interrupted run resumes where it stopped."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class ExperimentFolder:
         self.report = self.root / "report.md"
         self.figures = self.root / "figures"
         self.models = self.root / "models"
+        self.cells = self.root / "cells"  # each cell's attempts (pyadvman.experiments.cells)
 
     def prepare(self, cfg: object, data: DatasetSplits, resume: bool) -> None:
         """Creates the folder and writes config.json and data.json (the data's fingerprint).

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyadvman.data import DatasetSplits
+from pyadvman.experiments.cells import CellJob
+from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder
 from pyadvman.training import TrainResult, train
 
@@ -13,3 +17,23 @@ def train_variant(cfg, variant: str, folder: ExperimentFolder, data: DatasetSpli
     (a ClassifierConfig's ``train_config``) with its train_size and seed, plus TrainConfig ``overrides``."""
     train_cfg = cfg.train_config(variant, train_size=cfg.train_size, seed=cfg.seed, **overrides)
     return train(train_cfg, folder.models / variant, data=data, resume=True, progress=progress)
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """What every variant's cell shares: the study's config (a ClassifierConfig with train_size and seed), its
+    run folder and the data."""
+
+    cfg: object
+    folder: ExperimentFolder
+    data: DatasetSplits
+
+
+def run_variants(job: CellJob, cfg, folder: ExperimentFolder, data: DatasetSplits, executor: Executor | None, *,
+                 progress: bool) -> dict[str, object]:
+    """``job(VariantRun, variant, progress)`` for each of cfg.variants, one cell each under ``executor`` (default:
+    local); {variant: result} in cfg.variants' order (a repeated variant runs once)."""
+    variants = list(dict.fromkeys(cfg.variants))
+    results = (executor or Executor()).run_cells(job, VariantRun(cfg, folder, data), {v: v for v in variants},
+                                                 folder.cells, progress=progress)
+    return dict(zip(variants, results))

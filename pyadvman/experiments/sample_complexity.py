@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pyadvman._presets import config_from_preset
+from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.figures import grid_figure
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
@@ -82,10 +83,10 @@ def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
 
 
 def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains and evaluates the grid into ``out_dir`` (default runs/sample-complexity-<dataset>); writes
     metrics.json ({"config", "manifold", "models", "summary", "figures", "seconds"}), figures and report.md.
-    Resumable like the claims experiment.
+    Resumable like the claims experiment; each model one cell of ``executor`` (local by default, or Ray).
 
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
@@ -95,7 +96,7 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
     data = load_study_data(cfg, progress=progress)
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
-    records = run_grid(study, folder, progress=progress)
+    records, _ = run_grid(study, folder, executor=executor, progress=progress)
     paper = {"on_manifold.success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
     path = grid_figure(records, list(METRICS), folder.figures / "sample_complexity.png",
                        f"Sample complexity on {cfg.dataset}", paper=paper)

@@ -24,7 +24,8 @@ from pyadvman.analysis import (
 )
 from pyadvman.errors import check_fields
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.one_size import train_variant
+from pyadvman.experiments.executors import Executor
+from pyadvman.experiments.one_size import VariantRun, run_variants, train_variant
 from pyadvman.experiments.classifier_config import ClassifierConfig
 from pyadvman.attacks.protocol import SIGNED_PGD
 from pyadvman.analysis.uncertainty import mean_interval, mean_std
@@ -192,11 +193,21 @@ def report(cfg: SpectraConfig, metrics: dict) -> str:
         f"![spectra]({metrics['figures']['spectra']})", ""])
 
 
+def spectra_cell(run: VariantRun, variant: str, progress: bool) -> dict:
+    """One variant's cell: trains it (or reloads it) and measures it (``measure``, cached as
+    models/<variant>/spectra.json)."""
+    cfg, folder, data = run.cfg, run.folder, run.data
+    trained = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=5,
+                            eval_examples=200, eval_attack=replace(SIGNED_PGD, steps=10))
+    return folder.cached(folder.models / variant / "spectra.json", lambda: measure(cfg, trained.model, data))
+
+
 def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains each variant, measures spectra and confidence, and writes metrics.json ({"config", "results":
     {variant: {"layers", "confidence"}}, "verdicts", "figures", "seconds"}), figures/spectra.png and report.md
-    into ``out_dir`` (default runs/spectra-<dataset>). Resumable.
+    into ``out_dir`` (default runs/spectra-<dataset>). Resumable; each variant one cell of ``executor``
+    (``spectra_cell``; local by default, or Ray).
 
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
@@ -205,12 +216,7 @@ def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool =
     started = time.monotonic()
     data = cfg.load_data()
     folder.prepare(cfg, data, resume)
-    results = {}
-    for variant in cfg.variants:
-        trained = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=5,
-                                eval_examples=200, eval_attack=replace(SIGNED_PGD, steps=10))
-        results[variant] = folder.cached(folder.models / variant / "spectra.json",
-                                         lambda trained=trained: measure(cfg, trained.model, data))
+    results = run_variants(spectra_cell, cfg, folder, data, executor, progress=progress)
     path = _figure(results, folder.figures / "spectra.png")
     metrics = {"experiment": "spectra", "config": asdict(cfg), "results": results,
                "verdicts": verdicts(cfg, results), "figures": {"spectra": str(path.relative_to(folder.root))},

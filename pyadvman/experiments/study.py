@@ -5,15 +5,16 @@ strong evaluation beside it (signed PGD with restarts, APGD-CE) at the same ε."
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate, rate_over_seeds
 from pyadvman.attacks import APGD, PGD, LearnedManifoldAttack, TrueManifoldAttack, attack_in_batches
@@ -24,6 +25,7 @@ from pyadvman.compilation import COMPILE_MODES
 from pyadvman.data import DatasetSplits
 from pyadvman.errors import ConfigError, check_fields
 from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder
 from pyadvman.manifolds import FontsRenderer
 from pyadvman.manifolds.learned_manifold import LearnedManifold, fit_learned_manifold
@@ -136,6 +138,14 @@ class Study:
     renderer: FontsRenderer | None
     learned: LearnedManifold | None
     learned_path: Path | None
+
+    def with_learned_on(self, device: torch.device | str) -> Study:
+        """This study with its learned manifold on ``device`` (itself when it is there or there is none): a Ray
+        cell receives the study on the CPU and moves it to its own device."""
+        target, current = torch.device(device), next(self.learned.parameters()).device if self.learned else None
+        if current is None or (current.type == target.type and target.index in (None, current.index)):
+            return self
+        return replace(self, learned=copy.deepcopy(self.learned).to(device))
 
     def objective(self, variant: str) -> str:
         return f"on_{self.manifold_kind}_manifold" if variant == "on_manifold" else variant
@@ -318,18 +328,36 @@ def records_by_size(records: list[dict], objective: str) -> dict[int, list[dict]
     return {n: [r for r in records if r["objective"] == objective and r["train_size"] == n] for n in sizes}
 
 
-def run_grid(study: Study, folder: ExperimentFolder, *, progress: bool = True,
-             after_model=None) -> list[dict]:
-    """Trains and evaluates every model of the grid (each cached in its folder: a rerun or resume skips the
-    finished ones). ``after_model(key, result)`` runs after each model (e.g. the distance analysis)."""
-    records = []
-    keys = model_keys(study)
-    bar = tqdm(keys, desc="models", unit="model", disable=not progress)
-    for key in bar:
-        bar.set_postfix_str(key.name)
-        result = train_model(study, key, folder, progress=progress)
-        records.append(folder.cached(folder.models / key.name / "evaluation.json",
-                                     lambda key=key, result=result: evaluate_model(study, key, result)))
-        if after_model is not None:
-            after_model(key, result)
-    return records
+@dataclass(frozen=True)
+class GridRun:
+    """What every cell of a study's grid shares: the study, its run folder, and ``after_model(study, key,
+    result, folder)``, a module-level function run in the cell after the evaluation (None: nothing)."""
+
+    study: Study
+    folder: ExperimentFolder
+    after_model: Callable[[Study, ModelKey, object, ExperimentFolder], object] | None = None
+
+
+def grid_cell(run: GridRun, key: ModelKey, progress: bool) -> tuple[dict, object]:
+    """One cell of the grid: trains (or reloads, or resumes) the model, evaluates it (cached in its folder as
+    evaluation.json) and runs ``after_model``; (the model record, after_model's value or None)."""
+    study = run.study.with_learned_on(resolve_device(run.study.cfg.device, Processes()))
+    result = train_model(study, key, run.folder, progress=progress)
+    record = run.folder.cached(run.folder.models / key.name / "evaluation.json",
+                               lambda: evaluate_model(study, key, result))
+    after = run.after_model(study, key, result, run.folder) if run.after_model is not None else None
+    return record, after
+
+
+def run_grid(study: Study, folder: ExperimentFolder, *, executor: Executor | None = None, progress: bool = True,
+             after_model=None) -> tuple[list[dict], list[object]]:
+    """Trains and evaluates every model of the grid, one cell each (``grid_cell``) under ``executor`` (default:
+    the local one; pyadvman.experiments.executors), each cached in its folder, so that a rerun, a resume or a
+    retried cell skips the finished work; (the model records, after_model's values), both in the grid's order
+    (``model_keys``)."""
+    executor = executor or Executor()
+    if executor.kind != "local":  # sent to workers that may have no GPU, or another one
+        study = study.with_learned_on("cpu")
+    cells = executor.run_cells(grid_cell, GridRun(study, folder, after_model),
+                               {key.name: key for key in model_keys(study)}, folder.cells, progress=progress)
+    return [record for record, _ in cells], [after for _, after in cells]

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 # Files a run writes before it has produced anything; a folder holding nothing else (but empty files, such as
 # the metrics.jsonl of a run that failed in its first epoch) can be reused.
 _START_FILES = ("config.json", "data.json")
+# an experiment folder's record of who ran each model (pyadvman.experiments.cells): bookkeeping, not a result, so
+# a run whose first cell failed at once is started afresh like one that never started
+_BOOKKEEPING_DIRS = ("cells",)
 
 
 # fields that change how fast a run goes, and what it computes only by rounding: a run may resume with other
@@ -34,9 +37,9 @@ def config_record(cfg: object) -> dict:
 
 def holds_results(root: Path) -> bool:
     """Whether ``root`` holds a non-empty file besides config.json and data.json (a checkpoint, metrics, a
-    figure), anywhere below it."""
+    figure), anywhere below it except in cells/."""
     return root.is_dir() and any(p.is_file() and p.name not in _START_FILES and p.stat().st_size > 0
-                                 for p in root.rglob("*"))
+                                 and p.relative_to(root).parts[0] not in _BOOKKEEPING_DIRS for p in root.rglob("*"))
 
 
 def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> None:

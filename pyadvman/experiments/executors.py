@@ -1,0 +1,114 @@
+"""Where a study's cells run: one after another in this process (``local``, the default), or as Ray tasks on the
+workers of a local Ray or a Ray cluster (``ray``, ray_executor.py), each cell with its share of CPUs and GPUs.
+
+Either way a cell trains, checkpoints and evaluates its model in the run folder, and the driver gathers the
+cells' results in the grid's order, so metrics.json, the figures and report.md do not depend on the executor.
+On a CPU the numbers depend on the torch thread count (the order of floating-point sums), so two runs agree
+bitwise when their cells run with the same number of threads: ``cpus_per_model`` sets it under both executors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pyadvman.errors import ConfigError, check_fields
+from pyadvman.experiments.cells import CellJob, run_cell
+
+EXECUTORS = ("local", "ray")
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Executor:
+    """How the cells of a study run. Not part of the study's config: a run may resume under another executor.
+
+    Attributes:
+        kind: "local" (this process, cells one after another) or "ray" (one Ray task per cell).
+        address: Ray only; the Ray this process already joined is used as it is; else None joins RAY_ADDRESS
+            when it is set and otherwise starts a local Ray, "auto" joins the cluster started on this machine
+            with ``ray start``, "host:port" that cluster's head, "ray://host:port" a remote cluster through the
+            Ray Client.
+        gpus_per_model: Ray only; the GPUs each cell reserves, >= 0 and fractional below 1 (0.25: four cells
+            share one GPU); a cell that reserves none sees no GPU (it runs on the CPU).
+        cpus_per_model: the CPUs each cell reserves (Ray; default 1) and its torch thread count, the integer
+            part and at least 1 (both executors; None under local: torch's default).
+        max_retries: Ray only; how often a cell whose worker died (a killed process, a lost node) is started
+            again; each retry resumes from the cell's last checkpoint.
+
+    Raises:
+        ConfigError: an unknown kind, a negative or non-finite share, Ray options with the local executor, the
+            Ray executor under torchrun.
+        MissingDependencyError: kind "ray" without Ray installed (the message gives the install command).
+    """
+
+    kind: str = "local"
+    address: str | None = None
+    gpus_per_model: float = 0.0
+    cpus_per_model: float | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def __post_init__(self) -> None:
+        check_fields([
+            (self.kind in EXECUTORS, "executor", f"one of {EXECUTORS}", self.kind),
+            (math.isfinite(self.gpus_per_model) and self.gpus_per_model >= 0, "gpus_per_model",
+             "a number >= 0 (fractional: several cells share a GPU)", self.gpus_per_model),
+            (self.cpus_per_model is None or (math.isfinite(self.cpus_per_model) and self.cpus_per_model > 0),
+             "cpus_per_model", "a number > 0", self.cpus_per_model),
+            (self.max_retries >= 0, "max_retries", ">= 0", self.max_retries),
+        ])
+        if self.kind == "local":
+            for name, value, default in (("address", self.address, None), ("gpus_per_model", self.gpus_per_model, 0.0)):
+                if value != default:
+                    raise ConfigError(name, "given only with --executor ray (the local executor runs the cells in "
+                                      "this process, on its device)", value)
+        if self.kind == "ray":
+            from pyadvman.experiments.ray_executor import import_ray
+
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ConfigError("executor", "'local' under torchrun (the Ray executor places each cell in its "
+                                  "own worker)", self.kind)
+            import_ray()  # MissingDependencyError with the install command, before any work starts
+        if self.gpus_per_model > 1 and self.gpus_per_model != int(self.gpus_per_model):
+            raise ConfigError("gpus_per_model", "a fraction below 1 or a whole number of GPUs (Ray's rule)",
+                              self.gpus_per_model)
+
+    @property
+    def threads(self) -> int | None:
+        """The torch thread count of each cell: the integer part of cpus_per_model, at least 1 (Ray's default
+        share is 1 CPU); None: the local executor leaves torch's setting."""
+        cpus = self.cpus_per_model if self.cpus_per_model is not None else (1.0 if self.kind == "ray" else None)
+        return None if cpus is None else max(1, int(cpus))
+
+    def run_cells(self, job: CellJob, shared: object, cells: Mapping[str, object], records: Path, *,
+                  progress: bool = True) -> list[object]:
+        """``job(shared, cell, progress)`` for every cell, each attempt recorded in records/<name>.json
+        (pyadvman.experiments.cells); the results in the order of ``cells`` (name -> cell).
+
+        ``job`` must be a module-level function, and it and ``shared`` picklable (Ray sends them to the workers;
+        ``shared`` is put into Ray's object store once). Each cell must write what it computes into the run folder
+        and reload it when run again: that is what makes a retry or ``--resume`` continue instead of restarting.
+
+        Raises:
+            whatever a cell raises (under Ray the original exception, its remote traceback chained; the other
+            cells are cancelled, and finished ones stay in the run folder). MissingDependencyError: Ray is not
+            installed. ConfigError: no node of this machine's Ray can hold one cell's share. CellLostError: a cell's worker died more than max_retries times.
+        """
+        if self.kind == "ray":
+            from pyadvman.experiments.ray_executor import run_on_ray
+
+            return run_on_ray(self, job, shared, cells, records, progress=progress)
+        run_id = uuid.uuid4().hex
+        results = []
+        bar = tqdm(cells.items(), desc="models", unit="model", disable=not progress)
+        for name, cell in bar:
+            bar.set_postfix_str(name)
+            results.append(run_cell(job, shared, cell, records / f"{name}.json", executor="local", run_id=run_id,
+                                    threads=self.threads, progress=progress))
+        return results
