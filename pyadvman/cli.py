@@ -302,10 +302,10 @@ def _add_executor_options(group) -> None:
     group.add_argument("--executor", default="local", choices=EXECUTORS,
                        help="local: one model after another in this process (default); ray: each model a Ray "
                        "task (needs Ray: pip install \".[ray]\")")
-    group.add_argument("--address", help="ray: none starts a local Ray; 'auto' joins the cluster of `ray start` "
-                       "on this machine; ray://HOST:10001 a remote one")
+    group.add_argument("--address", help="ray: none joins RAY_ADDRESS if set, else starts a local Ray; 'auto' the "
+                       "cluster of `ray start` on this machine; HOST:6379 its head; ray://HOST:10001 via Ray Client")
     group.add_argument("--gpus-per-model", type=float, default=0.0,
-                       help="ray: GPUs each model reserves, fractional to share one (e.g. 0.25; default 0)")
+                       help="ray: GPUs each model reserves, fractional to share one (e.g. 0.25; default 0: CPU only)")
     group.add_argument("--cpus-per-model", type=float,
                        help="CPUs each model reserves (ray; default 1) and its torch threads (both executors; "
                        "local default: torch's). Same threads, same numbers: CPU results depend on the count")

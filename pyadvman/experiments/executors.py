@@ -64,7 +64,8 @@ class Executor:
             (self.max_retries >= 0, "max_retries", ">= 0", self.max_retries),
         ])
         if self.kind == "local":
-            for name, value, default in (("address", self.address, None), ("gpus_per_model", self.gpus_per_model, 0.0)):
+            ray_only = (("address", self.address, None), ("gpus_per_model", self.gpus_per_model, 0.0))
+            for name, value, default in ray_only:
                 if value != default:
                     raise ConfigError(name, "given only with --executor ray (the local executor runs the cells in "
                                       "this process, on its device)", value)
@@ -98,7 +99,8 @@ class Executor:
         Raises:
             whatever a cell raises (under Ray the original exception, its remote traceback chained; the other
             cells are cancelled, and finished ones stay in the run folder). MissingDependencyError: Ray is not
-            installed. ConfigError: no node of this machine's Ray can hold one cell's share. CellLostError: a cell's worker died more than max_retries times.
+            installed. ConfigError: no node of this machine's Ray can hold one cell's share. CellLostError: a
+            cell's worker died more than max_retries times.
         """
         if self.kind == "ray":
             from pyadvman.experiments.ray_executor import run_on_ray

@@ -1,7 +1,8 @@
-"""The Ray executor on a local Ray with 2 CPUs and a tiny claims grid (6 cells): its records equal the local
-executor's bitwise at the same thread count, a worker killed mid-cell is retried and resumes from the cell's
-checkpoint, a cell failing on bad input fails the run with its error, and a run interrupted under one executor
-resumes under the other reusing every finished cell."""
+"""The Ray executor on a local Ray with 2 CPUs and a tiny claims grid (6 cells; also on a learned manifold, and
+the per-variant studies): its records equal the local executor's bitwise at the same thread count, a worker
+killed mid-cell is retried and resumes from the cell's checkpoint, a cell failing on bad input fails the run with
+its error, a run interrupted under one executor resumes under the other reusing every finished cell, and the
+command line runs from the checkout root."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 
 from pyadvman._atomic import to_json
 from pyadvman.errors import UnreadableFileError
-from pyadvman.experiments import claims_config
+from pyadvman.experiments import claims_config, flatness, flatness_config, spectra, spectra_config
 from pyadvman.experiments.cells import attempts
 from pyadvman.experiments.claims import run
 from pyadvman.experiments.executors import Executor
@@ -198,12 +199,14 @@ def test_the_command_line_from_the_checkout_root_runs_the_cells_on_ray(tiny_font
     # the checkout root holds the uncompiled source tree; the workers must still run the installed package
     root, out = Path(__file__).resolve().parents[2], tmp_path / "cli"
     command = [str(Path(sys.executable).parent / "pyadvman"), "run", "claims", "--executor", "ray",
-               "--cpus-per-model", "1", "--out", str(out), "--no-progress",
-               "--dataset-options", json.dumps(tiny_fonts), *_options({**TINY, "epochs": 3})]
+               "--cpus-per-model", "1", "--out", str(out), "--no-progress", "--dataset-options",
+               json.dumps(tiny_fonts), *_options({**TINY, "epochs": 3, "train_sizes": (300,)})]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "claims finished" in done.stdout
-    assert _science(json.loads((out / "metrics.json").read_text())) == _science(local_run[0])
+    # a cell does not depend on the rest of the grid: the N = 300 models of the 6-model local run
+    models = _science(json.loads((out / "metrics.json").read_text()))["models"]
+    assert models == [r for r in _science(local_run[0])["models"] if r["train_size"] == 300] and len(models) == 3
     assert {a["executor"] for p in (out / "cells").glob("*.json") for a in attempts(p)} == {"ray"}
 
 
@@ -218,3 +221,20 @@ def test_ray_records_equal_local_records_on_a_learned_manifold(patterns_npz, tmp
     assert metrics["manifold"] == "learned" and "learned_manifold_distance" in metrics["distances"][
         "normal-n200-seed0"]["regular"]
     assert _science(metrics) == _science(local)
+
+
+def test_the_per_variant_studies_run_their_cells_on_ray(patterns_npz, tmp_path) -> None:
+    """flatness and spectra: one cell per variant, the same records under both executors."""
+    options = {"dataset": "npz", "dataset_options": npz_options(patterns_npz), "train_size": 400,
+               "variants": ("normal", "adversarial"), "train_attack": {"steps": 2}}
+    for study, cfg, key in (
+            (flatness, flatness_config(**options, epochs=2, examples=40, robust_steps=2, average_samples=2,
+                                       worst_passes=1), "records"),
+            (spectra, spectra_config(**options, epochs=2, jacobian_examples=3, confidence_examples=100), "results")):
+        local = study.run(cfg, tmp_path / f"{key}-local", progress=False, executor=LOCAL)
+        with deadline(120):
+            remote = study.run(cfg, tmp_path / f"{key}-ray", progress=False, executor=RAY)
+        assert json.loads(to_json(remote[key])) == json.loads(to_json(local[key]))
+        assert json.loads(to_json(remote["verdicts"])) == json.loads(to_json(local["verdicts"]))
+        assert [a["executor"] for p in sorted((tmp_path / f"{key}-ray" / "cells").glob("*.json"))
+                for a in attempts(p)] == ["ray", "ray"]
