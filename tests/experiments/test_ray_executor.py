@@ -25,6 +25,7 @@ from pyadvman.errors import UnreadableFileError
 from pyadvman.experiments import claims_config, flatness, flatness_config, spectra, spectra_config
 from pyadvman.experiments.cells import attempts
 from pyadvman.experiments.claims import run
+from pyadvman.experiments import ray_executor
 from pyadvman.experiments.executors import Executor
 
 from .conftest import npz_options
@@ -147,22 +148,21 @@ def test_a_cell_failing_on_bad_input_fails_the_run_with_its_error(cfg, tmp_path)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == files
 
 
-def test_resume_across_executors_reuses_every_finished_cell(cfg, local_run, tmp_path) -> None:
+def test_resume_across_executors_reuses_every_finished_cell(cfg, local_run, tmp_path, monkeypatch) -> None:
     local, local_out = local_run
-    # Ray interrupted (as by Ctrl-C) once a cell has finished, then resumed by the local executor
+    # Ray interrupted (as by Ctrl-C, in the driver's wait loop) once a cell has finished, then resumed locally
     out = tmp_path / "interrupted"
+    state = ray_executor._state
 
-    def interrupt_after_first_cell() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not list((out / "models").glob("*/evaluation.json")):
-            time.sleep(0.01)
-        _thread.interrupt_main()
+    def interrupted_once_a_cell_finished(records, names, run_id):
+        if list((out / "models").glob("*/evaluation.json")):
+            raise KeyboardInterrupt
+        return state(records, names, run_id)
 
-    interrupter = threading.Thread(target=interrupt_after_first_cell)
-    interrupter.start()
+    monkeypatch.setattr(ray_executor, "_state", interrupted_once_a_cell_finished)  # read after every wait
     with deadline(180), pytest.raises(KeyboardInterrupt):
-        run(cfg, out, progress=False, executor=RAY)
-    interrupter.join()
+        run(cfg, out, progress=True, executor=RAY)
+    monkeypatch.undo()
     finished = _finished_files(out)
     assert 1 <= len(finished) < len(local["models"]) and not (out / "metrics.json").exists()
     resumed = run(cfg, out, resume=True, progress=False, executor=LOCAL)
