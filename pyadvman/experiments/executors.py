@@ -81,11 +81,15 @@ class Executor:
                               self.gpus_per_model)
 
     @property
+    def cpus(self) -> float | None:
+        """The CPUs each cell reserves: cpus_per_model, under Ray 1 when not given; None: the local executor
+        leaves torch's setting."""
+        return self.cpus_per_model if self.cpus_per_model is not None else (1.0 if self.kind == "ray" else None)
+
+    @property
     def threads(self) -> int | None:
-        """The torch thread count of each cell: the integer part of cpus_per_model, at least 1 (Ray's default
-        share is 1 CPU); None: the local executor leaves torch's setting."""
-        cpus = self.cpus_per_model if self.cpus_per_model is not None else (1.0 if self.kind == "ray" else None)
-        return None if cpus is None else max(1, int(cpus))
+        """The torch thread count of each cell: the integer part of ``cpus``, at least 1 (None with ``cpus``)."""
+        return None if self.cpus is None else max(1, int(self.cpus))
 
     def run_cells(self, job: CellJob, shared: object, cells: Mapping[str, object], records: Path, *,
                   progress: bool = True) -> list[object]:

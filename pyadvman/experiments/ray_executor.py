@@ -155,8 +155,7 @@ def run_on_ray(executor, job: CellJob, shared: object, cells: Mapping[str, objec
         with _working_directory(records):
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
     try:
-        cpus = executor.cpus_per_model if executor.cpus_per_model is not None else 1.0
-        gpus = executor.gpus_per_model
+        cpus, gpus = executor.cpus, executor.gpus_per_model
         _check_resources(ray, cpus, gpus, strict=address == "local")
         # a GPU cell gets a fresh worker: a reused one keeps its CUDA context on the GPU of its first cell
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_calls=1 if gpus else 0,
