@@ -10,7 +10,8 @@
 
 namespace pyadvman {
 
-// The kernels a backend supplies to the device-generic drivers (knn.cpp, nn_project.cpp). Every tensor is
+// The kernels a backend (cpu/neighbours.cpp, cuda/neighbours.cu) supplies to the device-generic drivers (knn.cpp,
+// nn_project.cpp), with which it registers the operators. Every tensor is
 // contiguous, on the backend's device, and float32 or float64 (T) unless stated.
 struct NeighbourKernels {
   // Screening of one tile: for query b and tile column j, s = ref_norm2[j] − 2·dot[b, j]. Each s <= tau[b]
@@ -62,8 +63,5 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> nn_project_with(const NeighbourKe
                                                                int64_t k,
                                                                const std::optional<at::Tensor>& exclude,
                                                                int64_t tile, double rtol);
-
-extern const NeighbourKernels cpu_neighbour_kernels;
-extern const NeighbourKernels cuda_neighbour_kernels;
 
 }  // namespace pyadvman

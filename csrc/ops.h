@@ -1,4 +1,5 @@
-// Declarations of pyadvman's operators (schemas in registration.cpp, semantics in pyadvman/ops/*.py).
+// The device-generic bodies of the L∞ operators (schemas in registration.cpp, semantics in pyadvman/ops/*.py); each
+// backend (cpu/linf_ball.cpp, cuda/linf_ball.cu) runs them with its kernel and registers them.
 // Shapes: R restarts (optional leading dimension), B examples, "..." the features of one example.
 #pragma once
 
@@ -31,15 +32,13 @@ struct ContiguousLinfBall {
 };
 ContiguousLinfBall make_contiguous(const LinfBallProblem& p);
 
-// Backend drivers: write the result into `out` (contiguous, shaped like x; may be p.x itself).
+// A backend's driver: writes the result into `out` (contiguous, shaped like x; may be p.x itself).
 using LinfBallRunner = void (*)(const LinfBallProblem& p, at::Tensor& out);
-void run_linf_ball_cpu(const LinfBallProblem& p, at::Tensor& out);
-void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out);
 
 // The instruction set of the CPU kernel chosen on this machine: "AVX512", "AVX2" or "DEFAULT".
 const char* cpu_kernel_isa();
 
-// Device-generic operator bodies; each backend registers them bound to its runner.
+// The operators' bodies (checks, output, empty early return), run with a backend's driver.
 at::Tensor linf_project_with(LinfBallRunner run,
                              const at::Tensor& x,   // [R, B, ...] or [B, ...]
                              const at::Tensor& x0,  // [B, ...]
@@ -63,28 +62,5 @@ void pgd_step_inplace_with(LinfBallRunner run,
                            const std::optional<at::Tensor>& eps_per_example,    // [B]
                            const std::optional<at::Tensor>& alpha_per_example,  // [B]
                            const std::optional<at::Tensor>& active);            // [B] or [R, B] bool
-
-// The operators bound to one backend's runner, for TORCH_LIBRARY_IMPL in cpu/ and cuda/.
-template <LinfBallRunner Run>
-at::Tensor linf_project_op(const at::Tensor& x, const at::Tensor& x0, double eps, double lo, double hi,
-                           const std::optional<at::Tensor>& eps_per_example) {
-  return linf_project_with(Run, x, x0, eps, lo, hi, eps_per_example);
-}
-
-template <LinfBallRunner Run>
-at::Tensor pgd_step_op(const at::Tensor& x_adv, const at::Tensor& x0, const at::Tensor& grad, double eps,
-                       double alpha, double lo, double hi, const std::optional<at::Tensor>& eps_per_example,
-                       const std::optional<at::Tensor>& alpha_per_example,
-                       const std::optional<at::Tensor>& active) {
-  return pgd_step_with(Run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active);
-}
-
-template <LinfBallRunner Run>
-void pgd_step_inplace_op(const at::Tensor& x_adv, const at::Tensor& x0, const at::Tensor& grad, double eps,
-                         double alpha, double lo, double hi, const std::optional<at::Tensor>& eps_per_example,
-                         const std::optional<at::Tensor>& alpha_per_example,
-                         const std::optional<at::Tensor>& active) {
-  pgd_step_inplace_with(Run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active);
-}
 
 }  // namespace pyadvman

@@ -1,4 +1,5 @@
-// Every operator schema of the `pyadvman` namespace, declared once; backends add kernels in cpu/ and cuda/.
+// Every operator schema of the `pyadvman` namespace, declared once; each backend registers its kernels beside
+// them (TORCH_LIBRARY_IMPL in cpu/linf_ball.cpp, cpu/neighbours.cpp, cuda/linf_ball.cu, cuda/neighbours.cu).
 // The same shared object is the pybind11 module pyadvman._C, which reports how it was built.
 #include <pybind11/pybind11.h>
 #include <torch/library.h>

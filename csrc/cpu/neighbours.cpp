@@ -1,5 +1,7 @@
-// CPU backend of knn and nn_project: tensors to raw pointers, then the kernel for this CPU's instruction set.
+// knn and nn_project on CPU: tensors to raw pointers, the kernels for this CPU's instruction set, and the
+// registration of the two operators' CPU kernels.
 #include <ATen/ATen.h>
+#include <torch/library.h>
 
 #include "cpu/neighbour_kernels.h"
 #include "neighbours.h"
@@ -33,8 +35,28 @@ void project_cpu(const at::Tensor& x_adv, const at::Tensor& x, const at::Tensor&
           x.size(0), indices.size(1), x.size(1), rtol});
 }
 
-}  // namespace
-
 const NeighbourKernels cpu_neighbour_kernels{screen_tile_cpu, exact_distances_cpu, project_cpu};
 
+std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries,    // [B, D]
+                                           const at::Tensor& reference,  // [N, D]
+                                           int64_t k,
+                                           const std::optional<at::Tensor>& exclude,  // [B] int64, −1 = none
+                                           int64_t tile) {
+  return knn_with(cpu_neighbour_kernels, queries, reference, k, exclude, tile);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> nn_project_cpu(const at::Tensor& x_adv,      // [B, D]
+                                                              const at::Tensor& x,          // [B, D]
+                                                              const at::Tensor& reference,  // [N, D]
+                                                              int64_t k, const std::optional<at::Tensor>& exclude,
+                                                              int64_t tile, double rtol) {
+  return nn_project_with(cpu_neighbour_kernels, x_adv, x, reference, k, exclude, tile, rtol);
+}
+
+}  // namespace
 }  // namespace pyadvman
+
+TORCH_LIBRARY_IMPL(pyadvman, CPU, m) {
+  m.impl("knn", &pyadvman::knn_cpu);
+  m.impl("nn_project", &pyadvman::nn_project_cpu);
+}

@@ -1,4 +1,5 @@
-// CUDA kernel and driver of the L∞ family (linf_project, pgd_step, pgd_step_).
+// CUDA kernel and driver of the L∞ family (linf_project, pgd_step, pgd_step_), and the registration of the three
+// operators' CUDA kernels.
 // One thread handles VEC consecutive elements (16-byte loads) of one row; blockIdx.y (plus the launch's first
 // restart) is the restart, so x0 [B, F] is indexed without a modulo and is never copied for the restarts.
 // More restarts than gridDim.y allows (65,535) are launched in several grids.
@@ -9,6 +10,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <cstdint>
 
@@ -105,8 +107,6 @@ void launch_widest(const LinfBallProblem& p, T* out, const T* x, const T* x0, co
     launch<T, 1, kStep>(p, out, x, x0, grad, rows);
 }
 
-}  // namespace
-
 void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out) {
   const c10::cuda::CUDAGuard device_guard(p.x.device());
   const ContiguousLinfBall c = make_contiguous(p);
@@ -125,4 +125,40 @@ void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out) {
   });
 }
 
+at::Tensor linf_project_cuda(const at::Tensor& x,   // [R, B, ...] or [B, ...]
+                             const at::Tensor& x0,  // [B, ...]
+                             double eps, double lo, double hi,
+                             const std::optional<at::Tensor>& eps_per_example) {  // [B]
+  return linf_project_with(run_linf_ball_cuda, x, x0, eps, lo, hi, eps_per_example);
+}
+
+at::Tensor pgd_step_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...]
+                         const at::Tensor& x0,     // [B, ...]
+                         const at::Tensor& grad,   // like x_adv
+                         double eps, double alpha, double lo, double hi,
+                         const std::optional<at::Tensor>& eps_per_example,    // [B]
+                         const std::optional<at::Tensor>& alpha_per_example,  // [B]
+                         const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
+  return pgd_step_with(run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
+                       active);
+}
+
+void pgd_step_inplace_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...], overwritten
+                           const at::Tensor& x0,     // [B, ...]
+                           const at::Tensor& grad,   // like x_adv
+                           double eps, double alpha, double lo, double hi,
+                           const std::optional<at::Tensor>& eps_per_example,    // [B]
+                           const std::optional<at::Tensor>& alpha_per_example,  // [B]
+                           const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
+  pgd_step_inplace_with(run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
+                        alpha_per_example, active);
+}
+
+}  // namespace
 }  // namespace pyadvman
+
+TORCH_LIBRARY_IMPL(pyadvman, CUDA, m) {
+  m.impl("linf_project", &pyadvman::linf_project_cuda);
+  m.impl("pgd_step", &pyadvman::pgd_step_cuda);
+  m.impl("pgd_step_", &pyadvman::pgd_step_inplace_cuda);
+}

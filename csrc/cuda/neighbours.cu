@@ -1,5 +1,5 @@
-// CUDA backend of knn and nn_project: the tile screening, the exact float64 re-ranking and the projection
-// (the device-generic drivers are knn.cpp and nn_project.cpp).
+// knn and nn_project on CUDA: the tile screening, the exact float64 re-ranking and the projection (the
+// device-generic drivers are knn.cpp and nn_project.cpp), and the registration of the two operators' CUDA kernels.
 #include <ATen/Dispatch.h>
 #include <ATen/ceil_div.h>
 #include <ATen/core/Tensor.h>
@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -218,8 +219,28 @@ void project_cuda(const at::Tensor& x_adv, const at::Tensor& x, const at::Tensor
   }
 }
 
-}  // namespace
-
 const NeighbourKernels cuda_neighbour_kernels{screen_tile_cuda, exact_distances_cuda, project_cuda};
 
+std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries,    // [B, D]
+                                            const at::Tensor& reference,  // [N, D]
+                                            int64_t k,
+                                            const std::optional<at::Tensor>& exclude,  // [B] int64, −1 = none
+                                            int64_t tile) {
+  return knn_with(cuda_neighbour_kernels, queries, reference, k, exclude, tile);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> nn_project_cuda(const at::Tensor& x_adv,      // [B, D]
+                                                               const at::Tensor& x,          // [B, D]
+                                                               const at::Tensor& reference,  // [N, D]
+                                                               int64_t k, const std::optional<at::Tensor>& exclude,
+                                                               int64_t tile, double rtol) {
+  return nn_project_with(cuda_neighbour_kernels, x_adv, x, reference, k, exclude, tile, rtol);
+}
+
+}  // namespace
 }  // namespace pyadvman
+
+TORCH_LIBRARY_IMPL(pyadvman, CUDA, m) {
+  m.impl("knn", &pyadvman::knn_cuda);
+  m.impl("nn_project", &pyadvman::nn_project_cuda);
+}
