@@ -16,7 +16,8 @@ import _harness as h
 import torch
 import torch.nn.functional as F
 
-from pyadvman.attacks import PGD
+from pyadvman.attacks import PGD, AttackProtocol
+from pyadvman.execution import Execution
 from pyadvman.models import build_model
 
 EPS, ALPHA, STEPS, BATCH = 0.3, 0.01, 40, 1000
@@ -62,7 +63,8 @@ def main() -> None:
     for restarts in [1] if args.quick else [1, 5]:
         methods = {}
         for name, compile_mode in (("ours", "off" if args.no_compile else mode), ("ours eager", "off")):
-            attack = PGD(eps=EPS, steps=STEPS, alpha=ALPHA, restarts=restarts, compile=compile_mode)
+            attack = PGD(eps=EPS, protocol=AttackProtocol(steps=STEPS, step_size=ALPHA, restarts=restarts),
+                         execution=Execution(compile=compile_mode))
             methods[name] = lambda a=attack: a.run(model, x, y)
         methods["torchattacks"] = lambda r=restarts: torchattacks_pgd(model, x, y, r)
         if compiled is not None:

@@ -10,7 +10,7 @@ p_init 0.8), chained on the points still robust as AutoAttack does.
 
     pip install --no-deps torchattacks==3.5.1
     pyadvman train --preset quick --out runs/at-fashion --dataset fashion-mnist --objective adversarial \\
-        --epsilon 0.1 --train-size 20000 --train-attack-steps 7
+        --epsilon 0.1 --train-size 20000 --train-attack.steps 7
     python bench/bench_autoattack.py --run runs/at-fashion [--examples 1000] [--device cpu|cuda]
 """
 
@@ -26,6 +26,7 @@ import torch
 
 from pyadvman.attacks import APGD, PGD, SIGNED_PGD, APGDTargeted, AutoAttack, FABTargeted, Square
 from pyadvman.data import load_dataset
+from pyadvman.execution import Execution
 from pyadvman.training import load_trained
 
 EPS = 0.1
@@ -57,10 +58,11 @@ def reference_attacks(model, classes: int) -> dict[str, object]:
 
 def ours(classes: int) -> dict[str, object]:
     targets = min(9, classes - 1)
-    return {"APGD-CE": APGD(eps=EPS, check_model=False),
-            "APGD-T": APGDTargeted(eps=EPS, targets=targets, stop_on_success=True, check_model=False),
-            "FAB-T": FABTargeted(eps=EPS, targets=targets, check_model=False),
-            "Square": Square(eps=EPS, check_model=False)}
+    unchecked = Execution(check_model=False)
+    return {"APGD-CE": APGD(eps=EPS, execution=unchecked),
+            "APGD-T": APGDTargeted(eps=EPS, targets=targets, stop_on_success=True, execution=unchecked),
+            "FAB-T": FABTargeted(eps=EPS, targets=targets, execution=unchecked),
+            "Square": Square(eps=EPS, execution=unchecked)}
 
 
 def robust_of(model, x, y, adv) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,7 +137,7 @@ def main() -> None:
                                                   lambda a, xs, ys: a(xs, ys)))
     record("AutoAttack", REFERENCE, adv, seconds, after)
     torch.manual_seed(0)
-    pgd, seconds = timed(lambda: PGD(eps=EPS, **replace(SIGNED_PGD, steps=40).options()).run(model, x, y))
+    pgd, seconds = timed(lambda: PGD(eps=EPS, protocol=replace(SIGNED_PGD, steps=40)).run(model, x, y))
     record("PGD-40", "pyadvman", pgd.x_adv, seconds)
     singles = {} if args.no_single else ours(classes)
     references = reference_attacks(model, classes)

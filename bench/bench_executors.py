@@ -32,7 +32,8 @@ import _harness as h
 EXECUTORS = {"local": [], "ray": ["--executor", "ray", "--cpus-per-model", "1"],
              "local, 1 thread": ["--cpus-per-model", "1"]}
 QUICK = ["--train-sizes", "300", "--epochs", "1", "--regular-examples", "40", "--on-manifold-examples", "40",
-         "--distance-examples", "20", "--apgd-steps", "2", "--eval-attack-steps", "2", "--strong-attack-steps", "2"]
+         "--distance-examples", "20", "--apgd-attack.steps", "2", "--eval-attack.steps", "2",
+         "--strong-attack.steps", "2"]
 
 
 @dataclass

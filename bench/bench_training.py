@@ -72,8 +72,8 @@ def package_epoch(data, images_count: int, adversarial: bool, compile_mode: str,
     cfg = train_config("paper", dataset="fashion-mnist", train_size=images_count, epochs=1, batch_size=BATCH,
                        objective="adversarial" if adversarial else "normal", epsilon=EPS,
                        train_attack={"update": "sign", "steps": STEPS, "start": "uniform", "keep": "last"},
-                       validation_examples=0, validation_attack_steps=0, eval_examples=0, device=device,
-                       compile=compile_mode, checkpoint_minutes=60.0)
+                       validation_examples=0, validation_attack=None, eval_examples=0,
+                       execution={"device": device, "compile": compile_mode}, checkpoint_minutes=60.0)
     shutil.rmtree(folder, ignore_errors=True)
     result = train(cfg, folder, data=data, progress=False)
     return result.history[-1]["seconds"], result.history[-1]["train_loss"]

@@ -5,7 +5,9 @@ The hot paths are fused C++/CUDA operators under ``torch.ops.pyadvman`` (wrapped
 """
 
 from pyadvman import ops
+from pyadvman._compat import install_moved_module_finder
 from pyadvman._library import build_info, library_loaded
 
-__version__ = "0.1.0"
+install_moved_module_finder()
+__version__ = "0.2.0"
 __all__ = ["__version__", "build_info", "library_loaded", "ops"]

@@ -3,33 +3,35 @@
     pyadvman data fonts --preset quick --figure fonts.png     inspect (and generate, cached) a dataset
     pyadvman manifold --dataset fashion-mnist --out runs/vae  train the class-specific VAE-GANs
     pyadvman train --preset quick --out runs/at --objective adversarial --epsilon 0.1
-    pyadvman attack --run runs/at --attack pgd --eps 0.1      attack a trained classifier on test data
+    pyadvman train --config runs/at/config.json --out runs/at2 --epochs 20      a recorded run, varied
+    pyadvman attack --run runs/at --attack pgd --eps 8/255 --protocol.restarts 5   attack a trained classifier
     pyadvman evaluate --run runs/at                           clean / robust accuracy and confidence
     pyadvman evaluate --run runs/at --attack autoattack       ... under AutoAttack (resumable; torchrun shards)
     pyadvman run claims                                       the four claims on FONTS (quick preset)
     pyadvman run claims --dataset fashion-mnist
     pyadvman run claims --executor ray --gpus-per-model 0.25  each model a Ray task, four sharing a GPU
-    pyadvman run EXPERIMENT --help                            every option of an experiment's config
+    pyadvman COMMAND --help                                   every option of a command (run EXPERIMENT --help)
 
-Every run writes one folder (config.json, data.json, metrics, checkpoints, figures, report.md); ``--resume``
-continues an interrupted one from its last checkpoint. A mistake in an option, a file or the data ends with one
-line naming it and exit code 2 (PYADVMAN_TRACEBACK=1 shows the traceback).
+Every field of a config or an attack is an option, generated from its class (pyadvman.command_line). Every run
+writes one folder (config.json, data.json, metrics, checkpoints, figures, report.md); ``--resume`` continues an
+interrupted one from its last checkpoint. A mistake in an option, a file or the data ends with one line naming it
+and exit code 2 (PYADVMAN_TRACEBACK=1 shows the traceback).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
-import torch
+import tyro
 
-from pyadvman._config_options import add_config_options, config_overrides, parse_json_object
-from pyadvman.compilation import COMPILE_MODES
+from pyadvman import command_line
+from pyadvman.command_line import OptionError, build, command_options, parse, take_option, upgrade_args
 from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
 
 # The exceptions a user's mistake raises (pyadvman.errors derive from these), a missing optional dependency and a
@@ -38,19 +40,44 @@ from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
 USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, CellLostError)
 
 
-def _data(args: argparse.Namespace) -> int:
-    from pyadvman.data import load_dataset
-    from pyadvman.data.figures import tile
+def _write(result: dict, out: Path | None) -> None:
+    print(json.dumps(result, indent=2))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
 
-    options = parse_json_object("--options", args.options) if args.options else {}
-    if args.name == "fonts":
-        options.setdefault("preset", args.preset)
-    data = load_dataset(args.name, **options)
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(name, ">= 1", value)
+
+
+# --- pyadvman data ----------------------------------------------------------------------------------------------
+
+@dataclass
+class DataCommand:
+    """Load (generate, cache) a dataset and print its splits."""
+
+    name: Annotated[str, tyro.conf.Positional]  # fonts | fashion-mnist | idx | npz
+    preset: str = "quick"  # FONTS preset: quick | default | paper
+    options: dict = field(default_factory=dict)  # loader options as JSON, e.g. '{"path": "my.npz"}'
+    figure: Path | None = None  # also save a PNG of the first 64 training images
+
+
+def _data(args: list[str]) -> int:
+    from pyadvman.data import load_dataset
+    from pyadvman.data.image_tiles import tile
+
+    command = parse("pyadvman data", DataCommand, upgrade_args(args, [DataCommand]))
+    options = dict(command.options)
+    if command.name == "fonts":
+        options.setdefault("preset", command.preset)
+    data = load_dataset(command.name, **options)
     summary = {"dataset": data.name, "classes": list(data.classes), "image_shape": list(data.image_shape),
                **{split: len(getattr(data, split)) for split in ("train", "validation", "test")},
                "true_manifold": data.prototypes is not None, "provenance": data.provenance}
     print(json.dumps(summary, indent=2))
-    if args.figure:
+    if command.figure:
         from matplotlib.figure import Figure
 
         images = data.train.images[:64].float()
@@ -60,139 +87,312 @@ def _data(args: argparse.Namespace) -> int:
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1)
         ax.set_axis_off()
         ax.set_title(f"{data.name}: first 64 training images", fontsize=9)
-        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.figure, dpi=100)
-        print(f"figure: {args.figure}")
+        command.figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(command.figure, dpi=100)
+        print(f"figure: {command.figure}")
     return 0
 
 
-ATTACKS = ("pgd", "fgsm", "apgd", "apgd-dlr", "apgd-t", "fab-t", "square", "on-true-manifold",
-           "on-learned-manifold", "transformation")
-EVALUATION_ATTACKS = ("pgd", "autoattack", "apgd-t", "fab-t", "square")
+# --- pyadvman manifold ------------------------------------------------------------------------------------------
+
+@dataclass
+class ManifoldCommand:
+    """Train the class-specific VAE-GANs of a dataset (the learned manifold)."""
+
+    out: Path  # run folder (checkpoints, figure, JSON)
+    dataset: str = "fashion-mnist"  # fonts | fashion-mnist | idx | npz
+    preset: Literal["quick", "paper"] = "quick"  # quick: minutes on a CPU; paper: the paper's settings (GPU)
+    path: str | None = None  # the .npz file (dataset npz) or IDX folder (dataset idx)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
-def _build_attack(args: argparse.Namespace, data):
-    from pyadvman.attacks import (
-        APGD,
-        PGD,
-        APGDTargeted,
-        FABTargeted,
-        LearnedManifoldAttack,
-        Square,
-        TransformationAttack,
-        TrueManifoldAttack,
-        fgsm,
-    )
-    from pyadvman.attacks.autoattack import autoattack_targets
-    from pyadvman.manifolds.learned_manifold import LearnedManifold
-
-    if args.attack == "pgd":
-        return PGD(eps=args.eps, steps=args.steps, restarts=args.restarts), {}
-    if args.attack == "fgsm":
-        return fgsm(eps=args.eps), {}
-    if args.attack in ("apgd", "apgd-dlr"):
-        objective = "dlr" if args.attack == "apgd-dlr" else "ce"
-        return APGD(eps=args.eps, steps=args.steps, restarts=args.restarts, objective=objective), {}
-    targets = autoattack_targets(len(data.classes))
-    if args.attack == "apgd-t":  # --restarts starts per target
-        return APGDTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
-    if args.attack == "fab-t":
-        return FABTargeted(eps=args.eps, steps=args.steps, restarts=args.restarts, targets=targets), {}
-    if args.attack == "square":  # --steps: queries
-        return Square(eps=args.eps, queries=args.steps, restarts=args.restarts), {}
-    if args.attack == "transformation":
-        return TransformationAttack(eta=args.eps, steps=args.steps, restarts=args.restarts), {}
-    if args.attack == "on-true-manifold":
-        if data.prototypes is None:
-            raise SystemExit(f"--attack on-true-manifold needs FONTS; the run's dataset is {data.name!r}")
-        attack = TrueManifoldAttack.on_split(data, "test", eta=args.eps, steps=args.steps, restarts=args.restarts)
-        return attack, {"codes": data.test.codes, "theta": data.test.theta}
-    if not args.manifold:
-        raise SystemExit("--attack on-learned-manifold needs --manifold PATH (a manifold.pt of `pyadvman manifold`)")
-    return LearnedManifoldAttack(manifold=LearnedManifold.load(args.manifold), eta=args.eps, steps=args.steps,
-                                 restarts=args.restarts), {}
-
-
-def _load_run(run: str, device: str = "cpu"):
-    """The run's model on ``device`` ("auto", "cpu", "cuda", "cuda:N"; under torchrun "cuda" is the local GPU),
-    its config and its dataset."""
+def _manifold(args: list[str]) -> int:
     from pyadvman.data import load_dataset
+    from pyadvman.execution import resolve_device
+    from pyadvman.manifolds.learned_manifold import fit_learned_manifold
+    from pyadvman.manifolds.vae_gan import vae_gan_config
+
+    command = parse("pyadvman manifold", ManifoldCommand, upgrade_args(args, [ManifoldCommand]))
+    options = {"npz": {"path": command.path}, "idx": {"root": command.path}}.get(command.dataset, {})
+    data = load_dataset(command.dataset, **options)
+    fit_learned_manifold(data, vae_gan_config(command.preset, command.dataset), command.out,
+                         device=resolve_device(command.device))
+    report = json.loads((command.out / "reconstruction.json").read_text())
+    print(f"test reconstruction error ({report['metric']}):")
+    for name, error in report["per_class"].items():
+        print(f"  {name:>12}: {error:.4f}")
+    print(f"  class-specific mean {report['class_specific_mean']:.4f}, "
+          f"class-agnostic {report['class_agnostic_mean']:.4f}; figure: {command.out / 'reconstruction.png'}")
+    return 0
+
+
+# --- pyadvman train / run: a config from a preset or a recorded run, varied by options ---------------------------
+
+# pyadvman 0.1's options of the execution settings and of the flat attack fields, as today's
+def _execution(name: str):
+    return lambda value: [f"--execution.{name}", {"none": "float32"}.get(value, value) if name == "precision"
+                          else value]
+
+
+def _protocol_steps(field_name: str):
+    return lambda value: [f"--{field_name}", "none"] if value == "0" else [f"--{field_name}.steps", value]
+
+
+OLD_CONFIG_OPTIONS = {"--compile": _execution("compile"), "--device": _execution("device"),
+                      "--amp": _execution("precision"),
+                      "--validation-attack-steps": _protocol_steps("validation-attack"),
+                      "--apgd-steps": _protocol_steps("apgd-attack"),
+                      "--robust-steps": lambda value: ["--robust-attack.steps", value],
+                      "--robust-restarts": lambda value: ["--robust-attack.restarts", value]}
+
+
+def config_from_args(args: list[str], config_class: type, preset_config, default_preset: str):
+    """(args, the config to start from): ``--config FILE`` (a recorded config.json) or ``--preset NAME``."""
+    from pyadvman._file_reading import read_json
+
+    args = upgrade_args(args, [config_class], OLD_CONFIG_OPTIONS)
+    recorded = take_option(args, "--config")
+    if recorded is not None:
+        if take_option(args, "--preset") is not None:
+            raise ConfigError("preset", "left out with --config (the recorded config is the starting point)",
+                              take_option(args, "--preset"))
+        stored = read_json(Path(recorded), "give the config.json of a run")
+        reader = getattr(config_class, "from_record", None)
+        cfg = reader(stored) if reader else config_class(**stored)
+    else:
+        cfg = preset_config(take_option(args, "--preset", default_preset))
+    return command_line.switch_nested(args, cfg)
+
+
+@dataclass
+class TrainCommand:
+    """Train a classifier (normal, adversarial, on-manifold, TRADES, ...); also under torchrun (DDP)."""
+
+    out: Path  # run folder (config.json, metrics.jsonl, checkpoints, ...)
+    preset: str = "paper"  # starting configuration: paper | quick | robey-mnist
+    config: Path | None = None  # a recorded config.json to start from instead of a preset (e.g. RUN/config.json)
+    resume: bool = False  # continue the run in --out from its last checkpoint
+    progress: bool = True  # progress bars
+
+
+def _train(args: list[str]) -> int:
+    from pyadvman.training import TrainConfig, train, train_config
+
+    args, cfg = config_from_args(args, TrainConfig, train_config, "paper")
+    options = command_options("TrainOptions", TrainCommand, {"settings": (TrainConfig, cfg)})
+    command = parse("pyadvman train", options, args, TrainCommand.__doc__)
+    result = train(build(TrainConfig, command.settings), command.out, resume=command.resume,
+                   progress=command.progress)
+    if result.final:
+        print(json.dumps(result.final, indent=2))
+    return 0
+
+
+@dataclass
+class RunCommand:
+    """Run an experiment; its config from a preset or a recorded run, every field an option."""
+
+    out: Path | None = None  # run folder (default runs/<experiment>-<dataset>)
+    preset: str = "quick"  # quick: a 2-core CPU in minutes | paper: the papers' scale (GPU)
+    config: Path | None = None  # a recorded config.json to start from instead of a preset (e.g. RUN/config.json)
+    resume: bool = False  # continue the run in the folder
+    progress: bool = True  # progress bars
+    # where the models (cells) run, not part of the config: ray: each a Ray task
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None  # ray: none joins RAY_ADDRESS or starts a local Ray; auto; HOST:6379; ray://HOST:10001
+    gpus_per_model: float = 0.0  # ray: GPUs each model reserves, fractional to share one (e.g. 0.25)
+    cpus_per_model: float | None = None  # CPUs each model reserves (ray; default 1) and its torch threads
+
+
+def _run(args: list[str]) -> int:
+    from pyadvman.experiments import EXPERIMENTS
+    from pyadvman.experiments.executors import Executor
+    from pyadvman.experiments.folder import default_out_dir
+
+    if not args or args[0].startswith("-"):
+        listing = "\n".join(f"  {name:<18} {EXPERIMENTS.entry(name).description}" for name in EXPERIMENTS)
+        print(f"usage: pyadvman run EXPERIMENT [--preset quick|paper] [options]\n\nexperiments:\n{listing}")
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    name, args = args[0], args[1:]
+    EXPERIMENTS.check(name, "experiment")
+    experiment = EXPERIMENTS[name]
+    args, cfg = config_from_args(args, experiment.config_class, experiment.config, "quick")
+    options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
+    command = parse(f"pyadvman run {name}", options, args, experiment.description)
+    cfg = build(experiment.config_class, command.settings)
+    executor = Executor(command.executor, address=command.address, gpus_per_model=command.gpus_per_model,
+                        cpus_per_model=command.cpus_per_model)
+    metrics = experiment.run(cfg, command.out, resume=command.resume, progress=command.progress,
+                             executor=executor)
+    out = command.out or default_out_dir(name, cfg.dataset)
+    verdicts = ", ".join(f"claim {k}: {v['verdict']}" for k, v in metrics.get("claims", {}).items())
+    print(f"{name} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
+          f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; {verdicts}" if verdicts else ""))
+    return 0
+
+
+# --- pyadvman attack / evaluate: an attack from its registered class, every field an option -----------------------
+
+@dataclass
+class AttackCommand:
+    """Attack a trained classifier on the first test images of its run's dataset."""
+
+    run: Path  # a finished training run folder (with model.pt)
+    attack: str = "pgd"  # pgd | fgsm | apgd | apgd-dlr | apgd-t | fab-t | square | autoattack | on-true-manifold | ...
+    examples: int = 1000  # first test images attacked
+    seed: int = 0  # seed of the random starts
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    manifold: str | None = None  # manifold.pt for --attack on-learned-manifold
+    out: Path | None = None  # also write the result to this JSON file
+
+
+@dataclass
+class EvaluateCommand:
+    """Clean accuracy, robust accuracy under an attack, and confidence of a trained classifier."""
+
+    run: Path  # a finished training run folder (with model.pt)
+    attack: Literal["pgd", "autoattack", "apgd-t", "fab-t", "square"] = "pgd"  # the others at AutoAttack's settings
+    examples: int = 1000  # first test images attacked
+    seed: int = 0  # seed of the random starts
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto (under torchrun: the local GPU)
+    batch_size: int = 500  # examples per batch
+    state_dir: Path | None = None  # AutoAttack's resumable state (default RUN/evaluation/autoattack-…)
+    out: Path | None = None  # also write the result to this JSON file
+
+
+# pyadvman 0.1 spelled every attack's iterations --steps and its restarts --restarts, and η of the code attacks --eps
+def _old_attack_options(cls) -> dict:
+    from pyadvman.command_line import members
+
+    own = members(cls)
+    old = {"--compile": _execution("compile"), "--precision": _execution("precision")}
+    if "protocol" in own:
+        old |= {"--steps": lambda v: ["--protocol.steps", v], "--restarts": lambda v: ["--protocol.restarts", v]}
+    if "queries" in own:
+        old["--steps"] = lambda v: ["--queries", v]
+    if "eta" in own and "eps" not in own:  # the code attacks' radius (FAB's eta is its overshoot)
+        old["--eps"] = lambda v: ["--eta", v]
+    return old
+
+
+def _attack_settings(name: str, args: list[str], command_class: type, defaults: dict):
+    """The command's options and the attack's, parsed: (command, the attack's class, its parsed settings)."""
+    from pyadvman.attacks.attack_registry import ATTACKS
+
+    ATTACKS.check(name, "attack")
+    entry = ATTACKS.entry(name)
+    settings = command_line.defaults_of(entry.builder, **{**entry.extras.get("defaults", {}), **defaults})
+    args = upgrade_args(args, [command_class, entry.builder], _old_attack_options(entry.builder))
+    options = command_options(f"{command_class.__name__}Options", command_class,
+                              {"settings": (entry.builder, settings)})
+    return parse(f"pyadvman {command_class.__name__[:-7].lower()}", options, args, command_class.__doc__), entry
+
+
+def _load_run(run: Path, device: str):
+    """The run's model on ``device`` (under torchrun "cuda" is the local GPU), its config and its dataset."""
+    from pyadvman.data import load_dataset
+    from pyadvman.distributed import Processes
+    from pyadvman.execution import resolve_device
     from pyadvman.training import load_trained
-    from pyadvman.training.distributed import Processes
-    from pyadvman.training.loop import resolve_device
 
     processes = Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     model, cfg = load_trained(run, map_location=resolve_device(device, processes))
     return model, cfg, load_dataset(cfg.dataset, **cfg.dataset_options)
 
 
-def _write(result: dict, out: str | None) -> None:
-    print(json.dumps(result, indent=2))
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+def _attack(args: list[str]) -> int:
+    import torch
 
-
-def _attack(args: argparse.Namespace) -> int:
     from pyadvman.attacks import attack_in_batches
+    from pyadvman.attacks.autoattack import autoattack_targets
+    from pyadvman.command_line import built_fields
+    from pyadvman.manifolds.learned_manifold import LearnedManifold
 
-    model, _, data = _load_run(args.run, args.device)
-    attack, extras = _build_attack(args, data)
-    attack = replace(attack, compile=args.compile)
-    test = data.test.first(min(args.examples, len(data.test)))
+    name = take_option(args, "--attack", "pgd")
+    command, entry = _attack_settings(name, args, AttackCommand, {})
+    _positive("examples", command.examples)
+    model, _, data = _load_run(command.run, command.device)
+    settings = built_fields(entry.builder, command.settings)
+    if entry.extras.get("targets"):
+        settings["targets"] = min(settings.get("targets", 9), autoattack_targets(len(data.classes)))
+    extras = {}
+    if entry.extras.get("needs_manifold"):
+        if not command.manifold:
+            raise ConfigError("manifold", f"a manifold.pt of `pyadvman manifold` for --attack {name}", None)
+        settings["manifold"] = LearnedManifold.load(command.manifold)
+    if "on_data" in entry.extras:
+        attack, extras = entry.extras["on_data"](settings, data)
+    else:
+        attack = entry.builder(**settings)
+    test = data.test.first(min(command.examples, len(data.test)))
     extras = {k: v[:len(test)] for k, v in extras.items()}
-    torch.manual_seed(args.seed)
-    result = attack_in_batches(attack, model, test.images, test.labels, keep_images=False,
-                               desc=args.attack, **extras)
-    _write({"run": args.run, "attack": args.attack, "eps": args.eps, "steps": args.steps,
-            "restarts": args.restarts, "examples": len(test), "clean_accuracy": result.clean_accuracy(),
-            "success_rate": result.success_rate(), "robust_accuracy": result.robust_accuracy()}, args.out)
+    torch.manual_seed(command.seed)
+    result = attack_in_batches(attack, model, test.images, test.labels, keep_images=False, desc=name, **extras)
+    _write({"run": str(command.run), "attack": name, "settings": command_line.build_record(command.settings),
+            "examples": len(test), "clean_accuracy": result.clean_accuracy(), "success_rate": result.success_rate(),
+            "robust_accuracy": result.robust_accuracy()}, command.out)
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from pyadvman.analysis import confidence
-    from pyadvman.training import clean_accuracy
+def _evaluate(args: list[str]) -> int:
+    import torch
 
-    model, cfg, data = _load_run(args.run, args.device)
+    from pyadvman.analysis import confidence
+    from pyadvman.training import TrainConfig, clean_accuracy
+
+    name = take_option(args, "--attack", "pgd")
+    run = take_option(args, "--run")
+    eps = TrainConfig.from_record(_recorded_config(run)).evaluation_epsilon if run else 0.3
+    # each attack as AutoAttack runs it: APGD-T on the examples no earlier target fooled
+    defaults = {"eps": eps, **({"stop_on_success": True} if name == "apgd-t" else {})}
+    command, entry = _attack_settings(name, args, EvaluateCommand, defaults)
+    _positive("examples", command.examples)
+    _positive("batch_size", command.batch_size)
+    model, _, data = _load_run(command.run, command.device)
     test = data.test
-    attacked = test.first(min(args.examples, len(test)))
-    eps = args.eps if args.eps is not None else cfg.evaluation_epsilon
-    torch.manual_seed(args.seed)
-    robust, attack = _evaluation_attack(args, model, attacked, eps, len(data.classes))
+    attacked = test.first(min(command.examples, len(test)))
+    torch.manual_seed(command.seed)
+    robust, description = _evaluation(command, entry, model, attacked, len(data.classes))
     if robust is None:  # not the main process of a torchrun evaluation
         return 0
     stats = confidence(model, test.images, test.labels)
-    _write({"run": args.run, "test_accuracy": clean_accuracy(model, test.images, test.labels),
+    _write({"run": str(command.run), "test_accuracy": clean_accuracy(model, test.images, test.labels),
             "robust_accuracy": robust.robust_accuracy(),
             # APGD-T and FAB-T skip the targets of examples already fooled: their pairs have no success rate
-            "success_rate": robust.success_rate() if args.attack in ("pgd", "autoattack", "square") else None,
-            "attack": {**attack, "epsilon": eps, "examples": len(attacked)},
+            "success_rate": robust.success_rate() if command.attack in ("pgd", "autoattack", "square") else None,
+            "attack": {**description, "examples": len(attacked)},
             "mean_max_probability": float(stats["max_probability"].mean()),
-            "mean_logit_margin": float(stats["logit_margin"].mean())}, args.out)
+            "mean_logit_margin": float(stats["logit_margin"].mean())}, command.out)
     return 0
 
 
-def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, classes: int):
+def _recorded_config(run: str) -> dict:
+    from pyadvman._file_reading import load_checkpoint
+
+    path = Path(run) / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run in {run} has not finished")
+    return load_checkpoint(path, "train the run again")["config"]
+
+
+def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int):
     """The robustness result of ``pyadvman evaluate``'s attack and its description for the JSON."""
-    from pyadvman.attacks import SIGNED_PGD, APGDTargeted, AutoAttack, FABTargeted, Square, attack_in_batches
+    from pyadvman.attacks import attack_in_batches
     from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.attacks.robust_evaluation import evaluate_robustness
-    from pyadvman.training import pgd_robustness
+    from pyadvman.command_line import built_fields
 
-    targets = autoattack_targets(classes)
-    if args.attack == "pgd":
-        protocol = replace(SIGNED_PGD, steps=args.steps, restarts=args.restarts)
-        robust = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol, progress=True,
-                                desc=f"PGD-{args.steps}", compile=args.compile)
-        return robust, {"name": f"PGD-{args.steps}", "restarts": args.restarts}
-    if args.attack == "autoattack":
-        state = Path(args.state_dir) if args.state_dir else \
-            Path(args.run) / "evaluation" / (f"autoattack-{args.version}-eps{eps:g}-n{len(attacked)}-seed{args.seed}"
-                                             f"-{args.precision}-batch{args.batch_size}")
-        attack = AutoAttack(eps=eps, version=args.version, compile=args.compile)
-        robust = evaluate_robustness(attack, model, attacked.images, attacked.labels, batch_size=args.batch_size,
-                                     seed=args.seed, state_dir=state, precision=args.precision)
+    settings = built_fields(entry.builder, command.settings)
+    if entry.extras.get("targets"):
+        settings["targets"] = autoattack_targets(classes)
+    attack = entry.builder(**settings)
+    eps, label = attack.eps, entry.label
+    if command.attack == "autoattack":
+        state = command.state_dir or (command.run / "evaluation" / (
+            f"autoattack-{attack.version}-eps{eps:g}-n{len(attacked)}-seed{command.seed}-"
+            f"{attack.execution.precision}-batch{command.batch_size}"))
+        robust = evaluate_robustness(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
+                                     seed=command.seed, state_dir=state)
         import torch.distributed as dist
 
         if dist.is_initialized():  # torchrun: the result is on every process; leave the group before exit
@@ -201,127 +401,28 @@ def _evaluation_attack(args: argparse.Namespace, model, attacked, eps: float, cl
         if int(os.environ.get("RANK", "0")) != 0:
             return None, {}
         disagreements = None if robust.disagreements is None else int(robust.disagreements.sum())
-        return robust, {"name": f"AutoAttack ({args.version})", "robust_accuracy_after": robust.robust_accuracy_after(),
-                        "findings": robust.findings, "precision": args.precision, "disagreements": disagreements,
+        return robust, {"name": f"AutoAttack ({attack.version})", "epsilon": eps,
+                        "robust_accuracy_after": robust.robust_accuracy_after(), "findings": robust.findings,
+                        "precision": attack.execution.precision, "disagreements": disagreements,
                         "state_dir": str(state)}
-    attack, name = {"apgd-t": (APGDTargeted(eps=eps, targets=targets, stop_on_success=True), "APGD-T"),
-                    "fab-t": (FABTargeted(eps=eps, targets=targets), "FAB-T"),
-                    "square": (Square(eps=eps), "Square")}[args.attack]
-    robust = attack_in_batches(replace(attack, compile=args.compile), model, attacked.images, attacked.labels,
-                               batch_size=args.batch_size, keep_images=False, desc=name)
-    settings = "Square: 5,000 queries" if name == "Square" else f"100 iterations, {targets} targets"
-    return robust, {"name": name, "settings": f"AutoAttack's ({settings})"}
+    robust = attack_in_batches(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
+                               keep_images=False, desc=label)
+    return robust, {"name": label, "epsilon": eps, "settings": command_line.build_record(command.settings)}
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pyadvman.experiments import EXPERIMENTS
-    from pyadvman.experiments.executors import Executor
-    from pyadvman.experiments.folder import default_out_dir
+# --- dispatch ------------------------------------------------------------------------------------------------------
 
-    experiment = EXPERIMENTS[args.experiment]
-    cfg = experiment.config(args.preset, **config_overrides(args, experiment.config_class))
-    executor = Executor(args.executor, address=args.address, gpus_per_model=args.gpus_per_model,
-                        cpus_per_model=args.cpus_per_model)
-    metrics = experiment.run(cfg, args.out, resume=args.resume, progress=not args.no_progress, executor=executor)
-    out = Path(args.out) if args.out else default_out_dir(args.experiment, cfg.dataset)
-    verdicts = ", ".join(f"claim {k}: {v['verdict']}" for k, v in metrics.get("claims", {}).items())
-    print(f"{args.experiment} finished in {metrics['seconds']} s: report {out / 'report.md'}, metrics "
-          f"{out / 'metrics.json'}, figures in {out / 'figures'}" + (f"; {verdicts}" if verdicts else ""))
-    return 0
+COMMANDS = {"data": (_data, "load (generate, cache) a dataset and print its splits"),
+            "manifold": (_manifold, "train the class-specific VAE-GANs (learned manifold)"),
+            "train": (_train, "train a classifier (normal, adversarial, on-manifold, ...)"),
+            "attack": (_attack, "attack a trained classifier on its test split"),
+            "evaluate": (_evaluate, "clean and robust accuracy, confidence of a run"),
+            "run": (_run, "run an experiment (claims, sample-complexity, flatness, spectra)")}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pyadvman.experiments import EXPERIMENTS
-    from pyadvman.manifolds import train as manifold_train
-    from pyadvman.training import __main__ as training_main
-
-    parser = argparse.ArgumentParser(prog="pyadvman", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    data = commands.add_parser("data", help="load (generate, cache) a dataset and print its splits")
-    data.add_argument("name", help="fonts | fashion-mnist | idx | npz")
-    data.add_argument("--preset", default="quick", help="FONTS preset: quick | default | paper")
-    data.add_argument("--options", help='loader options as JSON, e.g. \'{"path": "my.npz"}\'')
-    data.add_argument("--figure", help="also save a PNG of the first 64 training images")
-    data.set_defaults(handler=_data)
-
-    manifold = commands.add_parser("manifold", help="train the class-specific VAE-GANs (learned manifold)")
-    manifold_train.build_parser(manifold).set_defaults(handler=manifold_train.run_from_args)
-
-    train = commands.add_parser("train", help="train a classifier (normal, adversarial, on-manifold, ...)")
-    training_main.build_parser(train).set_defaults(handler=training_main.run_from_args)
-
-    for name, handler, text in (("attack", _attack, "attack a trained classifier on its test split"),
-                                ("evaluate", _evaluate, "clean and PGD robust accuracy, confidence of a run")):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--run", required=True, help="a finished training run folder (with model.pt)")
-        if name == "attack":
-            sub.add_argument("--attack", default="pgd", choices=ATTACKS)
-            sub.add_argument("--manifold", help="manifold.pt for --attack on-learned-manifold")
-        sub.add_argument("--eps", type=float, default=0.3 if name == "attack" else None,
-                         help="L∞ radius (η in code space for on-manifold attacks); evaluate: the run's")
-        sub.add_argument("--steps", type=_count(0), default=40, help="iterations (default 40)")
-        sub.add_argument("--restarts", type=_count(1), default=1, help="random restarts (default 1)")
-        sub.add_argument("--examples", type=_count(1), default=1000, help="first test images attacked (default 1000)")
-        sub.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-        sub.add_argument("--out", help="also write the result to this JSON file")
-        sub.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-        sub.add_argument("--compile", default="auto", choices=COMPILE_MODES,
-                         help="the model's passes under torch.compile (auto: CUDA graphs on CUDA, eager on CPU)")
-        if name == "evaluate":
-            sub.add_argument("--attack", default="pgd", choices=EVALUATION_ATTACKS,
-                             help="pgd: signed PGD (--steps, --restarts); the others at AutoAttack's settings")
-            sub.add_argument("--version", default="standard", choices=("standard", "rand"),
-                             help="AutoAttack's version (rand: for randomised models)")
-            sub.add_argument("--precision", default="float32", choices=("float32", "bf16", "fp16"),
-                             help="AutoAttack under autocast; where it disagrees with float32 is reported")
-            sub.add_argument("--batch-size", type=_count(1), default=500, help="examples per batch (default 500)")
-            sub.add_argument("--state-dir", help="AutoAttack's resumable state (default RUN/evaluation/autoattack-…)")
-        sub.set_defaults(handler=handler)
-
-    run = commands.add_parser("run", help="run an experiment: " + ", ".join(EXPERIMENTS))
-    experiments = run.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    for name, experiment in EXPERIMENTS.items():
-        sub = experiments.add_parser(name, help=experiment.description, description=experiment.description)
-        sub.add_argument("--preset", default="quick", choices=sorted(experiment.presets),
-                         help="quick: a 2-core CPU in minutes; paper: the papers' scale (GPU)")
-        sub.add_argument("--out", help=f"run folder (default runs/{name}-<dataset>)")
-        sub.add_argument("--resume", action="store_true", help="continue the run in the folder")
-        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
-        _add_executor_options(sub.add_argument_group("where the models (cells) run; not part of the config"))
-        add_config_options(sub.add_argument_group(f"{experiment.config_class.__name__} fields"),
-                           experiment.config_class)
-        sub.set_defaults(handler=_run)
-    return parser
-
-
-def _add_executor_options(group) -> None:
-    from pyadvman.experiments.executors import EXECUTORS
-
-    group.add_argument("--executor", default="local", choices=EXECUTORS,
-                       help="local: one model after another in this process (default); ray: each model a Ray "
-                       "task (needs Ray: pip install \".[ray]\")")
-    group.add_argument("--address", help="ray: none joins RAY_ADDRESS if set, else starts a local Ray; 'auto' the "
-                       "cluster of `ray start` on this machine; HOST:6379 its head; ray://HOST:10001 via Ray Client")
-    group.add_argument("--gpus-per-model", type=float, default=0.0,
-                       help="ray: GPUs each model reserves, fractional to share one (e.g. 0.25; default 0: CPU only)")
-    group.add_argument("--cpus-per-model", type=float,
-                       help="CPUs each model reserves (ray; default 1) and its torch threads (both executors; "
-                       "local default: torch's). Same threads, same numbers: CPU results depend on the count")
-
-
-def _count(minimum: int):
-    """An argparse type: an integer >= minimum."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
-    return parse
+def _usage() -> str:
+    commands = "\n".join(f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items())
+    return f"usage: pyadvman COMMAND [options]\n\ncommands:\n{commands}\n\n{__doc__}"
 
 
 def error_line(error: BaseException) -> str:
@@ -332,15 +433,24 @@ def error_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command; a user's mistake ends with one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(format="pyadvman: %(message)s")
     logging.getLogger("pyadvman").setLevel(logging.INFO)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--":  # torchrun -m pyadvman.cli -- evaluate ...
+        argv = argv[1:]
+    command, args = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"pyadvman: error: command must be one of {list(COMMANDS)}, got {command!r}", file=sys.stderr)
+        return 2
     try:
-        return args.handler(args)
+        return COMMANDS[command][0](args)
     except USER_ERRORS as error:
-        if os.environ.get("PYADVMAN_TRACEBACK"):
+        if os.environ.get("PYADVMAN_TRACEBACK") and not isinstance(error, OptionError):
             raise
-        print(f"pyadvman {args.command}: error: {error_line(error)}", file=sys.stderr)
+        print(f"pyadvman {command}: error: {error_line(error)}", file=sys.stderr)
         return 2
 
 

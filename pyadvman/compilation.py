@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-COMPILE_MODES = ("auto", "off", "default", "reduce-overhead")
+CompileMode = Literal["auto", "off", "default", "reduce-overhead"]
+COMPILE_MODES = get_args(CompileMode)
 
 _COMPILED = "_pyadvman_compiled"  # a model's compiled forwards, one per mode (kept in its __dict__)
 

@@ -1,4 +1,5 @@
-"""The ``pyadvman`` command: generated options, errors that name the option, and each subcommand on tiny data."""
+"""The ``pyadvman`` command: options generated from the configs and attacks, errors that name the option, each
+subcommand on tiny data, and pyadvman 0.1's spellings."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyadvman._config_options import parse_value
 from pyadvman.cli import main
-from pyadvman.experiments import ClaimsConfig
+
+
+def _claims_config(*args: str):
+    """The ClaimsConfig that ``pyadvman run claims ARGS`` runs."""
+    from pyadvman.cli import RunCommand, config_from_args
+    from pyadvman.command_line import build, command_options, parse
+    from pyadvman.experiments import ClaimsConfig, claims_config
+
+    rest, cfg = config_from_args(list(args), ClaimsConfig, claims_config, "quick")
+    options = command_options("Options", RunCommand, {"settings": (ClaimsConfig, cfg)})
+    return build(ClaimsConfig, parse("pyadvman run claims", options, rest).settings)
 
 
 def _npz(path: Path) -> Path:
@@ -34,24 +44,62 @@ def test_console_script_is_installed_and_lists_the_experiments() -> None:
         assert name in out
 
 
+def _help(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--help"])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.replace("│", " ").split())
+
+
 def test_experiment_options_come_from_the_config(capsys) -> None:
-    with pytest.raises(SystemExit):
-        main(["run", "claims", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "--train-sizes VALUE" in text and "N: each model sees the first N training examples" in text
-    assert "--knn-k VALUE" in text and "neighbours of the" in text and "--resume" in text
+    text = _help(capsys, "run", "claims")
+    assert "--train-sizes [INT [INT ...]]" in text and "N: each model sees the first N training examples" in text
+    assert "--knn-k INT" in text and "neighbours of the" in text and "--resume" in text
+    assert "--eval-attack.steps INT" in text and "(default: 20)" in text  # the quick preset's value
+    assert "--execution.compile {auto,off,default,reduce-overhead}" in text
+    paper = _help(capsys, "run", "claims", "--preset", "paper")
+    assert "--eval-attack.steps INT iterations; steps + 1 iterates are evaluated (default: 40)" in paper
 
 
-def test_values_are_parsed_to_the_field_types() -> None:
-    assert parse_value(ClaimsConfig, "train_sizes", "500,2500") == (500, 2500)
-    assert parse_value(ClaimsConfig, "train_sizes", "[1, 2]") == (1, 2)
-    assert parse_value(ClaimsConfig, "variants", "normal,adversarial") == ("normal", "adversarial")
-    assert parse_value(ClaimsConfig, "knn_reference_size", "none") is None
-    assert parse_value(ClaimsConfig, "dataset_options", '{"path": "a.npz"}') == {"path": "a.npz"}
-    with pytest.raises(ValueError, match=r"--epochs must be a int, got 'many'"):
-        parse_value(ClaimsConfig, "epochs", "many")
-    with pytest.raises(ValueError, match="--dataset-options must be a dict"):
-        parse_value(ClaimsConfig, "dataset_options", "[1]")
+def test_attack_options_come_from_the_attack_class(capsys) -> None:
+    square = _help(capsys, "attack", "--run", "x", "--attack", "square")
+    assert "--queries INT" in square and "--protocol" not in square  # Square's own iterations, not PGD's steps
+    pgd = _help(capsys, "attack", "--run", "x", "--attack", "pgd")
+    assert "--protocol.steps INT" in pgd and "--protocol.update {sign,adam,lmc_gaussian,lmc_laplacian,apgd}" in pgd
+    assert "--eps FLOAT" in pgd and "--norm" in pgd
+
+
+def test_values_are_parsed_to_the_field_types(tmp_path) -> None:
+    from pyadvman.configs import config_record
+
+    parsed = _claims_config
+
+    assert parsed("--train-sizes", "500", "2500").train_sizes == (500, 2500)
+    assert parsed("--train-sizes", "500,2500").train_sizes == (500, 2500)  # comma-separated, as in 0.1
+    assert parsed("--variants", "normal", "adversarial").variants == ("normal", "adversarial")
+    assert parsed("--knn-reference-size", "None").knn_reference_size is None
+    assert parsed("--dataset-options", '{"path": "a.npz"}').dataset_options == {"path": "a.npz"}
+    assert parsed("--epsilon", "8/255").epsilon == pytest.approx(8 / 255)  # fractions
+    assert parsed("--apgd-attack", "none").apgd_attack is None
+    assert parsed("--apgd-attack.steps", "7").apgd_attack.steps == 7
+    cfg = parsed("--eval-attack.restarts", "2", "--execution.compile", "off")
+    assert (cfg.eval_attack.restarts, cfg.eval_attack.steps, cfg.execution.compile) == (2, 20, "off")
+    recorded = tmp_path / "config.json"
+    recorded.write_text(json.dumps({**config_record(cfg), "epochs": 3}))
+    again = parsed("--config", str(recorded), "--seeds", "4")
+    assert (again.epochs, again.seeds, again.eval_attack.restarts) == (3, (4,), 2)  # a recorded run, varied
+
+
+def test_the_spellings_of_pyadvman_0_1_give_the_same_config(caplog) -> None:
+    parsed = _claims_config
+
+    old = parsed("--train-attack-steps", "3", "--eval-attack-restarts", "2", "--compile", "off", "--apgd-steps", "0",
+                 "--train-sizes", "100,200", "--device", "cpu")
+    new = parsed("--train-attack.steps", "3", "--eval-attack.restarts", "2", "--execution.compile", "off",
+                 "--apgd-attack", "none", "--train-sizes", "100", "200", "--execution.device", "cpu")
+    assert old == new and new.apgd_attack is None and new.train_attack.steps == 3 and new.train_sizes == (100, 200)
+    assert "--apgd-steps 0 is the spelling of pyadvman 0.1 (removed in 0.3): write --apgd-attack none" in caplog.text
+    assert parsed("--apgd-steps", "7").apgd_attack.steps == 7
 
 
 def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -> None:
@@ -64,29 +112,33 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
 
     run_dir = tmp_path / "train"
     assert main(["train", "--preset", "quick", "--out", str(run_dir), "--dataset", "npz", "--dataset-options",
-                 options, "--epochs", "1", "--eval-examples", "50", "--eval-attack-steps", "2", "--no-progress"]) == 0
+                 options, "--epochs", "1", "--eval-examples", "50", "--eval-attack.steps", "2", "--no-progress"]) == 0
     final = json.loads(capsys.readouterr().out)
     assert final == json.loads((run_dir / "final.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     assert config["eval_attack"] == {"update": "sign", "steps": 2, "lr": 0.005, "step_size": None, "restarts": 1,
-                                     "start": "uniform", "keep": "loss"}  # the quick preset, one field changed
+                                     "start": "uniform", "keep": "loss", "noise_scale": 0.0,
+                                     "early_stop": False}  # the quick preset, one field changed
     assert final["attack"]["steps"] == 2 and final["attack"]["examples"] == 50
 
-    assert main(["attack", "--run", str(run_dir), "--eps", "0.3", "--steps", "5", "--examples", "60",
+    assert main(["attack", "--run", str(run_dir), "--eps", "0.3", "--protocol.steps", "5", "--examples", "60",
                  "--out", str(tmp_path / "attack.json")]) == 0
     attack = json.loads(capsys.readouterr().out)
     assert attack == json.loads((tmp_path / "attack.json").read_text())
     assert attack["examples"] == 60 and 0 <= attack["robust_accuracy"] <= attack["clean_accuracy"]
-    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-dlr", "--eps", "0.3", "--steps", "3",
+    assert attack["settings"]["protocol"]["steps"] == 5 and attack["settings"]["eps"] == 0.3
+    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-dlr", "--eps", "0.3", "--protocol.steps", "3",
                  "--examples", "20"]) == 0
-    assert 0 <= json.loads(capsys.readouterr().out)["robust_accuracy"] <= 1
+    apgd_dlr = json.loads(capsys.readouterr().out)
+    assert apgd_dlr["settings"]["loss"] == "dlr" and 0 <= apgd_dlr["robust_accuracy"] <= 1
     # APGD-T's targeted DLR loss needs a fourth logit: these data have 3 classes
-    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-t", "--steps", "3", "--examples", "20"]) == 2
+    assert main(["attack", "--run", str(run_dir), "--attack", "apgd-t", "--protocol.steps", "3",
+                 "--examples", "20"]) == 2
     assert "the targeted DLR loss needs logits of at least 4 classes, got 3" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="on-true-manifold needs FONTS"):
-        main(["attack", "--run", str(run_dir), "--attack", "on-true-manifold"])
+    assert main(["attack", "--run", str(run_dir), "--attack", "on-true-manifold"]) == 2
+    assert "the on-true-manifold attack needs FONTS" in capsys.readouterr().err
 
-    assert main(["evaluate", "--run", str(run_dir), "--steps", "2", "--examples", "50"]) == 0
+    assert main(["evaluate", "--run", str(run_dir), "--protocol.steps", "2", "--examples", "50"]) == 0
     evaluation = json.loads(capsys.readouterr().out)
     assert evaluation["test_accuracy"] == final["test_accuracy"] and 0 < evaluation["mean_max_probability"] <= 1
     auto = ["evaluate", "--run", str(run_dir), "--attack", "autoattack", "--version", "rand", "--examples", "20",
@@ -107,14 +159,15 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
         evaluation = json.loads(capsys.readouterr().out)
         assert evaluation["attack"]["name"] == {"fab-t": "FAB-T", "square": "Square"}[name]
         assert 0 <= evaluation["robust_accuracy"] <= 1
-        assert main(["attack", "--run", str(run_dir), "--attack", name, "--steps", "3", "--examples", "20"]) == 0
+        steps = {"fab-t": "--steps", "square": "--queries"}[name]
+        assert main(["attack", "--run", str(run_dir), "--attack", name, steps, "3", "--examples", "20"]) == 0
         assert 0 <= json.loads(capsys.readouterr().out)["robust_accuracy"] <= 1
 
     out = tmp_path / "sc"
     args = ["run", "sample-complexity", "--out", str(out), "--dataset", "npz", "--dataset-options", options,
-            "--train-sizes", "200", "--variants", "normal", "--epochs", "1", "--eval-attack-steps", "2",
-            "--regular-examples", "30", "--on-manifold-examples", "30", "--strong-attack-steps", "2",
-            "--apgd-steps", "2", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
+            "--train-sizes", "200", "--variants", "normal", "--epochs", "1", "--eval-attack.steps", "2",
+            "--regular-examples", "30", "--on-manifold-examples", "30", "--strong-attack.steps", "2",
+            "--apgd-attack.steps", "2", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
             "--no-progress"]
     assert main(args) == 0
     assert "report" in capsys.readouterr().out and (out / "report.md").is_file()
@@ -127,9 +180,10 @@ def _run_command(out: Path, npz: Path) -> list[str]:
     options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
     return [str(Path(sys.executable).with_name("pyadvman")), "run", "sample-complexity", "--out", str(out),
             "--dataset", "npz", "--dataset-options", options, "--manifold", "learned", "--train-sizes", "300",
-            "--variants", "normal,adversarial", "--epochs", "3", "--train-attack-steps", "2", "--eval-attack-steps", "3",
-            "--regular-examples", "40", "--on-manifold-examples", "40", "--strong-attack-steps", "2", "--apgd-steps", "2",
-            "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}', "--no-progress", "--resume"]
+            "--variants", "normal", "adversarial", "--epochs", "3", "--train-attack.steps", "2", "--eval-attack.steps",
+            "3", "--regular-examples", "40", "--on-manifold-examples", "40", "--strong-attack.steps", "2",
+            "--apgd-attack.steps", "2", "--vae-gan-options", '{"epochs": 1, "channels": 4, "max_examples": 60}',
+            "--no-progress", "--resume"]
 
 
 def _without_timings(metrics: dict) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import io
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,8 +14,9 @@ from torch import nn
 from torch._dynamo.eval_frame import OptimizedModule
 from torch._dynamo.utils import counters
 
-from pyadvman.attacks import APGD, PGD, AutoAttack, FABTargeted, Square
+from pyadvman.attacks import APGD, APGD_PROTOCOL, PGD, AttackProtocol, AutoAttack, FABTargeted, Square
 from pyadvman.compilation import COMPILE_MODES, compiled_forward, resolve_compile
+from pyadvman.execution import Execution
 from pyadvman.training import TrainConfig
 
 
@@ -44,9 +46,9 @@ def test_auto_means_cuda_graphs_on_cuda_and_eager_on_cpu():
     assert compiled_forward(model, "auto", "cpu") is model  # eager on CPU: the model itself, nothing compiled
 
 
-@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, compile=mode), lambda mode: APGD(compile=mode),
-                                  lambda mode: Square(compile=mode), lambda mode: AutoAttack(compile=mode),
-                                  lambda mode: TrainConfig(compile=mode)])
+@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, execution=Execution(compile=mode)), lambda mode: APGD(execution=Execution(compile=mode)),
+                                  lambda mode: Square(execution=Execution(compile=mode)), lambda mode: AutoAttack(execution=Execution(compile=mode)),
+                                  lambda mode: TrainConfig(execution={"compile": mode})])
 def test_an_unknown_mode_is_refused_by_name(make):
     with pytest.raises(ValueError, match="compile.*'fast'"):
         make("fast")
@@ -61,7 +63,7 @@ def test_compiled_pgd_equals_eager_and_a_batch_of_another_size_does_not_compile_
     for mode in ("off", "default"):
         torch.manual_seed(3)
         # L2 steps move continuously with the gradient, so rounding differences stay at rounding size
-        results[mode] = PGD(eps=0.5, norm="l2", steps=5, restarts=2, compile=mode, check_model=False).run(model, x, y)
+        results[mode] = PGD(eps=0.5, norm="l2", protocol=AttackProtocol(steps=5, restarts=2), execution=Execution(compile=mode, check_model=False)).run(model, x, y)
     eager, compiled = results["off"], results["default"]
     assert graphs() >= 1 and isinstance(model.__dict__["_pyadvman_compiled"]["default"], OptimizedModule)
     assert torch.equal(eager.success, compiled.success)
@@ -72,9 +74,9 @@ def test_compiled_pgd_equals_eager_and_a_batch_of_another_size_does_not_compile_
     for batch in (17, 5):  # other batch sizes: the same dynamic-batch graph
         x_other, y_other = inputs(batch, seed=batch)
         torch.manual_seed(3)
-        other = PGD(eps=0.5, norm="l2", steps=2, compile="default", check_model=False).run(model, x_other, y_other)
+        other = PGD(eps=0.5, norm="l2", protocol=AttackProtocol(steps=2), execution=Execution(compile="default", check_model=False)).run(model, x_other, y_other)
         torch.manual_seed(3)
-        reference = PGD(eps=0.5, norm="l2", steps=2, compile="off", check_model=False).run(model, x_other, y_other)
+        reference = PGD(eps=0.5, norm="l2", protocol=AttackProtocol(steps=2), execution=Execution(compile="off", check_model=False)).run(model, x_other, y_other)
         torch.testing.assert_close(other.x_adv, reference.x_adv, atol=1e-5, rtol=0)
     assert graphs() == before
 
@@ -87,7 +89,7 @@ def test_compiled_linf_pgd_fools_the_same_examples():
     runs = {}
     for mode in ("off", "default"):
         torch.manual_seed(5)
-        runs[mode] = PGD(eps=0.1, steps=10, compile=mode, check_model=False).run(model, x, y)
+        runs[mode] = PGD(eps=0.1, protocol=AttackProtocol(steps=10), execution=Execution(compile=mode, check_model=False)).run(model, x, y)
     assert torch.equal(runs["off"].success, runs["default"].success)
     same = (runs["off"].x_adv - runs["default"].x_adv).abs() <= 1e-5
     assert same.float().mean() > 0.99
@@ -122,10 +124,10 @@ def test_the_compiled_cache_is_not_copied_or_pickled():
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, steps=5, restarts=2, norm="l2", compile=mode),
-                                  lambda mode: APGD(eps=0.1, steps=5, compile=mode),
-                                  lambda mode: FABTargeted(eps=0.1, steps=5, targets=2, compile=mode),
-                                  lambda mode: Square(eps=0.1, queries=30, compile=mode)])
+@pytest.mark.parametrize("make", [lambda mode: PGD(eps=0.1, norm="l2", protocol=AttackProtocol(steps=5, restarts=2), execution=Execution(compile=mode)),
+                                  lambda mode: APGD(eps=0.1, protocol=replace(APGD_PROTOCOL, steps=5), execution=Execution(compile=mode)),
+                                  lambda mode: FABTargeted(eps=0.1, steps=5, targets=2, execution=Execution(compile=mode)),
+                                  lambda mode: Square(eps=0.1, queries=30, execution=Execution(compile=mode))])
 def test_cuda_graphs_give_the_eager_results(make):
     """"reduce-overhead" (CUDA graphs, the CUDA default of fixed-size attacks) against eager on the GPU; no
     CUDA graph is skipped (which would silently run without them)."""

@@ -5,30 +5,37 @@ random directions and in the worst case."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pyadvman.attacks import PGD, attack_in_batches, eval_mode
+from pyadvman.attacks import PGD, AttackProtocol, attack_in_batches, eval_mode
+from pyadvman.attacks.base import accepts_old_spellings
+from pyadvman.execution import Execution
 
 _NORMALISATION = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
+# The robust loss of Stutz et al. (ICCV 2021; docs/papers.md §4): PGD-20 with steps of 0.007 from uniform starts, 10
+# restarts, the worst restart per example.
+FLATNESS_PAPER_ROBUST_LOSS = AttackProtocol(steps=20, step_size=0.007, restarts=10)
+
+
+@accepts_old_spellings
 @dataclass(frozen=True)
 class RobustLoss:
-    """PGD settings of the robust loss (docs/papers.md §4: PGD-20 on cross-entropy, random start, 10 restarts, the
-    worst restart per example). ``eps`` in input units (images in [0, 1]); ``alpha`` default 2.5·eps/steps."""
+    """The robust loss: cross-entropy at PGD's worst restart per example (docs/papers.md §4). ``eps`` in input
+    units (images in [0, 1]); ``protocol`` the PGD search (its highest-loss iterate per restart); ``execution``
+    how it runs (the model checks are off: the loss is measured, not the model judged)."""
 
     eps: float = 8 / 255
-    steps: int = 20
-    alpha: float | None = 0.007
-    restarts: int = 10
+    protocol: AttackProtocol = FLATNESS_PAPER_ROBUST_LOSS
     batch_size: int = 500
     seed: int | None = 0  # random starts drawn from this seed on every call (None: the global generator)
-    compile: str = "auto"  # the attack's model passes under torch.compile (pyadvman.compilation)
+    execution: Execution = Execution()
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
         """(robust loss, robust accuracy) of model on (x Tensor[B, C, H, W] in [0, 1], y Tensor[B]): the mean over
@@ -43,8 +50,7 @@ class RobustLoss:
     def per_example(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """The robust loss of each example (Tensor[B] float32 on the CPU, nats: the highest cross-entropy over
         restarts) and whether it was never fooled (Tensor[B] bool); ``__call__`` averages them."""
-        attack = PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, restarts=self.restarts, check_model=False,
-                     compile=self.compile)
+        attack = PGD(eps=self.eps, protocol=self.protocol, execution=replace(self.execution, check_model=False))
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
                                    enabled=self.seed is not None):

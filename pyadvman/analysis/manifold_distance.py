@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.data.fonts_renderer import FontsRenderer
 from pyadvman.manifolds.learned_manifold import LearnedManifold
-from pyadvman.manifolds.true_manifold import FontsRenderer
 from pyadvman.ops import knn, nn_project
 
 

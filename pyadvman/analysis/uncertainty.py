@@ -1,5 +1,9 @@
 """Uncertainty of the reported numbers: Wilson score intervals of rates, intervals of differences (MOVER),
-bootstrap intervals of medians, Fisher intervals of Pearson's r, and the spread over seeds.
+bootstrap intervals of medians, Fisher intervals of Pearson's r, and the spread over seeds. The textbook intervals
+come from statsmodels (Wilson) and scipy.stats (Student's t, the normal quantile); the MOVER interval of two
+estimates, the Fisher interval from (r, n) and the clustered bootstrap are this module's, as no library takes
+those inputs (tests/analysis/test_uncertainty.py checks them against statsmodels' Newcombe and scipy's pearsonr
+intervals).
 
 Every interval is a 95% interval unless told otherwise. Rates of one model are binomial proportions (Wilson,
 1927); a difference of two estimates gets the MOVER interval of Zou & Donner (2008), which for two Wilson
@@ -14,9 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from statistics import NormalDist
 
 import numpy as np
+from scipy import stats
 
 CONFIDENCE = 0.95
 _RESAMPLES_PER_CHUNK = 100  # bootstrap resamples drawn at once (memory: this × the number of values)
@@ -49,11 +53,12 @@ NOT_MEASURED = Estimate(math.nan, math.nan, math.nan)
 
 
 def _z(confidence: float = CONFIDENCE) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
+    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 def wilson(successes: float, trials: float, confidence: float = CONFIDENCE) -> Estimate:
-    """The rate successes/trials with its Wilson score interval (Wilson, JASA 1927).
+    """The rate successes/trials with its Wilson score interval (Wilson, JASA 1927; statsmodels'
+    ``proportion_confint(method="wilson")``), widened to contain the rate where rounding puts it a hair outside.
 
     Args:
         successes: in [0, trials] (a rate times a count is accepted: the interval only needs p̂ and n).
@@ -67,10 +72,13 @@ def wilson(successes: float, trials: float, confidence: float = CONFIDENCE) -> E
         return NOT_MEASURED
     if not 0 <= successes <= trials * (1 + 1e-12):
         raise ValueError(f"successes must be in [0, trials = {trials}], got {successes}")
-    p, z = min(successes / trials, 1.0), _z(confidence)
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return Estimate(p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
+    from statsmodels.stats.proportion import (
+        proportion_confint,  # imported here: slow, and only reports need it
+    )
+
+    p = min(successes / trials, 1.0)
+    low, high = proportion_confint(min(successes, trials), trials, alpha=1 - confidence, method="wilson")
+    return Estimate(p, min(p, max(0.0, float(low))), max(p, min(1.0, float(high))))
 
 
 def difference(a: Estimate, b: Estimate) -> Estimate:
@@ -86,9 +94,7 @@ def difference(a: Estimate, b: Estimate) -> Estimate:
 
 def t_quantile(degrees: int, confidence: float = CONFIDENCE) -> float:
     """The two-sided ``confidence`` quantile of Student's t with ``degrees`` >= 1 degrees of freedom."""
-    from scipy.stats import t  # imported here: only intervals over several seeds need it
-
-    return float(t.ppf(0.5 + confidence / 2, degrees))
+    return float(stats.t.ppf(0.5 + confidence / 2, degrees))
 
 
 def rate_over_seeds(rates: list[float], trials: list[float], confidence: float = CONFIDENCE) -> Estimate:
@@ -125,8 +131,11 @@ def mean_interval(values, confidence: float = CONFIDENCE) -> Estimate:
     mean = float(array.mean())
     if array.size < 2:
         return Estimate(mean, -math.inf, math.inf)
-    half = t_quantile(array.size - 1, confidence) * float(array.std(ddof=1)) / math.sqrt(array.size)
-    return Estimate(mean, mean - half, mean + half)
+    scale = float(array.std(ddof=1)) / math.sqrt(array.size)
+    if scale == 0:  # every value equal: scipy takes no zero scale
+        return Estimate(mean, mean, mean)
+    low, high = stats.t.interval(confidence, array.size - 1, loc=mean, scale=scale)
+    return Estimate(mean, float(low), float(high))
 
 
 def bootstrap_interval(statistic, groups: int, *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:

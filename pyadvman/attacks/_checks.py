@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import numbers
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor
 
-UPDATES = ("sign", "adam")  # signed PGD steps, or Adam on δ (the released code of Stutz et al.)
+# the update rules: signed PGD steps; Adam on δ (the released code of Stutz et al.); signed steps with Langevin
+# noise (Robey et al.); APGD's step-size schedule (Croce & Hein)
+Update = Literal["sign", "adam", "lmc_gaussian", "lmc_laplacian", "apgd"]
 # which iterate each (example, restart) returns and is judged by: the highest objective; the first that fools the
 # model (so success counts when any iterate fools it); the final one; the newest until one fools the model, then
 # the highest objective (the released training attack of Stutz et al.)
-KEEP = ("loss", "first_success", "last", "last_then_loss")
+Keep = Literal["loss", "first_success", "last", "last_then_loss"]
 # where the search starts: uniform in the ball; a random direction scaled to the sphere times a uniform radius
-# (the released code of Stutz et al.); x + init_std·N(0, I) (TRADES, Robey et al.); the clean input
-STARTS = ("uniform", "radial", "gaussian", "none")
-NOISES = (None, "gaussian", "laplace")  # LMC sampling noise
+# (the released code of Stutz et al.); x + 0.001·N(0, I) (TRADES, Robey et al.); the clean input
+Start = Literal["uniform", "radial", "gaussian", "none"]
+UPDATES, KEEP, STARTS = get_args(Update), get_args(Keep), get_args(Start)
 
 
 def check_images_labels(x: Tensor, y: Tensor) -> None:
@@ -76,18 +79,3 @@ def check_target(target: Tensor | None, targeted: bool, y: Tensor) -> None:
     if targeted and (target is None or target.shape != y.shape or target.dtype != torch.int64):
         got = None if target is None else f"{target.dtype} {list(target.shape)}"
         raise ValueError(f"a targeted attack needs target, an int64 Tensor[{y.shape[0]}], got {got}")
-
-
-def check_settings(steps: int, restarts: int, update: str, keep: str, start: str, noise: str | None = None) -> None:
-    """The search settings every gradient attack has (steps, restarts and the names of its rules).
-
-    Raises:
-        TypeError: steps or restarts not an integer. ValueError: steps < 0, restarts < 1, an unknown name.
-    """
-    check_count("steps", steps, 0)
-    check_count("restarts", restarts, 1)
-    for name, value, allowed in (("update", update, UPDATES), ("keep", keep, KEEP), ("start", start, STARTS)):
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")

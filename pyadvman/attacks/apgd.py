@@ -10,17 +10,17 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
-from pyadvman.attacks.base import Attack
+from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.iterates import improves
+from pyadvman.attacks.losses import get_loss, targeted_dlr, top_classes
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.objectives import get_objective, targeted_dlr, top_classes
+from pyadvman.attacks.protocol import APGD_PROTOCOL, AttackProtocol
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
-from pyadvman.attacks.search import improves
 from pyadvman.attacks.threat_models import LinfBall, check_radius
-from pyadvman.compilation import check_compile_mode, compiled_forward
+from pyadvman.execution import Execution
 from pyadvman.ops import linf_project, pgd_step
-
 
 # (logits Tensor[b, K] of the attacked examples, their rows Tensor[b] in the batch) -> the per-example loss a run
 # maximises, Tensor[b]
@@ -40,6 +40,7 @@ def checkpoints(steps: int) -> list[int]:
         marks.append(marks[-1] + gap)
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class APGD(Attack):
     """L∞ APGD (Croce & Hein, ICML 2020, Alg. 1) for stronger evaluation than fixed-step PGD.
@@ -54,54 +55,65 @@ class APGD(Attack):
     x with loss −inf, so read ``robust_accuracy()``, not ``success_rate()``.
 
     Args:
-        eps: L∞ radius (float or Tensor[B]), default 0.3. steps: iterations (default 100). restarts: R.
-        rho: 0.75. objective: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin" (APGD with the CW margin).
+        eps: L∞ radius (float or Tensor[B]), default 0.3.
+        protocol: its steps (iterations) and restarts R; the rest is APGD's (update "apgd", a uniform start, the
+            first fooling iterate kept). Default ``APGD_PROTOCOL``: 100 iterations, 1 restart (AutoAttack's).
+        rho: 0.75. loss: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin" (APGD with the CW margin).
         eot: forward/backward passes per step whose loss and gradient are averaged, expectation over
             transformation for randomised models (Athalye et al., ICML 2018; AutoAttack's version="rand": 20);
             whether the iterate fools the model is judged by the last pass.
-        check_model: warn about probability outputs, randomness and zero gradients (see PGD).
-        compile: the model's passes under torch.compile (see PGD; default "auto").
+        execution: model checks, compile mode, precision (:class:`pyadvman.execution.Execution`).
 
     Raises:
         ValueError: bad x / y (non-finite x, labels outside the model's classes), eps not a finite number >= 0
-            or a Tensor[B], steps, restarts or eot not an integer >= 1, rho outside (0, 1].
+            or a Tensor[B], a protocol that is not APGD's or with fewer than 1 step, eot not an integer >= 1,
+            rho outside (0, 1].
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
     """
 
     eps: float | Tensor = 0.3
-    steps: int = 100
-    restarts: int = 1
+    protocol: AttackProtocol = APGD_PROTOCOL
     rho: float = 0.75
-    objective: str = "ce"
+    loss: str = "ce"
     eot: int = 1
     stop_on_success: bool = False
-    check_model: bool = True
-    compile: str = "auto"
+    execution: Execution = Execution()
     _name = "APGD"  # the attack's name in the model checks' warnings (a class constant, not a field)
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
-        check_count("steps", self.steps, 1)
-        check_count("restarts", self.restarts, 1)
+        apgd = (self.protocol.update, self.protocol.start, self.protocol.keep, self.protocol.early_stop)
+        if apgd != ("apgd", "uniform", "first_success", False):
+            raise ValueError(f"protocol must be APGD's (update 'apgd', start 'uniform', keep 'first_success', no "
+                             f"early_stop; e.g. replace(APGD_PROTOCOL, steps=50)), got {self.protocol}")
+        check_count("steps", self.protocol.steps, 1)
         check_count("eot", self.eot, 1)
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
-        get_objective(self.objective)
-        check_compile_mode(self.compile)
+        get_loss(self.loss)
+
+    @property
+    def steps(self) -> int:
+        return self.protocol.steps
+
+    @property
+    def restarts(self) -> int:
+        return self.protocol.restarts
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
+        model = self.execution.model(model)
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
-            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            logits, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
             losses = self._run_losses(logits, y)
             eps = self.eps if isinstance(self.eps, Tensor) else torch.full((x.shape[0],), float(self.eps),
                                                                         dtype=torch.float64, device=x.device)
-            forward = compiled_forward(model, self.compile, x.device, varying_batch=self.stop_on_success)
+            forward = self.execution.forward(model, x.device, varying_batch=self.stop_on_success)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-                checked = (findings, clean_correct[rows]) if self.check_model and r == 0 else None
+                checked = (findings, clean_correct[rows]) if self.execution.check_model and r == 0 else None
                 return self._one_restart(forward, x[rows], y[rows], eps[rows],
                                          lambda logits: losses[r](logits, rows), checked)
 
@@ -111,9 +123,9 @@ class APGD(Attack):
         return result_of_runs(x, *runs, clean_correct)
 
     def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
-        """The loss each run maximises, one per restart: the objective."""
-        objective = get_objective(self.objective)
-        return [lambda logits, rows: objective(logits, y[rows], logits.detach())] * self.restarts
+        """The loss each run maximises, one per restart: the attack's loss."""
+        loss = get_loss(self.loss)
+        return [lambda logits, rows: loss(logits, y[rows], logits.detach())] * self.restarts
 
     def _loss_grad(self, model: nn.Module, x: Tensor, y: Tensor, loss_of: Callable[[Tensor], Tensor]
                    ) -> tuple[Tensor, Tensor, Tensor]:
@@ -183,6 +195,7 @@ class APGD(Attack):
         return out_x, out_success, out_loss
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class APGDTargeted(APGD):
     """APGD-T (Croce & Hein, ICML 2020, Sec. 4; AutoAttack's second attack): APGD on the targeted DLR loss,
@@ -192,8 +205,8 @@ class APGDTargeted(APGD):
     then the next's), and the returned image per example is a successful run's if any.
 
     Args:
-        eps, steps, rho, check_model: as APGD. restarts: random starts per target (AutoAttack: 1). targets:
-            number of target classes, 1 … classes − 1 (default 9). ``objective`` is not used.
+        eps, rho, execution: as APGD. protocol: its steps, and its restarts: random starts per target
+            (AutoAttack: 1). targets: number of target classes, 1 … classes − 1 (default 9). ``loss`` is not used.
 
     Raises:
         ValueError: as APGD; targets not an integer >= 1 or, at run time, above classes − 1; fewer than 4

@@ -10,15 +10,16 @@ earlier ones did not fool, with the checks that flag a model whose robustness gr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_images_labels, check_number
 from pyadvman.attacks.apgd import APGD, APGDTargeted
-from pyadvman.attacks.base import Attack
+from pyadvman.attacks.base import Attack, accepts_old_spellings
 from pyadvman.attacks.fab import FABTargeted
+from pyadvman.attacks.losses import cross_entropy, margin
 from pyadvman.attacks.model_checks import (
     RANDOM_OUTPUT,
     clean_pass,
@@ -27,11 +28,10 @@ from pyadvman.attacks.model_checks import (
     warn_findings,
 )
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.objectives import cross_entropy, margin
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
 from pyadvman.attacks.threat_models import checked_distance
-from pyadvman.compilation import check_compile_mode
+from pyadvman.execution import Execution
 
 VERSIONS = ("standard", "rand")
 _TARGETS = 9  # APGD-T's and FAB-T's target classes (fewer when the model has fewer than 10 classes)
@@ -114,6 +114,7 @@ def square_finding(after: dict[str, float]) -> list[str]:
             "Square with more queries and restarts, or an adaptive attack"]
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class AutoAttack(Attack):
     """AutoAttack, L∞: ``version="standard"`` runs APGD-CE (100 iterations), APGD-T (the 9 top classes, 100
@@ -122,14 +123,15 @@ class AutoAttack(Attack):
     gradient averaged over 20 passes (expectation over transformation).
 
     An attack's image counts only when a forward pass of the model misclassifies it and it lies in the ε-ball
-    (max |x_adv − x| ≤ eps, in float64 and in float32). With ``check_model`` the checks run first (probability
-    outputs, randomness, zero gradients: :func:`model_findings`) and, after Square, the gradient-masking
-    check (:func:`square_finding`); findings are warned (ModelCheckWarning) and kept in the result.
+    (max |x_adv − x| ≤ eps, in float64 and in float32). With ``execution.check_model`` the checks run first
+    (probability outputs, randomness, zero gradients: :func:`model_findings`) and, after Square, the
+    gradient-masking check (:func:`square_finding`); findings are warned (ModelCheckWarning) and kept in the
+    result.
 
     Args:
         eps: L∞ radius, a float >= 0. norm: "linf" (the only norm of this package's APGD and Square).
-        version: "standard" or "rand". check_model: run the checks (default True). compile: the model's
-            passes in every attack under torch.compile (see PGD; default "auto").
+        version: "standard" or "rand". execution: the checks (default on), compile mode and precision of every
+            attack (:class:`pyadvman.execution.Execution`).
 
     Returns (``run``): an :class:`AutoAttackResult`; ``robust_accuracy()`` is AutoAttack's robust accuracy
     and ``robust_accuracy_after()`` the per-attack one. Seed torch for reproducible runs;
@@ -146,8 +148,7 @@ class AutoAttack(Attack):
     eps: float = 0.3
     norm: str = "linf"
     version: str = "standard"
-    check_model: bool = True
-    compile: str = "auto"
+    execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
@@ -155,14 +156,13 @@ class AutoAttack(Attack):
             raise ValueError(f"norm must be 'linf' (APGD and Square here are L∞ attacks), got {self.norm!r}")
         if self.version not in VERSIONS:
             raise ValueError(f"version must be one of {VERSIONS}, got {self.version!r}")
-        check_compile_mode(self.compile)
 
     def components(self, classes: int) -> list[tuple[str, Attack]]:
         """(name, attack) in the order they run, for a model with ``classes`` outputs."""
-        shared = {"eps": self.eps, "check_model": False, "compile": self.compile}
+        shared = {"eps": self.eps, "execution": replace(self.execution, check_model=False)}
         if self.version == "rand":
             return [("APGD-CE", APGD(**shared, eot=_RAND_EOT, stop_on_success=True)),
-                    ("APGD-DLR", APGD(**shared, objective="dlr", eot=_RAND_EOT, stop_on_success=True))]
+                    ("APGD-DLR", APGD(**shared, loss="dlr", eot=_RAND_EOT, stop_on_success=True))]
         if classes < 4:
             raise ValueError(f"AutoAttack's standard version needs a model with at least 4 classes (APGD-T's "
                              f"targeted DLR loss), got {classes}")
@@ -177,12 +177,13 @@ class AutoAttack(Attack):
         return tuple(name for name, _ in self.components(_TARGETS + 1))
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AutoAttackResult:
-        findings = self.check(model, x, y) if self.check_model else []
+        model = self.execution.model(model)
+        findings = self.check(model, x, y) if self.execution.check_model else []
         state = self.start(model, x, y)
         for k, (_, attack) in enumerate(self.components(classes_of(model, x))):
             self.run_component(model, x, y, state, k, attack)
         state = self.finish(model, y, state)
-        state.findings = findings + (self.masking_findings(state) if self.check_model else [])
+        state.findings = findings + (self.masking_findings(state) if self.execution.check_model else [])
         return state
 
     def check(self, model: nn.Module, x: Tensor, y: Tensor) -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -26,8 +24,8 @@ def attack_in_batches(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, *,
         keep_images: keep x_adv_restarts (set False to save memory; it is then x_adv[None]).
         codes: per-example extras the attack needs (e.g. ``codes=`` and ``theta=`` for TrueManifoldAttack).
 
-    The model checks of attacks that have them (``check_model``) run on the first batch only, so each finding
-    is warned once per evaluation.
+    The model checks (``attack.execution.check_model``) run on the first batch only, so each finding is warned
+    once per evaluation.
 
     Raises:
         ValueError: batch_size < 1, or extras whose first dimension is not N.
@@ -44,8 +42,8 @@ def attack_in_batches(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, *,
         rows = slice(start, start + batch_size)
         batch_codes = {name: value[rows].to(device) for name, value in codes.items()}
         result = attack.run(model, x[rows].to(device, torch.float32), y[rows].to(device), **batch_codes).to("cpu")
-        if start == 0 and getattr(attack, "check_model", False):
-            attack = replace(attack, check_model=False)
+        if start == 0 and attack.execution.check_model:
+            attack = attack.with_execution(check_model=False)
         if not keep_images:
             result.x_adv_restarts = result.x_adv[None]
         results.append(result)

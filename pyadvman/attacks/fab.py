@@ -10,17 +10,18 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
-from pyadvman.attacks.base import Attack
+from pyadvman.attacks.base import Attack, accepts_old_spellings
 from pyadvman.attacks.boundary_projection import NORMS, project_onto_hyperplane
+from pyadvman.attacks.losses import top_classes
 from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.objectives import top_classes
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.attacks.threat_models import checked_distance, perturbation_norm
-from pyadvman.compilation import check_compile_mode, compiled_forward
+from pyadvman.execution import Execution
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class FABTargeted(Attack):
     """FAB-T: for each target class t (the clean point's 2nd, 3rd, … highest logit), iterate projections onto
@@ -40,8 +41,8 @@ class FABTargeted(Attack):
     Args:
         eps: radius (float >= 0). norm: "linf" (default) or "l2". steps: iterations per run (100). targets: 9.
         restarts: starts per target (1). alpha_max 0.1, eta 1.05 (overshoot), beta 0.9 (backward step): the
-            paper's. check_model: warn about probability outputs and randomness. compile: the model's passes
-            under torch.compile (see PGD; default "auto").
+            paper's. execution: model checks (probability outputs, randomness), compile mode, precision
+            (:class:`pyadvman.execution.Execution`).
 
     Returns (``run``): an AttackResult whose runs are target-major (Tensor[targets · restarts, B]); each run's
     image is its closest misclassified point within eps, else x; ``loss`` is −‖x_adv − x‖ of that point (−inf
@@ -63,12 +64,10 @@ class FABTargeted(Attack):
     eta: float = 1.05
     beta: float = 0.9
     stop_on_success: bool = True
-    check_model: bool = True
-    compile: str = "auto"
+    execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
-        check_compile_mode(self.compile)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         for name in ("steps", "targets", "restarts"):
@@ -76,10 +75,11 @@ class FABTargeted(Attack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
+        model = self.execution.model(model)
         with eval_mode(model), frozen_parameters(model), torch.enable_grad():
-            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
+            logits, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
             targets = top_classes(logits, self.targets)
-            forward = compiled_forward(model, self.compile, x.device, varying_batch=self.stop_on_success)
+            forward = self.execution.forward(model, x.device, varying_batch=self.stop_on_success)
 
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 found, distance = self._one_run(forward, x[rows], y[rows], targets[r // self.restarts][rows],

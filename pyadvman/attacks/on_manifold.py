@@ -9,16 +9,18 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_images_labels
-from pyadvman.attacks.latent import CodeAttack
+from pyadvman.attacks.base import accepts_old_spellings
+from pyadvman.attacks.code_attack import CodeAttack
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.pgd import projected_gradient_search
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import search
 from pyadvman.attacks.threat_models import LinfBall
+from pyadvman.data.fonts_renderer import FontsRenderer
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.learned_manifold import LearnedManifold
-from pyadvman.manifolds.true_manifold import FontsRenderer
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class TrueManifoldAttack(CodeAttack):
     """On-true-manifold attack on FONTS: font and letter fixed, θ + δ optimised through the renderer,
@@ -27,7 +29,7 @@ class TrueManifoldAttack(CodeAttack):
     Args:
         renderer: the FONTS renderer (``FontsRenderer(data.prototypes)``).
         theta_low, theta_high (Tensor[6]): per-dimension range of θ, e.g. the training set's min / max.
-        eta, steps, alpha, restarts, ...: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
+        eta, protocol, execution: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
 
     :meth:`run` takes ``codes`` (Tensor[B, 2] int64 font, letter) and ``theta`` (Tensor[B, 6]) besides
     (model, x, y); x (the stored images, Tensor[B, 1, H, W]) is checked but the clean reference is the
@@ -45,7 +47,8 @@ class TrueManifoldAttack(CodeAttack):
         super().__post_init__()
         if self.renderer is None or self.theta_low is None or self.theta_high is None:
             raise ValueError("renderer, theta_low and theta_high are required")
-        if self.theta_low.shape != (6,) or self.theta_high.shape != (6,) or bool((self.theta_low > self.theta_high).any()):
+        if (self.theta_low.shape != (6,) or self.theta_high.shape != (6,)
+                or bool((self.theta_low > self.theta_high).any())):
             raise ValueError(f"theta_low and theta_high must be Tensor[6] with low <= high, got "
                              f"{self.theta_low.tolist()} and {self.theta_high.tolist()}")
 
@@ -54,7 +57,7 @@ class TrueManifoldAttack(CodeAttack):
         """The attack on the examples of ``data``'s split ``split`` ("train", "validation" or "test"): the
         renderer of its prototypes and θ clipped to that split's range, as the released code of Stutz et al.
         clips (training attacks to the training set's θ range, test attacks to the test set's). ``options``:
-        eta, steps, restarts, ... (an AttackProtocol's ``options()``).
+        eta, protocol, execution.
 
         Raises:
             ValueError: ``data`` has no true manifold (only FONTS has prototypes and θ).
@@ -85,9 +88,11 @@ class TrueManifoldAttack(CodeAttack):
 
         low, high = self.theta_low.to(x), self.theta_high.to(x)
         start = torch.minimum(torch.maximum(theta.to(x), low), high)
-        return search(model, start, y, LinfBall(self.eta, low, high), self.settings(), render=render)
+        return projected_gradient_search(model, start, y, LinfBall(self.eta, low, high), self.protocol,
+                                         self.execution, render=render)
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class LearnedManifoldAttack(CodeAttack):
     """On-learned-manifold attack: x̃ = dec_y(z + ζ) with z the class-y encoder's mean of x, ‖ζ‖∞ ≤ eta,
@@ -97,7 +102,7 @@ class LearnedManifoldAttack(CodeAttack):
     Args:
         manifold: class-specific VAE-GANs (``LearnedManifold``; class -1 would be the class-agnostic model).
         class_agnostic: use the class-agnostic model for every example instead of the class-specific ones.
-        eta, steps, alpha, restarts, ...: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
+        eta, protocol, execution: see :class:`CodeAttack`. Default eta 0.3 (the paper's).
 
     ``result.params`` holds the adversarial codes [R, B, latent]; ``result.clean`` the reconstructions.
     """
@@ -125,4 +130,5 @@ class LearnedManifoldAttack(CodeAttack):
             return images.view(restarts, -1, *images.shape[1:])
 
         with eval_mode(manifold), frozen_parameters(manifold):
-            return search(model, z, y, LinfBall(self.eta, low.to(z), high.to(z)), self.settings(), render=render)
+            return projected_gradient_search(model, z, y, LinfBall(self.eta, low.to(z), high.to(z)), self.protocol,
+                                             self.execution, render=render)

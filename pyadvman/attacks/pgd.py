@@ -1,61 +1,52 @@
-"""Projected gradient descent in image space (L∞ / L2), and the attacks that are PGD with other settings:
-FGSM, the TRADES (KL) attack and the LMC Gaussian / Laplacian attacks."""
+"""Projected gradient descent (L∞ / L2) and its loop, which every gradient attack on images or codes runs
+(:func:`projected_gradient_search`); FGSM, the TRADES (KL) attack and the LMC attacks are PGD with other
+protocols and losses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_images_labels, check_number, check_settings, check_target
-from pyadvman.attacks.base import Attack
-from pyadvman.attacks.objectives import get_objective
+from pyadvman._compat import renamed_keywords
+from pyadvman.attacks._checks import check_images_labels, check_labels, check_number, check_target
+from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.iterates import KeptIterates, pick_restart
+from pyadvman.attacks.losses import Loss, get_loss
+from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
+from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.protocol import AttackProtocol, Bound
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import SearchSettings, default_step_size, search
-from pyadvman.attacks.threat_models import Bound, L2Ball, LinfBall, check_radius
-from pyadvman.compilation import check_compile_mode
+from pyadvman.attacks.steps import update_rule
+from pyadvman.attacks.threat_models import L2Ball, LinfBall, ThreatModel, check_radius
+from pyadvman.execution import Execution
 
 NORMS = ("linf", "l2")
+Render = Callable[[Tensor], Tensor]  # p [R, B, ...] -> images [R, B, C, H, W]
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class PGD(Attack):
-    """Projected gradient ascent on a per-example objective within an L∞ or L2 ball around x, intersected with
+    """Projected gradient ascent on a per-example loss within an L∞ or L2 ball around x, intersected with
     [0, 1] (Madry et al., ICLR 2018, Eq. (2); docs/papers.md §1 "Attacks").
 
-    x_{t+1} = Π(x_t + α·sign ∇ℓ) for L∞ (the fused ``pgd_step`` op), Π(x_t + α·∇ℓ/‖∇ℓ‖₂) for L2, or Adam on
-    δ = x − x0 with learning rate ``lr`` (``update="adam"``, as in the released code of Stutz et al.). R random
-    restarts run batched as [R, B] in one forward pass. Every iterate x_0 … x_T is evaluated and each
-    (example, restart) keeps one by the rule ``keep``; its success is that iterate's. The settings of the papers'
-    protocols come from :class:`pyadvman.attacks.AttackProtocol` (``PGD(eps=0.3, **protocol.options())``).
+    The ``protocol`` says how it searches (:class:`AttackProtocol`: the update rule, its step size or learning
+    rate, steps T, R restarts, the start and which iterate counts); the default is textbook signed PGD-40 with
+    steps of 2.5·eps/40 from a uniform start. R restarts run batched as [R, B]; every iterate x_0 … x_T is
+    evaluated and each (example, restart) keeps one by the protocol's ``keep`` rule; its success is that
+    iterate's. The loop is :func:`projected_gradient_search`.
 
     Args:
         eps: radius (input units, images in [0, 1]), float >= 0 or Tensor[B] per example. Default 0.3.
-        steps: gradient steps T (default 40).
-        alpha: step size; default 2.5·eps/steps (Madry et al.). Float or Tensor[B].
-        restarts: R (default 1).
-        norm: "linf" or "l2".
-        start: "uniform" in the ball (default), "radial" (a random direction on the ball's sphere times a uniform
-            radius: the released code of Stutz et al.), "gaussian" (x + init_std·N(0, I), TRADES) or "none" (x).
-        init_std: standard deviation of the "gaussian" start (default 0.001).
-        update: "sign" (PGD) or "adam".
-        lr: Adam's learning rate (default 0.005, the paper's).
-        objective: "ce", "kl" (TRADES), "lmc" (log(1 − p_y)) or "margin".
-        targeted: minimise CE towards ``target`` (given to :meth:`run`) instead of maximising it.
-        keep: the iterate each (example, restart) returns and is judged by: "loss" (highest objective, the
-            default), "first_success" (the first fooling iterate, else the highest objective: an example counts
-            as fooled when any iterate fools it, as in the released code's evaluation), "last" (the final
-            iterate) or "last_then_loss" (the newest until one fools, then the highest objective: the released
-            code's training attack).
-        early_stop: stop moving an (example, restart) once its kept iterate fools the model (active mask).
-        noise, noise_scale: LMC sampling noise ("gaussian" after the step, "laplace" inside the sign).
-        chunk_rows: rows (restarts × examples) per forward pass; default all R·B on CUDA and about 2,048 on CPU,
-            where larger batches run slower per image (0: all at once).
-        check_model: run the checks of :mod:`pyadvman.attacks.model_checks` (probability outputs, randomness,
-            zero gradients, NaN logits) and warn once per run with a ModelCheckWarning (default True; training
-            attacks turn them off).
-        compile: the model's forward and input-gradient passes under torch.compile: "auto" (default: CUDA graphs
-            on CUDA, eager on CPU), "off", "default" or "reduce-overhead" (:mod:`pyadvman.compilation`).
+        protocol: the search (default ``AttackProtocol()``, signed PGD-40; ``RELEASED_EVALUATION`` is the released
+            code of Stutz et al.: Adam on δ, 5 restarts, any fooling iterate counted).
+        norm: "linf" (the fused ``pgd_step`` op) or "l2" (normalised-gradient steps).
+        loss: "ce", "kl" (TRADES), "lmc" (log(1 − p_y)), "margin" or "dlr" (:mod:`pyadvman.attacks.losses`).
+        targeted: minimise the loss towards ``target`` (given to :meth:`run`) instead of maximising it.
+        execution: compile mode, model checks, chunking and precision (:class:`pyadvman.execution.Execution`).
 
     Logits with NaN or inf predict no class: such an example is never correct and always counts as fooled.
 
@@ -63,87 +54,157 @@ class PGD(Attack):
     eps of x).
 
     Raises:
-        ValueError: bad x / y / target (non-finite x, labels outside the model's classes), eps or alpha not a
-            finite number >= 0 or a Tensor[B], steps not an integer >= 0, restarts not an integer >= 1, unknown
-            names.
+        ValueError: bad x / y / target (non-finite x, labels outside the model's classes), eps or the step size
+            not a finite number >= 0 or a Tensor[B], an unknown norm or loss, update "apgd" (APGD's).
 
     Example:
-        >>> attack = PGD(eps=0.3, steps=40, restarts=5)
+        >>> attack = PGD(eps=0.3, protocol=AttackProtocol(steps=40, restarts=5))
         >>> x_adv = attack(model, x, y)                              # doctest: +SKIP
         >>> attack.run(model, x, y).success_rate()                   # doctest: +SKIP
     """
 
     eps: Bound = 0.3
-    steps: int = 40
-    alpha: Bound | None = None
-    restarts: int = 1
+    protocol: AttackProtocol = AttackProtocol()
     norm: str = "linf"
-    start: str = "uniform"
-    init_std: float = 0.001
-    update: str = "sign"
-    lr: float = 0.005
-    objective: str = "ce"
+    loss: str = "ce"
     targeted: bool = False
-    keep: str = "loss"
-    early_stop: bool = False
-    noise: str | None = None
-    noise_scale: float = 0.0
-    chunk_rows: int | None = None
-    check_model: bool = True
-    compile: str = "auto"
+    execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
-        if self.alpha is not None:
-            check_number("alpha", self.alpha, allow_tensor=True)
-        check_number("lr", self.lr)
-        check_number("init_std", self.init_std)
-        check_settings(self.steps, self.restarts, self.update, self.keep, self.start, self.noise)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        get_objective(self.objective)
-        check_compile_mode(self.compile)
-
-    def step_size(self) -> Bound:
-        return self.alpha if self.alpha is not None else default_step_size(self.eps, self.steps)
-
-    def settings(self) -> SearchSettings:
-        return SearchSettings(steps=self.steps, alpha=self.step_size(), restarts=self.restarts,
-                              start=self.start, init_std=self.init_std, update=self.update,
-                              lr=self.lr, objective=self.objective, targeted=self.targeted, keep=self.keep,
-                              early_stop=self.early_stop, noise=self.noise, noise_scale=self.noise_scale,
-                              chunk_rows=self.chunk_rows, check_model=self.check_model, compile=self.compile)
+        if self.protocol.update == "apgd":
+            raise ValueError("protocol.update 'apgd' is APGD's step-size schedule: use pyadvman.attacks.APGD")
+        get_loss(self.loss)
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""
         check_images_labels(x, y)
         check_target(target, self.targeted, y)
         check_radius("eps", self.eps, x.shape[0])
-        check_radius("alpha", self.step_size(), x.shape[0])
+        check_radius("step_size", self.protocol.step_size_for(self.eps), x.shape[0])
         ball = LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
-        return search(model, x, y, ball, self.settings(), target=target)
+        return projected_gradient_search(model, x, y, ball, self.protocol, self.execution, loss=self.loss,
+                                         targeted=self.targeted, target=target)
+
+
+def identity_render(p: Tensor) -> Tensor:
+    return p
+
+
+def projected_gradient_search(model: nn.Module, p0: Tensor, labels: Tensor, ball: ThreatModel,
+                              protocol: AttackProtocol, execution: Execution = Execution(), *, loss: str = "ce",
+                              targeted: bool = False, target: Tensor | None = None,
+                              render: Render = identity_render) -> AttackResult:
+    """The loop of every gradient attack: ascend a per-example loss over a variable p (the image, or a code that
+    a differentiable ``render`` turns into images) inside ``ball``, R restarts batched as [R, B], gradients w.r.t.
+    p only, the model in eval mode with frozen weights.
+
+    Args:
+        model: classifier, images [N, C, H, W] in [0, 1] -> logits [N, K].
+        p0 (Tensor[B, ...]): the unperturbed variable. labels (Tensor[B]): int64 true classes.
+        ball: the threat model around p0. protocol: how to search. execution: how to run it.
+        loss: a name of :mod:`pyadvman.attacks.losses`. targeted, target (Tensor[B] int64): descend towards target.
+        render: p [R, B, ...] -> images [R, B, C, H, W], differentiable in p.
+
+    Raises:
+        ValueError: labels (or target) outside [0, K) for a model with K outputs.
+    """
+    restarts, batch = protocol.restarts, p0.shape[0]
+    model = execution.model(model)
+    with eval_mode(model), frozen_parameters(model), torch.enable_grad():
+        p0 = p0.detach()
+        with torch.no_grad():
+            clean = render(p0[None])[0]
+        clean_logits, clean_correct, findings = clean_pass(model, clean, labels, execution.check_model)
+        if targeted:
+            check_labels("target", target, clean_logits.shape[1])
+        passes = _Passes(model, render, get_loss(loss), target if targeted else labels, clean_logits, targeted,
+                         restarts, execution, p0.device)
+        rule = update_rule(protocol, ball, p0)
+        with torch.no_grad():
+            p = rule.random_start(restarts).contiguous()
+        kept = KeptIterates(p, protocol.keep)
+        for step in range(protocol.steps + 1):
+            value, success = passes.evaluate(p)
+            kept.update(p, success, value)
+            active = ~kept.success if protocol.early_stop else None
+            if step == protocol.steps or (active is not None and not bool(active.any())):
+                break
+            grad = passes.gradient()
+            if step == 0 and execution.check_model:
+                findings += gradient_findings(grad[0], value[0].abs(), clean_correct)
+            with torch.no_grad():
+                rule.step(p, grad, active)
+        with torch.no_grad():
+            images = render(kept.p)
+            chosen = pick_restart(kept.success, kept.loss)
+    warn_findings("attack", findings)
+    return AttackResult(x_adv=images[chosen, torch.arange(batch, device=p0.device)], x_adv_restarts=images,
+                        params=kept.p, clean=clean, success=kept.success, loss=kept.loss, clean_correct=clean_correct)
+
+
+class _Passes:
+    """The forward and backward passes of one iterate of all restarts: in chunks of restarts on CPU (activations
+    of a few thousand images stay in cache, and backward passes slow down past that: bench/bench_attack.py), all
+    at once on CUDA, or ``execution.chunk_rows`` rows."""
+
+    def __init__(self, model: nn.Module, render: Render, loss: Loss, goal: Tensor, clean_logits: Tensor,
+                 targeted: bool, restarts: int, execution: Execution, device: torch.device) -> None:
+        self.render, self.loss, self.targeted, self.restarts = render, loss, targeted, restarts
+        self.goal, self.clean = goal.repeat(restarts), clean_logits.repeat(restarts, 1)
+        self.batch = goal.shape[0]
+        self.forward = execution.forward(model, device)
+        rows = execution.chunk_rows if execution.chunk_rows is not None else (0 if device.type == "cuda" else 2048)
+        self.per_chunk = restarts if rows <= 0 else max(1, rows // max(self.batch, 1))
+
+    def evaluate(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss (Tensor[R, B] float, NaN as −inf) and success (Tensor[R, B] bool) of iterates p."""
+        self.leaves, self.losses, logits = [], [], []
+        for first in range(0, self.restarts, self.per_chunk):
+            leaf = p[first:first + self.per_chunk].detach().requires_grad_(True)
+            rows = slice(first * self.batch, (first + leaf.shape[0]) * self.batch)
+            chunk_logits = self.forward(self.render(leaf).flatten(0, 1))
+            chunk_loss = self.loss(chunk_logits, self.goal[rows], self.clean[rows])
+            self.leaves.append(leaf)
+            self.losses.append(-chunk_loss if self.targeted else chunk_loss)
+            logits.append(chunk_logits.detach())
+        with torch.no_grad():
+            predicted = predicted_classes(torch.cat(logits))
+            success = predicted == self.goal if self.targeted else predicted != self.goal
+            value = torch.cat(self.losses).detach().float().view(self.restarts, self.batch)
+        return value.nan_to_num(nan=float("-inf")), success.view(self.restarts, self.batch)
+
+    def gradient(self) -> Tensor:
+        """d loss / d p at the iterates of the last :meth:`evaluate`, Tensor[R, B, ...]."""
+        return torch.cat([torch.autograd.grad(loss.sum(), leaf)[0] for leaf, loss in zip(self.leaves, self.losses)])
 
 
 def fgsm(eps: Bound = 0.3) -> PGD:
     """FGSM (Goodfellow et al., ICLR 2015): one signed step of size eps from x: x + eps·sign ∇CE, in [0, 1]."""
-    return PGD(eps=eps, steps=1, alpha=eps, start="none")
+    return PGD(eps=eps, protocol=AttackProtocol(steps=1, step_size=eps, start="none"))
 
 
-def trades_attack(eps: Bound = 0.3, steps: int = 10, alpha: Bound | None = None, restarts: int = 1) -> PGD:
+@renamed_keywords(alpha="step_size")
+def trades_attack(eps: Bound = 0.3, steps: int = 10, step_size: Bound | None = None, restarts: int = 1) -> PGD:
     """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; docs/papers.md §3): signed ascent on
     KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I)."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, restarts=restarts, start="gaussian", objective="kl")
+    return PGD(eps=eps, protocol=AttackProtocol(steps=steps, step_size=step_size, restarts=restarts,
+                                                start="gaussian"), loss="kl")
 
 
-def lmc_gaussian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
+@renamed_keywords(alpha="step_size")
+def lmc_gaussian(eps: Bound = 0.3, steps: int = 7, step_size: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
     """LMC Gaussian attack (Robey et al., NeurIPS 2021, Alg. 1; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign ∇ log(1 − p_y(x')) + c·N(0, I))."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, start="gaussian", objective="lmc", noise="gaussian",
-               noise_scale=noise_scale)
+    return PGD(eps=eps, protocol=AttackProtocol(update="lmc_gaussian", steps=steps, step_size=step_size,
+                                                noise_scale=noise_scale, start="gaussian"), loss="lmc")
 
 
-def lmc_laplacian(eps: Bound = 0.3, steps: int = 7, alpha: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
+@renamed_keywords(alpha="step_size")
+def lmc_laplacian(eps: Bound = 0.3, steps: int = 7, step_size: Bound = 0.1, noise_scale: float = 0.001) -> PGD:
     """LMC Laplacian attack (Robey et al., NeurIPS 2021; docs/papers.md §3): from x + 0.001·N(0, I),
     x' ← Π(x' + α·sign(∇ log(1 − p_y(x')) + c·Laplace(0, 1)))."""
-    return PGD(eps=eps, steps=steps, alpha=alpha, start="gaussian", objective="lmc", noise="laplace",
-               noise_scale=noise_scale)
+    return PGD(eps=eps, protocol=AttackProtocol(update="lmc_laplacian", steps=steps, step_size=step_size,
+                                                noise_scale=noise_scale, start="gaussian"), loss="lmc")

@@ -4,7 +4,8 @@ option with the points where it disagrees with float32.
 
 >>> from pyadvman.attacks import AutoAttack
 >>> from pyadvman.attacks.robust_evaluation import evaluate_robustness
->>> result = evaluate_robustness(AutoAttack(eps=0.1), model, x[:1000], y[:1000], state_dir="runs/at/autoattack")  # doctest: +SKIP
+>>> result = evaluate_robustness(AutoAttack(eps=0.1), model, x[:1000], y[:1000],
+...                              state_dir="runs/at/autoattack")  # doctest: +SKIP
 
 Every (batch, attack) unit is seeded from (seed, batch index, attack index), so on the CPU the result does not
 depend on how the batches are spread over processes or whether the run was interrupted (on a GPU,
@@ -27,42 +28,8 @@ from pyadvman._atomic import save_atomic
 from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult, classes_of
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
-
-PRECISIONS = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-_FP16_GRADIENT_SCALE = 1024.0  # fp16 backward passes carry gradients × this (undone at the input): no underflow
-
-
-class _ScaleGradient(torch.autograd.Function):
-    """Identity forward; the backward pass multiplies the gradient by ``scale``."""
-
-    @staticmethod
-    def forward(ctx, tensor: Tensor, scale: float) -> Tensor:
-        ctx.scale = scale
-        return tensor.view_as(tensor)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        return grad * ctx.scale, None
-
-
-class Autocast(nn.Module):
-    """``model`` run under torch.autocast in ``dtype`` (bf16 or fp16), its logits returned in float32. In fp16
-    the gradient flowing back through the model is scaled by 1024 and unscaled at the input (static loss
-    scaling), so that small input gradients do not underflow to zero; bf16 has float32's range and needs none."""
-
-    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.model, self.dtype = model, dtype
-        self.scale = _FP16_GRADIENT_SCALE if dtype == torch.float16 else 1.0
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.scale != 1.0 and x.requires_grad:
-            x = _ScaleGradient.apply(x, 1.0 / self.scale)
-        with torch.autocast(x.device.type, dtype=self.dtype):
-            logits = self.model(x).float()
-        return _ScaleGradient.apply(logits, self.scale) if self.scale != 1.0 and logits.requires_grad else logits
+from pyadvman.distributed import gather, init_processes
+from pyadvman.precision import PRECISIONS
 
 
 def fingerprint(*tensors: Tensor) -> str:
@@ -89,22 +56,23 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 def evaluate_robustness(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500,
-                        seed: int = 0, state_dir: str | Path | None = None, precision: str = "float32",
-                        device: str | torch.device | None = None, progress: bool = True) -> AutoAttackResult:
+                        seed: int = 0, state_dir: str | Path | None = None, device: str | torch.device | None = None,
+                        progress: bool = True, precision: str | None = None) -> AutoAttackResult:
     """AutoAttack on (x, y) batch by batch; resumable, sharded under torchrun, optionally in half precision.
 
     Args:
-        attack: the AutoAttack to run (its ``check_model`` runs the checks on the first batch).
+        attack: the AutoAttack to run (its ``execution.check_model`` runs the checks on the first batch; its
+            ``execution.precision``, "float32", "bf16" or "fp16", the attacks' forward and backward passes under
+            torch.autocast: in half precision every clean input and final image is also classified in float32,
+            and the examples whose classification of the same images differs are kept in ``disagreements`` and
+            reported as a finding (a point the half-precision attack missed but a float32 attack would find is
+            not among them: compare with a float32 evaluation for that)).
         model: the classifier (on ``device``). x: Tensor[N, C, H, W] in [0, 1] (any device; moved per batch).
         y: Tensor[N] int64. batch_size: examples per batch (>= 1). seed: seeds every (batch, attack) unit.
         state_dir: where each batch's state is saved after each attack (``batch_00000.pt`` …); an evaluation
             started again with the same folder, attack, model weights, data and seed continues from there.
-        precision: "float32", "bf16" or "fp16": the attacks' forward and backward passes under torch.autocast.
-            In half precision every clean input and final image is also classified in float32, and the examples
-            whose classification of the same images differs are kept in ``disagreements`` and reported as a
-            finding (a point the half-precision attack missed but a float32 attack would find is not among
-            them: compare with a float32 evaluation for that).
         device: where to attack (default: the model's). progress: a progress bar over (batch, attack) units.
+        precision: deprecated, the attack's ``execution.precision`` (it replaces it, with a DeprecationWarning).
 
     Under torchrun (WORLD_SIZE > 1) the batches are dealt round-robin to the processes (gloo on CPU, nccl on
     CUDA) and every process returns the whole result; only rank 0 warns and shows progress.
@@ -116,19 +84,22 @@ def evaluate_robustness(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tens
         ValueError: batch_size < 1, an unknown precision, y not of length N, or a state file from another
             evaluation (named, with what differs).
     """
-    from pyadvman.training.distributed import gather, init_processes
-
+    if precision is not None:
+        warnings.warn("evaluate_robustness(precision=...) is deprecated and will be removed in pyadvman 0.3: give "
+                      "the attack execution=Execution(precision=...) (CHANGELOG.md)", DeprecationWarning, stacklevel=2)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        attack = attack.with_execution(precision=precision)
+    precision = attack.execution.precision
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     if y.shape != x.shape[:1]:
         raise ValueError(f"y must have {x.shape[0]} labels like x, got {list(y.shape)}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if device.type == "cuda":
         torch.cuda.set_device(device)  # nccl's collectives use the current device
     processes = init_processes(device.type)
-    attacked = model if PRECISIONS[precision] is None else Autocast(model, PRECISIONS[precision])
+    attacked = attack.execution.model(model)
     starts = list(range(0, x.shape[0], batch_size))
     mine = list(range(processes.rank, len(starts), processes.world))
     folder = Path(state_dir) if state_dir is not None else None
@@ -138,7 +109,7 @@ def evaluate_robustness(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tens
                 "batch_size": batch_size, "examples": x.shape[0], "precision": precision,
                 "model": fingerprint(*model.state_dict().values()), "data": fingerprint(x, y)}
     findings = []
-    if attack.check_model and x.shape[0]:
+    if attack.execution.check_model and x.shape[0]:
         with warnings.catch_warnings():
             if not processes.main:
                 warnings.simplefilter("ignore", ModelCheckWarning)
@@ -173,7 +144,8 @@ def evaluate_robustness(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tens
     if not gathered:
         raise ValueError("x must hold at least one example, got an empty Tensor")
     result = AutoAttackResult.cat([gathered[b] for b in range(len(starts))])
-    result.findings = findings + (attack.masking_findings(result, warn=processes.main) if attack.check_model else [])
+    result.findings = findings + (attack.masking_findings(result, warn=processes.main)
+                                  if attack.execution.check_model else [])
     if PRECISIONS[precision] is not None:
         _check_against_float32(model, result, y, batch_size, device, precision, processes.main)
     return result

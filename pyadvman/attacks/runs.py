@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from pyadvman.attacks.iterates import pick_restart
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import pick_restart
 
 # (run index r, the rows it attacks Tensor[b] int64) -> (images Tensor[b, ...], success Tensor[b] bool,
 # loss Tensor[b]) of that run on x[rows]

@@ -10,13 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
-from pyadvman.attacks.base import Attack
+from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.losses import margin
 from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
-from pyadvman.attacks.objectives import margin
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
-from pyadvman.compilation import check_compile_mode, compiled_forward
+from pyadvman.execution import Execution
 from pyadvman.ops import linf_project
 
 # The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
@@ -31,6 +31,7 @@ def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) 
     return p_init / 2 ** sum(step > mark for mark in _HALVINGS)
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class Square(Attack):
     """Square attack (L∞): random search over the vertices of the ε-ball, one square window at a time.
@@ -47,8 +48,8 @@ class Square(Attack):
         eps: L∞ radius (float >= 0). queries: iterations after the initial stripes (AutoAttack: 5,000).
         p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
             the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
-            (AutoAttack: False). check_model: warn about probability outputs and randomness. compile: the
-            model's passes under torch.compile (see PGD; default "auto").
+            (AutoAttack: False). execution: model checks (probability outputs, randomness), compile mode,
+            precision (:class:`pyadvman.execution.Execution`).
 
     Returns (``run``): an AttackResult with R = restarts runs; ``loss`` is the CW margin max_{j≠y} f_j − f_y
     (positive once misclassified) at each run's returned image (−inf where the run was skipped).
@@ -64,12 +65,10 @@ class Square(Attack):
     p_init: float = 0.8
     restarts: int = 1
     rescale_schedule: bool = False
-    check_model: bool = True
-    compile: str = "auto"
+    execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
-        check_compile_mode(self.compile)
         check_count("queries", self.queries, 0)
         check_count("restarts", self.restarts, 1)
         if not 0 < self.p_init <= 1:
@@ -77,9 +76,10 @@ class Square(Attack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
+        model = self.execution.model(model)
         with eval_mode(model), torch.no_grad():
-            logits, clean_correct, findings = clean_pass(model, x, y, self.check_model)
-            forward = compiled_forward(model, self.compile, x.device, varying_batch=True)
+            _, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
+            forward = self.execution.forward(model, x.device, varying_batch=True)
             runs = runs_on_unfooled(x, ~clean_correct, self.restarts,
                                     lambda r, rows: self._one_run(forward, x[rows], y[rows]), skip_fooled=True)
         warn_findings("Square", findings)

@@ -57,7 +57,28 @@ def checked_distance(x_adv: Tensor, x: Tensor, norm: str = "linf") -> Tensor:
                          perturbation_norm((x_adv - x).double(), norm))
 
 
-class LinfBall:
+class ThreatModel:
+    """A constraint set around a centre x0: ``random_init`` (random starts), ``project`` (Π onto the set), ``step``
+    (one signed or normalised-gradient step, then Π) and ``move`` (an arbitrary update, then Π), all batched over a
+    leading restart axis. ``eps`` is the radius (float or Tensor[B])."""
+
+    eps: Bound
+
+    def random_init(self, x0: Tensor, restarts: int, kind: str = "uniform") -> Tensor:
+        raise NotImplementedError
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
+        """Π(x + update), written into x where ``active`` [R, B] is True (an arbitrary update, e.g. Adam's)."""
+        return write_active(x, self.project(x + update, x0), active)
+
+
+class LinfBall(ThreatModel):
     """{x : ‖x − x0‖∞ ≤ eps} ∩ {lo ≤ x ≤ hi}: the L∞ threat model (Madry et al., ICLR 2018, Sec. 2.1).
 
     With float bounds (images in [0, 1]) the step and the projection are the fused ops ``pgd_step_`` and
@@ -103,12 +124,8 @@ class LinfBall:
             return pgd_step_(x, x0, grad, self.eps, alpha, float(self.lo), float(self.hi), active=active)
         return self.move(x, x0, _per_example(alpha, x) * grad.sign(), active)
 
-    def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
-        """Π(x + update), written into x where ``active`` is True (an arbitrary update, e.g. Adam's)."""
-        return write_active(x, self.project(x + update, x0), active)
 
-
-class L2Ball:
+class L2Ball(ThreatModel):
     """{x : ‖x − x0‖₂ ≤ eps} ∩ [lo, hi]: the L2 threat model (norm over all but the batch dimensions).
 
     Steps move by alpha along the normalised gradient; the projection rescales δ onto the ball, then clamps
@@ -117,8 +134,6 @@ class L2Ball:
     Args:
         eps: radius, float >= 0 or Tensor[B]; lo, hi: floats.
     """
-
-    fused = False
 
     def __init__(self, eps: Bound, lo: float = 0.0, hi: float = 1.0) -> None:
         self.eps, self.lo, self.hi = eps, lo, hi
@@ -145,6 +160,3 @@ class L2Ball:
     def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
         update = _per_example(alpha, x) * grad / self._norm(grad).clamp_min(1e-12)
         return self.move(x, x0, update, active)
-
-    def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
-        return write_active(x, self.project(x + update, x0), active)

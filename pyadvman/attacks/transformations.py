@@ -10,17 +10,19 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_images_labels
-from pyadvman.attacks.latent import CodeAttack
+from pyadvman.attacks.base import accepts_old_spellings
+from pyadvman.attacks.code_attack import CodeAttack
+from pyadvman.attacks.pgd import projected_gradient_search
 from pyadvman.attacks.result import AttackResult
-from pyadvman.attacks.search import search
 from pyadvman.attacks.threat_models import LinfBall
-from pyadvman.manifolds.affine import IDENTITY_THETA, AffineRanges, warp
+from pyadvman.data.affine_transforms import IDENTITY_THETA, AffineRanges, warp
 
 # docs/papers.md §1: EMNIST / Fashion-MNIST ranges of the adversarial transformations.
 TRANSFORMATION_RANGES = AffineRanges(translation=(-0.15, 0.15), shear=(-0.2, 0.2), scale=(0.85, 1.15),
                                      rotation=(-math.pi / 10, math.pi / 10))
 
 
+@accepts_old_spellings
 @dataclass(frozen=True)
 class TransformationAttack(CodeAttack):
     """θ starts at the identity [0, 0, 0, 0, 1, 0]; the image is warped by θ + δ (affine_grid + bilinear
@@ -29,7 +31,7 @@ class TransformationAttack(CodeAttack):
     Args:
         ranges: per-parameter ranges of θ (default: translation ±0.15, shear ±0.2, scale [0.85, 1.15],
             rotation ±π/10, the paper's for EMNIST and Fashion-MNIST).
-        eta, steps, alpha, restarts, ...: see :class:`CodeAttack` (default eta 0.3).
+        eta, protocol, execution: see :class:`CodeAttack` (default eta 0.3).
 
     ``result.params`` holds the adversarial θ [R, B, 6].
     """
@@ -46,4 +48,5 @@ class TransformationAttack(CodeAttack):
             images = warp(x.repeat(restarts, 1, 1, 1), p.flatten(0, 1))
             return images.view(restarts, *x.shape)
 
-        return search(model, identity, y, LinfBall(self.eta, low, high), self.settings(), render=render)
+        return projected_gradient_search(model, identity, y, LinfBall(self.eta, low, high), self.protocol,
+                                         self.execution, render=render)

@@ -6,6 +6,7 @@
 torch.Size([1000, 1, 28, 28])
 """
 
+from pyadvman.data.dataset_registry import DATASETS, load_dataset
 from pyadvman.data.fonts import (
     FONTS_PRESETS,
     FontsConfig,
@@ -15,7 +16,6 @@ from pyadvman.data.fonts import (
     load_fonts,
 )
 from pyadvman.data.real_datasets import load_fashion_mnist, load_idx_dataset, load_npz_dataset
-from pyadvman.data.registry import DATASETS, load_dataset
 from pyadvman.data.splits import DatasetSplits, Split
 
 __all__ = [

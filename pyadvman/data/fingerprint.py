@@ -4,12 +4,14 @@ run refuses data that changed since it started."""
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from pyadvman.data.splits import DatasetSplits
+if TYPE_CHECKING:
+    from pyadvman.data.splits import DatasetSplits
 
 _CHUNK_ROWS = 8192  # rows hashed at a time: memory-mapped data is read in pieces, never copied whole
 

@@ -27,14 +27,14 @@ import torch
 from tqdm.auto import tqdm
 
 from pyadvman.data import font_selection
+from pyadvman.data.affine_transforms import theta_preset
 from pyadvman.data.cache import cache_root, content_key
 from pyadvman.data.font_files import FontFace, discover_fonts
 from pyadvman.data.font_glyphs import LETTERS, FontIdentity
 from pyadvman.data.font_selection import FontSet, select_fonts
+from pyadvman.data.fonts_renderer import FontsRenderer
 from pyadvman.data.splits import DatasetSplits, Split, check_class_coverage
 from pyadvman.errors import UnreadableFileError
-from pyadvman.manifolds.affine import theta_preset
-from pyadvman.manifolds.true_manifold import FontsRenderer
 
 log = logging.getLogger(__name__)
 

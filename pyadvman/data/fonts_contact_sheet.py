@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from pyadvman.data.figures import fonts_contact_sheet
 from pyadvman.data.fonts import FontsConfig, available_fonts
+from pyadvman.data.image_tiles import fonts_contact_sheet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ class Split:
     images: Tensor[N, C, H, W] float32 in [0, 1] (may be memory-mapped: FONTS).
     labels: Tensor[N] int64 class indices.
     codes: FONTS only, Tensor[N, 2] int64 (font, letter): the discrete part of the true-manifold code.
-    theta: FONTS only, Tensor[N, 6] float32: the transform of each image (pyadvman.manifolds.affine).
+    theta: FONTS only, Tensor[N, 6] float32: the transform of each image (pyadvman.data.affine_transforms).
     """
 
     images: Tensor

@@ -14,11 +14,11 @@
 """
 
 from pyadvman.experiments.claims import ClaimsConfig, claims_config
-from pyadvman.experiments.flatness import FlatnessConfig, flatness_config
-from pyadvman.experiments.registry import EXPERIMENTS, Experiment
+from pyadvman.experiments.experiment_registry import EXPERIMENTS, Experiment
+from pyadvman.experiments.flatness_study import FlatnessConfig, flatness_config
 from pyadvman.experiments.sample_complexity import SampleComplexityConfig, sample_complexity_config
-from pyadvman.experiments.spectra import SpectraConfig, spectra_config
-from pyadvman.experiments.study import StudyConfig
+from pyadvman.experiments.spectra_study import SpectraConfig, spectra_config
+from pyadvman.experiments.study_config import StudyConfig
 
 __all__ = [
     "EXPERIMENTS", "ClaimsConfig", "Experiment", "FlatnessConfig", "SampleComplexityConfig", "SpectraConfig",

@@ -12,33 +12,30 @@ figures/*.png and report.md (each claim, the measured evidence, the paper's figu
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from pyadvman._presets import config_from_preset
 from pyadvman.analysis import knn_distances, learned_manifold_distance, true_manifold_distance
 from pyadvman.attacks import PGD
+from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import check_fields
 from pyadvman.experiments.claims_criteria import evaluate_claims
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.grid import ModelKey, Study, load_study_data, prepare_study, run_grid
 from pyadvman.experiments.manifold_quality import learned_manifold_quality
-from pyadvman.experiments.study import (
-    STUDY_PAPER_PRESET,
-    ModelKey,
-    Study,
-    StudyConfig,
-    load_study_data,
-    prepare_study,
-    run_grid,
-)
+from pyadvman.experiments.model_evaluation import evaluate_model
+from pyadvman.experiments.records import AttackDistances, ModelDistances
+from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig
+from pyadvman.training import TrainResult
 from pyadvman.training.run_folder import holds_results
 
 
+@accepts_old_fields
 @dataclass(frozen=True)
 class ClaimsConfig(StudyConfig):
     """The study's models (StudyConfig) plus the distance analysis of claim 1."""
@@ -81,14 +78,14 @@ def _successful(result) -> torch.Tensor:
     return result.clean_correct & result.success.any(dim=0)
 
 
-def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
+def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistances:
     """Distances to the manifold of a model's successful adversarial examples under the paper's attack, off the
     manifold (L∞, ε) and on it (η), on the first ``distance_examples`` test images (a seeded run of its own,
     not the evaluation's): per successful example, its index among those images, the kNN normalised residual,
     residual and angle, and the distance to the true (FONTS) or learned manifold where there is one."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
-    attack = PGD(eps=cfg.epsilon, check_model=False, compile=cfg.compile, **cfg.eval_attack.options())
+    attack = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=replace(cfg.execution, check_model=False))
     regular = study.attack_test_images(model, attack, cfg.distance_examples, seed)
     on_manifold = study.attack_on_manifold(model, cfg.distance_examples, seed)
     reference = study.data.train.images
@@ -100,30 +97,31 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> dict:
         rows = _successful(result)
         x_adv, x = result.x_adv[rows], result.clean[rows]
         # "example": the test image of each value, shared by both attacks and every model (bootstrap clusters)
-        entry: dict[str, list[float] | int] = {"examples": int(rows.sum()), "example": rows.nonzero()[:, 0].tolist()}
-        if entry["examples"]:
+        entry = AttackDistances(examples=int(rows.sum()), example=rows.nonzero()[:, 0].tolist())
+        if entry.examples:
             knn = knn_distances(x_adv, x, reference, k)
-            entry.update(normalised_residual=knn.normalised_residual.tolist(), angle=knn.angle.tolist(),
-                         residual=knn.residual.tolist(), perturbation_norm=knn.norm.tolist())
+            entry.normalised_residual, entry.angle = knn.normalised_residual.tolist(), knn.angle.tolist()
+            entry.residual, entry.perturbation_norm = knn.residual.tolist(), knn.norm.tolist()
             if study.renderer is not None:
                 distance, _ = true_manifold_distance(study.renderer, x_adv, test.codes[rows], test.theta[rows],
                                                      steps=cfg.projection_steps, lr=cfg.true_projection_lr)
-                entry["true_manifold_distance"] = distance.tolist()
+                entry.true_manifold_distance = distance.tolist()
             if study.learned is not None:
                 distance, _ = learned_manifold_distance(study.learned, x_adv, test.labels[rows],
                                                         steps=cfg.projection_steps, lr=cfg.learned_projection_lr)
-                entry["learned_manifold_distance"] = distance.tolist()
+                entry.learned_manifold_distance = distance.tolist()
         out[name] = entry
-    return out
+    return ModelDistances(**out)
 
 
-def normal_model_distances(study: Study, key: ModelKey, result, folder: ExperimentFolder) -> dict | None:
+def normal_model_distances(study: Study, key: ModelKey, result: TrainResult, folder: ExperimentFolder
+                           ) -> ModelDistances | None:
     """In a normal model's cell, after its evaluation: ``measure_distances`` (cached as distances.json in the
     model's folder); None for the other variants."""
     if key.variant != "normal":
         return None
-    return folder.cached(folder.models / key.name / "distances.json",
-                         lambda: measure_distances(study, result.model, key.seed))
+    return ModelDistances.from_dict(folder.cached(folder.models / key.name / "distances.json",
+                                                  lambda: measure_distances(study, result.model, key.seed).as_dict()))
 
 
 def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = False,
@@ -148,16 +146,17 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
     resumed = resume and holds_results(folder.root)  # anything of an earlier invocation to reload
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
-    records, measured = run_grid(study, folder, executor=executor, progress=progress,
+    records, measured = run_grid(study, folder, evaluate_model, executor=executor, progress=progress,
                                  after_model=normal_model_distances)
-    distances = {r["name"]: d for r, d in zip(records, measured) if d is not None}
+    distances = {r.name: d for r, d in zip(records, measured) if d is not None}
     claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes))
     metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
-               "manifold": study.manifold_kind, "models": records, "claims": claims, "distances": distances}
+               "manifold": study.manifold_kind, "models": [r.as_dict() for r in records], "claims": claims,
+               "distances": {name: d.as_dict() for name, d in distances.items()}}
     if study.learned is not None:
         metrics["learned_manifold"] = folder.cached(folder.root / "manifold" / "quality.json",
                                                     lambda: learned_manifold_quality(data, study.learned))
-    metrics["figures"] = figures(study, metrics, folder.figures)
+    metrics["figures"] = figures(study, metrics, records, distances, folder.figures)
     metrics["seconds"] = round(time.monotonic() - started, 1)
-    folder.write_results(metrics, report(study, metrics))
+    folder.write_results(metrics, report(study, metrics, records))
     return metrics

@@ -21,7 +21,17 @@ from pyadvman.analysis.uncertainty import (
     median_difference,
     pearson_interval,
 )
-from pyadvman.experiments.study import VARIANT_LABELS, metric, size_estimates
+from pyadvman.experiments.estimates import size_estimates
+from pyadvman.experiments.records import (
+    DISTANCE_MEASURES,
+    ON_MANIFOLD_SUCCESS,
+    ModelDistances,
+    ModelRecord,
+    robust_accuracy,
+    success_rate,
+    test_error,
+)
+from pyadvman.experiments.study_config import variant_label
 from pyadvman.experiments.verdicts import all_of, any_of, at_least_half, compare, verdict_of
 
 CLAIM2_MIN_SUCCESS = 0.10  # on-manifold adversarial examples "exist": normal models fooled on >= 10% of pairs
@@ -31,8 +41,8 @@ CLAIM4_PENALTY_TOLERANCE = 0.01  # regular AT may cost at most 1 point of test e
 # few (often one class's) test images they classify correctly.
 CHANCE_MARGIN = 0.05
 
-DISTANCE_MEASURES = ("normalised_residual", "angle", "residual", "true_manifold_distance",
-                     "learned_manifold_distance")
+# the distances whose medians are reported (the perturbation's norm is not a distance to the manifold)
+REPORTED_MEASURES = tuple(m for m in DISTANCE_MEASURES if m != "perturbation_norm")
 
 CLAIMS = {
     "1": "regular adversarial examples leave the manifold",
@@ -44,18 +54,18 @@ CLAIMS = {
 }
 
 
-def _pooled(distances: dict[str, dict], names: list[str], kind: str, measure: str) -> tuple[list, list]:
+def _pooled(distances: dict[str, ModelDistances], names: list[str], kind: str, measure: str) -> tuple[list, list]:
     """The values of ``measure`` pooled over the models ``names`` and the test image each was measured on."""
     values, examples = [], []
     for name in names:
-        entry = distances[name][kind]
-        series = entry.get(measure, [])
+        entry = distances[name].of(kind)
+        series = entry.values(measure)
         values += series
-        examples += entry.get("example", list(range(len(series))))
+        examples += (entry.example if entry.example is not None else list(range(len(series)))) if series else []
     return values, examples
 
 
-def claim1(distances: dict[str, dict], normal_names: list[str], manifold_kind: str) -> dict:
+def claim1(distances: dict[str, ModelDistances], normal_names: list[str], manifold_kind: str) -> dict:
     """Regular adversarial examples lie farther from the manifold than on-manifold ones: on a dataset with a
     true manifold by the distance to it, everywhere by the kNN normalised residual ‖δ − Pδ‖/‖δ‖ (pooled over
     the normal models' successful examples; the difference of medians must be > 0, its bootstrap interval
@@ -66,64 +76,64 @@ def claim1(distances: dict[str, dict], normal_names: list[str], manifold_kind: s
     medians: dict[str, dict] = {}
     for kind in ("regular", "on_manifold"):
         medians[kind] = {}
-        for measure in DISTANCE_MEASURES:
+        for measure in REPORTED_MEASURES:
             values, examples = _pooled(distances, normal_names, kind, measure)
             if values:
                 medians[kind][measure] = bootstrap_median(values, clusters=examples).as_dict()
-    examples = {kind: sum(distances[n][kind]["examples"] for n in normal_names) for kind in ("regular", "on_manifold")}
+    examples = {kind: sum(distances[n].of(kind).examples for n in normal_names) for kind in ("regular", "on_manifold")}
     tests = []
     for measure in tested:
         (reg, reg_examples), (on, on_examples) = (_pooled(distances, normal_names, kind, measure)
                                                   for kind in ("regular", "on_manifold"))
         difference_ = median_difference(reg, on, a_clusters=reg_examples, b_clusters=on_examples)
         tests.append(compare(f"median {measure.replace('_', ' ')}: regular − on-manifold", difference_, ">", 0.0))
-    per_model = [{"name": name, **{kind: {m: median(distances[name][kind][m])
+    per_model = [{"name": name, **{kind: {m: median(distances[name].of(kind).values(m))
                                           for m in ("normalised_residual", "angle", "true_manifold_distance",
                                                     "learned_manifold_distance")
-                                          if distances[name][kind].get(m)}
+                                          if distances[name].of(kind).values(m)}
                                    for kind in ("regular", "on_manifold")}} for name in normal_names]
     verdict = all_of(tests) if normal_names else all_of([])
     return {"tested_measures": tested, "examples": examples, "medians": medians, "per_model": per_model,
             "tests": tests, **verdict_of(verdict)}
 
 
-def claim2(records: list[dict]) -> dict:
+def claim2(records: list[ModelRecord]) -> dict:
     """Normal models' on-manifold success rate is substantial, at least CLAIM2_MIN_SUCCESS, at every N."""
-    success = size_estimates(records, "normal", "on_manifold.success_rate")
+    success = size_estimates(records, "normal", ON_MANIFOLD_SUCCESS)
     tests = [compare(f"N = {n}: on-manifold success rate of normal models", e, ">", CLAIM2_MIN_SUCCESS)
              for n, e in success.items()]
     return {"on_manifold_success_rate": {str(n): e.as_dict() for n, e in success.items()},
             "threshold": CLAIM2_MIN_SUCCESS, "tests": tests, **verdict_of(all_of(tests))}
 
 
-def claim3(records: list[dict], manifold_kind: str, num_classes: int) -> dict:
+def claim3(records: list[ModelRecord], manifold_kind: str, num_classes: int) -> dict:
     """(a) On-manifold AT does not raise test error: it lowers it (the interval of the difference to normal
     training lies below 0) at at least half of the N values; (b) the on-manifold success rate correlates with
     test error across the models above chance (Pearson r with its Fisher interval above CLAIM3_MIN_CORRELATION).
     The reconstruction control, where trained, is compared in ``control`` (reported, not tested)."""
     objective = f"on_{manifold_kind}_manifold"
-    label = VARIANT_LABELS.get(objective, objective)
-    normal = size_estimates(records, "normal", "test_error")
-    on = size_estimates(records, objective, "test_error")
+    label = variant_label(objective)
+    normal = size_estimates(records, "normal", test_error)
+    on = size_estimates(records, objective, test_error)
     sizes = [n for n in normal if n in on]
     lower = [dict(compare(f"N = {n}: test error, {label} − normal", difference(on[n], normal[n]), "<", 0.0),
                   part="a") for n in sizes]
     part_a = at_least_half(lower)
     chance = 1 / num_classes
-    excluded = {r["name"]: "at chance (test accuracy within "
-                f"{CHANCE_MARGIN:g} of {chance:g})" for r in records if r["test_accuracy"] <= chance + CHANCE_MARGIN}
-    excluded.update({r["name"]: "no correctly classified on-manifold example (no success rate)" for r in records
-                     if r["name"] not in excluded and math.isnan(metric(r, "on_manifold.success_rate"))})
-    fitted = [r for r in records if r["name"] not in excluded]
+    excluded = {r.name: "at chance (test accuracy within "
+                f"{CHANCE_MARGIN:g} of {chance:g})" for r in records if r.test_accuracy <= chance + CHANCE_MARGIN}
+    excluded.update({r.name: "no correctly classified on-manifold example (no success rate)" for r in records
+                     if r.name not in excluded and math.isnan(ON_MANIFOLD_SUCCESS(r).value)})
+    fitted = [r for r in records if r.name not in excluded]
     try:
-        fit = linear_fit([r["test_error"] for r in fitted], [metric(r, "on_manifold.success_rate") for r in fitted])
+        fit = linear_fit([r.test_error for r in fitted], [ON_MANIFOLD_SUCCESS(r).value for r in fitted])
         r_estimate = pearson_interval(fit.pearson_r, fit.n)
         fit_record = {**fit.as_dict(), "pearson_interval": r_estimate.as_dict()}
     except ValueError:
         fit_record, r_estimate = None, NOT_MEASURED
     correlation = dict(compare("Pearson r of on-manifold success rate and test error (models above chance)",
                                r_estimate, ">", CLAIM3_MIN_CORRELATION), part="b")
-    control = size_estimates(records, "reconstruction", "test_error")
+    control = size_estimates(records, "reconstruction", test_error)
     verdict = all_of([part_a, correlation]) if sizes else all_of([])
     return {"objective": objective,
             "test_error": {str(n): {"normal": normal[n].as_dict(), objective: on[n].as_dict()} for n in sizes},
@@ -136,10 +146,10 @@ def claim3(records: list[dict], manifold_kind: str, num_classes: int) -> dict:
             "tests": [*lower, correlation], **verdict_of(verdict)}
 
 
-def _robustness_needs_data(records: list[dict], sizes: list[int], attack: str) -> list[dict]:
+def _robustness_needs_data(records: list[ModelRecord], sizes: list[int], attack: str) -> list[dict]:
     """Claim 4 (a) under ``attack``: regular AT's success rate falls from the smallest to the largest N and is
     below normal training's at the largest N."""
-    rate = f"{attack}.success_rate"
+    rate = success_rate(attack)
     at, normal = size_estimates(records, "adversarial", rate), size_estimates(records, "normal", rate)
     small, large = sizes[0], sizes[-1]
     return [dict(compare(f"regular AT's success rate, N = {large} − N = {small}", difference(at[large], at[small]),
@@ -148,15 +158,15 @@ def _robustness_needs_data(records: list[dict], sizes: list[int], attack: str) -
                          "<", 0.0), part="a")]
 
 
-def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd", "apgd")) -> dict:
+def claim4(records: list[ModelRecord], strong_attacks: tuple[str, ...] = ("strong_pgd", "apgd")) -> dict:
     """(a) Robustness needs data: regular AT's success rate (the paper's attack) falls as N grows (lower at the
     largest N than at the smallest) and is below normal training's at the largest N. (b) Robustness need not
     cost accuracy: regular AT's test-error penalty at the largest N is at most CLAIM4_PENALTY_TOLERANCE, or
     smaller than its largest penalty at a smaller N: smaller than the penalty at some smaller N, each of those
     comparisons with a Bonferroni-corrected interval (1 − 0.05/m for m smaller sizes), since the largest is not
     known beforehand. Part (a) is also computed with the strong attacks and reported beside (``strong``)."""
-    normal = size_estimates(records, "normal", "test_error")
-    at = size_estimates(records, "adversarial", "test_error")
+    normal = size_estimates(records, "normal", test_error)
+    at = size_estimates(records, "adversarial", test_error)
     sizes = [n for n in normal if n in at]
     if not sizes:
         return {"per_size": {}, "tests": [], "strong": {}, **verdict_of(all_of([]))}
@@ -169,7 +179,7 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
     smaller = sizes[:-1]
     if smaller:
         confidence = 1 - (1 - CONFIDENCE) / len(smaller)
-        corrected = {n: difference(*(size_estimates(records, o, "test_error", confidence)[n]
+        corrected = {n: difference(*(size_estimates(records, o, test_error, confidence)[n]
                                      for o in ("adversarial", "normal"))) for n in sizes}
         below = [dict(compare(f"penalty at N = {large} − penalty at N = {n}", difference(corrected[large],
                                                                                       corrected[n]), "<", 0.0,
@@ -177,10 +187,10 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
         costs.append({**any_of(below), "tests": below})
     part_b = any_of(costs)
     strong = {attack: all_of(_robustness_needs_data(records, sizes, attack))["outcome"]
-              for attack in strong_attacks if len(sizes) > 1 and any(attack in r["attacks"] for r in records)}
-    rates = {f"{objective}_{attack}_{rate}": size_estimates(records, objective, f"{attack}.{rate}")
+              for attack in strong_attacks if len(sizes) > 1 and any(attack in r.attacks() for r in records)}
+    rates = {f"{objective}_{attack}_{name}": size_estimates(records, objective, measure(attack))
              for attack in ("regular", *strong_attacks) for objective in ("normal", "adversarial")
-             for rate in ("success_rate", "robust_accuracy")}
+             for name, measure in (("success_rate", success_rate), ("robust_accuracy", robust_accuracy))}
     rows = {str(n): {"normal_test_error": normal[n].as_dict(), "adversarial_test_error": at[n].as_dict(),
                      "test_error_penalty": penalty[n].as_dict(),
                      **{key: by_size.get(n, NOT_MEASURED).as_dict() for key, by_size in rates.items()}}
@@ -191,10 +201,11 @@ def claim4(records: list[dict], strong_attacks: tuple[str, ...] = ("strong_pgd",
             **verdict_of(all_of([part_a, part_b]))}
 
 
-def evaluate_claims(records: list[dict], distances: dict[str, dict], manifold_kind: str, num_classes: int) -> dict:
+def evaluate_claims(records: list[ModelRecord], distances: dict[str, ModelDistances], manifold_kind: str,
+                    num_classes: int) -> dict:
     """The evidence and verdict of each claim ("1" … "4") from the model records and the normal models'
     distances (``pyadvman.experiments.claims.measure_distances``)."""
-    normal_names = [r["name"] for r in records if r["objective"] == "normal" and r["name"] in distances]
+    normal_names = [r.name for r in records if r.objective == "normal" and r.name in distances]
     claims = {"1": claim1(distances, normal_names, manifold_kind), "2": claim2(records),
               "3": claim3(records, manifold_kind, num_classes), "4": claim4(records)}
     for key, claim in claims.items():
@@ -203,4 +214,4 @@ def evaluate_claims(records: list[dict], distances: dict[str, dict], manifold_ki
 
 
 __all__ = ["CHANCE_MARGIN", "CLAIM2_MIN_SUCCESS", "CLAIM3_MIN_CORRELATION", "CLAIM4_PENALTY_TOLERANCE", "CLAIMS",
-           "DISTANCE_MEASURES", "claim1", "claim2", "claim3", "claim4", "evaluate_claims"]
+           "REPORTED_MEASURES", "claim1", "claim2", "claim3", "claim4", "evaluate_claims"]

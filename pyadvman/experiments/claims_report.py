@@ -7,18 +7,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyadvman.analysis.uncertainty import mean_std
+from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING
 from pyadvman.experiments.claims_criteria import (
     CLAIM2_MIN_SUCCESS,
     CLAIM3_MIN_CORRELATION,
     CLAIM4_PENALTY_TOLERANCE,
 )
-from pyadvman.experiments.figures import correlation_figure, distance_figure, grid_figure
+from pyadvman.experiments.estimates import records_by_size
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
+from pyadvman.experiments.records import (
+    ATTACK_LABELS,
+    ON_MANIFOLD_SUCCESS,
+    ModelDistances,
+    ModelRecord,
+    clean_accuracy,
+    robust_accuracy,
+    success_rate,
+    test_error,
+)
 from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
-from pyadvman.analysis.uncertainty import mean_std
-from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING
-from pyadvman.experiments.study import ATTACK_LABELS, VARIANT_LABELS, metric, records_by_size
+from pyadvman.experiments.study_config import variant_label
+from pyadvman.experiments.study_figures import correlation_figure, distance_figure, grid_figure
 from pyadvman.manifolds.vae_gan import vae_gan_config
 
 MEASURE_LABELS = {"normalised_residual": "normalised residual ‖δ − Pδ‖/‖δ‖ (kNN)",
@@ -27,39 +38,42 @@ MEASURE_LABELS = {"normalised_residual": "normalised residual ‖δ − Pδ‖/�
                   "learned_manifold_distance": "distance to the learned manifold (L2)"}
 
 
-def _pooled(metrics: dict, kind: str) -> dict[str, list[float]]:
+def _pooled(distances: dict[str, ModelDistances], kind: str) -> dict[str, list[float]]:
+    """Each measure's values, pooled over the models (those a measure has)."""
     values: dict[str, list[float]] = {}
-    for entry in metrics["distances"].values():
-        for key, series in entry[kind].items():
-            if isinstance(series, list):
-                values.setdefault(key, []).extend(series)
+    for entry in distances.values():
+        for measure in MEASURE_LABELS:
+            if entry.of(kind).values(measure):
+                values.setdefault(measure, []).extend(entry.of(kind).values(measure))
     return values
 
 
-def figures(study, metrics: dict, out: Path) -> dict[str, str]:
+def figures(study, metrics: dict, records: list[ModelRecord], distances: dict[str, ModelDistances],
+            out: Path) -> dict[str, str]:
     """Writes the PNGs; returns {figure: path relative to the run folder}."""
-    records, cfg = metrics["models"], study.cfg
+    cfg = study.cfg
     paper = ON_MANIFOLD_SUCCESS_FONTS if cfg.dataset == "fonts" else None
     written = {}
-    regular, on_manifold = _pooled(metrics, "regular"), _pooled(metrics, "on_manifold")
-    panels = [(k, MEASURE_LABELS[k]) for k in MEASURE_LABELS if k != "residual" and (regular.get(k) or on_manifold.get(k))]
+    regular, on_manifold = _pooled(distances, "regular"), _pooled(distances, "on_manifold")
+    panels = [(k, MEASURE_LABELS[k]) for k in MEASURE_LABELS
+              if k != "residual" and (regular.get(k) or on_manifold.get(k))]
     if panels:
         written["claim1"] = distance_figure(regular, on_manifold, panels, out / "claim1_distances.png",
                                             "Claim 1: distance of adversarial examples to the manifold (normal models)")
-    written["claim2_3"] = grid_figure(records, [("on_manifold.success_rate", "on-manifold success rate"),
-                                                ("test_error", "test error")], out / "claim2_3_on_manifold.png",
+    written["claim2_3"] = grid_figure(records, [(ON_MANIFOLD_SUCCESS, "on-manifold success rate"),
+                                                (test_error, "test error")], out / "claim2_3_on_manifold.png",
                                       "Claims 2 and 3: on-manifold success rate and test error vs N (95% intervals)",
-                                      paper={"on_manifold.success_rate": paper} if paper else None)
+                                      paper={"on-manifold success rate": paper} if paper else None)
     fit = metrics["claims"]["3"]["fit"]
     if fit is not None:
-        fitted = [r for r in records if r["name"] not in metrics["claims"]["3"]["excluded_from_fit"]]
+        fitted = [r for r in records if r.name not in metrics["claims"]["3"]["excluded_from_fit"]]
         written["claim3_fit"] = correlation_figure(fitted, fit, out / "claim3_correlation.png",
                                                    "Claim 3: on-manifold success rate vs test error (the fitted "
                                                    "models)")
-    panels = [("test_error", "test error"), ("regular.success_rate", "success rate, paper's attack"),
-              ("strong_pgd.robust_accuracy", "robust accuracy, signed PGD")]
-    if any("apgd" in r["attacks"] for r in records):
-        panels.append(("apgd.robust_accuracy", "robust accuracy, APGD-CE"))
+    panels = [(test_error, "test error"), (success_rate("regular"), "success rate, paper's attack"),
+              (robust_accuracy("strong_pgd"), "robust accuracy, signed PGD")]
+    if any(r.apgd is not None for r in records):
+        panels.append((robust_accuracy("apgd"), "robust accuracy, APGD-CE"))
     written["claim4"] = grid_figure(records, panels, out / "claim4_robustness.png",
                                     f"Claim 4: normal vs regular AT (L∞, ε = {cfg.epsilon}; 95% intervals)",
                                     objectives=["normal", "adversarial"])
@@ -122,21 +136,21 @@ def _claim2(metrics: dict, dataset: str) -> list[str]:
             tests_table(claim["tests"]), "", verdict_line(claim), _image(metrics, "claim2_3")]
 
 
-def _claim3(metrics: dict, dataset: str) -> list[str]:
+def _claim3(metrics: dict, records: list[ModelRecord], dataset: str) -> list[str]:
     claim = metrics["claims"]["3"]
     objective = claim["objective"]
-    label = VARIANT_LABELS.get(objective, objective)
+    label = variant_label(objective)
     rows = [[n, interval(v["normal"]), interval(v[objective])] for n, v in claim["test_error"].items()]
-    per_model = [[r["train_size"], VARIANT_LABELS.get(r["objective"], r["objective"]), r["seed"], r["test_error"],
-                  metric(r, "on_manifold.success_rate"),
-                  fmt(paper_on_manifold_success(dataset, r["objective"], r["train_size"]))] for r in metrics["models"]]
+    per_model = [[r.train_size, variant_label(r.objective), r.seed, r.test_error, ON_MANIFOLD_SUCCESS(r).value,
+                  fmt(paper_on_manifold_success(dataset, r.objective, r.train_size))] for r in records]
     fit = claim["fit"]
     fit_line = (f"Linear fit of on-manifold success rate on test error over {fit['n']} models: slope "
                 f"{fmt(fit['slope'])}, intercept {fmt(fit['intercept'])}, Pearson r = {fmt(fit['pearson_r'])} "
                 f"(Fisher 95% interval {interval(fit['pearson_interval'], value=False)})."
                 if fit else "Linear fit: not enough distinct test errors to fit a line.")
     if claim["excluded_from_fit"]:
-        fit_line += " Left out: " + "; ".join(f"{name}, {why}" for name, why in claim["excluded_from_fit"].items()) + "."
+        left_out = "; ".join(f"{name}, {why}" for name, why in claim["excluded_from_fit"].items())
+        fit_line += f" Left out: {left_out}."
     control = [[n, interval(v["reconstruction"]), interval(v["reconstruction − normal"]),
                 interval(v[f"{objective} − reconstruction"])] for n, v in claim["control"].items()]
     control_lines = [] if not control else [
@@ -187,50 +201,51 @@ def _claim4(metrics: dict, cfg) -> list[str]:
                    "signed PGD, regular AT", "APGD-CE, normal", "APGD-CE, regular AT"], strong), "",
             ("Paper: regular AT reaches the test accuracy of normal training given more data; its robustness "
              "has a higher sample complexity than its accuracy (no numbers in docs/papers.md)."), "",
-            f"Part (a): **{claim.get('part_a', 'not evaluated')}**; part (b): **{claim.get('part_b', 'not evaluated')}**."
+            f"Part (a): **{claim.get('part_a', 'not evaluated')}**; "
+            f"part (b): **{claim.get('part_b', 'not evaluated')}**."
             + (f" Part (a) with the strong evaluation's success rates instead (reported, not the verdict): "
                f"{sensitivity}." if sensitivity else ""), "",
             tests_table(claim["tests"]), "", verdict_line(claim), _image(metrics, "claim4")]
 
 
-def _strong_evaluation(metrics: dict, cfg) -> list[str]:
-    attacks = [a for a in ("regular", "strong_pgd", "apgd") if any(a in r["attacks"] for r in metrics["models"])]
+def _strong_evaluation(records: list[ModelRecord], cfg) -> list[str]:
+    attacks = [a for a in ("regular", "strong_pgd", "apgd") if any(a in r.attacks() for r in records)]
     header = ["model", "test error"]
     for attack in attacks:
         header += [f"{ATTACK_LABELS[attack]} success rate", f"{ATTACK_LABELS[attack]} robust acc."]
-    rows = [[r["name"], r["test_error"], *(v for a in attacks for v in (metric(r, f"{a}.success_rate"),
-                                                                         metric(r, f"{a}.robust_accuracy")))]
-            for r in metrics["models"]]
+    rows = [[r.name, r.test_error, *(v for a in attacks for v in (success_rate(a)(r).value,
+                                                                  robust_accuracy(a)(r).value))]
+            for r in records]
     return ["## The strong evaluation beside the paper's attack", "",
             (f"The paper's attack is weak by design: Adam on δ takes steps of about its learning rate, so here a "
              f"pixel travels about {cfg.eval_attack.lr * cfg.eval_attack.steps:g} (lr × iterations) beyond its "
              "random start, where signed PGD can cross the whole ball. The same models under "
              f"{cfg.strong_attack.describe('ε', cfg.epsilon)}"
-             + (f", and APGD-CE ({cfg.apgd_steps} iterations)" if cfg.apgd_steps else "")
+             + (f", and APGD-CE ({cfg.apgd_attack.steps} iterations)" if cfg.apgd_attack is not None else "")
              + f", on the first {cfg.regular_examples} test images; conclusions that change between the columns "
              "depend on attack strength."), "",
             table(header, rows), "",
-            *grid_autoattack_section(metrics["models"], cfg.epsilon)]
+            *grid_autoattack_section(records, cfg.epsilon)]
 
 
-def _over_seeds(metrics: dict, cfg) -> list[str]:
+def _over_seeds(records: list[ModelRecord], cfg) -> list[str]:
     if len(cfg.seeds) < 2:
         return []
-    names = (("test_error", "test error"), ("regular.success_rate", "success rate, paper's attack"),
-             ("on_manifold.success_rate", "on-manifold success rate"))
+    names = ((test_error, "test error"), (success_rate("regular"), "success rate, paper's attack"),
+             (ON_MANIFOLD_SUCCESS, "on-manifold success rate"))
     rows = []
-    for objective in dict.fromkeys(r["objective"] for r in metrics["models"]):
-        for n, group in records_by_size(metrics["models"], objective).items():
+    for objective in dict.fromkeys(r.objective for r in records):
+        for n, group in records_by_size(records, objective).items():
             cells = []
-            for name, _ in names:
-                mean, std = mean_std([metric(r, name) for r in group])
+            for measure, _ in names:
+                mean, std = mean_std([measure(r).value for r in group])
                 cells.append(f"{fmt(mean)} ± {fmt(std)}")
-            rows.append([VARIANT_LABELS.get(objective, objective), n, len(group), *cells])
+            rows.append([variant_label(objective), n, len(group), *cells])
     return ["## Over seeds", "", "Mean ± standard deviation over the seeds of each (variant, N):", "",
             table(["variant", "N", "seeds", *(label for _, label in names)], rows)]
 
 
-def _learned_manifold(metrics: dict, cfg) -> list[str]:
+def _learned_manifold(metrics: dict, records: list[ModelRecord], cfg) -> list[str]:
     quality = metrics.get("learned_manifold")
     if quality is None or metrics["manifold"] != "learned":
         return []
@@ -244,8 +259,8 @@ def _learned_manifold(metrics: dict, cfg) -> list[str]:
     def relative(name: str) -> str:
         return fmt(median[name]["value"] / yardstick, 2) if yardstick and yardstick > 0 else "n/a"
 
-    models = [[r["name"], r["test_accuracy"], metric(r, "on_manifold.clean_accuracy"),
-               metric(r, "on_manifold.success_rate")] for r in metrics["models"]]
+    models = [[r.name, r.test_accuracy, clean_accuracy("on_manifold")(r).value, ON_MANIFOLD_SUCCESS(r).value]
+              for r in records]
     return ["## The learned manifold", "",
             (f"Class VAE-GANs of the `{cfg.vae_gan_preset}` preset: {vae['channels']} channels, {vae['epochs']} "
              f"epochs, latent size {vae['latent']}, at most {vae['max_examples'] or 'all'} training images per "
@@ -263,8 +278,8 @@ def _learned_manifold(metrics: dict, cfg) -> list[str]:
             "", table(["model", "test accuracy", "accuracy on reconstructions", "on-manifold success rate"], models)]
 
 
-def report(study, metrics: dict) -> str:
-    """report.md of a claims run (a function of metrics.json and the config)."""
+def report(study, metrics: dict, records: list[ModelRecord]) -> str:
+    """report.md of a claims run (a function of metrics.json, its model records and the config)."""
     cfg = study.cfg
     released = cfg.train_attack == RELEASED_TRAINING and cfg.eval_attack == RELEASED_EVALUATION
     protocol = ("the released code's protocol" if released else
@@ -273,7 +288,7 @@ def report(study, metrics: dict) -> str:
     summary = table(["claim", "the paper's claim", "verdict"],
                     [[k, c["claim"], f"**{c['verdict']}**"] for k, c in metrics["claims"].items()])
     lines = [f"# The four claims of Stutz et al. (CVPR 2019) on {cfg.dataset}", "",
-             (f"Models: {', '.join(VARIANT_LABELS.get(study.objective(v), v) for v in cfg.variants)} × "
+             (f"Models: {', '.join(variant_label(study.objective(v)) for v in cfg.variants)} × "
               f"N ∈ {list(cfg.train_sizes)} × seeds {list(cfg.seeds)}, {cfg.model} classifier, {cfg.epochs} epochs "
               f"(lr decayed per {cfg.lr_schedule}), the last epoch evaluated. Attacks by {protocol}: training "
               f"attacks {cfg.train_attack.describe('ε')}; the test attack {cfg.eval_attack.describe('ε')}, "
@@ -291,8 +306,8 @@ def report(study, metrics: dict) -> str:
               + (" With one seed the intervals cover the sampling of test images, not the variation between "
                  "training runs: another seed can move a verdict between holds and inconclusive."
                  if len(cfg.seeds) == 1 else "")), ""]
-    for part in (_claim1(metrics, cfg), _claim2(metrics, cfg.dataset), _claim3(metrics, cfg.dataset),
-                 _claim4(metrics, cfg), _over_seeds(metrics, cfg), _strong_evaluation(metrics, cfg),
-                 _learned_manifold(metrics, cfg)):
+    for part in (_claim1(metrics, cfg), _claim2(metrics, cfg.dataset), _claim3(metrics, records, cfg.dataset),
+                 _claim4(metrics, cfg), _over_seeds(records, cfg), _strong_evaluation(records, cfg),
+                 _learned_manifold(metrics, records, cfg)):
         lines += part + [""]
     return "\n".join(lines)

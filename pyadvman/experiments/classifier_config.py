@@ -4,51 +4,81 @@ each TrainConfig is the paper's (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
-from pyadvman._presets import coerce_nested
-from pyadvman.attacks.protocol import AttackProtocol
-from pyadvman.compilation import COMPILE_MODES
-from pyadvman.errors import check_fields
+from pyadvman.attacks.protocol import RELEASED_TRAINING, AttackProtocol
+from pyadvman.configs import (
+    accepts_old_fields,
+    check_literal_fields,
+    coerce_nested,
+    config_from_record,
+    move_fields,
+)
+from pyadvman.data import DATASETS
+from pyadvman.errors import ConfigError, check_fields
+from pyadvman.execution import Execution
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.models import MODELS
 from pyadvman.training import TrainConfig, train_config
-from pyadvman.training.config import LR_SCHEDULES
+from pyadvman.training.config import LrSchedule
 
 # The released training attack scaled to 10 iterations: Adam on δ at lr 0.02, so that lr × iterations (about how
 # far a coordinate travels beyond its start) stays the released 40 × 0.005 = 0.2; the claims quick preset.
-QUICK_TRAINING = AttackProtocol(steps=10, lr=0.02, keep="last_then_loss")
+QUICK_TRAINING = replace(RELEASED_TRAINING, steps=10, lr=0.02)
+# experiment config fields of pyadvman 0.1 that moved into ``execution``
+MOVED_TO_EXECUTION = {"device": ("execution", "device", str), "compile": ("execution", "compile", str)}
 
 
+@accepts_old_fields
 @dataclass(frozen=True)
 class ClassifierConfig(DataConfig):
     """The dataset (DataConfig) and the classifiers' training (defaults: the claims quick preset)."""
 
-    model: str = "standard"  # classifier architecture: standard | resnet | mlp | vgg
+    model: str = "standard"  # the classifier (pyadvman.models.MODELS)
     epochs: int = 15  # training epochs (paper: 20)
-    lr_schedule: str = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
+    lr_schedule: LrSchedule = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
     epsilon: float = 0.3  # L∞ radius of regular attacks and regular AT (images in [0, 1])
     train_attack: AttackProtocol = QUICK_TRAINING  # the attack of adversarial training (paper: released code's)
     autoattack_examples: int = 0  # first test images under AutoAttack standard at epsilon (0: none; paper: 1000)
-    device: str = "auto"  # auto | cpu | cuda
-    compile: str = "auto"  # torch.compile in training and attacks: auto | off | default | reduce-overhead
+    execution: Execution = Execution()  # device, compile mode, ... of training and attacks
+
+    CHOICES: ClassVar[dict] = {"dataset": DATASETS, "model": MODELS}  # listed by --help
 
     def __post_init__(self) -> None:
         coerce_nested(self)
+        check_literal_fields(self)
         check_fields([
-            (self.model in MODELS, "model", f"one of {sorted(MODELS)}", self.model),
+            (self.model in MODELS, "model", f"one of {list(MODELS)}", self.model),
             (self.epochs >= 1, "epochs", ">= 1", self.epochs),
-            (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}", self.lr_schedule),
             (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
             (self.autoattack_examples >= 0, "autoattack_examples", ">= 0", self.autoattack_examples),
-            (self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}", self.compile),
         ])
+
+    def check_variants(self, allowed: tuple[str, ...] | dict) -> None:
+        """Raises ConfigError unless ``self.variants`` is a non-empty tuple of names in ``allowed``."""
+        variants = getattr(self, "variants", ())
+        if not variants or any(v not in allowed for v in variants):
+            raise ConfigError("variants", f"a non-empty tuple of {list(allowed)}", variants)
+
+    @classmethod
+    def from_record(cls, record: dict):
+        """The config stored in a run folder (config.json), also one of pyadvman 0.1 (its device and compile
+        fields are ``execution``'s; a study's ``apgd_steps`` k is ``apgd_attack`` with k iterations, 0 none;
+        the flatness study's ``robust_steps`` and ``robust_restarts`` are ``robust_attack``'s)."""
+        return config_from_record(cls, cls.upgrade_record(record))
+
+    @classmethod
+    def upgrade_record(cls, record: dict) -> dict:
+        """``record`` (a config.json, or keyword fields) with the fields of pyadvman 0.1 written as the fields they
+        became (subclasses add their own)."""
+        return move_fields(record, MOVED_TO_EXECUTION)
 
     def train_config(self, objective: str, **fields: object) -> TrainConfig:
         """The TrainConfig of one classifier: the paper preset with this config's dataset, model, epochs,
-        schedule, ε, training attack, device and compile mode, objective ``objective`` and ``fields`` (train_size,
-        seed, ..., which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
+        schedule, ε, training attack and execution, objective ``objective`` and ``fields`` (train_size, seed, ...,
+        which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
         shared = {"dataset": self.dataset, "dataset_options": self.loader_options(), "model": self.model,
                   "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon,
-                  "train_attack": self.train_attack, "device": self.device, "compile": self.compile}
+                  "train_attack": self.train_attack, "execution": self.execution}
         return train_config("paper", objective=objective, **{**shared, **fields})

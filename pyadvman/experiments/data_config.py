@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.data import DATASETS, DatasetSplits, load_dataset
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset an experiment runs on (the first fields of every experiment config)."""
 
-    dataset: str = "fonts"  # a name of pyadvman.data.DATASETS (fonts, fashion-mnist, idx, npz)
+    dataset: str = "fonts"  # the dataset (pyadvman.data.DATASETS)
     dataset_options: dict = field(default_factory=dict)  # loader options, e.g. {"path": "my.npz"}
     fonts_preset: str = "quick"  # FONTS size when dataset is fonts: quick (100 fonts) | default | paper
+
+    CHOICES: ClassVar[dict] = {"dataset": DATASETS}  # listed by --help
 
     def loader_options(self, progress: bool | None = None) -> dict:
         """The options given to ``load_dataset``: dataset_options, plus the FONTS preset (and progress) for

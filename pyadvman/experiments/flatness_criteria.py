@@ -12,8 +12,8 @@ Every test compares an estimate's 95% interval with a threshold (pyadvman.experi
 are fixed before any run; the study reports them whatever they say.
 
 A record is one (variant, epoch): {"variant", "epoch", "examples", "test_robust_accuracy",
-"robust_generalization_gap", "worst_case_flatness", "average_flatness", "per_example": {"train_robust_loss", "test_robust_loss",
-"worst_case_robust_loss"}} (per-example lists over the same first test / training images for every record).
+"robust_generalization_gap", "worst_case_flatness", "average_flatness", "per_example": {"train_robust_loss",
+"test_robust_loss", "worst_case_robust_loss"}} (per-example lists over the same first test / training images for every record).
 """
 
 from __future__ import annotations
@@ -33,8 +33,17 @@ from pyadvman.analysis.uncertainty import (
     pearson_interval,
     wilson,
 )
-from pyadvman.experiments.study import variant_label as _label
-from pyadvman.experiments.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUATED, all_of, compare, part, verdict_of
+from pyadvman.experiments.study_config import variant_label as _label
+from pyadvman.experiments.verdicts import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_EVALUATED,
+    all_of,
+    compare,
+    part,
+    verdict_of,
+)
 
 CHANCE_MULTIPLE = 2.0  # "well above chance": the best test robust accuracy's lower bound exceeds 2 × 1/classes
 FLATTER_THAN_AT = ("awp", "trades")  # claim 3: the methods said to be flatter than plain adversarial training

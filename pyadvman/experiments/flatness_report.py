@@ -7,11 +7,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from pyadvman.experiments.figures import color, save
 from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE, FLATTER_THAN_AT, by_variant
 from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
 from pyadvman.experiments.strong_evaluation import autoattack_section
-from pyadvman.experiments.study import variant_label as _label
+from pyadvman.experiments.study_config import variant_label as _label
+from pyadvman.experiments.study_figures import color, save
 
 CURVES = (("test_robust_loss", "robust loss (test solid, train dashed)"),
           ("robust_generalization_gap", "robust generalization gap (test − train robust loss)"),
@@ -154,7 +154,8 @@ def report(cfg, metrics: dict) -> str:
          f"al.'s 50/50 scheme by default; Wu et al.'s AT-AWP perturbs 100%); AWP γ = {cfg.awp_gamma}, warm-up "
          f"{cfg.awp_warmup_epochs} epochs), "
          f"seed {cfg.seed}. Measured every {cfg.evaluate_every} epoch(s) and at the last: the robust loss (L∞ "
-         f"PGD-{cfg.robust_steps}, ε = {cfg.epsilon}, {cfg.robust_restarts} restart(s), worst per example) on the "
+         f"PGD-{cfg.robust_attack.steps}, ε = {cfg.epsilon}, {cfg.robust_attack.restarts} restart(s), "
+         "worst per example) on the "
          f"first {cfg.examples} training and test images; average-case flatness (ξ = {cfg.average_xi}, "
          f"{cfg.average_samples} samples) and worst-case flatness (ξ = {cfg.worst_xi}, {cfg.worst_passes} passes, "
          f"{cfg.worst_restarts} restart(s)) on the test images, each the perturbed minus the unperturbed test "

@@ -7,32 +7,35 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pyadvman._presets import config_from_preset
-from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.figures import grid_figure
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
 from pyadvman.analysis.uncertainty import mean_std
+from pyadvman.configs import accepts_old_fields, config_from_preset
+from pyadvman.experiments.estimates import records_by_size, size_estimates
+from pyadvman.experiments.executors import Executor
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.grid import load_study_data, prepare_study, run_grid
+from pyadvman.experiments.model_evaluation import evaluate_model
+from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
+from pyadvman.experiments.records import (
+    ON_MANIFOLD_SUCCESS,
+    ModelRecord,
+    robust_accuracy,
+    success_rate,
+    test_error,
+)
 from pyadvman.experiments.report import data_lines, fmt, interval, table
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
-from pyadvman.experiments.study import (
-    STUDY_PAPER_PRESET,
-    VARIANT_LABELS,
-    StudyConfig,
-    load_study_data,
-    metric,
-    prepare_study,
-    records_by_size,
-    run_grid,
-    size_estimates,
-)
+from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig, variant_label
+from pyadvman.experiments.study_figures import grid_figure
 
 SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {"quick": {}, "paper": dict(STUDY_PAPER_PRESET)}
-METRICS = (("test_error", "test error"), ("regular.success_rate", "success rate (paper's L∞ attack)"),
-           ("strong_pgd.robust_accuracy", "robust accuracy (signed PGD)"),
-           ("on_manifold.success_rate", "on-manifold success rate"))
+# (key in metrics.json's summary, what it measures, its label)
+METRICS = (("test_error", test_error, "test error"),
+           ("regular.success_rate", success_rate("regular"), "success rate (paper's L∞ attack)"),
+           ("strong_pgd.robust_accuracy", robust_accuracy("strong_pgd"), "robust accuracy (signed PGD)"),
+           ("on_manifold.success_rate", ON_MANIFOLD_SUCCESS, "on-manifold success rate"))
 
 
+@accepts_old_fields
 @dataclass(frozen=True)
 class SampleComplexityConfig(StudyConfig):
     """The models of the study (see StudyConfig); defaults: the quick preset on FONTS."""
@@ -47,22 +50,22 @@ def sample_complexity_config(preset: str = "quick", **overrides: object) -> Samp
     return config_from_preset(SampleComplexityConfig, SAMPLE_COMPLEXITY_PRESETS, preset, **overrides)
 
 
-def summarise(records: list[dict]) -> list[dict]:
-    """One row per (objective, N): the number of seeds and each metric of METRICS as an estimate (the mean over
-    seeds with its 95% interval, ``study.size_estimates``) and the mean ± std over seeds."""
+def summarise(records: list[ModelRecord]) -> list[dict]:
+    """One row per (objective, N): the number of seeds and each measure of METRICS as an estimate (the mean over
+    seeds with its 95% interval, ``estimates.size_estimates``) and the mean ± std over seeds."""
     rows = []
-    for objective in dict.fromkeys(r["objective"] for r in records):
-        estimates = {m: size_estimates(records, objective, m) for m, _ in METRICS}
+    for objective in dict.fromkeys(r.objective for r in records):
+        estimates = {key: size_estimates(records, objective, measure) for key, measure, _ in METRICS}
         for n, group in records_by_size(records, objective).items():
             rows.append({"objective": objective, "train_size": n, "seeds": len(group),
-                         **{m: {**estimates[m][n].as_dict(),
-                                "std": mean_std([metric(r, m) for r in group])[1]} for m, _ in METRICS}})
+                         **{key: {**estimates[key][n].as_dict(),
+                                  "std": mean_std([measure(r).value for r in group])[1]}
+                            for key, measure, _ in METRICS}})
     return rows
 
 
-def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
-    rows = [[VARIANT_LABELS.get(r["objective"], r["objective"]), r["train_size"], r["seeds"],
-             *(interval(r[m]) for m, _ in METRICS),
+def report(cfg: SampleComplexityConfig, metrics: dict, records: list[ModelRecord]) -> str:
+    rows = [[variant_label(r["objective"]), r["train_size"], r["seeds"], *(interval(r[key]) for key, _, _ in METRICS),
              fmt(paper_on_manifold_success(cfg.dataset, r["objective"], r["train_size"]))]
             for r in metrics["summary"]]
     figure = metrics["figures"]["sample_complexity"]
@@ -75,11 +78,11 @@ def report(cfg: SampleComplexityConfig, metrics: dict) -> str:
          f"manifold success rate (η = {cfg.eta}) on the first {cfg.on_manifold_examples}. Means over seeds with "
          "95% intervals (Wilson, with the t interval over seeds added in quadrature when there are several)."), "",
         *data_lines(metrics["data"]), "",
-        table(["variant", "N", "seeds", *(label for _, label in METRICS), "paper on-manifold success rate"],
+        table(["variant", "N", "seeds", *(label for _, _, label in METRICS), "paper on-manifold success rate"],
               rows), "",
         ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
-        f"![sample complexity]({figure})", "", *grid_autoattack_section(metrics["models"], cfg.epsilon)])
+        f"![sample complexity]({figure})", "", *grid_autoattack_section(records, cfg.epsilon)])
 
 
 def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,
@@ -96,14 +99,14 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
     data = load_study_data(cfg, progress=progress)
     folder.prepare(cfg, data, resume)
     study = prepare_study(cfg, data, folder, progress=progress)
-    records, _ = run_grid(study, folder, executor=executor, progress=progress)
-    paper = {"on_manifold.success_rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
-    path = grid_figure(records, list(METRICS), folder.figures / "sample_complexity.png",
-                       f"Sample complexity on {cfg.dataset}", paper=paper)
+    records, _ = run_grid(study, folder, evaluate_model, executor=executor, progress=progress)
+    paper = {"on-manifold success rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
+    path = grid_figure(records, [(measure, label) for _, measure, label in METRICS],
+                       folder.figures / "sample_complexity.png", f"Sample complexity on {cfg.dataset}", paper=paper)
     metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "data": data.fingerprint,
                "manifold": study.manifold_kind,
-               "models": records, "summary": summarise(records),
+               "models": [r.as_dict() for r in records], "summary": summarise(records),
                "figures": {"sample_complexity": str(path.relative_to(folder.root))},
                "seconds": round(time.monotonic() - started, 1)}
-    folder.write_results(metrics, report(cfg, metrics))
+    folder.write_results(metrics, report(cfg, metrics, records))
     return metrics

@@ -3,6 +3,7 @@ record its report reads."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from torch import nn
@@ -10,18 +11,20 @@ from torch import nn
 from pyadvman.attacks import AutoAttack
 from pyadvman.attacks.robust_evaluation import evaluate_robustness
 from pyadvman.data.splits import Split
+from pyadvman.execution import Execution
+from pyadvman.experiments.records import ModelRecord
 from pyadvman.experiments.report import table
 
 
 def autoattack_record(model: nn.Module, test: Split, eps: float, examples: int, seed: int, state_dir: str | Path,
-                      progress: bool = True, compile: str = "auto") -> dict:
+                      progress: bool = True, execution: Execution = Execution()) -> dict:
     """AutoAttack standard (L∞, radius ``eps``) on the first ``examples`` images of ``test``: the counts of
     AttackResult.counts with "robust_accuracy_after" (per attack, in order) and "findings" (its checks). The
-    state is kept in ``state_dir`` (resumed if present); ``seed`` seeds every batch and attack; ``compile``: the
-    attacks' compile mode (pyadvman.compilation)."""
+    state is kept in ``state_dir`` (resumed if present); ``seed`` seeds every batch and attack; ``execution``:
+    how its attacks run (checks, compile mode, precision)."""
     attacked = test.first(min(examples, len(test)))
     device = next(model.parameters()).device
-    result = evaluate_robustness(AutoAttack(eps=eps, compile=compile), model, attacked.images, attacked.labels,
+    result = evaluate_robustness(AutoAttack(eps=eps, execution=execution), model, attacked.images, attacked.labels,
                                  seed=seed, state_dir=state_dir, device=device, progress=progress)
     return {**result.counts(), "robust_accuracy_after": result.robust_accuracy_after(),
             "findings": result.findings}
@@ -42,7 +45,6 @@ def autoattack_section(records: dict[str, dict], eps: float) -> list[str]:
             table(["model", "images", "clean acc.", *(f"after {n}" for n in names), "findings"], rows), ""]
 
 
-def grid_autoattack_section(models: list[dict], eps: float) -> list[str]:
-    """:func:`autoattack_section` for a study grid's model records (those with an "autoattack" attack)."""
-    return autoattack_section({r["name"]: r["attacks"]["autoattack"] for r in models
-                               if "autoattack" in r["attacks"]}, eps)
+def grid_autoattack_section(models: list[ModelRecord], eps: float) -> list[str]:
+    """:func:`autoattack_section` for a study grid's model records (those AutoAttack evaluated)."""
+    return autoattack_section({r.name: asdict(r.autoattack) for r in models if r.autoattack is not None}, eps)

@@ -1,6 +1,6 @@
 """Manifolds: the true manifold of FONTS (a differentiable renderer), learned class-specific VAE-GANs."""
 
-from pyadvman.manifolds.affine import (
+from pyadvman.data.affine_transforms import (
     THETA_NAMES,
     THETA_PRESETS,
     AffineRanges,
@@ -8,6 +8,6 @@ from pyadvman.manifolds.affine import (
     theta_preset,
     warp,
 )
-from pyadvman.manifolds.true_manifold import FontsRenderer
+from pyadvman.data.fonts_renderer import FontsRenderer
 
 __all__ = ["THETA_NAMES", "THETA_PRESETS", "AffineRanges", "FontsRenderer", "affine_matrix", "theta_preset", "warp"]

@@ -170,7 +170,7 @@ def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | 
     Returns:
         LearnedManifold in eval mode on ``device``.
     """
-    from pyadvman.manifolds.figures import reconstruction_figure
+    from pyadvman.manifolds.reconstruction_figure import reconstruction_figure
 
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)

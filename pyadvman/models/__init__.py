@@ -7,7 +7,7 @@ torch.Size([2, 10])
 """
 
 from pyadvman.models.mlp import MLP
-from pyadvman.models.registry import MODELS, build_model
+from pyadvman.models.model_registry import MODELS, build_model
 from pyadvman.models.resnet import ResNet
 from pyadvman.models.standard import StandardClassifier
 from pyadvman.models.vgg import VGG

@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor, nn
 
-from pyadvman.models._checks import check_image_shape
+from pyadvman.models._image_shape import check_image_shape
 
 
 class MLP(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from pyadvman.models._checks import check_image_shape
+from pyadvman.models._image_shape import check_image_shape
 
 
 class VGG(nn.Module):

@@ -8,12 +8,22 @@ MART, ALP, CLP and DALE; DDP under torchrun; atomic, resumable checkpoints.
 >>> result.final["test_accuracy"], result.final["robust_accuracy"]  # doctest: +SKIP
 """
 
-from pyadvman.training.config import OBJECTIVE_NAMES, TRAIN_PRESETS, TrainConfig, train_config
+from pyadvman.training.config import TRAIN_PRESETS, TrainConfig, train_config
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 from pyadvman.training.loop import TrainResult, load_trained, train
-from pyadvman.training.objectives import Batch, Objective, build_objective
+from pyadvman.training.objective_registry import OBJECTIVES, build_objective
+from pyadvman.training.objectives import Batch, Objective
 
 __all__ = [
-    "OBJECTIVE_NAMES", "TRAIN_PRESETS", "Batch", "Objective", "TrainConfig", "TrainResult", "build_objective",
+    "OBJECTIVES", "TRAIN_PRESETS", "Batch", "Objective", "TrainConfig", "TrainResult", "build_objective",
     "clean_accuracy", "load_trained", "pgd_robustness", "train", "train_config",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "OBJECTIVE_NAMES":  # pyadvman 0.1
+        from pyadvman._compat import deprecated
+
+        deprecated("pyadvman.training.OBJECTIVE_NAMES", "tuple(pyadvman.training.OBJECTIVES)")
+        return tuple(OBJECTIVES)
+    raise AttributeError(f"module 'pyadvman.training' has no attribute {name!r}")

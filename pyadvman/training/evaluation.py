@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from pyadvman.attacks import PGD, AttackProtocol, AttackResult, attack_in_batches, eval_mode
 from pyadvman.attacks.model_checks import predicted_classes
+from pyadvman.execution import Execution, execution_keywords
 
 
 @torch.no_grad()
@@ -25,13 +26,13 @@ def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_si
     return correct / images.shape[0]
 
 
+@execution_keywords
 def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, protocol: AttackProtocol,
-                   batch_size: int = 500, progress: bool = False, desc: str = "PGD",
-                   check_model: bool = True, compile: str = "auto") -> AttackResult:
+                   execution: Execution = Execution(), batch_size: int = 500, progress: bool = False,
+                   desc: str = "PGD") -> AttackResult:
     """The L∞ attack of ``protocol`` (signed PGD or Adam on δ, its restarts, start and success counting) at
-    radius ``eps`` on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64); returns the
-    AttackResult (``robust_accuracy()``, ``success_rate()``). ``check_model``: the attack's model checks
-    (warnings); ``compile``: its mode (pyadvman.compilation)."""
-    attack = PGD(eps=eps, check_model=check_model, compile=compile, **protocol.options())
+    radius ``eps`` on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64), run as ``execution``
+    says (model checks, compile mode); returns the AttackResult (``robust_accuracy()``, ``success_rate()``)."""
+    attack = PGD(eps=eps, protocol=protocol, execution=execution)
     return attack_in_batches(attack, model, images, labels, batch_size=batch_size, progress=progress,
                              keep_images=False, desc=desc)

@@ -18,15 +18,18 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
 from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
-from pyadvman.compilation import compiled_forward, resolve_compile
+from pyadvman.compilation import resolve_compile
+from pyadvman.configs import config_record
 from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.errors import ConfigError, TrainingDivergedError
 from pyadvman.models import build_model
+from pyadvman.precision import PRECISIONS
 from pyadvman.training.config import TrainConfig
-from pyadvman.training.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
-from pyadvman.training.objectives import Batch, build_objective
-from pyadvman.training.run_folder import RunFolder, config_record
+from pyadvman.training.objective_registry import build_objective
+from pyadvman.training.objectives import Batch
+from pyadvman.training.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -40,32 +43,6 @@ class TrainResult:
     final: dict
     history: list[dict]
     out_dir: Path
-
-
-def resolve_device(name: str, processes: Processes) -> torch.device:
-    """The torch.device of a config's ``device`` field ("auto", "cpu", "cuda" or "cuda:N"); under torchrun
-    "cuda" means this process's local GPU.
-
-    Raises:
-        ConfigError: an unknown device, or a CUDA device this machine does not have.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError("device", "auto, cpu, cuda or cuda:N", name) from None
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError("device", "auto, cpu, cuda or cuda:N", name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device", f"auto or cpu on this machine (torch {torch.__version__} sees no CUDA "
-                              "device)", name)
-        if device.index is None:
-            device = torch.device("cuda", processes.local_rank)
-        if device.index >= torch.cuda.device_count():
-            raise ConfigError("device", f"one of the {torch.cuda.device_count()} CUDA devices (cuda:0 …)", name)
-    return device
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -136,13 +113,17 @@ def _check_finite(where: str, folder: RunFolder, processes: Processes, *, loss: 
                                 f"{kept}. Check the data for outliers or lower lr, in a new out_dir")
 
 
+def _evaluation_execution(cfg: TrainConfig, check_model: bool):
+    """The execution of the trainer's own attacks (validation, the final test attack): float32, after training."""
+    return replace(cfg.execution, precision="float32", check_model=check_model and cfg.execution.check_model)
+
+
 def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[str, float]:
     val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
     record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
-    if cfg.adversarial and cfg.validation_attack_steps > 0 and len(val):
-        protocol = replace(cfg.eval_attack, steps=cfg.validation_attack_steps, restarts=1)
-        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon, protocol=protocol,
-                                check_model=False, compile=cfg.compile)
+    if cfg.adversarial and cfg.validation_attack is not None and len(val):
+        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon,
+                                protocol=cfg.validation_attack, execution=_evaluation_execution(cfg, False))
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
 
@@ -157,8 +138,8 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
     if len(attacked):
         eps, protocol = cfg.evaluation_epsilon, cfg.eval_attack
         result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol,
-                                progress=progress, desc=f"test attack ({protocol.steps} iterations)",
-                                compile=cfg.compile)
+                                execution=_evaluation_execution(cfg, True), progress=progress,
+                                desc=f"test attack ({protocol.steps} iterations)")
         record.update(robust_accuracy=result.robust_accuracy(), success_rate=result.success_rate(),
                       attack={"description": protocol.describe("ε", eps), "norm": "linf", "epsilon": eps,
                               **{k: v for k, v in asdict(protocol).items() if v is not None},  # null reads as NaN
@@ -196,12 +177,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
             above the training split, or a checkpoint selection that needs an empty validation split.
         TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
     """
-    device = resolve_device(cfg.device, Processes())
+    device = cfg.execution.torch_device()
     if data is None:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
     _check_data(cfg, data)
     processes = init_processes(device.type)
-    device = resolve_device(cfg.device, processes)
+    device = cfg.execution.torch_device(processes)
     folder = RunFolder(out_dir)
     train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
 
@@ -231,8 +212,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
 
     net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if processes.world > 1 else model
-    net = compiled_forward(net, cfg.compile, device)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
+    net = cfg.execution.forward(net, device)
+    amp_dtype = PRECISIONS[cfg.execution.precision] if device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     batches = math.ceil(len(train_split) / cfg.batch_size)
     metric = cfg.selection_metric
@@ -283,7 +264,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
                 last_save = time.monotonic()
         _check_finite(f"the end of epoch {epoch + 1}", folder, processes, model=model)
         record = {"epoch": epoch + 1, "lr": cfg.lr_at(epoch, batches - 1, batches),
-                  "compile": resolve_compile(cfg.compile, device),  # a resumed run may have changed it
+                  "compile": resolve_compile(cfg.execution.compile, device),  # a resumed run may have changed it
                   **{f"train_{k}": v for k, v in averages.means().items()}}
         if processes.main:
             record.update(_validate(cfg, model, data))

@@ -1,33 +1,22 @@
 """Training objectives (docs/papers.md §1 "Training variants", §3 losses). Each returns the loss of one batch and
 scalar logs; every objective runs exactly one forward pass of the training network (so that DDP sees one
-forward per backward): clean and perturbed inputs are concatenated.
+forward per backward): clean and perturbed inputs are concatenated. They are built by name from a TrainConfig
+(:mod:`pyadvman.training.objective_registry`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pyadvman.attacks import (
-    PGD,
-    TRANSFORMATION_RANGES,
-    LearnedManifoldAttack,
-    TransformationAttack,
-    TrueManifoldAttack,
-    lmc_gaussian,
-    lmc_laplacian,
-    trades_attack,
-)
+from pyadvman.attacks import TRANSFORMATION_RANGES, TrueManifoldAttack
+from pyadvman.attacks.losses import kl_divergence
 from pyadvman.attacks.model_checks import predicted_classes
-from pyadvman.attacks.objectives import kl_divergence
-from pyadvman.attacks.search import default_step_size
-from pyadvman.data.splits import DatasetSplits
-from pyadvman.manifolds.affine import warp
+from pyadvman.data.affine_transforms import warp
 from pyadvman.manifolds.learned_manifold import LearnedManifold
-from pyadvman.training.config import TrainConfig
 from pyadvman.training.weight_perturbation import weight_perturbation
 
 
@@ -119,14 +108,16 @@ class Mixed(Objective):
         return loss, {"loss": loss.detach(), "adversarial_loss": adv_loss.detach(), **logs}
 
 
-def _attack_perturbation(attack):
+def attack_perturbation(attack):
+    """The perturbation of :class:`Mixed` that an attack makes (the FONTS codes passed to the true-manifold
+    attack)."""
     def perturb(model, batch: Batch) -> Tensor:
         extras = {"codes": batch.codes, "theta": batch.theta} if isinstance(attack, TrueManifoldAttack) else {}
         return attack(model, batch.images, batch.labels, **extras).detach()
     return perturb
 
 
-def _reconstruction(manifold: LearnedManifold):
+def reconstruction(manifold: LearnedManifold):
     """The control of on-learned-manifold training: the images replaced by their class VAE-GAN's
     reconstructions dec_y(enc_y(x)), the on-manifold attack's starting points, with no attack (η = 0)."""
     def perturb(model, batch: Batch) -> Tensor:
@@ -135,7 +126,8 @@ def _reconstruction(manifold: LearnedManifold):
     return perturb
 
 
-def _random_transformation(model, batch: Batch) -> Tensor:
+def random_transformation(model, batch: Batch) -> Tensor:
+    """The perturbation of STN augmentation: each image warped by θ drawn uniformly from TRANSFORMATION_RANGES."""
     low, high = (b.to(batch.images) for b in TRANSFORMATION_RANGES.bounds())
     theta = low + (high - low) * torch.rand(batch.labels.shape[0], 6, device=batch.images.device)
     with torch.no_grad():
@@ -220,7 +212,8 @@ class Dale(_AttackedCopies):
     def loss(self, net, batch, perturbed):
         clean, adv = _paired_logits(net, batch.images, perturbed)
         clean_loss = F.cross_entropy(clean, batch.labels)
-        robust = kl_divergence(adv, batch.labels, clean).mean() if self.kind == "kl" else F.cross_entropy(adv, batch.labels)
+        robust = (kl_divergence(adv, batch.labels, clean).mean() if self.kind == "kl"
+                  else F.cross_entropy(adv, batch.labels))
         loss = robust + self.nu * clean_loss
         return loss, {"loss": loss.detach(), "clean_loss": clean_loss.detach(), "robust_loss": robust.detach(),
                       "nu": torch.tensor(self.nu), "clean_accuracy": _accuracy(clean, batch.labels),
@@ -290,54 +283,5 @@ class AdversarialWeightPerturbation(Objective):
         self.inner.load_state_dict(state)
 
 
-def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
-    """The objective named by ``cfg.objective``, with its attack built from cfg.
-
-    Raises:
-        ValueError: on_true_manifold without FONTS codes (the dataset must come with prototypes and θ).
-    """
-    # training attacks skip the model checks: they run every batch on a model that is still changing
-    protocol = cfg.train_attack
-    settings = {"check_model": False, "compile": cfg.compile}
-    pgd = PGD(eps=cfg.epsilon, **settings, **protocol.options())
-    code_attack = {"eta": cfg.epsilon, **settings, **protocol.options()}
-    name = cfg.objective
-    if name == "normal":
-        return Normal()
-    if name in ("adversarial", "awp"):
-        objective = Mixed(_attack_perturbation(pgd), cfg.adversarial_fraction)
-        return _with_awp(cfg, objective) if name == "awp" else objective
-    if name == "on_true_manifold":
-        attack = TrueManifoldAttack.on_split(data, "train", **code_attack)
-        return Mixed(_attack_perturbation(attack), cfg.adversarial_fraction)
-    if name == "on_learned_manifold":
-        manifold = LearnedManifold.load(cfg.manifold)
-        return Mixed(_attack_perturbation(LearnedManifoldAttack(manifold=manifold, **code_attack)),
-                     cfg.adversarial_fraction)
-    if name == "reconstruction":
-        return Mixed(_reconstruction(LearnedManifold.load(cfg.manifold)), cfg.adversarial_fraction)
-    if name == "stn":
-        return Mixed(_random_transformation, cfg.adversarial_fraction)
-    if name == "adversarial_transformation":
-        return Mixed(_attack_perturbation(TransformationAttack(**code_attack)), cfg.adversarial_fraction)
-    # TRADES and the DALE samplers are their papers' signed attacks, with the protocol's steps and step size
-    steps, step_size = protocol.steps, protocol.step_size
-    if name in ("trades", "mart", "trades_awp"):
-        attack = pgd if name == "mart" else replace(trades_attack(cfg.epsilon, steps, step_size), **settings)
-        objective = Mart(attack, cfg.trades_beta) if name == "mart" else Trades(attack, cfg.trades_beta)
-        return _with_awp(cfg, objective) if name == "trades_awp" else objective
-    if name in ("alp", "clp"):
-        return LogitPairing(pgd, cfg.pairing_weight, clean=name == "clp")
-    alpha = step_size if step_size is not None else default_step_size(cfg.epsilon, steps)
-    samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, steps, alpha, cfg.dale_noise),
-                "laplacian": lambda: lmc_laplacian(cfg.epsilon, steps, alpha, cfg.dale_noise),
-                "kl": lambda: trades_attack(cfg.epsilon, steps, alpha)}
-    return Dale(replace(samplers[cfg.dale_attack](), **settings), cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr,
-                cfg.dale_margin)
-
-
-def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
-    return AdversarialWeightPerturbation(objective, cfg.awp_gamma, cfg.awp_warmup_epochs)
-
-
-__all__ = ["AdversarialWeightPerturbation", "Batch", "Objective", "build_objective"]
+__all__ = ["AdversarialWeightPerturbation", "Batch", "Dale", "LogitPairing", "Mart", "Mixed", "Normal", "Objective",
+           "Trades", "attack_perturbation", "random_transformation", "reconstruction"]

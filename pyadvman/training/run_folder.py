@@ -3,14 +3,13 @@ final.json, model.pt; and the checks that a folder is not reused for another con
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from pyadvman._atomic import save_atomic, to_json, write_json_atomic, write_text_atomic
 from pyadvman._file_reading import load_checkpoint, read_json
+from pyadvman.configs import config_from_record, config_record
 from pyadvman.data.fingerprint import fingerprint_differences
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.errors import DataError, UnreadableFileError
@@ -25,14 +24,30 @@ _START_FILES = ("config.json", "data.json")
 _BOOKKEEPING_DIRS = ("cells",)
 
 
-# fields that change how fast a run goes, and what it computes only by rounding: a run may resume with other
-# values (each epoch's metrics record the compile mode it ran under)
-SPEED_FIELDS = ("compile",)
+# fields that change how fast a run goes or what it warns about, and what it computes only by rounding: a run may
+# resume with other values (each epoch's metrics record the compile mode it ran under)
+SPEED_FIELDS = ("execution.compile", "execution.check_model")
 
 
-def config_record(cfg: object) -> dict:
-    """cfg (a config dataclass) as JSON-compatible data (tuples become lists), the form stored in config.json."""
-    return json.loads(json.dumps(asdict(cfg)))
+def _flat(record: dict, prefix: str = "") -> dict:
+    """A record with nested configs as dotted keys ({"execution.compile": ...})."""
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and key not in ("dataset_options", "model_options", "vae_gan_options"):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _as_now(cfg: object, stored: dict) -> dict:
+    """A stored config record in the current form (the fields an earlier release wrote under other names, or did
+    not have, as they read now); the record itself where it is not a valid config now."""
+    try:
+        reader = getattr(type(cfg), "from_record", None)
+        return config_record(reader(stored) if reader else config_from_record(type(cfg), stored))
+    except (TypeError, ValueError):
+        return stored
 
 
 def holds_results(root: Path) -> bool:
@@ -63,8 +78,8 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
         if not resume:
             raise FileExistsError(f"{root} already holds a run; pass resume=True (--resume) to continue it, or "
                                   "choose another out_dir")
-        changed = sorted(k for k in set(stored) | set(record)
-                         if k not in SPEED_FIELDS and stored.get(k) != record.get(k))
+        stored, now = _flat(_as_now(cfg, stored)), _flat(record)
+        changed = sorted(k for k in set(stored) | set(now) if k not in SPEED_FIELDS and stored.get(k) != now.get(k))
         if changed:
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")

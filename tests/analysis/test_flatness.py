@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pyadvman.analysis import RobustLoss, average_flatness, perturbed_parameters, worst_case_flatness
+from pyadvman.analysis.flatness import FLATNESS_PAPER_ROBUST_LOSS
 
 
 def _trained_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -32,25 +35,25 @@ def test_normalisation_layers_are_never_perturbed() -> None:
 
 def test_robust_loss_at_zero_radius_is_the_clean_cross_entropy() -> None:
     model, x, y = _trained_model()
-    loss, accuracy = RobustLoss(eps=0.0, steps=3, alpha=None, restarts=2)(model, x, y)
+    loss, accuracy = RobustLoss(eps=0.0, protocol=replace(FLATNESS_PAPER_ROBUST_LOSS, steps=3, step_size=None, restarts=2))(model, x, y)
     with torch.no_grad():
         logits = model(x)
     assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
     assert accuracy == pytest.approx((logits.argmax(1) == y).float().mean().item())
-    seeded = RobustLoss(eps=0.1, steps=5, alpha=None, restarts=1)
+    seeded = RobustLoss(eps=0.1, protocol=replace(FLATNESS_PAPER_ROBUST_LOSS, steps=5, step_size=None, restarts=1))
     robust, _ = seeded(model, x, y)
     assert robust > loss
     state = torch.get_rng_state()
     assert seeded(model, x, y)[0] == robust  # the same random starts on every call ...
     assert torch.equal(torch.get_rng_state(), state)  # ... without touching the global generator
-    unseeded = RobustLoss(eps=0.1, steps=1, alpha=None, restarts=1, seed=None)
+    unseeded = RobustLoss(eps=0.1, seed=None, protocol=replace(FLATNESS_PAPER_ROBUST_LOSS, steps=1, step_size=None, restarts=1))
     assert unseeded(model, x, y)[0] != unseeded(model, x, y)[0]
 
 
 def test_flatness_vanishes_for_tiny_radii_and_grows_with_them() -> None:
     model, x, y = _trained_model()
     before = [p.detach().clone() for p in model.parameters()]
-    robust = RobustLoss(eps=0.0, steps=0, alpha=None, restarts=1)
+    robust = RobustLoss(eps=0.0, protocol=replace(FLATNESS_PAPER_ROBUST_LOSS, steps=0, step_size=None, restarts=1))
     tiny = average_flatness(model, x, y, xi=1e-7, samples=2, robust_loss=robust)
     large = average_flatness(model, x, y, xi=0.5, samples=2, robust_loss=robust)
     assert abs(tiny["flatness"]) < 1e-4 and large["flatness"] > 10 * abs(tiny["flatness"])
@@ -69,7 +72,7 @@ def test_flatness_rejects_bad_settings() -> None:
 
 def test_per_example_losses_average_to_the_reported_losses() -> None:
     model, x, y = _trained_model()
-    robust = RobustLoss(eps=0.05, steps=3, alpha=None, restarts=2)
+    robust = RobustLoss(eps=0.05, protocol=replace(FLATNESS_PAPER_ROBUST_LOSS, steps=3, step_size=None, restarts=2))
     losses, never_fooled = robust.per_example(model, x, y)
     assert losses.shape == (64,) and never_fooled.dtype == torch.bool
     assert float(losses.mean()) == pytest.approx(robust(model, x, y)[0])

@@ -101,3 +101,30 @@ def test_clusters_are_resampled_whole() -> None:
 def test_side_of_says_whether_the_interval_separates() -> None:
     estimate = Estimate(0.3, 0.2, 0.4)
     assert (estimate.side_of(0.1), estimate.side_of(0.5), estimate.side_of(0.25)) == (1, -1, 0)
+
+
+def test_the_library_intervals_agree_to_1e12() -> None:
+    """Wilson is statsmodels' and the t interval scipy's; the MOVER difference of two Wilson intervals is
+    statsmodels' Newcombe interval, and the Fisher interval from (r, n) is scipy's pearsonr interval, both to 1e-12."""
+    from scipy import stats
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+    from pyadvman.analysis.uncertainty import mean_interval
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n1, n2 = (int(v) for v in rng.integers(5, 3000, 2))
+        k1, k2 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
+        a, b = wilson(k1, n1), wilson(k2, n2)
+        low, high = proportion_confint(k1, n1, alpha=0.05, method="wilson")
+        assert abs(a.low - max(0.0, low)) < 1e-12 and abs(a.high - min(1.0, high)) < 1e-12
+        newcombe = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
+        assert np.allclose([difference(a, b).low, difference(a, b).high], newcombe, rtol=0, atol=1e-12)
+        x = rng.normal(size=int(rng.integers(5, 40)))
+        y = 0.5 * x + rng.normal(size=x.size)
+        scipy_interval = stats.pearsonr(x, y).confidence_interval(0.95)
+        fisher = pearson_interval(float(np.corrcoef(x, y)[0, 1]), x.size)
+        assert np.allclose([fisher.low, fisher.high], [scipy_interval.low, scipy_interval.high], rtol=0, atol=1e-12)
+        t = stats.ttest_1samp(x, 0.0).confidence_interval(0.95)
+        assert np.allclose([mean_interval(x).low, mean_interval(x).high], [t.low, t.high], rtol=0, atol=1e-12)
+    assert mean_interval([2.0, 2.0, 2.0]) == Estimate(2.0, 2.0, 2.0)  # no spread: the value itself

@@ -3,14 +3,17 @@ iterate fools the model, and the training attack's keep rule; and AttackProtocol
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pyadvman.attacks import PGD, RELEASED_EVALUATION, SIGNED_PGD, AttackProtocol, LinfBall
-from pyadvman.attacks.search import improves
+from pyadvman.attacks.iterates import improves
 from pyadvman.errors import ConfigError
+from pyadvman.execution import Execution
 
 
 def test_the_radial_start_is_a_random_direction_times_a_uniform_radius() -> None:
@@ -69,9 +72,9 @@ class _FoolsOnce(nn.Module):
 def test_an_iterate_that_fools_mid_trajectory_counts_as_a_success(update) -> None:
     x, y = torch.full((4, 1, 6, 6), 0.5), torch.zeros(4, dtype=torch.long)
     protocol = AttackProtocol(update=update, steps=10, keep="first_success", start="none")
-    counted = PGD(eps=0.3, check_model=False, **protocol.options()).run(_FoolsOnce(fooled_pass=5), x, y)
+    counted = PGD(eps=0.3, protocol=protocol, execution=Execution(check_model=False)).run(_FoolsOnce(fooled_pass=5), x, y)
     assert counted.success.all() and counted.success_rate() == 1.0 and counted.robust_accuracy() == 0.0
-    judged_at_end = PGD(eps=0.3, check_model=False, **{**protocol.options(), "keep": "loss"}).run(
+    judged_at_end = PGD(eps=0.3, protocol=replace(protocol, keep="loss"), execution=Execution(check_model=False)).run(
         _FoolsOnce(fooled_pass=5), x, y)
     assert not judged_at_end.success.any() and judged_at_end.success_rate() == 0.0  # the highest loss is last
 
@@ -89,7 +92,7 @@ def test_adam_on_delta_is_torch_adam_minimising_the_negative_loss() -> None:
         optimiser.step()
         with torch.no_grad():
             delta.copy_(torch.maximum(torch.minimum(delta, 1 - x), -x).clamp(-eps, eps))
-    got = PGD(eps=eps, steps=steps, update="adam", lr=lr, start="none", keep="last", check_model=False).run(model, x, y)
+    got = PGD(eps=eps, protocol=AttackProtocol(steps=steps, update="adam", lr=lr, start="none", keep="last"), execution=Execution(check_model=False)).run(model, x, y)
     torch.testing.assert_close(got.x_adv, x + delta.detach(), rtol=0, atol=1e-10)
 
 
@@ -100,7 +103,7 @@ def test_protocol_fields_are_checked_and_named() -> None:
         AttackProtocol(restarts=0)
     with pytest.raises(ConfigError, match="lr must be a finite number >= 0"):
         AttackProtocol(lr=-1.0)
-    assert PGD(eps=0.3, **RELEASED_EVALUATION.options()).restarts == 5
+    assert PGD(eps=0.3, protocol=RELEASED_EVALUATION).protocol.restarts == 5
     assert RELEASED_EVALUATION.describe("ε", 0.3) == ("Adam on δ (lr 0.005), ε = 0.3, 40 iterations, 5 restarts, "
                                                       "radial start, success when any iterate fools the model")
     assert SIGNED_PGD.describe("ε").startswith("signed PGD (step 2.5·ε/40)")

@@ -18,6 +18,7 @@ from torch import nn
 from pyadvman.attacks import APGD, AutoAttack
 from pyadvman.attacks.model_checks import ModelCheckWarning
 from pyadvman.attacks.robust_evaluation import evaluate_robustness
+from pyadvman.execution import Execution
 from pyadvman.models import build_model
 
 from .conftest import Wrapped
@@ -89,7 +90,7 @@ def test_rand_runs_apgd_ce_and_apgd_dlr_with_expectation_over_transformation() -
     calls = []
     counted = nn.Sequential(model)
     counted.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
-    attack = AutoAttack(eps=0.05, version="rand", check_model=False)
+    attack = AutoAttack(eps=0.05, version="rand", execution=Execution(check_model=False))
     assert [name for name, _ in attack.components(10)] == ["APGD-CE", "APGD-DLR"]
     assert all(component.eot == 20 for _, component in attack.components(10))
     torch.manual_seed(0)
@@ -109,8 +110,8 @@ def test_half_precision_reports_where_it_disagrees_with_float32() -> None:
     model, x, y = _small(n=60)
     dtypes = set()
     hook = model.layers[1].register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))  # runs in bf16
-    result = evaluate_robustness(AutoAttack(eps=0.05, check_model=False), model, x, y, batch_size=30,
-                                 precision="bf16", progress=False)
+    attack = AutoAttack(eps=0.05, execution=Execution(check_model=False, precision="bf16"))
+    result = evaluate_robustness(attack, model, x, y, batch_size=30, progress=False)
     with torch.no_grad():
         clean32 = model(x).argmax(dim=1) == y
         adv32 = model(result.x_adv).argmax(dim=1) == y
@@ -121,7 +122,7 @@ def test_half_precision_reports_where_it_disagrees_with_float32() -> None:
     assert torch.equal(result.disagreements, expected)
     assert any("examples are robust in bf16 but not in float32" in f for f in result.findings) == bool(expected.any())
     with pytest.raises(ValueError, match="precision must be one of .*got 'fp8'"):
-        evaluate_robustness(AutoAttack(eps=0.05), model, x, y, precision="fp8")
+        Execution(precision="fp8")
 
 
 _SCRIPT = r"""
@@ -196,18 +197,18 @@ def test_resumed_after_sigkill_and_two_torchrun_processes_give_the_same_result(t
 
 def test_a_state_folder_of_another_evaluation_is_refused(tmp_path) -> None:
     model, x, y = _small(n=20)
-    evaluate_robustness(AutoAttack(eps=0.05, check_model=False), model, x, y, batch_size=10, state_dir=tmp_path,
+    evaluate_robustness(AutoAttack(eps=0.05, execution=Execution(check_model=False)), model, x, y, batch_size=10, state_dir=tmp_path,
                         progress=False)
     with pytest.raises(ValueError, match=r"state file .*batch_00000.pt belongs to another evaluation \(saved vs now: "
                                          r"\{'eps': \(0.05, 0.1\)\}\)"):
-        evaluate_robustness(AutoAttack(eps=0.1, check_model=False), model, x, y, batch_size=10, state_dir=tmp_path,
+        evaluate_robustness(AutoAttack(eps=0.1, execution=Execution(check_model=False)), model, x, y, batch_size=10, state_dir=tmp_path,
                             progress=False)
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         evaluate_robustness(AutoAttack(eps=0.1), model, x, y, batch_size=0)
 
 
 def test_fp16_gradients_are_scaled_so_that_small_ones_do_not_underflow() -> None:
-    from pyadvman.attacks.robust_evaluation import Autocast
+    from pyadvman.precision import Autocast
 
     torch.manual_seed(0)
     linear = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))

@@ -4,13 +4,21 @@ passes, zero gradients; and the argument errors that name what is wrong."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
-from torch import nn
 
-from pyadvman.attacks import APGD, PGD, AttackProtocol, LearnedManifoldAttack, attack_in_batches
+from pyadvman.attacks import (
+    APGD,
+    APGD_PROTOCOL,
+    PGD,
+    AttackProtocol,
+    LearnedManifoldAttack,
+    attack_in_batches,
+)
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
+from pyadvman.execution import Execution
 from pyadvman.models import build_model
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 
@@ -40,39 +48,39 @@ def test_nan_logits_never_count_as_correct() -> None:
     nan_model = Wrapped(model, lambda logits, x: logits * float("nan"))
     assert clean_accuracy(nan_model, x, y) == 0.0  # argmax of a NaN row is 0: a third of y would "match"
     with pytest.warns(ModelCheckWarning, match="40 of 40 examples have NaN logits or an infinite largest logit"):
-        result = pgd_robustness(nan_model, x, y, eps=0.1, protocol=AttackProtocol(update="sign", steps=3))
+        result = pgd_robustness(nan_model, x, y, eps=0.1, protocol=AttackProtocol(update="sign", steps=3, start="radial", keep="first_success"))
     assert result.robust_accuracy() == 0.0 and result.clean_accuracy() == 0.0
     half = Wrapped(model, lambda logits, x: torch.where(x.flatten(1)[:, :1] > 0.5, logits * float("nan"), logits))
-    result = PGD(eps=0.0, steps=1, check_model=False).run(half, x, y)
+    result = PGD(eps=0.0, protocol=AttackProtocol(steps=1), execution=Execution(check_model=False)).run(half, x, y)
     expected = (x.flatten(1)[:, 0] <= 0.5)
     assert torch.equal(result.clean_correct, expected)
     with pytest.warns(ModelCheckWarning, match="have NaN logits or an infinite largest logit"):
-        apgd = APGD(eps=0.0, steps=2).run(half, x, y)
+        apgd = APGD(eps=0.0, protocol=replace(APGD_PROTOCOL, steps=2)).run(half, x, y)
     assert torch.equal(apgd.clean_correct, expected)
 
 
 def test_probability_outputs_random_models_and_zero_gradients_are_reported() -> None:
     model, x, y = _model_and_data()
-    assert _checks(PGD(eps=0.1, steps=3), model, x, y) == []  # a plain logit model: no finding
+    assert _checks(PGD(eps=0.1, protocol=AttackProtocol(steps=3)), model, x, y) == []  # a plain logit model: no finding
     softmax = Wrapped(model, lambda logits, x: logits.softmax(dim=1))
-    found = _checks(PGD(eps=0.1, steps=3), softmax, x, y)
+    found = _checks(PGD(eps=0.1, protocol=AttackProtocol(steps=3)), softmax, x, y)
     assert len(found) == 1 and "outputs are probabilities" in found[0] and "return the logits" in found[0]
     noisy = Wrapped(model, lambda logits, x: logits + 0.1 * torch.randn_like(logits))
-    found = _checks(PGD(eps=0.1, steps=3), noisy, x, y)
+    found = _checks(PGD(eps=0.1, protocol=AttackProtocol(steps=3)), noisy, x, y)
     assert any("changes between two identical forward passes" in f and "version='rand'" in f for f in found)
     rounding = Wrapped(model, lambda logits, x: model(torch.round(x)) + 0 * logits)
     correct = int((rounding(x).argmax(dim=1) == y).sum())
-    found = _checks(PGD(eps=0.1, steps=3), rounding, x, y)
+    found = _checks(PGD(eps=0.1, protocol=AttackProtocol(steps=3)), rounding, x, y)
     assert any(f.startswith(f"attack: {correct} of {correct} correctly classified examples have an all-zero input "
                             "gradient at the attack's first iterate while their loss is not small")
                and "gradient-free attack" in f for f in found)
-    found = _checks(APGD(eps=0.1, steps=3), rounding, x, y)
+    found = _checks(APGD(eps=0.1, protocol=replace(APGD_PROTOCOL, steps=3)), rounding, x, y)
     assert any(f.startswith(f"APGD: {correct} of {correct} correctly classified examples have an all-zero input "
                             "gradient") for f in found)
     saturated = Wrapped(model, lambda logits, x: 1e4 * logits)
-    found = _checks(PGD(eps=0.01, steps=2, start="none"), saturated, x, y)
+    found = _checks(PGD(eps=0.01, protocol=AttackProtocol(steps=2, start="none")), saturated, x, y)
     assert any("loss is saturated" in f and "objective='margin'" in f for f in found)
-    assert _checks(PGD(eps=0.1, steps=3, check_model=False), softmax, x, y) == []
+    assert _checks(PGD(eps=0.1, protocol=AttackProtocol(steps=3), execution=Execution(check_model=False)), softmax, x, y) == []
 
 
 def test_checks_warn_once_per_evaluation_not_per_batch() -> None:
@@ -80,16 +88,15 @@ def test_checks_warn_once_per_evaluation_not_per_batch() -> None:
     softmax = Wrapped(model, lambda logits, x: logits.softmax(dim=1))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        attack_in_batches(PGD(eps=0.1, steps=2), softmax, x, y, batch_size=30, progress=False)
+        attack_in_batches(PGD(eps=0.1, protocol=AttackProtocol(steps=2)), softmax, x, y, batch_size=30, progress=False)
     assert sum(issubclass(w.category, ModelCheckWarning) for w in caught) == 1
 
 
 def test_training_attacks_do_not_check(tmp_path) -> None:
-    from pyadvman.training import TrainConfig
-    from pyadvman.training.objectives import build_objective
+    from pyadvman.training import TrainConfig, build_objective
 
     cfg = TrainConfig(objective="trades", dataset="fonts")
-    assert build_objective(cfg, None).attack.check_model is False
+    assert build_objective(cfg, None).attack.execution.check_model is False
 
 
 def test_labels_outside_the_models_classes_are_refused() -> None:
@@ -97,11 +104,11 @@ def test_labels_outside_the_models_classes_are_refused() -> None:
     for bad in (torch.tensor([0, 1, 5, 2]), torch.tensor([0, -100, 1, 2])):
         with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\) for a model with 3 outputs, "
                                              r"got values in \[-?\d+, \d\]"):
-            PGD(eps=0.1, steps=1).run(model, x, bad)
+            PGD(eps=0.1, protocol=AttackProtocol(steps=1)).run(model, x, bad)
         with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\)"):
-            APGD(eps=0.1, steps=1).run(model, x, bad)
+            APGD(eps=0.1, protocol=replace(APGD_PROTOCOL, steps=1)).run(model, x, bad)
     with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 3\)"):
-        PGD(eps=0.1, steps=1, targeted=True).run(model, x, y, target=torch.tensor([3, 0, 0, 0]))
+        PGD(eps=0.1, targeted=True, protocol=AttackProtocol(steps=1)).run(model, x, y, target=torch.tensor([3, 0, 0, 0]))
 
 
 def test_non_finite_inputs_are_refused() -> None:
@@ -118,9 +125,9 @@ def test_settings_of_the_wrong_kind_are_named() -> None:
     with pytest.raises(TypeError, match="eps must be a number or a Tensor\\[B\\], got str '0.3'"):
         PGD(eps="0.3")
     with pytest.raises(TypeError, match="steps must be an integer >= 0, got float 2.5"):
-        PGD(steps=2.5)
+        PGD(protocol=AttackProtocol(steps=2.5))
     with pytest.raises(TypeError, match="restarts must be an integer >= 1, got bool True"):
-        APGD(restarts=True)
+        APGD(protocol=replace(APGD_PROTOCOL, restarts=True))
     with pytest.raises(ValueError, match="eta must be a finite number >= 0, got -1"):
         LearnedManifoldAttack(manifold=object(), eta=-1)
     model, x, y = _model_and_data(n=3)
@@ -136,6 +143,6 @@ def test_minus_inf_logits_that_mask_classes_still_predict() -> None:
 def test_numpy_scalars_are_numbers() -> None:
     import numpy as np
 
-    attack = PGD(eps=np.float32(0.3), steps=np.int64(3), restarts=np.int32(2))
+    attack = PGD(eps=np.float32(0.3), protocol=AttackProtocol(steps=np.int64(3), restarts=np.int32(2)))
     model, x, y = _model_and_data(n=4)
     assert attack.run(model, x, y).x_adv_restarts.shape[0] == 2

@@ -3,15 +3,18 @@ against the closed form of a linear classifier, Square's schedule, and both atta
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linprog, minimize
 from torch import nn
 
-from pyadvman.attacks import APGD, FABTargeted, Square
+from pyadvman.attacks import APGD, APGD_PROTOCOL, FABTargeted, Square
 from pyadvman.attacks.boundary_projection import project_onto_hyperplane
 from pyadvman.attacks.square import square_fraction
+from pyadvman.execution import Execution
 
 
 def _linf_reference(p, w, c):
@@ -148,7 +151,7 @@ def test_apgd_eot_averages_the_gradient_over_passes() -> None:
     calls = []
     counted = nn.Sequential(model.float())
     counted.register_forward_hook(lambda module, inputs, output: calls.append(1))
-    APGD(eps=0.1, steps=5, eot=4, check_model=False).run(counted, x.float(), y)
+    APGD(eps=0.1, eot=4, protocol=replace(APGD_PROTOCOL, steps=5), execution=Execution(check_model=False)).run(counted, x.float(), y)
     assert len(calls) == 1 + 4 * (1 + 5)  # the clean pass, then eot passes per iterate
     with pytest.raises(ValueError, match="eot must be an integer >= 1, got 0"):
         APGD(eot=0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pyadvman.attacks import LearnedManifoldAttack, TransformationAttack, TrueManifoldAttack
+from pyadvman.attacks import AttackProtocol, LearnedManifoldAttack, TransformationAttack, TrueManifoldAttack
 from pyadvman.attacks.transformations import TRANSFORMATION_RANGES
 from pyadvman.data.splits import DatasetSplits, Split
 from pyadvman.manifolds import FontsRenderer, warp
@@ -19,7 +19,7 @@ def test_true_manifold_attack_renders_its_outputs_and_fools_the_fonts_model(font
     test = data.test.first(200)
     renderer = FontsRenderer(data.prototypes)
     low, high = data.train.theta_range()
-    attack = TrueManifoldAttack(renderer=renderer, theta_low=low, theta_high=high, eta=0.3, steps=20, restarts=2)
+    attack = TrueManifoldAttack(renderer=renderer, theta_low=low, theta_high=high, eta=0.3, protocol=AttackProtocol(steps=20, restarts=2))
     result = attack.run(model, test.images, test.labels, codes=test.codes, theta=test.theta)
     theta = result.params  # [R, B, 6]
     assert bool((theta >= low).all() and (theta <= high).all())
@@ -39,7 +39,7 @@ def test_true_manifold_attack_renders_its_outputs_and_fools_the_fonts_model(font
 def test_true_manifold_attack_needs_codes(fonts) -> None:
     data, model = fonts
     low, high = data.train.theta_range()
-    attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high, steps=1)
+    attack = TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=low, theta_high=high, protocol=AttackProtocol(steps=1))
     x, y = data.test.images[:4], data.test.labels[:4]
     with pytest.raises(ValueError, match=r"codes must be an int64 Tensor\[4, 2\]"):
         attack.run(model, x, y, theta=data.test.theta[:4])
@@ -59,7 +59,7 @@ def test_learned_manifold_attack_decodes_its_outputs_within_code_bounds(fonts, t
                                     progress=False)
     test = data.test.first(100)
     model.train()
-    result = LearnedManifoldAttack(manifold=manifold, eta=0.3, steps=15, restarts=2).run(model, test.images,
+    result = LearnedManifoldAttack(manifold=manifold, eta=0.3, protocol=AttackProtocol(steps=15, restarts=2)).run(model, test.images,
                                                                                          test.labels)
     assert model.training  # the classifier's mode is restored
     model.eval()
@@ -80,7 +80,7 @@ def test_learned_manifold_attack_decodes_its_outputs_within_code_bounds(fonts, t
 
 def test_transformation_attack_warps_within_the_ranges(fashion) -> None:
     model, x, y = fashion
-    result = TransformationAttack(eta=0.3, steps=10, restarts=2).run(model, x[:100], y[:100])
+    result = TransformationAttack(eta=0.3, protocol=AttackProtocol(steps=10, restarts=2)).run(model, x[:100], y[:100])
     low, high = TRANSFORMATION_RANGES.bounds()
     assert bool((result.params >= low).all() and (result.params <= high).all())
     for r in range(2):
@@ -93,7 +93,7 @@ def test_the_true_manifold_attack_of_a_split_clips_to_that_splits_theta_range(fo
     set's."""
     data, _ = fonts
     for split in ("train", "test"):
-        attack = TrueManifoldAttack.on_split(data, split, eta=0.3, steps=1)
+        attack = TrueManifoldAttack.on_split(data, split, eta=0.3, protocol=AttackProtocol(steps=1))
         theta = getattr(data, split).theta
         assert torch.equal(attack.theta_low, theta.amin(dim=0)) and torch.equal(attack.theta_high, theta.amax(dim=0))
     plain = DatasetSplits("plain", data.classes, *(Split(s.images, s.labels) for s in (data.train, data.validation,

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyadvman.attacks import PGD, fgsm, lmc_gaussian, lmc_laplacian, trades_attack
-from pyadvman.attacks.objectives import OBJECTIVES
+from pyadvman.attacks import PGD, AttackProtocol, fgsm, lmc_gaussian, lmc_laplacian, trades_attack
+from pyadvman.attacks.losses import LOSSES
+from pyadvman.execution import Execution
 from pyadvman.models import build_model
 
 
@@ -45,7 +46,7 @@ def test_pgd_equals_reference_loop_step_for_step(steps) -> None:
     start = _seeded_start(x, 0.3, 1, seed=7)[0]
     expected = _reference_pgd(model, x, y, start, 0.3, 0.05, steps)[-1]
     torch.manual_seed(7)
-    got = PGD(eps=0.3, alpha=0.05, steps=steps, keep="last").run(model, x, y)
+    got = PGD(eps=0.3, protocol=AttackProtocol(step_size=0.05, steps=steps, keep="last")).run(model, x, y)
     torch.testing.assert_close(got.x_adv, expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(got.params[0], expected, rtol=0, atol=1e-12)
 
@@ -54,7 +55,7 @@ def test_batched_restarts_equal_independent_runs() -> None:
     model, x, y = _toy(1)
     starts = _seeded_start(x, 0.2, 3, seed=3)
     torch.manual_seed(3)
-    got = PGD(eps=0.2, alpha=0.03, steps=6, restarts=3, keep="last").run(model, x, y)
+    got = PGD(eps=0.2, protocol=AttackProtocol(step_size=0.03, steps=6, restarts=3, keep="last")).run(model, x, y)
     for r in range(3):
         expected = _reference_pgd(model, x, y, starts[r], 0.2, 0.03, 6)[-1]
         torch.testing.assert_close(got.x_adv_restarts[r], expected, rtol=0, atol=1e-12)
@@ -69,12 +70,12 @@ def test_best_iterate_is_the_highest_loss_and_the_first_success() -> None:
     losses = torch.stack([F.cross_entropy(logits[t], y, reduction="none") for t in range(9)])
     fooled = logits.argmax(dim=2) != y
     torch.manual_seed(5)
-    best = PGD(eps=0.3, alpha=0.1, steps=8).run(model, x, y)
+    best = PGD(eps=0.3, protocol=AttackProtocol(step_size=0.1, steps=8)).run(model, x, y)
     rows = torch.arange(5)
     torch.testing.assert_close(best.x_adv, iterates[losses.argmax(dim=0), rows], rtol=0, atol=1e-12)
     torch.testing.assert_close(best.loss[0], losses.max(dim=0).values.float(), rtol=1e-6, atol=1e-6)
     torch.manual_seed(5)
-    first = PGD(eps=0.3, alpha=0.1, steps=8, keep="first_success").run(model, x, y)
+    first = PGD(eps=0.3, protocol=AttackProtocol(step_size=0.1, steps=8, keep="first_success")).run(model, x, y)
     for b in range(5):
         if fooled[:, b].any():
             t = int(fooled[:, b].nonzero()[0])
@@ -96,11 +97,11 @@ class _Counting(nn.Module):
 def test_early_stop_freezes_finished_examples_and_ends_when_all_succeed() -> None:
     model, x, y = _toy(3)
     torch.manual_seed(0)
-    plain = PGD(eps=0.5, alpha=0.1, steps=30, keep="first_success").run(model, x, y)
+    plain = PGD(eps=0.5, protocol=AttackProtocol(step_size=0.1, steps=30, keep="first_success")).run(model, x, y)
     assert plain.success.all(), "set-up: every example should be fooled at eps 0.5"
     counting = _Counting(model)
     torch.manual_seed(0)
-    stopped = PGD(eps=0.5, alpha=0.1, steps=30, keep="first_success", early_stop=True).run(counting, x, y)
+    stopped = PGD(eps=0.5, protocol=AttackProtocol(step_size=0.1, steps=30, keep="first_success", early_stop=True)).run(counting, x, y)
     torch.testing.assert_close(stopped.x_adv, plain.x_adv, rtol=0, atol=0)
     assert counting.calls < 31  # clean pass + fewer than 30 iterate evaluations
 
@@ -109,7 +110,7 @@ def test_model_mode_is_eval_while_attacking_restored_after_and_no_parameter_grad
     model, x, y = fashion
     counting = _Counting(model)
     counting.train()
-    PGD(eps=0.1, steps=3).run(counting, x[:20], y[:20])
+    PGD(eps=0.1, protocol=AttackProtocol(steps=3)).run(counting, x[:20], y[:20])
     assert counting.training and model.training and not any(counting.modes)
     assert all(p.grad is None for p in model.parameters())
     model.eval()
@@ -117,7 +118,7 @@ def test_model_mode_is_eval_while_attacking_restored_after_and_no_parameter_grad
 
 def test_pgd40_fools_a_normally_trained_fashion_model(fashion) -> None:
     model, x, y = fashion
-    result = PGD(eps=0.3, steps=40).run(model, x, y)
+    result = PGD(eps=0.3, protocol=AttackProtocol(steps=40)).run(model, x, y)
     assert result.clean_accuracy() > 0.7
     assert result.success_rate() > 0.95
     assert ((result.x_adv - x).abs().amax() <= 0.3) and result.x_adv.min() >= 0 and result.x_adv.max() <= 1
@@ -137,7 +138,7 @@ def test_success_rate_counts_pairs_over_correct_clean_inputs() -> None:
 def test_targeted_attack_reaches_the_target() -> None:
     model, x, y = _toy(4)
     target = (y + 1) % 4
-    result = PGD(eps=1.0, alpha=0.1, steps=50, targeted=True).run(model, x, y, target=target)
+    result = PGD(eps=1.0, targeted=True, protocol=AttackProtocol(step_size=0.1, steps=50)).run(model, x, y, target=target)
     with torch.no_grad():
         reached = model(result.x_adv).argmax(dim=1) == target
     assert bool((reached == result.success.any(dim=0)).all()) and reached.float().mean() >= 0.8
@@ -146,7 +147,7 @@ def test_targeted_attack_reaches_the_target() -> None:
 def test_per_example_eps_bounds_each_row() -> None:
     model, x, y = _toy(5, dtype=torch.float32)
     eps = torch.tensor([0.0, 0.05, 0.1, 0.2, 0.3])
-    result = PGD(eps=eps, steps=5, restarts=2).run(model, x, y)
+    result = PGD(eps=eps, protocol=AttackProtocol(steps=5, restarts=2)).run(model, x, y)
     delta = (result.x_adv_restarts - x).abs().flatten(2).amax(dim=2)
     assert bool((delta <= eps).all()) and float(delta[:, 0].max()) == 0.0
     assert float(delta[:, 4].max()) > 0.2
@@ -162,14 +163,14 @@ def test_fgsm_is_one_signed_step() -> None:
 
 def test_l2_pgd_stays_in_the_l2_ball_and_box() -> None:
     model, x, y = _toy(7)
-    result = PGD(eps=1.5, steps=10, norm="l2", restarts=2).run(model, x, y)
+    result = PGD(eps=1.5, norm="l2", protocol=AttackProtocol(steps=10, restarts=2)).run(model, x, y)
     norms = (result.x_adv_restarts - x).flatten(2).norm(dim=2)
     assert float(norms.max()) <= 1.5 + 1e-9 and float(norms.max()) > 1.0
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
 
 
 @pytest.mark.parametrize("make", [lambda: lmc_gaussian(0.3, 5, 0.1, 0.05), lambda: lmc_laplacian(0.3, 5, 0.1, 0.5),
-                                  lambda: trades_attack(0.3, 5), lambda: PGD(eps=0.3, steps=5, update="adam", lr=0.05)])
+                                  lambda: trades_attack(0.3, 5), lambda: PGD(eps=0.3, protocol=AttackProtocol(steps=5, update="adam", lr=0.05))])
 def test_variants_stay_in_the_ball(make) -> None:
     model, x, y = _toy(8)
     result = make().run(model, x, y)
@@ -181,13 +182,13 @@ def test_objectives_match_their_formulas() -> None:
     torch.manual_seed(0)
     logits, clean, y = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64), torch.arange(6) % 5
     kl = F.kl_div(F.log_softmax(logits, 1), F.softmax(clean, 1), reduction="none").sum(1)
-    torch.testing.assert_close(OBJECTIVES["kl"](logits, y, clean), kl)
+    torch.testing.assert_close(LOSSES["kl"](logits, y, clean), kl)
     p_y = F.softmax(logits, 1).gather(1, y[:, None]).squeeze(1)
-    torch.testing.assert_close(OBJECTIVES["lmc"](logits, y, clean), torch.log(1 - p_y))
-    torch.testing.assert_close(OBJECTIVES["ce"](logits, y, clean), -torch.log(p_y))
+    torch.testing.assert_close(LOSSES["lmc"](logits, y, clean), torch.log(1 - p_y))
+    torch.testing.assert_close(LOSSES["ce"](logits, y, clean), -torch.log(p_y))
     others = logits.clone()
     others[torch.arange(6), y] = -1e9
-    torch.testing.assert_close(OBJECTIVES["margin"](logits, y, clean),
+    torch.testing.assert_close(LOSSES["margin"](logits, y, clean),
                                others.max(1).values - logits[torch.arange(6), y])
 
 
@@ -202,9 +203,9 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match=r"eps must be a float or a Tensor\[5\]"):
         PGD(eps=torch.ones(3)).run(model, x, y)
     with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
-        PGD(steps=-1)
-    with pytest.raises(ValueError, match="objective must be one of"):
-        PGD(objective="hinge")
+        PGD(protocol=AttackProtocol(steps=-1))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        PGD(loss="hinge")
     with pytest.raises(ValueError, match="norm must be one of"):
         PGD(norm="l1")
     with pytest.raises(ValueError, match="targeted attack needs target"):
@@ -214,8 +215,8 @@ def test_bad_arguments_are_named() -> None:
 def test_restarts_in_chunks_equal_one_forward_pass() -> None:
     model, x, y = _toy(9)
     torch.manual_seed(4)
-    whole = PGD(eps=0.2, steps=5, restarts=4, chunk_rows=0).run(model, x, y)
+    whole = PGD(eps=0.2, protocol=AttackProtocol(steps=5, restarts=4), execution=Execution(chunk_rows=0)).run(model, x, y)
     torch.manual_seed(4)
-    chunked = PGD(eps=0.2, steps=5, restarts=4, chunk_rows=2 * x.shape[0]).run(model, x, y)
+    chunked = PGD(eps=0.2, protocol=AttackProtocol(steps=5, restarts=4), execution=Execution(chunk_rows=2 * x.shape[0])).run(model, x, y)
     torch.testing.assert_close(chunked.x_adv_restarts, whole.x_adv_restarts, rtol=0, atol=1e-12)
     torch.testing.assert_close(chunked.loss, whole.loss, rtol=0, atol=0)

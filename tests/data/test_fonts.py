@@ -13,10 +13,10 @@ from PIL import Image
 
 import pyadvman.data.fonts as fonts_module
 from pyadvman.data import FontsConfig, available_fonts, fonts_config, generate_fonts, load_dataset, load_fonts
-from pyadvman.data.figures import fonts_contact_sheet
 from pyadvman.data.font_files import FontFace, discover_fonts, package_font_files
 from pyadvman.data.font_glyphs import GlyphError, render_glyphs
 from pyadvman.data.font_selection import duplicate_of, illegible_letters, select_fonts
+from pyadvman.data.image_tiles import fonts_contact_sheet
 from pyadvman.manifolds import FontsRenderer, theta_preset
 
 MATPLOTLIB_FONTS = sorted({p.parent for p in package_font_files() if "matplotlib" in str(p)})

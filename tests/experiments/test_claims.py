@@ -12,12 +12,13 @@ from pyadvman._atomic import to_json
 from pyadvman.experiments import claims_config
 from pyadvman.experiments.claims import run
 from pyadvman.experiments.claims_criteria import evaluate_claims
+from pyadvman.experiments.records import ModelDistances, ModelRecord
 from pyadvman.experiments.report import fmt, interval
 
 from .conftest import assert_png, assert_row, npz_options, section
 
 TINY = {"train_sizes": (300, 600), "epochs": 2, "train_attack": {"steps": 2}, "eval_attack": {"steps": 3, "restarts": 2},
-        "strong_attack": {"steps": 3, "restarts": 2}, "apgd_steps": 3, "regular_examples": 60,
+        "strong_attack": {"steps": 3, "restarts": 2}, "apgd_attack": {"steps": 3}, "regular_examples": 60,
         "on_manifold_examples": 80, "distance_examples": 40, "projection_steps": 5}
 
 
@@ -92,7 +93,9 @@ def test_report_gives_each_claims_numbers_with_intervals(fonts_run) -> None:
 
 def test_verdicts_are_the_criteria_of_the_records(fonts_run) -> None:
     _, metrics, _ = fonts_run
-    again = evaluate_claims(metrics["models"], metrics["distances"], "true", 10)
+    records = [ModelRecord.from_dict(r) for r in metrics["models"]]
+    distances = {name: ModelDistances.from_dict(d) for name, d in metrics["distances"].items()}
+    again = evaluate_claims(records, distances, "true", 10)
     assert json.loads(to_json(again)) == json.loads(to_json(metrics["claims"]))
     for claim in metrics["claims"].values():
         assert claim["verdict"] in ("holds", "does not hold", "inconclusive")

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from pyadvman.experiments.claims_criteria import claim1, claim2, claim3, claim4
-from pyadvman.experiments.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUATED, all_of, any_of, at_least_half
+from pyadvman.experiments.records import ModelDistances, ModelRecord
+from pyadvman.experiments.verdicts import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_EVALUATED,
+    all_of,
+    any_of,
+    at_least_half,
+)
 
 
 def _counts(examples: int, correct: int, success_rate: float, restarts: int = 5) -> dict:
@@ -19,11 +28,13 @@ def _counts(examples: int, correct: int, success_rate: float, restarts: int = 5)
 
 
 def record(objective: str, n: int, *, test_error: float, test_examples: int = 4000, regular: float = 0.9,
-           on_manifold: float = 0.5, correct: int = 400, seed: int = 0, pgd: float | None = None) -> dict:
-    return {"name": f"{objective}-n{n}-seed{seed}", "variant": objective, "objective": objective, "train_size": n,
-            "seed": seed, "test_examples": test_examples, "test_error": test_error, "test_accuracy": 1 - test_error,
-            "attacks": {"regular": _counts(500, correct, regular), "on_manifold": _counts(1250, correct, on_manifold),
-                        "strong_pgd": _counts(500, correct, min(1.0, regular + 0.05) if pgd is None else pgd)}}
+           on_manifold: float = 0.5, correct: int = 400, seed: int = 0, pgd: float | None = None) -> ModelRecord:
+    return ModelRecord.from_dict({
+        "name": f"{objective}-n{n}-seed{seed}", "variant": objective, "objective": objective, "train_size": n,
+        "seed": seed, "epochs": 1, "test_examples": test_examples, "test_error": test_error,
+        "test_accuracy": 1 - test_error,
+        "attacks": {"regular": _counts(500, correct, regular), "on_manifold": _counts(1250, correct, on_manifold),
+                    "strong_pgd": _counts(500, correct, min(1.0, regular + 0.05) if pgd is None else pgd)}})
 
 
 def _tests(*outcomes: str) -> list[dict]:
@@ -58,7 +69,7 @@ def _distances(regular: np.ndarray, on: np.ndarray, true_regular=None, true_on=N
     if true_regular is not None:
         entry["regular"]["true_manifold_distance"] = true_regular.tolist()
         entry["on_manifold"]["true_manifold_distance"] = true_on.tolist()
-    return {"normal-n500-seed0": entry}
+    return {"normal-n500-seed0": ModelDistances.from_dict(entry)}
 
 
 def test_claim1_tests_the_true_manifold_distance_and_the_normalised_residual() -> None:

@@ -4,11 +4,10 @@ the correlation after the minimum, the ordering across methods and the pairwise 
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import itertools
 
+import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from pyadvman.experiments.flatness_criteria import (

@@ -17,9 +17,9 @@ PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 # Read from davidstutz/disentangling-robustness-generalization, written here on their own (not from the presets).
 RELEASED_ATTACKS = {
     "eval_attack": {"update": "adam", "lr": 0.005, "steps": 40, "restarts": 5, "start": "radial",
-                    "keep": "first_success", "step_size": None},
+                    "keep": "first_success", "step_size": None, "noise_scale": 0.0, "early_stop": False},
     "train_attack": {"update": "adam", "lr": 0.005, "steps": 40, "restarts": 1, "start": "radial",
-                     "keep": "last_then_loss", "step_size": None},
+                     "keep": "last_then_loss", "step_size": None, "noise_scale": 0.0, "early_stop": False},
 }
 RELEASED_STUDY = {"epsilon": 0.3, "eta": 0.3, "regular_examples": 1000, "on_manifold_examples": 2500, "epochs": 20,
                   "lr_schedule": "batch", "seeds": (0, 1, 2, 3, 4),

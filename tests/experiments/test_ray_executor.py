@@ -22,10 +22,11 @@ import pytest
 
 from pyadvman._atomic import to_json
 from pyadvman.errors import UnreadableFileError
-from pyadvman.experiments import claims_config, flatness, flatness_config, spectra, spectra_config
+from pyadvman.experiments import claims_config, flatness_config, ray_executor, spectra_config
+from pyadvman.experiments import flatness_study as flatness
+from pyadvman.experiments import spectra_study as spectra
 from pyadvman.experiments.cells import attempts
 from pyadvman.experiments.claims import run
-from pyadvman.experiments import ray_executor
 from pyadvman.experiments.executors import Executor
 
 from .conftest import npz_options
@@ -228,7 +229,7 @@ def test_the_per_variant_studies_run_their_cells_on_ray(patterns_npz, tmp_path) 
     options = {"dataset": "npz", "dataset_options": npz_options(patterns_npz), "train_size": 400,
                "variants": ("normal", "adversarial"), "train_attack": {"steps": 2}}
     for study, cfg, key in (
-            (flatness, flatness_config(**options, epochs=2, examples=40, robust_steps=2, average_samples=2,
+            (flatness, flatness_config(**options, epochs=2, examples=40, robust_attack={"steps": 2}, average_samples=2,
                                        worst_passes=1), "records"),
             (spectra, spectra_config(**options, epochs=2, jacobian_examples=3, confidence_examples=100), "results")):
         local = study.run(cfg, tmp_path / f"{key}-local", progress=False, executor=LOCAL)

@@ -12,15 +12,15 @@ import scipy.stats
 from pyadvman._atomic import to_json
 from pyadvman.experiments import (
     EXPERIMENTS,
-    flatness,
     flatness_config,
     sample_complexity,
     sample_complexity_config,
-    spectra,
     spectra_config,
 )
+from pyadvman.experiments import flatness_study as flatness
+from pyadvman.experiments import spectra_study as spectra
 from pyadvman.experiments.report import interval
-from pyadvman.experiments.study import VARIANT_LABELS
+from pyadvman.experiments.study_config import variant_label
 
 from .conftest import assert_png, assert_row, npz_options
 
@@ -28,7 +28,7 @@ from .conftest import assert_png, assert_row, npz_options
 def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
     cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), variants=("normal", "stn"),
                                    epochs=1, eval_attack={"steps": 2}, regular_examples=40,
-                                   on_manifold_examples=40, strong_attack={"steps": 2}, apgd_steps=2,
+                                   on_manifold_examples=40, strong_attack={"steps": 2}, apgd_attack={"steps": 2},
                                    autoattack_examples=12)
     metrics = sample_complexity.run(cfg, tmp_path / "sc", progress=False)
     assert json.loads((tmp_path / "sc" / "metrics.json").read_text()) == json.loads(to_json(metrics))
@@ -41,7 +41,7 @@ def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
         assert row["on_manifold.success_rate"]["value"] == pytest.approx(success["success_rate"], nan_ok=True)
         cells = [interval(row[m]) for m in ("test_error", "regular.success_rate", "strong_pgd.robust_accuracy",
                                              "on_manifold.success_rate")]
-        assert_row(report, VARIANT_LABELS[row["objective"]], row["train_size"], row["seeds"], *cells)
+        assert_row(report, variant_label(row["objective"]), row["train_size"], row["seeds"], *cells)
     assert_png(tmp_path / "sc" / metrics["figures"]["sample_complexity"])
     assert "## AutoAttack" in report
     for record in metrics["models"]:  # AutoAttack standard on the first 12 test images, resumable state kept
@@ -57,7 +57,7 @@ def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
 def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tmp_path) -> None:
     cfg = flatness_config(dataset="npz", dataset_options=npz_options(patterns_npz), train_size=400,
                           variants=("normal", "adversarial", "awp"), epochs=3, evaluate_every=2,
-                          train_attack={"steps": 2}, examples=40, robust_steps=2, average_samples=2, worst_passes=1)
+                          train_attack={"steps": 2}, examples=40, robust_attack={"steps": 2}, average_samples=2, worst_passes=1)
     metrics = flatness.run(cfg, tmp_path / "fl", progress=False)
     assert [(r["variant"], r["epoch"]) for r in metrics["records"]] == [
         (v, e) for v in ("normal", "adversarial", "awp") for e in (2, 3)]
@@ -89,7 +89,7 @@ def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tm
 
 def test_flatness_lists_autoattack_per_variant(tiny_fonts, tmp_path) -> None:
     cfg = flatness_config(dataset="fonts", dataset_options=tiny_fonts, train_size=300, variants=("adversarial",),
-                          epochs=1, train_attack={"steps": 2}, examples=20, robust_steps=2, average_samples=1,
+                          epochs=1, train_attack={"steps": 2}, examples=20, robust_attack={"steps": 2}, average_samples=1,
                           worst_passes=1, autoattack_examples=10)
     metrics = flatness.run(cfg, tmp_path / "fl", progress=False)
     auto = metrics["autoattack"]["adversarial"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pyadvman.attacks import LearnedManifoldAttack
+from pyadvman.attacks import AttackProtocol, LearnedManifoldAttack
+from pyadvman.execution import Execution
 from pyadvman.manifolds.learned_manifold import AGNOSTIC, LearnedManifold
 from pyadvman.manifolds.stacked_modules import StackedModules
 from pyadvman.manifolds.vae_gan import VAEGANConfig
@@ -67,8 +68,7 @@ def test_the_on_manifold_attack_gives_the_same_result_either_way(monkeypatch):
 
     def attacked():
         torch.manual_seed(0)
-        return LearnedManifoldAttack(manifold=manifold, eta=0.3, steps=5, update="adam", lr=0.05,
-                                     check_model=False).run(model, x, y)
+        return LearnedManifoldAttack(manifold=manifold, eta=0.3, protocol=AttackProtocol(steps=5, update="adam", lr=0.05), execution=Execution(check_model=False)).run(model, x, y)
 
     loop, stacked = both(manifold, attacked, monkeypatch)
     torch.testing.assert_close(stacked.params, loop.params, atol=1e-4, rtol=0)

@@ -29,6 +29,6 @@ def blocks(tmp_path):
 def tiny_config(npz, **overrides) -> TrainConfig:
     base = {"dataset": "npz", "dataset_options": {"path": str(npz), "test_size": 200, "validation_size": 200},
             "model": "standard", "model_options": {"channels": 4}, "epochs": 2, "batch_size": 20, "epsilon": 0.1,
-            "train_attack": {"steps": 2}, "validation_examples": 100, "validation_attack_steps": 2,
+            "train_attack": {"steps": 2}, "validation_examples": 100, "validation_attack": {"steps": 2},
             "eval_examples": 50, "eval_attack": {"steps": 3, "restarts": 1}, "checkpoint_minutes": 60.0}
     return TrainConfig(**{**base, **overrides})

@@ -22,7 +22,7 @@ def epoch_records(run) -> list[dict]:
 def test_compiled_adversarial_training_follows_the_eager_run(blocks, tmp_path):
     runs = {}
     for mode in ("off", "default"):
-        cfg = tiny_config(blocks, objective="adversarial", epochs=1, train_size=100, compile=mode)
+        cfg = tiny_config(blocks, objective="adversarial", epochs=1, train_size=100, execution={"compile": mode})
         train(cfg, tmp_path / mode, progress=False)
         runs[mode] = epoch_records(tmp_path / mode)[0]
         assert runs[mode]["compile"] == mode  # each epoch records the mode it ran under
@@ -31,11 +31,12 @@ def test_compiled_adversarial_training_follows_the_eager_run(blocks, tmp_path):
 
 
 def test_a_run_may_resume_with_another_compile_mode_but_not_another_setting(blocks, tmp_path):
-    cfg = tiny_config(blocks, compile="off")
+    cfg = tiny_config(blocks, execution={"compile": "off"})
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
     start_run(tmp_path, cfg, data, resume=False)
     (tmp_path / "metrics.jsonl").write_text("{}\n")  # the run holds results now
-    start_run(tmp_path, replace(cfg, compile="default"), data, resume=True)
-    assert json.loads((tmp_path / "config.json").read_text())["compile"] == "default"
+    start_run(tmp_path, replace(cfg, execution=replace(cfg.execution, compile="default")), data, resume=True)
+    assert json.loads((tmp_path / "config.json").read_text())["execution"]["compile"] == "default"
     with pytest.raises(ValueError, match=r"fields \['epochs'\] differ"):
-        start_run(tmp_path, replace(cfg, compile="default", epochs=3), data, resume=True)
+        start_run(tmp_path, replace(cfg, execution=replace(cfg.execution, compile="default"), epochs=3), data,
+                  resume=True)

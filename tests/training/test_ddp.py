@@ -12,8 +12,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pyadvman.training.run_folder import config_record
 from conftest import tiny_config, write_blocks_npz
+
+from pyadvman.configs import config_record
 
 _SCRIPT = """
 import sys, json
@@ -55,9 +56,9 @@ def test_two_process_ddp_matches_one_process(tmp_path, objective) -> None:
 _SYNC_SCRIPT = """
 import torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from pyadvman.attacks import PGD
+from pyadvman.attacks import PGD, AttackProtocol
 from pyadvman.models import build_model
-from pyadvman.training.objectives import Batch, Mixed, _attack_perturbation
+from pyadvman.training.objectives import Batch, Mixed, attack_perturbation
 dist.init_process_group("gloo")
 rank = dist.get_rank()
 torch.manual_seed(0)
@@ -65,7 +66,7 @@ model = build_model("standard", (1, 28, 28), 10)
 net = DistributedDataParallel(model)
 optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
 torch.manual_seed(rank + 1)  # different data and attack starts per process
-objective = Mixed(_attack_perturbation(PGD(eps=0.1, steps=3)), 0.5)
+objective = Mixed(attack_perturbation(PGD(eps=0.1, protocol=AttackProtocol(steps=3))), 0.5)
 for _ in range(3):
     model.train()
     loss, _ = objective(model, net, Batch(torch.rand(20, 1, 28, 28), torch.randint(0, 10, (20,))))

@@ -18,8 +18,9 @@ from pyadvman.training import load_trained, train, train_config
 from pyadvman.training.evaluation import clean_accuracy
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pyadvman.training.run_folder import config_record
 from conftest import tiny_config, write_blocks_npz
+
+from pyadvman.configs import config_record
 
 
 def test_run_folder_holds_config_metrics_checkpoints_and_final(blocks, tmp_path) -> None:

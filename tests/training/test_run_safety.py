@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from pyadvman.errors import ConfigError, DataError, TrainingDivergedError, UnreadableFileError
+from pyadvman.execution import resolve_device
 from pyadvman.training import load_trained, loop, train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -200,9 +201,9 @@ def test_device_errors_name_the_option() -> None:
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match=r"device must be auto or cpu on this machine \(torch .* sees no CUDA "
                                           r"device\), got 'cuda'"):
-        loop.resolve_device("cuda", loop.Processes())
+        resolve_device("cuda")
     with pytest.raises(ConfigError, match=r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"):
-        loop.resolve_device("gpu", loop.Processes())
+        resolve_device("gpu")
 
 
 def test_a_run_that_fails_in_its_first_epoch_leaves_the_folder_reusable(blocks, tmp_path, monkeypatch) -> None:

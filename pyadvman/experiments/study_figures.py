@@ -1,4 +1,5 @@
-"""PNG figures of the experiments (matplotlib, no display needed)."""
+"""PNG figures of the studies (matplotlib, no display needed): measures against N, the correlation of
+on-manifold success and test error, distance histograms; one colour per training objective in every figure."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pyadvman.analysis.uncertainty import Estimate
-from pyadvman.experiments.study import VARIANT_LABELS, model_estimate, size_estimates
+from pyadvman.experiments.estimates import model_estimate, size_estimates
+from pyadvman.experiments.records import ON_MANIFOLD_SUCCESS, Measure, ModelRecord, test_error
+from pyadvman.experiments.study_config import variant_label
+from pyadvman.training import OBJECTIVES
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -20,8 +24,8 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def color(objective: str) -> str:
-    """One colour per training objective in every figure (matplotlib's cycle, in VARIANT_LABELS' order)."""
-    order = list(VARIANT_LABELS)
+    """One colour per training objective in every figure (matplotlib's cycle, in OBJECTIVES' order)."""
+    order = list(OBJECTIVES)
     return f"C{order.index(objective) % 10}" if objective in order else "C9"
 
 
@@ -32,21 +36,21 @@ def _error_bars(estimates: list[Estimate]) -> np.ndarray:
     return np.nan_to_num(np.asarray([below, above], dtype=float)).clip(min=0.0)
 
 
-def metric_vs_size(ax, records: list[dict], metric: str, ylabel: str, objectives: list[str] | None = None,
-                   paper: dict[str, dict[int, float]] | None = None) -> None:
-    """Lines of ``metric`` (a name of ``study.metric``; the mean over seeds) against N per training variant,
-    with 95% error bars (``study.size_estimates``); the paper's values dashed in the same colour where given."""
-    for objective in dict.fromkeys(r["objective"] for r in records):
+def measure_vs_size(ax, records: list[ModelRecord], measure: Measure, ylabel: str,
+                    objectives: list[str] | None = None, paper: dict[str, dict[int, float]] | None = None) -> None:
+    """Lines of ``measure`` (the mean over seeds) against N per training variant, with 95% error bars
+    (``estimates.size_estimates``); the paper's values dashed in the same colour where given."""
+    for objective in dict.fromkeys(r.objective for r in records):
         if objectives is not None and objective not in objectives:
             continue
-        estimates = size_estimates(records, objective, metric)
+        estimates = size_estimates(records, objective, measure)
         sizes = list(estimates)
         ax.errorbar(sizes, [estimates[n].value for n in sizes], yerr=_error_bars(list(estimates.values())),
-                    fmt="o-", capsize=3, color=color(objective), label=VARIANT_LABELS.get(objective, objective))
+                    fmt="o-", capsize=3, color=color(objective), label=variant_label(objective))
         if paper and objective in paper:
             ref = sorted(paper[objective].items())
             ax.plot([n for n, _ in ref], [v for _, v in ref], "x--", color=color(objective), alpha=0.6,
-                    label=f"{VARIANT_LABELS.get(objective, objective)} (paper)")
+                    label=f"{variant_label(objective)} (paper)")
     ax.set_xscale("log")
     ax.set_xlabel("training examples N")
     ax.set_ylabel(ylabel)
@@ -54,32 +58,33 @@ def metric_vs_size(ax, records: list[dict], metric: str, ylabel: str, objectives
     ax.legend(fontsize=7)
 
 
-def grid_figure(records: list[dict], panels: list[tuple[str, str]], path: Path, title: str,
+def grid_figure(records: list[ModelRecord], panels: list[tuple[Measure, str]], path: Path, title: str,
                 paper: dict[str, dict[str, dict[int, float]]] | None = None,
                 objectives: list[str] | None = None) -> Path:
-    """One panel per (metric, label) of ``metric_vs_size``; ``paper`` maps a metric to its paper curves."""
+    """One panel per (measure, label) of ``measure_vs_size``; ``paper`` maps a panel's label to the paper's
+    curves (objective -> {N: value})."""
     fig = Figure(figsize=(4.6 * len(panels), 3.8))
-    for i, (name, label) in enumerate(panels):
+    for i, (measure, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        metric_vs_size(ax, records, name, label, objectives, (paper or {}).get(name))
+        measure_vs_size(ax, records, measure, label, objectives, (paper or {}).get(label))
     fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
 
-def correlation_figure(records: list[dict], fit: dict | None, path: Path, title: str) -> Path:
+def correlation_figure(records: list[ModelRecord], fit: dict | None, path: Path, title: str) -> Path:
     """On-manifold success rate against test error for every model, each with its 95% intervals on both
     axes, and the least-squares line with Pearson r and its interval."""
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot(1, 1, 1)
-    for objective in dict.fromkeys(r["objective"] for r in records):
-        rows = [r for r in records if r["objective"] == objective]
-        errors = [model_estimate(r, "test_error") for r in rows]
-        success = [model_estimate(r, "on_manifold.success_rate") for r in rows]
+    for objective in dict.fromkeys(r.objective for r in records):
+        rows = [r for r in records if r.objective == objective]
+        errors = [model_estimate(r, test_error) for r in rows]
+        success = [model_estimate(r, ON_MANIFOLD_SUCCESS) for r in rows]
         ax.errorbar([e.value for e in errors], [e.value for e in success], xerr=_error_bars(errors),
                     yerr=_error_bars(success), fmt="o", capsize=2, color=color(objective),
-                    label=VARIANT_LABELS.get(objective, objective))
+                    label=variant_label(objective))
     if fit is not None:
-        xs = np.linspace(min(r["test_error"] for r in records), max(r["test_error"] for r in records), 10)
+        xs = np.linspace(min(r.test_error for r in records), max(r.test_error for r in records), 10)
         interval = fit.get("pearson_interval", {})
         ax.plot(xs, fit["slope"] * xs + fit["intercept"], "k--",
                 label=f"fit: r = {fit['pearson_r']:.3f} [{interval.get('low', np.nan):.2f}, "

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from pyadvman._presets import config_from_preset
 from pyadvman.analysis import (
     SpectrumSummary,
     confidence,
@@ -22,37 +21,38 @@ from pyadvman.analysis import (
     linear_layers,
     weight_operator_singular_values,
 )
-from pyadvman.errors import check_fields
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
-from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.one_size import VariantRun, run_variants, train_variant
-from pyadvman.experiments.classifier_config import ClassifierConfig
-from pyadvman.attacks.protocol import SIGNED_PGD
 from pyadvman.analysis.uncertainty import mean_interval, mean_std
+from pyadvman.attacks.protocol import SIGNED_PGD
+from pyadvman.configs import accepts_old_fields, config_from_preset
+from pyadvman.errors import check_fields
+from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.experiments.executors import Executor
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.report import interval, table, tests_table, verdict_line
+from pyadvman.experiments.study_config import variant_label
+from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
 from pyadvman.experiments.verdicts import all_of, compare, verdict_of
-from pyadvman.experiments.study import VARIANT_LABELS, variant_label
-from pyadvman.training import OBJECTIVE_NAMES
+from pyadvman.training import OBJECTIVES
 
 
+@accepts_old_fields
 @dataclass(frozen=True)
 class SpectraConfig(ClassifierConfig):
     """Models and measurements on FONTS, with ClassifierConfig's training fields. Use ``spectra_config("quick")``
     for the quick preset: its training (signed PGD-10, 10 epochs, per-epoch decay) is not the class defaults'."""
 
     train_size: int | None = 10000  # first N training examples (None: all)
-    variants: tuple[str, ...] = ("normal", "adversarial")  # TrainConfig objectives; the first is the baseline
+    variants: tuple[str, ...] = ("normal", "adversarial")  # training objectives; the first is the baseline
     jacobian_examples: int = 100  # first test images whose input-to-layer Jacobians are decomposed
     confidence_examples: int = 1000  # first training and test images of the confidence statistics
     seed: int = 0  # training seed
 
-    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
+    CHOICES: ClassVar[dict] = {**ClassifierConfig.CHOICES, "variants": OBJECTIVES}  # listed by --help
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_variants(OBJECTIVES)
         check_fields([
-            (len(self.variants) >= 1 and all(v in OBJECTIVE_NAMES for v in self.variants), "variants",
-             f"a non-empty tuple of {OBJECTIVE_NAMES}", self.variants),
             (self.jacobian_examples >= 1, "jacobian_examples", ">= 1", self.jacobian_examples),
             (self.confidence_examples >= 1, "confidence_examples", ">= 1", self.confidence_examples),
         ])
@@ -117,14 +117,14 @@ def _figure(results: dict[str, dict], path: Path) -> Path:
             for i, (variant, result) in enumerate(results.items()):
                 entry = result["layers"][name]
                 values = entry["weight"][key] if key == "singular_values" else entry[key]
-                ax.semilogy(values, color=f"C{i}", label=VARIANT_LABELS.get(variant, variant))
+                ax.semilogy(values, color=f"C{i}", label=variant_label(variant))
             ax.set_title(f"{name}: {label}", fontsize=8)
             ax.set_xlabel("index", fontsize=7)
             ax.legend(fontsize=6)
     ax = fig.add_subplot(2, len(names) + 1, len(names) + 1)
     for i, (variant, result) in enumerate(results.items()):
         ax.hist(result["confidence"]["test"]["max_probability"], bins=20, range=(0, 1), alpha=0.5, color=f"C{i}",
-                label=VARIANT_LABELS.get(variant, variant))
+                label=variant_label(variant))
     ax.set_title("test softmax confidence", fontsize=8)
     ax.legend(fontsize=6)
     fig.tight_layout()
@@ -162,13 +162,13 @@ def verdicts(cfg: SpectraConfig, results: dict[str, dict]) -> dict:
 
 def report(cfg: SpectraConfig, metrics: dict) -> str:
     results = metrics["results"]
-    layer_rows = [[name, VARIANT_LABELS.get(v, v), results[v]["layers"][name]["weight"]["largest"],
+    layer_rows = [[name, variant_label(v), results[v]["layers"][name]["weight"]["largest"],
                    results[v]["layers"][name]["weight"]["std"],
                    interval(results[v]["layers"][name]["jacobian_largest"]["mean"]),
                    results[v]["layers"][name]["jacobian_largest"]["std_over_images"],
                    results[v]["layers"][name]["jacobian"]["std"], results[v]["layers"][name]["jacobian"]["condition"]]
                   for name in results[cfg.variants[0]]["layers"] for v in cfg.variants]
-    confidence_rows = [[VARIANT_LABELS.get(v, v), split, results[v]["confidence"][split]["accuracy"],
+    confidence_rows = [[variant_label(v), split, results[v]["confidence"][split]["accuracy"],
                         results[v]["confidence"][split]["mean_max_probability"],
                         results[v]["confidence"][split]["mean_logit_margin"]]
                        for v in cfg.variants for split in ("train", "test")]
@@ -197,8 +197,9 @@ def spectra_cell(run: VariantRun, variant: str, progress: bool) -> dict:
     """One variant's cell: trains it (or reloads it) and measures it (``measure``, cached as
     models/<variant>/spectra.json)."""
     cfg, folder, data = run.cfg, run.folder, run.data
-    trained = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=5,
-                            eval_examples=200, eval_attack=replace(SIGNED_PGD, steps=10))
+    trained = train_variant(cfg, variant, folder, data, progress=progress,
+                            validation_attack=replace(SIGNED_PGD, steps=5), eval_examples=200,
+                            eval_attack=replace(SIGNED_PGD, steps=10))
     return folder.cached(folder.models / variant / "spectra.json", lambda: measure(cfg, trained.model, data))
 
 

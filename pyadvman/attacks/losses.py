@@ -1,7 +1,8 @@
-"""Attack objectives: per-example losses that attacks maximise.
+"""The losses attacks maximise, per example (an attack's ``loss``; training objectives are
+:mod:`pyadvman.training.objectives`).
 
 Each takes logits (Tensor[N, K]), labels (Tensor[N] int64) and the clean logits (Tensor[N, K], detached;
-only the KL objective uses them) and returns Tensor[N].
+only the KL loss uses them) and returns Tensor[N].
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Objective = Callable[[Tensor, Tensor, Tensor], Tensor]
+Loss = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
-    """CE(f(x'), y): the PGD / FGSM / APGD-CE objective (Madry et al., ICLR 2018)."""
+    """CE(f(x'), y): the PGD / FGSM / APGD-CE loss (Madry et al., ICLR 2018)."""
     return F.cross_entropy(logits, labels, reduction="none")
 
 
 def kl_divergence(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
-    """KL(softmax f(x) ‖ softmax f(x')): the TRADES attack objective (Zhang et al., ICML 2019, Alg. 1;
+    """KL(softmax f(x) ‖ softmax f(x')): the TRADES attack loss (Zhang et al., ICML 2019, Alg. 1;
     docs/papers.md §3)."""
     clean = F.log_softmax(clean_logits, dim=1)
     return (clean.exp() * (clean - F.log_softmax(logits, dim=1))).sum(dim=1)
@@ -29,7 +30,7 @@ def kl_divergence(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tenso
 
 def log_one_minus_prob(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """log(1 − softmax(f(x'))_y), computed stably as logsumexp over the other classes − logsumexp over all:
-    the LMC attacks' objective (Robey et al., NeurIPS 2021, Sec. 5; docs/papers.md §3)."""
+    the LMC attacks' loss (Robey et al., NeurIPS 2021, Sec. 5; docs/papers.md §3)."""
     others = logits.scatter(1, labels[:, None], float("-inf"))
     return torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
 
@@ -48,7 +49,7 @@ def _classes_at_least(logits: Tensor, count: int, loss: str) -> None:
 def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
     """The difference of logits ratio, −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), with z_π the logits in descending
     order (Croce & Hein, ICML 2020, Eq. (6)): the margin loss divided by a logit spread, so that it does not
-    change when the logits are shifted or rescaled (a > 0). Positive once misclassified; APGD-DLR's objective.
+    change when the logits are shifted or rescaled (a > 0). Positive once misclassified; APGD-DLR's loss.
 
     Raises:
         ValueError: fewer than 3 classes.
@@ -60,7 +61,7 @@ def dlr(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:
 
 def targeted_dlr(logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
     """The targeted DLR loss, −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2) for target classes t (Tensor[N] int64;
-    Croce & Hein, ICML 2020, Eq. (7)): APGD-T's objective, maximised to move the logits towards class t.
+    Croce & Hein, ICML 2020, Eq. (7)): APGD-T's loss, maximised to move the logits towards class t.
 
     Raises:
         ValueError: fewer than 4 classes.
@@ -85,12 +86,12 @@ def top_classes(clean_logits: Tensor, targets: int) -> Tensor:
     return clean_logits.argsort(dim=1, descending=True)[:, 1:targets + 1].T
 
 
-OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "kl": kl_divergence, "lmc": log_one_minus_prob,
-                                    "margin": margin, "dlr": dlr}
+LOSSES: dict[str, Loss] = {"ce": cross_entropy, "kl": kl_divergence, "lmc": log_one_minus_prob, "margin": margin,
+                           "dlr": dlr}
 
 
-def get_objective(name: str) -> Objective:
-    """The objective called ``name`` (keys of OBJECTIVES). Raises ValueError for an unknown name."""
-    if name not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
-    return OBJECTIVES[name]
+def get_loss(name: str) -> Loss:
+    """The loss called ``name`` (keys of LOSSES). Raises ValueError for an unknown name."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
+    return LOSSES[name]

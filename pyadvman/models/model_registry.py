@@ -1,4 +1,4 @@
-"""Classifier registry: build any of the papers' classifiers by name for any input size."""
+"""The classifier architectures by name: build any of the papers' classifiers for any input size."""
 
 from __future__ import annotations
 
@@ -7,13 +7,20 @@ import typing
 
 from torch import nn
 
-from pyadvman._config_options import check_option_types
+from pyadvman.configs import check_option_types
 from pyadvman.models.mlp import MLP
 from pyadvman.models.resnet import ResNet
 from pyadvman.models.standard import StandardClassifier
 from pyadvman.models.vgg import VGG
+from pyadvman.registry import Registry
 
-MODELS: dict[str, type[nn.Module]] = {"standard": StandardClassifier, "resnet": ResNet, "mlp": MLP, "vgg": VGG}
+# name -> class(image_shape, num_classes, **options)
+MODELS: Registry = Registry("model")
+MODELS.register("standard", StandardClassifier, label="standard CNN",
+                description="[Conv 4×4 stride 2 → BatchNorm → ReLU] × k, then two linear layers (Stutz et al.)")
+MODELS.register("resnet", ResNet, label="ResNet", description="64 channels, [2, 2, 2] basic blocks")
+MODELS.register("mlp", MLP, label="MLP", description="4 × 128 units, ReLU + BatchNorm")
+MODELS.register("vgg", VGG, label="VGG", description="VGG-style convolution blocks")
 
 
 def build_model(name: str, image_shape: tuple[int, int, int], num_classes: int, **options: object) -> nn.Module:
@@ -28,8 +35,7 @@ def build_model(name: str, image_shape: tuple[int, int, int], num_classes: int, 
     Raises:
         ValueError: an unknown name or option (the message lists the valid ones).
     """
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
+    MODELS.check(name, "model")
     cls = MODELS[name]
     valid = list(inspect.signature(cls).parameters)[2:]
     unknown = sorted(set(options) - set(valid))

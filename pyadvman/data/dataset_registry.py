@@ -1,4 +1,4 @@
-"""One registry of datasets by name: ``load_dataset(name, **options) -> DatasetSplits``.
+"""The datasets by name: ``load_dataset(name, **options) -> DatasetSplits``.
 
 ==================  ==============================================================================
 ``fonts``           FONTS, the synthetic dataset with a known manifold (options: FontsConfig fields,
@@ -21,22 +21,30 @@ import inspect
 import typing
 from collections.abc import Callable
 
-from pyadvman._config_options import check_option_types
+from pyadvman.configs import check_option_types
 from pyadvman.data.fonts import FontsConfig, fonts_config, load_fonts
 from pyadvman.data.real_datasets import load_fashion_mnist, load_idx_dataset, load_npz_dataset
 from pyadvman.data.splits import DatasetSplits
+from pyadvman.registry import Registry
 
 
 def _fonts(preset: str = "default", progress: bool = True, **fields: object) -> DatasetSplits:
     return load_fonts(fonts_config(preset, **fields), progress=progress)
 
 
-DATASETS: dict[str, Callable[..., DatasetSplits]] = {
-    "fonts": _fonts,
-    "fashion-mnist": load_fashion_mnist,
-    "idx": load_idx_dataset,
-    "npz": load_npz_dataset,
-}
+def _options(loader: Callable[..., DatasetSplits]) -> dict[str, object]:
+    """The options a loader takes, with their annotations."""
+    hints = typing.get_type_hints(loader)
+    return {name: hints.get(name, object) for name in inspect.signature(loader).parameters}
+
+
+# name -> loader(**options) -> DatasetSplits; extras: options (the options it takes, with their types)
+DATASETS: Registry = Registry("dataset")
+DATASETS.register("fonts", _fonts, label="FONTS", description="synthetic letters A–J with a known manifold",
+                  options={"preset": str, "progress": bool, **typing.get_type_hints(FontsConfig)})
+for _name, _loader, _label in (("fashion-mnist", load_fashion_mnist, "Fashion-MNIST"),
+                               ("idx", load_idx_dataset, "IDX files"), ("npz", load_npz_dataset, ".npz file")):
+    DATASETS.register(_name, _loader, label=_label, options=_options(_loader))
 
 
 def load_dataset(name: str, **options: object) -> DatasetSplits:
@@ -49,19 +57,15 @@ def load_dataset(name: str, **options: object) -> DatasetSplits:
         ValueError: an unknown name or option (the message lists the known ones); loaders raise their own
             errors (DataError for unusable data, FileNotFoundError for missing files).
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
-    known = dataset_options(name)
-    unknown = sorted(set(options) - set(known))
+    DATASETS.check(name, "dataset")
+    hints = DATASETS.entry(name).extras["options"]
+    unknown = sorted(set(options) - set(hints))
     if unknown:
-        raise ValueError(f"dataset {name!r} takes the options {known}, got unknown {unknown}")
-    hints = typing.get_type_hints(FontsConfig if name == "fonts" else DATASETS[name])
-    check_option_types(f"dataset {name!r}", options, {"preset": str, "progress": bool, **hints})
+        raise ValueError(f"dataset {name!r} takes the options {list(hints)}, got unknown {unknown}")
+    check_option_types(f"dataset {name!r}", options, hints)
     return DATASETS[name](**options)
 
 
 def dataset_options(name: str) -> list[str]:
     """The option names ``load_dataset(name, ...)`` accepts."""
-    if name == "fonts":
-        return ["preset", "progress", *FontsConfig.__dataclass_fields__]
-    return list(inspect.signature(DATASETS[name]).parameters)
+    return list(DATASETS.entry(name).extras["options"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from pyadvman.manifolds.affine import warp
+from pyadvman.data.affine_transforms import warp
 
 
 class FontsRenderer(nn.Module):
@@ -45,7 +45,7 @@ class FontsRenderer(nn.Module):
         Args:
             font (Tensor[B]): int64 font indices in [0, F).
             letter (Tensor[B]): int64 letter indices in [0, L) (0 = "A").
-            theta (Tensor[B, 6]): [tx, ty, shear_x, shear_y, scale, rotation] (see pyadvman.manifolds.affine).
+            theta (Tensor[B, 6]): [tx, ty, shear_x, shear_y, scale, rotation] (see pyadvman.data.affine_transforms).
 
         Returns:
             Tensor[B, 1, H, W]: images in [0, 1], in theta's dtype.

@@ -7,34 +7,33 @@ claims are tested on the robust variants (flatness_criteria.py) and reported (fl
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
 from tqdm.auto import tqdm
 
 from pyadvman._file_reading import load_checkpoint
-from pyadvman._presets import config_from_preset
 from pyadvman.analysis import RobustLoss, average_flatness, worst_case_flatness
-from pyadvman.attacks.protocol import SIGNED_PGD
-from pyadvman.attacks.search import default_step_size
+from pyadvman.attacks.protocol import SIGNED_PGD, AttackProtocol
+from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import check_fields
 from pyadvman.experiments import flatness_criteria, flatness_report
 from pyadvman.experiments.classifier_config import ClassifierConfig
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.one_size import VariantRun, run_variants, train_variant
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.strong_evaluation import autoattack_record
+from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
 from pyadvman.models import build_model
-from pyadvman.training import OBJECTIVE_NAMES
-from pyadvman.training.distributed import Processes
+from pyadvman.training import OBJECTIVES
 from pyadvman.training.evaluation import clean_accuracy
-from pyadvman.training.loop import load_trained, resolve_device
+from pyadvman.training.loop import load_trained
 from pyadvman.training.run_folder import RunFolder, holds_results
 
 PER_EXAMPLE_DIGITS = 5  # per-example robust losses are stored rounded (nats)
 
 
+@accepts_old_fields
 @dataclass(frozen=True)
 class FlatnessConfig(ClassifierConfig):
     """Models, epochs and flatness measures, with ClassifierConfig's training fields (every epoch's weights kept;
@@ -43,37 +42,44 @@ class FlatnessConfig(ClassifierConfig):
     class defaults'."""
 
     train_size: int | None = 5000  # first N training examples (None: all)
-    variants: tuple[str, ...] = ("normal", "adversarial", "trades", "mart", "awp")  # TrainConfig objectives
+    variants: tuple[str, ...] = ("normal", "adversarial", "trades", "mart", "awp")  # training objectives
     evaluate_every: int = 1  # measure every k-th epoch (and always the last)
     examples: int = 1000  # first training and test images of the robust losses (paper: 1000 test images)
-    robust_steps: int = 10  # PGD steps of the robust loss (paper: 20)
-    robust_restarts: int = 1  # restarts of the robust loss, worst kept per example (paper: 10)
+    robust_attack: AttackProtocol = replace(SIGNED_PGD, steps=10)  # robust loss: PGD (paper: 20 steps, 10 restarts)
     average_xi: float = 0.5  # relative radius of average-case flatness (paper: 0.5)
     average_samples: int = 3  # random weight perturbations (paper: 10)
     worst_xi: float = 0.00075  # relative radius of worst-case flatness (paper: 0.00075)
     worst_passes: int = 2  # passes of the joint weight / input ascent (paper: 20)
     worst_restarts: int = 1  # restarts of the worst-case search (paper: 10)
     worst_weight_lr: float = 0.01  # step of the normalised weight ascent (paper: 0.01)
-    worst_input_step: float | None = None  # signed input step (default 2.5·epsilon/robust_steps; paper: 0.007)
+    worst_input_step: float | None = None  # signed input step (default: robust_attack's; paper: 0.007)
     awp_gamma: float = 0.005  # AWP's relative weight radius per layer (Wu et al.: 0.005)
     awp_warmup_epochs: int = 0  # epochs before AWP starts (the authors' AT-AWP: 0)
     seed: int = 0  # training seed and attack seed
 
-    OPTION_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"variants": OBJECTIVE_NAMES}  # listed by the command's --help
+    CHOICES: ClassVar[dict] = {**ClassifierConfig.CHOICES, "variants": OBJECTIVES}  # listed by --help
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_variants(OBJECTIVES)
         check_fields([
-            (len(self.variants) >= 1 and all(v in OBJECTIVE_NAMES for v in self.variants), "variants",
-             f"a non-empty tuple of {OBJECTIVE_NAMES}", self.variants),
             (self.examples >= 2, "examples", ">= 2 (halves choose and test the minimum epoch)", self.examples),
             (self.evaluate_every >= 1, "evaluate_every", ">= 1", self.evaluate_every),
             (self.awp_gamma >= 0, "awp_gamma", ">= 0", self.awp_gamma),
         ])
 
+    @classmethod
+    def upgrade_record(cls, record: dict) -> dict:
+        """pyadvman 0.1's ``robust_steps`` and ``robust_restarts`` as ``robust_attack``'s, and ClassifierConfig's."""
+        record = super().upgrade_record(record)
+        robust = {name: record.pop(f"robust_{name}") for name in ("steps", "restarts") if f"robust_{name}" in record}
+        if robust:
+            current = record.get("robust_attack") or {}
+            record["robust_attack"] = {**(asdict(current) if is_dataclass(current) else current), **robust}
+        return record
+
     def robust_loss(self) -> RobustLoss:
-        return RobustLoss(eps=self.epsilon, steps=self.robust_steps, alpha=None, restarts=self.robust_restarts,
-                          compile=self.compile)
+        return RobustLoss(eps=self.epsilon, protocol=self.robust_attack, execution=self.execution)
 
     def measured_epochs(self) -> tuple[int, ...]:
         """The epochs (1-based) whose weights are measured: every ``evaluate_every``-th and the last."""
@@ -87,8 +93,9 @@ FLATNESS_PRESETS: dict[str, dict] = {
     # textbook adversarial training (signed PGD-7), every second epoch measured; about 12 minutes on 2 CPU cores
     "quick": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=7), "evaluate_every": 2},
     # the paper's measurement settings (PGD-20 with 10 restarts, 10 samples, 20 passes, 10 restarts) every epoch
-    "paper": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=10), "robust_steps": 20,
-              "robust_restarts": 10, "average_samples": 10, "worst_passes": 20, "worst_restarts": 10,
+    "paper": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=10),
+              "robust_attack": replace(SIGNED_PGD, steps=20, restarts=10), "average_samples": 10, "worst_passes": 20,
+              "worst_restarts": 10,
               "autoattack_examples": 1000},
 }
 
@@ -120,7 +127,7 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
                                robust_loss=robust, seed=cfg.seed, base=base)
     step = cfg.worst_input_step
     if step is None:
-        step = default_step_size(cfg.epsilon, cfg.robust_steps)
+        step = cfg.robust_attack.step_size_for(cfg.epsilon)
     worst = worst_case_flatness(model, test.images, test.labels, xi=cfg.worst_xi, weight_lr=cfg.worst_weight_lr,
                                 input_step=step, passes=cfg.worst_passes, restarts=cfg.worst_restarts,
                                 robust_loss=robust, seed=cfg.seed, base=base)
@@ -140,10 +147,11 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
     models/<variant>/flatness_epoch_<k>.json) and, with autoattack_examples, runs AutoAttack on the final model
     (cached as autoattack.json); {"records": one per measured epoch, "autoattack": the record or None}."""
     cfg, folder, data = run.cfg, run.folder, run.data
-    device = resolve_device(cfg.device, Processes())
-    run_dir = train_variant(cfg, variant, folder, data, progress=progress, validation_attack_steps=0,
+    device = cfg.execution.torch_device()
+    # the final test attack: signed PGD with the robust loss's steps and one restart (as pyadvman 0.1 ran it)
+    run_dir = train_variant(cfg, variant, folder, data, progress=progress, validation_attack=None,
                             selection="last", eval_examples=cfg.examples,
-                            eval_attack=replace(SIGNED_PGD, steps=cfg.robust_steps), epoch_checkpoints=True,
+                            eval_attack=replace(SIGNED_PGD, steps=cfg.robust_attack.steps), epoch_checkpoints=True,
                             awp_gamma=cfg.awp_gamma, awp_warmup_epochs=cfg.awp_warmup_epochs).out_dir
     records = []
     for epoch in tqdm(cfg.measured_epochs(), desc=f"measure {variant}", unit="epoch", disable=not progress):
@@ -160,7 +168,7 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
         def evaluate():
             model, _ = load_trained(run_dir, map_location=device)
             return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
-                                     run_dir / "autoattack", progress=progress, compile=cfg.compile)
+                                     run_dir / "autoattack", progress=progress, execution=cfg.execution)
         autoattack = folder.cached(run_dir / "autoattack.json", evaluate)
     return {"records": records, "autoattack": autoattack}
 
@@ -189,7 +197,8 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     figures = flatness_report.figures(records, verdicts, folder.figures)
     metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
                "records": [{k: v for k, v in r.items() if k != "per_example"} for r in records],
-               "verdicts": verdicts, "autoattack": autoattack, "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},
+               "verdicts": verdicts, "autoattack": autoattack,
+               "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},
                "seconds": round(time.monotonic() - started, 1)}
     folder.write_results(metrics, flatness_report.report(cfg, metrics))
     return metrics

@@ -1,0 +1,57 @@
+"""Which iterate an attack keeps: the protocol's ``keep`` rule (success counting) applied step by step, and the
+restart returned per example."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def improves(keep: str, success: Tensor, value: Tensor, best_success: Tensor, best_loss: Tensor,
+             fooled_before: Tensor) -> Tensor:
+    """Where an iterate with (success, objective value) replaces the kept one under the rule ``keep``:
+    "loss" keeps the highest value, "first_success" the first fooling iterate (else the highest value),
+    "last" always the newest, "last_then_loss" the newest until an iterate has fooled the model
+    (``fooled_before``: an earlier one did), then the highest value. All tensors [R, B] or [B]."""
+    higher = value > best_loss
+    if keep == "first_success":
+        return (success & ~best_success) | (~best_success & ~success & higher)
+    if keep == "last":
+        return torch.ones_like(success)
+    if keep == "last_then_loss":
+        return ~fooled_before | higher
+    return higher
+
+
+def pick_restart(success: Tensor, loss: Tensor) -> Tensor:
+    """Per example, the restart to return (Tensor[B] of indices into R): among the successful restarts the one
+    with the highest loss, else the highest loss overall. success, loss: Tensor[R, B]."""
+    score = loss.nan_to_num(neginf=torch.finfo(torch.float32).min)
+    successful = torch.where(success, score, float("-inf"))
+    return torch.where(success.any(dim=0), successful.argmax(dim=0), score.argmax(dim=0))
+
+
+class KeptIterates:
+    """The iterate each (example, restart) keeps under a ``keep`` rule, updated after every forward pass.
+
+    Attributes:
+        p: Tensor[R, B, ...], the kept iterates. loss: Tensor[R, B], their objective values (−inf before the
+        first). success: Tensor[R, B] bool, whether they fool the model. fooled: Tensor[R, B] bool, whether any
+        iterate so far did.
+    """
+
+    def __init__(self, p: Tensor, keep: str) -> None:
+        restarts, batch = p.shape[:2]
+        self.keep, self.p = keep, p.clone()
+        self.loss = torch.full((restarts, batch), float("-inf"), device=p.device)
+        self.success = torch.zeros(restarts, batch, dtype=torch.bool, device=p.device)
+        self.fooled = torch.zeros_like(self.success)
+
+    def update(self, p: Tensor, success: Tensor, value: Tensor) -> None:
+        """Takes the iterates p (Tensor[R, B, ...]) with their success and values (Tensor[R, B]) where the rule
+        prefers them."""
+        better = improves(self.keep, success, value, self.success, self.loss, self.fooled)
+        self.p = torch.where(better.view(*better.shape, *([1] * (p.dim() - 2))), p, self.p)
+        self.loss = torch.where(better, value, self.loss)
+        self.success = torch.where(better, success, self.success)
+        self.fooled |= success

@@ -1,0 +1,107 @@
+"""The config of the sample-complexity grid (Stutz et al., CVPR 2019, Sec. 4; docs/papers.md §1), shared by the
+claims and sample-complexity studies: training variants × training-set sizes N × seeds, and how every model is
+attacked: the paper's attack off and on the manifold (the released code's protocol, docs/protocol.md) and the
+strong evaluation beside it (signed PGD with restarts, APGD-CE, AutoAttack) at the same ε."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Literal
+
+from pyadvman.attacks.protocol import (
+    APGD_PROTOCOL,
+    RELEASED_EVALUATION,
+    RELEASED_TRAINING,
+    SIGNED_PGD,
+    AttackProtocol,
+)
+from pyadvman.configs import accepts_old_fields
+from pyadvman.errors import check_fields
+from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.training import OBJECTIVES
+
+# "on_manifold" is on-true-manifold adversarial training where the dataset has a true manifold (FONTS), else
+# on-learned-manifold; the others are TrainConfig objectives (pyadvman.training.OBJECTIVES; "reconstruction": the
+# control of on-learned-manifold training, the same images without the attack).
+ON_MANIFOLD = "on_manifold"
+Manifold = Literal["auto", "true", "learned"]
+
+
+def variant_label(variant: str) -> str:
+    """The name reports give a training variant (its objective's label, pyadvman.training.OBJECTIVES)."""
+    return OBJECTIVES.label(variant)
+
+
+# The released evaluation attack scaled to 20 iterations (Adam on δ at lr 0.01: lr × iterations stays the
+# released 0.2), with the released 5 restarts; the quick preset (docs/protocol.md).
+QUICK_EVALUATION = replace(RELEASED_EVALUATION, steps=20, lr=0.01)
+# The strong evaluation beside the paper's attack: signed PGD from uniform starts, an example fooled when any
+# iterate of any restart fools the model.
+STRONG_PGD = replace(SIGNED_PGD, keep="first_success", restarts=5)
+
+
+@accepts_old_fields
+@dataclass(frozen=True)
+class StudyConfig(ClassifierConfig):
+    """The models of a study and how they are attacked (defaults: the quick preset on FONTS)."""
+
+    train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
+    seeds: tuple[int, ...] = (0,)  # one model per (variant, N, seed); paper: 5 per N
+    variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training objectives, or on_manifold
+    manifold: Manifold = "auto"  # on-manifold attacks and training: true (FONTS renderer), learned (VAE-GANs) or auto
+    vae_gan_preset: str = "quick"  # learned manifold: quick or paper (pyadvman.manifolds.vae_gan)
+    vae_gan_options: dict = field(default_factory=dict)  # overrides of the VAE-GAN config, e.g. {"epochs": 2}
+    eta: float = 0.3  # L∞ radius of on-manifold attacks and training in code space (θ or z)
+    eval_attack: AttackProtocol = QUICK_EVALUATION  # the paper's test attack, off and on the manifold
+    regular_examples: int = 500  # first test images attacked off the manifold (paper: 1000)
+    on_manifold_examples: int = 1250  # first test images attacked on the manifold (paper: 2500)
+    strong_attack: AttackProtocol = replace(STRONG_PGD, steps=20)  # strong evaluation: signed PGD, restarts
+    apgd_attack: AttackProtocol | None = replace(APGD_PROTOCOL, steps=50)  # its APGD-CE (paper: 100 steps; none)
+
+    CHOICES: ClassVar[dict] = {**ClassifierConfig.CHOICES, "variants": (ON_MANIFOLD, *OBJECTIVES)}  # for --help
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_variants((ON_MANIFOLD, *OBJECTIVES))
+        checks = [
+            (len(self.train_sizes) >= 1 and all(n >= 1 for n in self.train_sizes), "train_sizes",
+             "a non-empty tuple of sizes >= 1", self.train_sizes),
+            (len(self.seeds) >= 1, "seeds", "a non-empty tuple", self.seeds),
+            (self.eta >= 0, "eta", ">= 0", self.eta),
+            (self.regular_examples >= 1, "regular_examples", ">= 1", self.regular_examples),
+            (self.on_manifold_examples >= 1, "on_manifold_examples", ">= 1", self.on_manifold_examples),
+        ]
+        check_fields(checks)
+
+    @classmethod
+    def upgrade_record(cls, record: dict) -> dict:
+        """pyadvman 0.1's ``apgd_steps`` k as ``apgd_attack`` (k iterations; 0: none), and ClassifierConfig's."""
+        record = super().upgrade_record(record)
+        if "apgd_steps" in record:
+            steps = record.pop("apgd_steps")
+            record["apgd_attack"] = {"steps": steps} if steps else None
+        return record
+
+    def model_train_config(self, objective: str, train_size: int, seed: int, manifold: str | None = None,
+                           **fields: object):
+        """The TrainConfig of one model of the grid: ClassifierConfig's training with radius eta for on-manifold
+        objectives, the model after the last epoch evaluated (as the paper does: selecting on robust validation
+        accuracy would prefer a collapsed constant classifier, robust on 1/K of the data, at small N), no robust
+        validation and no test attack (the study attacks the model itself, ``evaluate_model``)."""
+        return self.train_config(
+            objective, train_size=train_size, seed=seed, manifold=manifold,
+            epsilon=self.eta if objective.startswith("on_") else self.epsilon, eval_epsilon=self.epsilon,
+            selection="last", validation_attack=None, eval_examples=0, **fields)
+
+
+PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)
+
+# The paper's scale and the released code's protocol (docs/protocol.md), for a GPU; the quick preset is
+# StudyConfig's defaults.
+STUDY_PAPER_PRESET: dict[str, object] = {
+    "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
+    "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),
+    "vae_gan_preset": "paper", "epochs": 20, "lr_schedule": "batch", "train_attack": RELEASED_TRAINING,
+    "eval_attack": RELEASED_EVALUATION, "regular_examples": 1000, "on_manifold_examples": 2500,
+    "strong_attack": replace(STRONG_PGD, steps=100), "apgd_attack": APGD_PROTOCOL, "autoattack_examples": 1000,
+}

@@ -1,0 +1,162 @@
+"""The training objectives by name (``TrainConfig.objective``), each registered once with the builder that makes
+it from a TrainConfig and the dataset, and the label reports give it. Adding an objective is one registration:
+
+>>> @OBJECTIVES.register("my_at", label="my AT")                            # doctest: +SKIP
+... def _my_at(cfg, data):
+...     return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
+
+Training attacks run the config's ``train_attack`` protocol at radius ``epsilon`` (η for the on-manifold
+objectives), without the model checks (they run every batch on a model that is still changing) and in float32
+(inside the trainer's autocast when it trains in half precision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pyadvman.attacks import (
+    PGD,
+    LearnedManifoldAttack,
+    TransformationAttack,
+    TrueManifoldAttack,
+    lmc_gaussian,
+    lmc_laplacian,
+    trades_attack,
+)
+from pyadvman.data.splits import DatasetSplits
+from pyadvman.execution import Execution
+from pyadvman.manifolds.learned_manifold import LearnedManifold
+from pyadvman.registry import Registry
+from pyadvman.training.objectives import (
+    AdversarialWeightPerturbation,
+    Dale,
+    LogitPairing,
+    Mart,
+    Mixed,
+    Normal,
+    Objective,
+    Trades,
+    attack_perturbation,
+    random_transformation,
+    reconstruction,
+)
+
+if TYPE_CHECKING:
+    from pyadvman.training.config import TrainConfig
+
+# name -> builder(cfg: TrainConfig, data: DatasetSplits) -> Objective; extras: needs_manifold (a manifold.pt)
+OBJECTIVES: Registry = Registry("objective")
+
+
+def attack_execution(cfg: TrainConfig) -> Execution:
+    """The execution of training attacks: cfg's, without model checks, in float32."""
+    return replace(cfg.execution, check_model=False, precision="float32")
+
+
+def training_pgd(cfg: TrainConfig) -> PGD:
+    """PGD with the training protocol at radius epsilon."""
+    return PGD(eps=cfg.epsilon, protocol=cfg.train_attack, execution=attack_execution(cfg))
+
+
+def _code_attack(cfg: TrainConfig) -> dict[str, object]:
+    return {"eta": cfg.epsilon, "protocol": cfg.train_attack, "execution": attack_execution(cfg)}
+
+
+def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
+    return AdversarialWeightPerturbation(objective, cfg.awp_gamma, cfg.awp_warmup_epochs)
+
+
+def _trades_pgd(cfg: TrainConfig) -> PGD:
+    """The TRADES attack (KL from a Gaussian start) with the protocol's steps and step size."""
+    protocol = cfg.train_attack
+    return replace(trades_attack(cfg.epsilon, protocol.steps, protocol.step_size), execution=attack_execution(cfg))
+
+
+@OBJECTIVES.register("normal", label="normal")
+def _normal(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Normal()
+
+
+@OBJECTIVES.register("adversarial", label="regular AT")
+def _adversarial(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("on_true_manifold", label="on-true-manifold AT")
+def _on_true_manifold(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    """Raises ValueError without FONTS codes (the dataset must come with prototypes and θ)."""
+    attack = TrueManifoldAttack.on_split(data, "train", **_code_attack(cfg))
+    return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("on_learned_manifold", label="on-learned-manifold AT", needs_manifold=True)
+def _on_learned_manifold(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    attack = LearnedManifoldAttack(manifold=LearnedManifold.load(cfg.manifold), **_code_attack(cfg))
+    return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("reconstruction", label="reconstruction training (control, η = 0)", needs_manifold=True)
+def _reconstruction(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Mixed(reconstruction(LearnedManifold.load(cfg.manifold)), cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("stn", label="STN augmentation")
+def _stn(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Mixed(random_transformation, cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("adversarial_transformation", label="adversarial-transformation AT")
+def _adversarial_transformation(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Mixed(attack_perturbation(TransformationAttack(**_code_attack(cfg))), cfg.adversarial_fraction)
+
+
+@OBJECTIVES.register("trades", label="TRADES")
+def _trades(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Trades(_trades_pgd(cfg), cfg.trades_beta)
+
+
+@OBJECTIVES.register("mart", label="MART")
+def _mart(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return Mart(training_pgd(cfg), cfg.trades_beta)
+
+
+@OBJECTIVES.register("alp", label="ALP")
+def _alp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=False)
+
+
+@OBJECTIVES.register("clp", label="CLP")
+def _clp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=True)
+
+
+@OBJECTIVES.register("dale", label="DALE")
+def _dale(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    """DALE's sampler is its paper's signed attack with the protocol's steps and step size."""
+    protocol = cfg.train_attack
+    steps, step_size = protocol.steps, protocol.step_size_for(cfg.epsilon)
+    samplers = {"gaussian": lambda: lmc_gaussian(cfg.epsilon, steps, step_size, cfg.dale_noise),
+                "laplacian": lambda: lmc_laplacian(cfg.epsilon, steps, step_size, cfg.dale_noise),
+                "kl": lambda: trades_attack(cfg.epsilon, steps, step_size)}
+    sampler = replace(samplers[cfg.dale_attack](), execution=attack_execution(cfg))
+    return Dale(sampler, cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
+
+
+@OBJECTIVES.register("awp", label="AT-AWP")
+def _awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return _with_awp(cfg, _adversarial(cfg, data))
+
+
+@OBJECTIVES.register("trades_awp", label="TRADES-AWP")
+def _trades_awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    return _with_awp(cfg, _trades(cfg, data))
+
+
+def build_objective(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    """The objective named by ``cfg.objective`` (a name of OBJECTIVES), with its attack built from cfg.
+
+    Raises:
+        ValueError: on_true_manifold without FONTS codes (the dataset must come with prototypes and θ).
+    """
+    return OBJECTIVES[cfg.objective](cfg, data)
