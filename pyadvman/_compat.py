@@ -35,6 +35,18 @@ def renamed_keywords(**renamed: str) -> Callable:
     return decorate
 
 
+def moved_names(module: str, moved: dict[str, tuple[str, Callable[[], Any]]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that still gives the names of pyadvman 0.1 that left ``module``, with a
+    DeprecationWarning: ``moved`` maps an old name to (its new spelling, a function returning its value)."""
+    def __getattr__(name: str) -> Any:
+        if name not in moved:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new, value = moved[name]
+        deprecated(f"{module}.{name}", new)
+        return value()
+    return __getattr__
+
+
 # modules of pyadvman 0.1 that moved: old path -> new path
 MOVED_MODULES = {
     "pyadvman.attacks.objectives": "pyadvman.attacks.losses",

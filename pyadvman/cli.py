@@ -58,17 +58,18 @@ def _positive(name: str, value: int) -> None:
 class DataCommand:
     """Load (generate, cache) a dataset and print its splits."""
 
-    name: Annotated[str, tyro.conf.Positional]  # fonts | fashion-mnist | idx | npz
-    preset: str = "quick"  # FONTS preset: quick | default | paper
+    name: Annotated[str, tyro.conf.Positional]  # the dataset
+    preset: str = "quick"  # the FONTS preset
     options: dict = field(default_factory=dict)  # loader options as JSON, e.g. '{"path": "my.npz"}'
     figure: Path | None = None  # also save a PNG of the first 64 training images
 
 
 def _data(args: list[str]) -> int:
-    from pyadvman.data import load_dataset
+    from pyadvman.data import DATASETS, FONTS_PRESETS, load_dataset
     from pyadvman.data.image_tiles import tile
 
-    command = parse("pyadvman data", DataCommand, upgrade_args(args, [DataCommand]))
+    options = command_options("DataOptions", DataCommand, choices={"name": DATASETS, "preset": FONTS_PRESETS})
+    command = parse("pyadvman data", options, upgrade_args(args, [DataCommand]), DataCommand.__doc__)
     options = dict(command.options)
     if command.name == "fonts":
         options.setdefault("preset", command.preset)
@@ -100,19 +101,20 @@ class ManifoldCommand:
     """Train the class-specific VAE-GANs of a dataset (the learned manifold)."""
 
     out: Path  # run folder (checkpoints, figure, JSON)
-    dataset: str = "fashion-mnist"  # fonts | fashion-mnist | idx | npz
+    dataset: str = "fashion-mnist"  # the dataset
     preset: Literal["quick", "paper"] = "quick"  # quick: minutes on a CPU; paper: the paper's settings (GPU)
     path: str | None = None  # the .npz file (dataset npz) or IDX folder (dataset idx)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
 def _manifold(args: list[str]) -> int:
-    from pyadvman.data import load_dataset
+    from pyadvman.data import DATASETS, load_dataset
     from pyadvman.execution import resolve_device
     from pyadvman.manifolds.learned_manifold import fit_learned_manifold
     from pyadvman.manifolds.vae_gan import vae_gan_config
 
-    command = parse("pyadvman manifold", ManifoldCommand, upgrade_args(args, [ManifoldCommand]))
+    options = command_options("ManifoldOptions", ManifoldCommand, choices={"dataset": DATASETS})
+    command = parse("pyadvman manifold", options, upgrade_args(args, [ManifoldCommand]), ManifoldCommand.__doc__)
     options = {"npz": {"path": command.path}, "idx": {"root": command.path}}.get(command.dataset, {})
     data = load_dataset(command.dataset, **options)
     fit_learned_manifold(data, vae_gan_config(command.preset, command.dataset), command.out,
@@ -169,17 +171,18 @@ class TrainCommand:
     """Train a classifier (normal, adversarial, on-manifold, TRADES, ...); also under torchrun (DDP)."""
 
     out: Path  # run folder (config.json, metrics.jsonl, checkpoints, ...)
-    preset: str = "paper"  # starting configuration: paper | quick | robey-mnist
+    preset: str = "paper"  # starting configuration
     config: Path | None = None  # a recorded config.json to start from instead of a preset (e.g. RUN/config.json)
     resume: bool = False  # continue the run in --out from its last checkpoint
     progress: bool = True  # progress bars
 
 
 def _train(args: list[str]) -> int:
-    from pyadvman.training import TrainConfig, train, train_config
+    from pyadvman.training import TRAIN_PRESETS, TrainConfig, train, train_config
 
     args, cfg = config_from_args(args, TrainConfig, train_config, "paper")
-    options = command_options("TrainOptions", TrainCommand, {"settings": (TrainConfig, cfg)})
+    options = command_options("TrainOptions", TrainCommand, {"settings": (TrainConfig, cfg)},
+                              choices={"preset": TRAIN_PRESETS})
     command = parse("pyadvman train", options, args, TrainCommand.__doc__)
     result = train(build(TrainConfig, command.settings), command.out, resume=command.resume,
                    progress=command.progress)
@@ -238,7 +241,7 @@ class AttackCommand:
     """Attack a trained classifier on the first test images of its run's dataset."""
 
     run: Path  # a finished training run folder (with model.pt)
-    attack: str = "pgd"  # pgd | fgsm | apgd | apgd-dlr | apgd-t | fab-t | square | autoattack | on-true-manifold | ...
+    attack: str = "pgd"  # the attack; its options follow
     examples: int = 1000  # first test images attacked
     seed: int = 0  # seed of the random starts
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
@@ -251,7 +254,7 @@ class EvaluateCommand:
     """Clean accuracy, robust accuracy under an attack, and confidence of a trained classifier."""
 
     run: Path  # a finished training run folder (with model.pt)
-    attack: Literal["pgd", "autoattack", "apgd-t", "fab-t", "square"] = "pgd"  # the others at AutoAttack's settings
+    attack: str = "pgd"  # the attack; pgd at --protocol.*, the others at AutoAttack's settings
     examples: int = 1000  # first test images attacked
     seed: int = 0  # seed of the random starts
     device: str = "cpu"  # cpu | cuda | cuda:N | auto (under torchrun: the local GPU)
@@ -275,16 +278,21 @@ def _old_attack_options(cls) -> dict:
     return old
 
 
-def _attack_settings(name: str, args: list[str], command_class: type, defaults: dict):
-    """The command's options and the attack's, parsed: (command, the attack's class, its parsed settings)."""
+def _attack_settings(name: str, args: list[str], command_class: type, names: tuple[str, ...], defaults: dict):
+    """The command's options and the attack's, parsed: (command, the attack's registry entry). ``names``: the
+    attacks the command runs."""
     from pyadvman.attacks.attack_registry import ATTACKS
 
-    ATTACKS.check(name, "attack")
+    if name not in names:
+        raise ConfigError("attack", f"one of {sorted(names)}", name)
     entry = ATTACKS.entry(name)
+    if take_option(args, "--execution.device") is not None:
+        raise ConfigError("execution.device", "left out (an attack runs where the model and images are: give "
+                          "--device)", take_option(args, "--execution.device"))
     settings = command_line.defaults_of(entry.builder, **{**entry.extras.get("defaults", {}), **defaults})
     args = upgrade_args(args, [command_class, entry.builder], _old_attack_options(entry.builder))
     options = command_options(f"{command_class.__name__}Options", command_class,
-                              {"settings": (entry.builder, settings)})
+                              {"settings": (entry.builder, settings)}, choices={"attack": names})
     return parse(f"pyadvman {command_class.__name__[:-7].lower()}", options, args, command_class.__doc__), entry
 
 
@@ -304,12 +312,13 @@ def _attack(args: list[str]) -> int:
     import torch
 
     from pyadvman.attacks import attack_in_batches
+    from pyadvman.attacks.attack_registry import ATTACKS
     from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.command_line import built_fields
     from pyadvman.manifolds.learned_manifold import LearnedManifold
 
     name = take_option(args, "--attack", "pgd")
-    command, entry = _attack_settings(name, args, AttackCommand, {})
+    command, entry = _attack_settings(name, args, AttackCommand, tuple(ATTACKS), {})
     _positive("examples", command.examples)
     model, _, data = _load_run(command.run, command.device)
     settings = built_fields(entry.builder, command.settings)
@@ -338,14 +347,17 @@ def _evaluate(args: list[str]) -> int:
     import torch
 
     from pyadvman.analysis import confidence
+    from pyadvman.attacks.attack_registry import ATTACKS
     from pyadvman.training import TrainConfig, clean_accuracy
 
     name = take_option(args, "--attack", "pgd")
     run = take_option(args, "--run")
-    eps = TrainConfig.from_record(_recorded_config(run)).evaluation_epsilon if run else 0.3
-    # each attack as AutoAttack runs it: APGD-T on the examples no earlier target fooled
-    defaults = {"eps": eps, **({"stop_on_success": True} if name == "apgd-t" else {})}
-    command, entry = _attack_settings(name, args, EvaluateCommand, defaults)
+    # --eps defaults to the run's evaluation radius (0.3 before a run has finished: loading it then fails)
+    finished = run is not None and (Path(run) / "model.pt").is_file()
+    eps = TrainConfig.from_record(_recorded_config(run)).evaluation_epsilon if finished else 0.3
+    names = ATTACKS.with_extra("evaluate")
+    defaults = {"eps": eps, **ATTACKS.entry(name).extras.get("evaluate_defaults", {})} if name in names else {}
+    command, entry = _attack_settings(name, args, EvaluateCommand, names, defaults)
     _positive("examples", command.examples)
     _positive("batch_size", command.batch_size)
     model, _, data = _load_run(command.run, command.device)
@@ -359,7 +371,7 @@ def _evaluate(args: list[str]) -> int:
     _write({"run": str(command.run), "test_accuracy": clean_accuracy(model, test.images, test.labels),
             "robust_accuracy": robust.robust_accuracy(),
             # APGD-T and FAB-T skip the targets of examples already fooled: their pairs have no success rate
-            "success_rate": robust.success_rate() if command.attack in ("pgd", "autoattack", "square") else None,
+            "success_rate": None if entry.extras.get("skips_fooled") else robust.success_rate(),
             "attack": {**description, "examples": len(attacked)},
             "mean_max_probability": float(stats["max_probability"].mean()),
             "mean_logit_margin": float(stats["logit_margin"].mean())}, command.out)
@@ -369,10 +381,7 @@ def _evaluate(args: list[str]) -> int:
 def _recorded_config(run: str) -> dict:
     from pyadvman._file_reading import load_checkpoint
 
-    path = Path(run) / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run in {run} has not finished")
-    return load_checkpoint(path, "train the run again")["config"]
+    return load_checkpoint(Path(run) / "model.pt", "train the run again")["config"]
 
 
 def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int):

@@ -30,7 +30,7 @@ import torch
 import tyro
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
-from pyadvman.configs import config_class_of, field_types, with_changes
+from pyadvman.configs import config_class_of, default_of, field_types, with_changes
 
 logger = logging.getLogger("pyadvman")
 REGISTRY = ConstructorRegistry()
@@ -92,24 +92,32 @@ def _dict_rule(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
 
 @functools.cache
 def field_help(cls: type | Callable) -> dict[str, str]:
-    """Each field's documentation: its trailing ``# comment`` in the class body (configs), else its entry in the
-    class docstring's Args section (attacks); a field whose values a registry names (the class attribute
-    ``CHOICES``: field -> the registry) lists them."""
+    """Each field's documentation: its trailing ``# comment`` in the class body (configs) or the comment line
+    above it, else its entry in the class docstring's Args section (attacks); a field whose values a registry
+    names (the class attribute ``CHOICES``: field -> the registry) lists them."""
     helps: dict[str, str] = {}
     for klass in reversed(getattr(cls, "__mro__", ())):
         with contextlib.suppress(OSError, TypeError):
+            above = ""  # a comment on the line above a field documents it too
             for line in inspect.getsource(klass).splitlines():
                 code, _, comment = line.partition("  # ")
                 name = code.strip().split(":", 1)[0]
-                if comment and ":" in code and name.isidentifier():
-                    helps[name] = comment.strip()
+                if ":" in code and name.isidentifier() and (comment or above):
+                    helps[name] = (comment or above).strip()
+                above = line.strip()[2:] if line.strip().startswith("# ") else ""
     doc = inspect.getdoc(cls) or ""
     for entry in re.split(r"\n\s{4}(?=[\w, ]+:)", doc.split("Args:", 1)[1].split("\n\n")[0]) if "Args:" in doc else []:
         names, _, text = entry.partition(":")
         for name in (n.strip() for n in names.split(",")):
             if name.isidentifier():
                 helps.setdefault(name, " ".join(text.split()))
-    for name, names in getattr(cls, "CHOICES", {}).items():
+    return with_choices(helps, getattr(cls, "CHOICES", {}))
+
+
+def with_choices(helps: dict[str, str], choices: dict[str, object]) -> dict[str, str]:
+    """``helps`` with, for each field of ``choices`` (field -> a registry or other iterable of names), the names
+    it takes."""
+    for name, names in choices.items():
         helps[name] = f"{helps.get(name, '')}; one of: {', '.join(names)}".lstrip("; ")
     return helps
 
@@ -283,13 +291,15 @@ def flattened(name: str, kind: type, help: str = "") -> tuple[str, object, datac
     return name, Annotated[kind, tyro.conf.arg(name="", help=help)], dataclasses.field(default_factory=kind)
 
 
-def command_options(name: str, own: type, parts: dict[str, tuple[type, object]]) -> type:
-    """The options of a command: the fields of the dataclass ``own`` (``--out``, ``--resume``, ...) and, for each
-    part (field name -> (class, default instance)), the class's options without a prefix."""
+def command_options(name: str, own: type, parts: dict[str, tuple[type, object]] | None = None,
+                    choices: dict[str, object] | None = None) -> type:
+    """The options of a command: the fields of the dataclass ``own`` (``--out``, ``--resume``, ...), their help
+    listing the names that ``choices`` gives a field (e.g. a registry), and, for each part (field name ->
+    (class, default instance)), the class's options without a prefix."""
     hints = typing.get_type_hints(own, include_extras=True)
-    helps = field_help(own)
+    helps = with_choices(field_help(own), choices or {})
     specs = [(f.name, Annotated[hints[f.name], tyro.conf.arg(help=helps.get(f.name, ""))], f) for f in fields(own)]
-    for field_name, (cls, value) in parts.items():
+    for field_name, (cls, value) in (parts or {}).items():
         specs.append(flattened(field_name, mirror_of(cls, value)))
     return dataclasses.make_dataclass(name, specs)
 
@@ -361,8 +371,8 @@ def take_option(args: list[str], name: str, default: Any = None) -> Any:
 
 def switch_nested(args: list[str], cfg: object) -> tuple[list[str], object]:
     """``--name none`` for a nested config (``--validation-attack none``) sets it to None and is removed from args;
-    an option of a nested config that is None (``--validation-attack.steps 5``) starts it from its class's
-    defaults. Returns (args, cfg)."""
+    an option of a nested config that is None (``--validation-attack.steps 5``) starts it from the field's
+    default (its class's defaults where that is None too). Returns (args, cfg)."""
     changes, out, i = {}, [], 0
     nested = {option(f.name): (f.name, config_class_of(t)) for f in fields(cfg)
               if config_class_of(t := field_types(type(cfg))[f.name]) is not None}
@@ -373,7 +383,8 @@ def switch_nested(args: list[str], cfg: object) -> tuple[list[str], object]:
             continue
         prefix = args[i].split(".", 1)[0]
         if prefix in nested and "." in args[i] and getattr(cfg, nested[prefix][0]) is None:
-            changes.setdefault(nested[prefix][0], nested[prefix][1]())
+            name, kind = nested[prefix]
+            changes.setdefault(name, default_of(type(cfg), name) or kind())
         out.append(args[i])
         i += 1
     return out, dataclasses.replace(cfg, **changes) if changes else cfg

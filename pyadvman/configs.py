@@ -106,7 +106,7 @@ def config_from_preset(cls: type[Config], presets: dict[str, dict], preset: str,
     if preset not in presets:
         raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
     names = {f.name for f in fields(cls)}
-    overrides = _upgraded(cls, overrides, f"{cls.__name__} override")
+    overrides = _upgraded(cls, overrides, f"{cls.__name__} override", presets[preset])
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid: {sorted(names)}")
@@ -139,15 +139,18 @@ def move_fields(record: dict, moved: Moved) -> dict:
     return record
 
 
-def _upgraded(cls: type, values: dict, what: str) -> dict:
+def _upgraded(cls: type, values: dict, what: str, context: dict | None = None) -> dict:
     """``values`` (fields of ``cls``) with the spellings of pyadvman 0.1 that ``cls.upgrade_record`` knows written
-    as today's, with a DeprecationWarning naming them."""
+    as today's, with a DeprecationWarning naming them; an old field that depends on others (the validation
+    attack's steps on eval_attack) reads them from ``context`` (a preset's values) where ``values`` lacks them."""
     names = {f.name for f in fields(cls)}
     old = sorted(set(values) - names)
     upgrade = getattr(cls, "upgrade_record", None)
     if not old or upgrade is None:
         return values
-    upgraded = upgrade(dict(values))
+    context = context or {}
+    upgraded = upgrade({**context, **values})
+    upgraded = {k: v for k, v in upgraded.items() if k in values or k not in context or v is not context[k]}
     if set(upgraded) - names:  # not (only) old spellings: the caller's own error names them
         return values
     from pyadvman._compat import deprecated

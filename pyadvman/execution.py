@@ -34,7 +34,8 @@ class Execution:
     """
 
     device: str = "auto"  # runs: auto (CUDA if present) | cpu | cuda | cuda:N (attacks: their inputs')
-    precision: Precision = "float32"  # model passes: float32 | bf16 | fp16 (autocast; in training CUDA only)
+    # model passes: float32 | bf16 | fp16 (autocast); a trainer's or a study's own attacks stay float32
+    precision: Precision = "float32"
     compile: CompileMode = "auto"  # model passes under torch.compile: auto | off | default | reduce-overhead
     check_model: bool = True  # attacks check the model (probabilities, randomness, zero gradient)
     chunk_rows: int | None = None  # attack rows (restarts × examples) per pass; None: CUDA all, CPU 2048
@@ -46,6 +47,11 @@ class Execution:
              "auto, cpu, cuda or cuda:N", self.device),
             (self.chunk_rows is None or self.chunk_rows >= 0, "chunk_rows", ">= 0 or None", self.chunk_rows),
         ])
+
+    def in_float32(self) -> Execution:
+        """These settings with float32 model passes: the execution of the attacks that training and the studies
+        run, whose numbers must not depend on the training's mixed precision (``precision`` is its AMP)."""
+        return replace(self, precision="float32")
 
     def model(self, model: nn.Module) -> nn.Module:
         """``model`` in this precision (:func:`pyadvman.precision.in_precision`): what an attack runs."""

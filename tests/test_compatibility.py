@@ -129,3 +129,59 @@ def test_names_of_0_1_still_import_with_a_warning() -> None:
     with pytest.warns(DeprecationWarning, match="LOSSES"):
         assert pyadvman.attacks.OBJECTIVES is pyadvman.attacks.LOSSES
     assert asdict(AttackProtocol()) == asdict(replace(AttackProtocol(), update="sign"))
+
+
+@pytest.mark.parametrize("preset", ["paper", "quick", "robey-mnist"])
+def test_the_old_validation_steps_read_the_presets_eval_attack(preset) -> None:
+    from pyadvman.training import TRAIN_PRESETS, train_config
+
+    with pytest.warns(DeprecationWarning, match="validation_attack_steps"):
+        cfg = train_config(preset, validation_attack_steps=3)
+    eval_attack = TRAIN_PRESETS[preset].get("eval_attack", RELEASED_EVALUATION)  # 0.1: eval_attack, 3 steps, 1 restart
+    assert cfg.validation_attack == replace(eval_attack, steps=3, restarts=1)
+
+
+def test_names_that_left_a_module_still_import_from_it_with_a_warning() -> None:
+    import pyadvman.attacks.robust_evaluation as robust_evaluation
+    import pyadvman.training.config as training_config
+    import pyadvman.training.loop as loop
+    import pyadvman.training.objectives as objectives
+    from pyadvman import precision
+    from pyadvman.execution import resolve_device
+    from pyadvman.training import OBJECTIVES, build_objective
+
+    expected = [(loop, "resolve_device", resolve_device), (objectives, "build_objective", build_objective),
+                (robust_evaluation, "Autocast", precision.Autocast),
+                (training_config, "OBJECTIVE_NAMES", tuple(OBJECTIVES)),
+                (training_config, "LEARNED_MANIFOLD_OBJECTIVES", ("on_learned_manifold", "reconstruction")),
+                (training_config, "SELECTIONS", ("validation_accuracy", "validation_robust_accuracy", "last")),
+                (training_config, "DALE_ATTACKS", ("gaussian", "laplacian", "kl"))]
+    for module, name, value in expected:
+        with pytest.warns(DeprecationWarning, match=rf"{module.__name__}\.{name} is deprecated"):
+            assert getattr(module, name) == value
+    with pytest.raises(AttributeError, match="no attribute 'bogus'"):
+        loop.bogus  # noqa: B018
+
+
+def test_settings_that_0_2_cannot_spell_fail_naming_the_new_spelling() -> None:
+    with pytest.raises(TypeError, match=r"protocol must be an AttackProtocol, got 40; .*protocol=AttackProtocol"):
+        PGD(0.3, 40)
+    with pytest.raises(TypeError, match="LMC noise goes with the signed step"):
+        PGD(update="adam", noise="gaussian")
+
+
+def test_a_studys_attacks_run_in_float32_whatever_the_training_precision() -> None:
+    cfg = claims_config("quick", execution=Execution(precision="bf16", compile="off"))
+    assert cfg.attack_execution == Execution(precision="float32", compile="off")
+    assert cfg.train_config("adversarial").execution.precision == "bf16"  # the training's AMP
+
+
+def test_a_study_refuses_an_apgd_attack_that_is_not_apgds() -> None:
+    from pyadvman.attacks import SIGNED_PGD
+    from pyadvman.command_line import switch_nested
+
+    with pytest.raises(ValueError, match="apgd_attack must be None or APGD's protocol"):
+        claims_config("quick", apgd_attack=SIGNED_PGD)
+    off = replace(claims_config("quick"), apgd_attack=None)
+    _, on = switch_nested(["--apgd-attack.steps", "100"], off)  # switched back on from its default, APGD's
+    assert on.apgd_attack == claims_config("quick").apgd_attack

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman.attacks import PGD, AttackProtocol, attack_in_batches, eval_mode
-from pyadvman.attacks.base import accepts_old_spellings
+from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.execution import Execution
 
 _NORMALISATION = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)

@@ -9,6 +9,7 @@ eval mode while attacking (restored after), gradients w.r.t. the input (or code)
 >>> result.success_rate(), result.robust_accuracy()                                       # doctest: +SKIP
 """
 
+from pyadvman._compat import moved_names
 from pyadvman.attacks.apgd import APGD, APGDTargeted
 from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult
 from pyadvman.attacks.base import Attack
@@ -47,10 +48,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name == "OBJECTIVES":  # pyadvman 0.1: the attacks' losses
-        from pyadvman._compat import deprecated
-
-        deprecated("pyadvman.attacks.OBJECTIVES", "pyadvman.attacks.LOSSES")
-        return LOSSES
-    raise AttributeError(f"module 'pyadvman.attacks' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1: the attacks' losses
+    "OBJECTIVES": ("pyadvman.attacks.LOSSES", lambda: LOSSES),
+})

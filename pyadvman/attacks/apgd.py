@@ -10,12 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
-from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.base import Attack
 from pyadvman.attacks.iterates import improves
 from pyadvman.attacks.losses import get_loss, targeted_dlr, top_classes
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
-from pyadvman.attacks.protocol import APGD_PROTOCOL, AttackProtocol
+from pyadvman.attacks.old_keywords import accepts_old_spellings
+from pyadvman.attacks.protocol import APGD_PROTOCOL, APGD_REQUIREMENT, AttackProtocol, is_apgd_protocol
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.attacks.threat_models import LinfBall, check_radius
@@ -83,10 +84,8 @@ class APGD(Attack):
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
-        apgd = (self.protocol.update, self.protocol.start, self.protocol.keep, self.protocol.early_stop)
-        if apgd != ("apgd", "uniform", "first_success", False):
-            raise ValueError(f"protocol must be APGD's (update 'apgd', start 'uniform', keep 'first_success', no "
-                             f"early_stop; e.g. replace(APGD_PROTOCOL, steps=50)), got {self.protocol}")
+        if not is_apgd_protocol(self.protocol):
+            raise ValueError(f"protocol must be {APGD_REQUIREMENT}, got {self.protocol}")
         check_count("steps", self.protocol.steps, 1)
         check_count("eot", self.eot, 1)
         if not 0 < self.rho <= 1:

@@ -5,7 +5,9 @@ one registration; the command line's options are generated from the class's fiel
 Extras an entry may declare: ``defaults`` (field values that differ from the class's: APGD-DLR is APGD with
 loss "dlr"), ``targets`` (the class takes AutoAttack's number of target classes for the data's classes),
 ``on_data(fields, data) -> (attack, per-example extras)`` (the attack is built from the data: the FONTS
-renderer and θ range of the on-true-manifold attack), ``needs_manifold`` (it needs a manifold.pt).
+renderer and θ range of the on-true-manifold attack), ``needs_manifold`` (it needs a manifold.pt), ``evaluate``
+(``pyadvman evaluate`` runs it, at ``evaluate_defaults`` where given: each attack as AutoAttack runs it),
+``skips_fooled`` (it skips the targets of examples already fooled, so its pairs have no success rate).
 """
 
 from __future__ import annotations
@@ -30,17 +32,21 @@ def _on_true_manifold(fields: dict, data: DatasetSplits):
     return TrueManifoldAttack.on_split(data, "test", **fields), {"codes": data.test.codes, "theta": data.test.theta}
 
 
-ATTACKS.register("pgd", PGD, label="PGD", description="projected gradient descent, L∞ or L2 (Madry et al.)")
+ATTACKS.register("pgd", PGD, label="PGD", description="projected gradient descent, L∞ or L2 (Madry et al.)",
+                 evaluate=True)
 ATTACKS.register("fgsm", fgsm, label="FGSM", description="one signed step of eps (Goodfellow et al.)")
 ATTACKS.register("apgd", APGD, label="APGD-CE", description="auto-PGD on cross-entropy (Croce & Hein)")
 ATTACKS.register("apgd-dlr", APGD, label="APGD-DLR", description="auto-PGD on the DLR loss",
                  defaults={"loss": "dlr"})
-ATTACKS.register("apgd-t", APGDTargeted, label="APGD-T", description="APGD on the targeted DLR loss", targets=True)
+ATTACKS.register("apgd-t", APGDTargeted, label="APGD-T", description="APGD on the targeted DLR loss", targets=True,
+                 evaluate=True, evaluate_defaults={"stop_on_success": True}, skips_fooled=True)
 ATTACKS.register("fab-t", FABTargeted, label="FAB-T", description="the targeted minimum-norm boundary attack",
-                 targets=True)
-ATTACKS.register("square", Square, label="Square", description="the score-based random search (no gradients)")
+                 targets=True, evaluate=True, skips_fooled=True)
+ATTACKS.register("square", Square, label="Square", description="the score-based random search (no gradients)",
+                 evaluate=True)
 ATTACKS.register("autoattack", AutoAttack, label="AutoAttack",
-                 description="APGD-CE, APGD-T, FAB-T and Square, each on what the earlier ones left robust")
+                 description="APGD-CE, APGD-T, FAB-T and Square, each on what the earlier ones left robust",
+                 evaluate=True)
 ATTACKS.register("on-true-manifold", TrueManifoldAttack, label="on-true-manifold",
                  description="FONTS θ + δ through the renderer", on_data=_on_true_manifold)
 ATTACKS.register("on-learned-manifold", LearnedManifoldAttack, label="on-learned-manifold",

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_images_labels, check_number
 from pyadvman.attacks.apgd import APGD, APGDTargeted
-from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.base import Attack
 from pyadvman.attacks.fab import FABTargeted
 from pyadvman.attacks.losses import cross_entropy, margin
 from pyadvman.attacks.model_checks import (
@@ -28,6 +28,7 @@ from pyadvman.attacks.model_checks import (
     warn_findings,
 )
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
 from pyadvman.attacks.threat_models import checked_distance

@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_images_labels
-from pyadvman.attacks.base import accepts_old_spellings
 from pyadvman.attacks.code_attack import CodeAttack
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.pgd import projected_gradient_search
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.threat_models import LinfBall

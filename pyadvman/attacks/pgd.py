@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from pyadvman._compat import renamed_keywords
 from pyadvman.attacks._checks import check_images_labels, check_labels, check_number, check_target
-from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.base import Attack
 from pyadvman.attacks.iterates import KeptIterates, pick_restart
 from pyadvman.attacks.losses import Loss, get_loss
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
+from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.protocol import AttackProtocol, Bound
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.steps import update_rule
@@ -69,6 +71,8 @@ class PGD(Attack):
     loss: str = "ce"
     targeted: bool = False
     execution: Execution = Execution()
+
+    NOT_OPTIONS: ClassVar[tuple[str, ...]] = ("targeted",)  # the command line gives no target classes
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)

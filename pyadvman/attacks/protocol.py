@@ -49,7 +49,8 @@ class AttackProtocol:
     step_size: float | None = None  # signed step (sign, lmc_*); None: 2.5·radius/steps (Madry et al.)
     restarts: int = 1  # random restarts, batched; rates count every (example, restart) pair
     start: Start = "uniform"  # uniform | radial (direction × uniform radius; released) | gaussian (x + 0.001·N) | none
-    keep: Keep = "loss"  # iterate returned and judged: loss | first_success (any fooling iterate) | last | ...
+    # iterate returned and judged: loss (highest) | first_success (any fooling one) | last | last_then_loss
+    keep: Keep = "loss"
     noise_scale: float = 0.0  # c of the LMC updates: c·N(0, I) after the step, or c·Laplace(0, 1) in the sign
     early_stop: bool = False  # stop moving an (example, restart) once its kept iterate fools the model
 
@@ -100,3 +101,14 @@ RELEASED_TRAINING = AttackProtocol(update="adam", start="radial", keep="last_the
 # APGD as AutoAttack runs it (Croce & Hein, ICML 2020): 100 iterations from a uniform start, an example fooled
 # when any iterate fools the model.
 APGD_PROTOCOL = AttackProtocol(update="apgd", steps=100, keep="first_success")
+
+# what APGD requires of a protocol beyond its steps and restarts
+APGD_REQUIREMENT = ("APGD's protocol (update 'apgd', start 'uniform', keep 'first_success', no early_stop; e.g. "
+                    "replace(APGD_PROTOCOL, steps=50))")
+
+
+def is_apgd_protocol(protocol: AttackProtocol) -> bool:
+    """Whether ``protocol`` is one APGD runs (Croce & Hein, ICML 2020, Alg. 1): APGD_PROTOCOL but its steps and
+    restarts."""
+    return (protocol.update, protocol.start, protocol.keep, protocol.early_stop) == ("apgd", "uniform",
+                                                                                    "first_success", False)

@@ -15,6 +15,7 @@ nondeterministic kernels can still change the last bits).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
+from pyadvman._compat import moved_names
 from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult, classes_of
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
@@ -188,3 +190,8 @@ def _check_against_float32(model: nn.Module, result: AutoAttackResult, y: Tensor
         result.findings.append(finding)
         if warn:
             warn_findings("AutoAttack", [finding])
+
+
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1
+    "Autocast": ("pyadvman.precision.Autocast", lambda: importlib.import_module("pyadvman.precision").Autocast),
+})

@@ -10,10 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
-from pyadvman.attacks.base import Attack, accepts_old_spellings
+from pyadvman.attacks.base import Attack
 from pyadvman.attacks.losses import margin
 from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
+from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.execution import Execution

@@ -1,7 +1,7 @@
 """Update rules of the gradient attacks, each a small class in the manner of MadryLab/robustness's attack steps:
 ``random_start`` (the first iterate of every restart), ``step`` (one ascent step, in place) and ``project`` (back
 into the threat model). A rule holds the threat model around the clean point and its own state (Adam's moments);
-:meth:`pyadvman.attacks.AttackProtocol.update` names it.
+the protocol's ``update`` field (:class:`pyadvman.attacks.AttackProtocol`) names it.
 
 Iterates carry a leading restart axis: p Tensor[R, B, ...] around p0 Tensor[B, ...].
 """

@@ -85,7 +85,7 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistanc
     residual and angle, and the distance to the true (FONTS) or learned manifold where there is one."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
-    attack = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=replace(cfg.execution, check_model=False))
+    attack = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=replace(cfg.attack_execution, check_model=False))
     regular = study.attack_test_images(model, attack, cfg.distance_examples, seed)
     on_manifold = study.attack_on_manifold(model, cfg.distance_examples, seed)
     reference = study.data.train.images

@@ -4,6 +4,7 @@ each TrainConfig is the paper's (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -55,11 +56,10 @@ class ClassifierConfig(DataConfig):
             (self.autoattack_examples >= 0, "autoattack_examples", ">= 0", self.autoattack_examples),
         ])
 
-    def check_variants(self, allowed: tuple[str, ...] | dict) -> None:
-        """Raises ConfigError unless ``self.variants`` is a non-empty tuple of names in ``allowed``."""
-        variants = getattr(self, "variants", ())
-        if not variants or any(v not in allowed for v in variants):
-            raise ConfigError("variants", f"a non-empty tuple of {list(allowed)}", variants)
+    @property
+    def attack_execution(self) -> Execution:
+        """How the study's attacks run: ``execution`` in float32 (its precision is the training's AMP)."""
+        return self.execution.in_float32()
 
     @classmethod
     def from_record(cls, record: dict):
@@ -82,3 +82,10 @@ class ClassifierConfig(DataConfig):
                   "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon,
                   "train_attack": self.train_attack, "execution": self.execution}
         return train_config("paper", objective=objective, **{**shared, **fields})
+
+
+def check_variants(variants: tuple[str, ...], allowed: Iterable[str]) -> None:
+    """Raises ConfigError unless a study's ``variants`` is a non-empty tuple of names in ``allowed``."""
+    allowed = list(allowed)
+    if not variants or any(v not in allowed for v in variants):
+        raise ConfigError("variants", f"a non-empty tuple of {allowed}", variants)

@@ -19,7 +19,7 @@ from pyadvman.attacks.protocol import SIGNED_PGD, AttackProtocol
 from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import check_fields
 from pyadvman.experiments import flatness_criteria, flatness_report
-from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.strong_evaluation import autoattack_record
@@ -61,7 +61,7 @@ class FlatnessConfig(ClassifierConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_variants(OBJECTIVES)
+        check_variants(self.variants, OBJECTIVES)
         check_fields([
             (self.examples >= 2, "examples", ">= 2 (halves choose and test the minimum epoch)", self.examples),
             (self.evaluate_every >= 1, "evaluate_every", ">= 1", self.evaluate_every),
@@ -79,7 +79,7 @@ class FlatnessConfig(ClassifierConfig):
         return record
 
     def robust_loss(self) -> RobustLoss:
-        return RobustLoss(eps=self.epsilon, protocol=self.robust_attack, execution=self.execution)
+        return RobustLoss(eps=self.epsilon, protocol=self.robust_attack, execution=self.attack_execution)
 
     def measured_epochs(self) -> tuple[int, ...]:
         """The epochs (1-based) whose weights are measured: every ``evaluate_every``-th and the last."""
@@ -168,7 +168,8 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
         def evaluate():
             model, _ = load_trained(run_dir, map_location=device)
             return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
-                                     run_dir / "autoattack", progress=progress, execution=cfg.execution)
+                                     run_dir / "autoattack", progress=progress,
+                                     execution=cfg.attack_execution)
         autoattack = folder.cached(run_dir / "autoattack.json", evaluate)
     return {"records": records, "autoattack": autoattack}
 

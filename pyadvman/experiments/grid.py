@@ -55,7 +55,7 @@ class Study:
         """The on-manifold test attack (radius eta) running ``protocol``: on FONTS θ + δ through the renderer,
         clipped to the test set's θ range (as the released code clips test attacks); else z + ζ through the
         class VAE-GANs."""
-        options = {"eta": self.cfg.eta, "protocol": protocol, "execution": self.cfg.execution}
+        options = {"eta": self.cfg.eta, "protocol": protocol, "execution": self.cfg.attack_execution}
         if self.manifold_kind == "true":
             return TrueManifoldAttack.on_split(self.data, "test", **options)
         return LearnedManifoldAttack(manifold=self.learned, **options)

@@ -30,8 +30,8 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
         attacks[name] = AutoAttackCounts(**value) if isinstance(value, dict) else AttackCounts(**value.counts())
         seconds[name] = round(time.monotonic() - started, 2)
 
-    unchecked = replace(cfg.execution, check_model=False)  # the paper's attacks warn; the strong ones need not again
-    regular = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=cfg.execution)
+    unchecked = replace(cfg.attack_execution, check_model=False)  # the paper's attacks warn; the strong ones need not again
+    regular = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=cfg.attack_execution)
     timed("regular", lambda: study.attack_test_images(model, regular, cfg.regular_examples, key.seed,
                                                       keep_images=False))
     timed("on_manifold", lambda: study.attack_on_manifold(model, cfg.on_manifold_examples, key.seed,
@@ -46,7 +46,7 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
     if cfg.autoattack_examples:
         timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
                                                       key.seed, result.out_dir / "autoattack", progress=False,
-                                                      execution=cfg.execution))
+                                                      execution=cfg.attack_execution))
     final = result.final
     return ModelRecord(name=key.name, variant=key.variant, objective=study.objective(key.variant),
                        train_size=key.train_size, seed=key.seed, epochs=final["checkpoint"]["epoch"],

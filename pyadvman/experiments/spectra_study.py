@@ -25,7 +25,7 @@ from pyadvman.analysis.uncertainty import mean_interval, mean_std
 from pyadvman.attacks.protocol import SIGNED_PGD
 from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import check_fields
-from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.report import interval, table, tests_table, verdict_line
@@ -51,7 +51,7 @@ class SpectraConfig(ClassifierConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_variants(OBJECTIVES)
+        check_variants(self.variants, OBJECTIVES)
         check_fields([
             (self.jacobian_examples >= 1, "jacobian_examples", ">= 1", self.jacobian_examples),
             (self.confidence_examples >= 1, "confidence_examples", ">= 1", self.confidence_examples),

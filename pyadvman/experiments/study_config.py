@@ -10,14 +10,16 @@ from typing import ClassVar, Literal
 
 from pyadvman.attacks.protocol import (
     APGD_PROTOCOL,
+    APGD_REQUIREMENT,
     RELEASED_EVALUATION,
     RELEASED_TRAINING,
     SIGNED_PGD,
     AttackProtocol,
+    is_apgd_protocol,
 )
 from pyadvman.configs import accepts_old_fields
 from pyadvman.errors import check_fields
-from pyadvman.experiments.classifier_config import ClassifierConfig
+from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.training import OBJECTIVES
 
 # "on_manifold" is on-true-manifold adversarial training where the dataset has a true manifold (FONTS), else
@@ -62,7 +64,7 @@ class StudyConfig(ClassifierConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_variants((ON_MANIFOLD, *OBJECTIVES))
+        check_variants(self.variants, (ON_MANIFOLD, *OBJECTIVES))
         checks = [
             (len(self.train_sizes) >= 1 and all(n >= 1 for n in self.train_sizes), "train_sizes",
              "a non-empty tuple of sizes >= 1", self.train_sizes),
@@ -70,6 +72,8 @@ class StudyConfig(ClassifierConfig):
             (self.eta >= 0, "eta", ">= 0", self.eta),
             (self.regular_examples >= 1, "regular_examples", ">= 1", self.regular_examples),
             (self.on_manifold_examples >= 1, "on_manifold_examples", ">= 1", self.on_manifold_examples),
+            (self.apgd_attack is None or is_apgd_protocol(self.apgd_attack), "apgd_attack",
+             f"None or {APGD_REQUIREMENT}", self.apgd_attack),
         ]
         check_fields(checks)
 

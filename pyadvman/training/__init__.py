@@ -8,6 +8,7 @@ MART, ALP, CLP and DALE; DDP under torchrun; atomic, resumable checkpoints.
 >>> result.final["test_accuracy"], result.final["robust_accuracy"]  # doctest: +SKIP
 """
 
+from pyadvman._compat import moved_names
 from pyadvman.training.config import TRAIN_PRESETS, TrainConfig, train_config
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 from pyadvman.training.loop import TrainResult, load_trained, train
@@ -20,10 +21,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name == "OBJECTIVE_NAMES":  # pyadvman 0.1
-        from pyadvman._compat import deprecated
-
-        deprecated("pyadvman.training.OBJECTIVE_NAMES", "tuple(pyadvman.training.OBJECTIVES)")
-        return tuple(OBJECTIVES)
-    raise AttributeError(f"module 'pyadvman.training' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1
+    "OBJECTIVE_NAMES": ("tuple(pyadvman.training.OBJECTIVES)", lambda: tuple(OBJECTIVES)),
+})

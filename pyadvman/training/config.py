@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import ClassVar, Literal, get_args
 
+from pyadvman._compat import moved_names
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
 from pyadvman.configs import (
     accepts_old_fields,
@@ -199,3 +200,21 @@ def train_config(preset: str = "paper", **overrides: object) -> TrainConfig:
         ValueError: an unknown preset or field name, or an invalid value.
     """
     return config_from_preset(TrainConfig, TRAIN_PRESETS, preset, **overrides)
+
+
+def _objective_names(**extras: object) -> tuple[str, ...]:
+    from pyadvman.training.objective_registry import OBJECTIVES
+
+    return OBJECTIVES.with_extra(*extras.popitem()) if extras else tuple(OBJECTIVES)
+
+
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1's name lists
+    "OBJECTIVE_NAMES": ("tuple(pyadvman.training.OBJECTIVES)", _objective_names),
+    "LEARNED_MANIFOLD_OBJECTIVES": ('pyadvman.training.OBJECTIVES.with_extra("needs_manifold")',
+                                    lambda: _objective_names(needs_manifold=True)),
+    "SELECTIONS": ("typing.get_args(pyadvman.training.config.Selection)",
+                   lambda: tuple(s for s in get_args(Selection) if s != "auto")),
+    "AMP_MODES": ("pyadvman.precision.PRECISIONS (TrainConfig.execution.precision; amp none is float32)",
+                  lambda: ("none", "bf16", "fp16")),
+    "DALE_ATTACKS": ("typing.get_args(pyadvman.training.config.DaleAttack)", lambda: get_args(DaleAttack)),
+})

@@ -4,6 +4,7 @@ checkpoint, DDP and mixed precision, and the final evaluation of the selected ch
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
@@ -17,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
+from pyadvman._compat import moved_names
 from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
 from pyadvman.compilation import resolve_compile
 from pyadvman.configs import config_record
@@ -344,3 +346,9 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
     model.load_state_dict(saved["model"])
     return model.to(map_location).eval(), cfg
+
+
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1
+    "resolve_device": ("pyadvman.execution.resolve_device",
+                       lambda: importlib.import_module("pyadvman.execution").resolve_device),
+})

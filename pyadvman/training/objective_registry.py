@@ -51,7 +51,7 @@ OBJECTIVES: Registry = Registry("objective")
 
 def attack_execution(cfg: TrainConfig) -> Execution:
     """The execution of training attacks: cfg's, without model checks, in float32."""
-    return replace(cfg.execution, check_model=False, precision="float32")
+    return replace(cfg.execution.in_float32(), check_model=False)
 
 
 def training_pgd(cfg: TrainConfig) -> PGD:

@@ -6,12 +6,14 @@ forward per backward): clean and perturbed inputs are concatenated. They are bui
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pyadvman._compat import moved_names
 from pyadvman.attacks import TRANSFORMATION_RANGES, TrueManifoldAttack
 from pyadvman.attacks.losses import kl_divergence
 from pyadvman.attacks.model_checks import predicted_classes
@@ -285,3 +287,10 @@ class AdversarialWeightPerturbation(Objective):
 
 __all__ = ["AdversarialWeightPerturbation", "Batch", "Dale", "LogitPairing", "Mart", "Mixed", "Normal", "Objective",
            "Trades", "attack_perturbation", "random_transformation", "reconstruction"]
+
+
+# looked up by name when 0.1's spelling is used: the registry imports this module, not the other way round
+__getattr__ = moved_names(__name__, {  # pyadvman 0.1
+    "build_objective": ("pyadvman.training.build_objective (pyadvman.training.objective_registry)",
+                        lambda: importlib.import_module("pyadvman.training.objective_registry").build_objective),
+})

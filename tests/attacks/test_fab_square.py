@@ -72,7 +72,7 @@ def _linear_model(seed: int = 0, classes: int = 10, side: int = 6):
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_fab_t_finds_the_closest_boundary_of_a_linear_classifier(norm) -> None:
     model, x, y = _linear_model()
-    weight, bias = model[1].weight.detach(), model[1].bias.detach()
+    weight = model[1].weight.detach()
     with torch.no_grad():
         logits = model(x)
     # distance to each hyperplane f_j = f_y; the closest one is the distance to leave y's region
