@@ -115,11 +115,10 @@ def field_help(cls: type | Callable) -> dict[str, str]:
 
 
 def with_choices(helps: dict[str, str], choices: dict[str, object]) -> dict[str, str]:
-    """``helps`` with, for each field of ``choices`` (field -> a registry or other iterable of names), the names
-    it takes."""
-    for name, names in choices.items():
-        helps[name] = f"{helps.get(name, '')}; one of: {', '.join(names)}".lstrip("; ")
-    return helps
+    """A copy of ``helps`` with, for each field of ``choices`` (field -> a registry or other iterable of names),
+    the names it takes (a copy: :func:`field_help`'s dicts are cached)."""
+    return {**helps, **{name: f"{helps.get(name, '')}; one of: {', '.join(names)}".lstrip("; ")
+                        for name, names in choices.items()}}
 
 
 # --- mirrors without checks -------------------------------------------------------------------------------------
