@@ -20,6 +20,7 @@ from dataclasses import asdict, fields, is_dataclass, replace
 from functools import cache
 from typing import TypeVar
 
+from pyadvman._compat import deprecated
 from pyadvman.errors import ConfigError
 
 Config = TypeVar("Config")
@@ -153,8 +154,6 @@ def _upgraded(cls: type, values: dict, what: str, context: dict | None = None) -
     upgraded = {k: v for k, v in upgraded.items() if k in values or k not in context or v is not context[k]}
     if set(upgraded) - names:  # not (only) old spellings: the caller's own error names them
         return values
-    from pyadvman._compat import deprecated
-
     new = sorted(k for k in upgraded if k not in values or upgraded[k] is not values[k])
     deprecated(f"{what} {', '.join(old)}", f"{', '.join(new)} ({cls.__name__}.upgrade_record maps them)", 4)
     return upgraded

@@ -131,24 +131,33 @@ def test_error(record: ModelRecord) -> Rate:
 
 def success_rate(attack: str) -> Measure:
     """The success rate of the attack named ``attack`` (a name of ATTACKS)."""
-    return lambda record: _counts(record, attack).success if _counts(record, attack) else NOT_MEASURED_RATE
+    return _rate_of(attack, "success")
 
 
 def robust_accuracy(attack: str) -> Measure:
     """The robust accuracy under the attack named ``attack``."""
-    return lambda record: _counts(record, attack).robustness if _counts(record, attack) else NOT_MEASURED_RATE
+    return _rate_of(attack, "robustness")
 
 
 def clean_accuracy(attack: str) -> Measure:
     """The clean accuracy on the examples the attack named ``attack`` attacked (for the on-manifold attack on a
     learned manifold: on the reconstructions)."""
-    return lambda record: _counts(record, attack).clean if _counts(record, attack) else NOT_MEASURED_RATE
+    return _rate_of(attack, "clean")
 
 
-def _counts(record: ModelRecord, attack: str) -> AttackCounts | None:
-    if attack not in ATTACKS:
-        raise ValueError(f"attack must be one of {ATTACKS}, got {attack!r}")
-    return getattr(record, attack)
+def _rate_of(attack: str, rate: str) -> Measure:
+    """The measure reading the AttackCounts property ``rate`` of the attack ``attack`` (not measured where it did
+    not run).
+
+    Raises (when the measure is read):
+        ValueError: an attack that is not a name of ATTACKS.
+    """
+    def measure(record: ModelRecord) -> Rate:
+        if attack not in ATTACKS:
+            raise ValueError(f"attack must be one of {ATTACKS}, got {attack!r}")
+        counts = getattr(record, attack)
+        return getattr(counts, rate) if counts is not None else NOT_MEASURED_RATE
+    return measure
 
 
 ON_MANIFOLD_SUCCESS = success_rate("on_manifold")

@@ -117,7 +117,7 @@ def _check_finite(where: str, folder: RunFolder, processes: Processes, *, loss: 
 
 def _evaluation_execution(cfg: TrainConfig, check_model: bool):
     """The execution of the trainer's own attacks (validation, the final test attack): float32, after training."""
-    return replace(cfg.execution, precision="float32", check_model=check_model and cfg.execution.check_model)
+    return replace(cfg.execution.in_float32(), check_model=check_model and cfg.execution.check_model)
 
 
 def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[str, float]:

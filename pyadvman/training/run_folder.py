@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from pyadvman._atomic import save_atomic, to_json, write_json_atomic, write_text_atomic
 from pyadvman._file_reading import load_checkpoint, read_json
-from pyadvman.configs import config_from_record, config_record
+from pyadvman.configs import config_from_record, config_record, nested_config_fields
 from pyadvman.data.fingerprint import fingerprint_differences
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.errors import DataError, UnreadableFileError
@@ -29,14 +30,15 @@ _BOOKKEEPING_DIRS = ("cells",)
 SPEED_FIELDS = ("execution.compile", "execution.check_model")
 
 
-def _flat(record: dict, prefix: str = "") -> dict:
-    """A record with nested configs as dotted keys ({"execution.compile": ...})."""
+def _flat(record: dict, nested: Iterable[str]) -> dict:
+    """A record with the fields of its nested configs (``nested``: their names) as dotted keys
+    ({"execution.compile": ...}); option dicts (dataset_options, ...) stay whole."""
     flat = {}
     for key, value in record.items():
-        if isinstance(value, dict) and key not in ("dataset_options", "model_options", "vae_gan_options"):
-            flat.update(_flat(value, f"{prefix}{key}."))
+        if key in nested and isinstance(value, dict):
+            flat.update({f"{key}.{sub}": sub_value for sub, sub_value in value.items()})
         else:
-            flat[prefix + key] = value
+            flat[key] = value
     return flat
 
 
@@ -78,7 +80,8 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
         if not resume:
             raise FileExistsError(f"{root} already holds a run; pass resume=True (--resume) to continue it, or "
                                   "choose another out_dir")
-        stored, now = _flat(_as_now(cfg, stored)), _flat(record)
+        nested = nested_config_fields(type(cfg))
+        stored, now = _flat(_as_now(cfg, stored), nested), _flat(record, nested)
         changed = sorted(k for k in set(stored) | set(now) if k not in SPEED_FIELDS and stored.get(k) != now.get(k))
         if changed:
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
