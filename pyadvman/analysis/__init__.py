@@ -23,11 +23,17 @@ from pyadvman.analysis.spectra import (
     linear_layers,
     weight_operator_singular_values,
 )
-from pyadvman.analysis.statistics import LinearFit, linear_fit, median
+from pyadvman.analysis.statistics import (
+    LinearFit,
+    WithinGroupCorrelation,
+    linear_fit,
+    median,
+    within_group_correlation,
+)
 
 __all__ = [
     "KnnDistances", "LinearFit", "RobustLoss", "SpectrumSummary", "average_flatness", "confidence",
     "jacobian_singular_values", "knn_distances", "layer_input_shapes", "learned_manifold_distance", "linear_fit",
     "linear_layers", "median", "nearest_neighbour_distance", "perturbed_parameters", "true_manifold_distance",
-    "weight_operator_singular_values", "worst_case_flatness",
+    "weight_operator_singular_values", "within_group_correlation", "worst_case_flatness", "WithinGroupCorrelation",
 ]

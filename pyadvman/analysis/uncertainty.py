@@ -225,14 +225,15 @@ def median_difference(a, b, *, a_clusters=None, b_clusters=None, resamples: int 
     return Estimate(value, *_percentiles(draws[np.isfinite(draws)]))
 
 
-def pearson_interval(r: float, n: int) -> Estimate:
-    """Pearson's r of n pairs with the Fisher z interval tanh(atanh r ± z/√(n − 3)); with n <= 3 the interval
-    is [−1, 1] (nothing separates r from any threshold)."""
+def pearson_interval(r: float, n: int, covariates: int = 0) -> Estimate:
+    """Pearson's r of n pairs (a partial correlation given ``covariates`` covariates) with the Fisher z interval
+    tanh(atanh r ± z/√(n − 3 − covariates)); with no degree of freedom left the interval is [−1, 1] (nothing
+    separates r from any threshold)."""
     if math.isnan(r):
         return NOT_MEASURED
-    if n <= 3:
+    if n - 3 - covariates <= 0:
         return Estimate(r, -1.0, 1.0)
-    centre, half = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), _z() / math.sqrt(n - 3)
+    centre, half = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), _z() / math.sqrt(n - 3 - covariates)
     return Estimate(r, math.tanh(centre - half), math.tanh(centre + half))
 
 

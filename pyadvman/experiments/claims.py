@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pyadvman._file_reading import read_json
 from pyadvman.analysis import knn_distances, learned_manifold_distance, true_manifold_distance
 from pyadvman.attacks import PGD
 from pyadvman.configs import accepts_old_fields, config_from_preset
-from pyadvman.errors import check_fields
-from pyadvman.experiments.claims_criteria import evaluate_claims
+from pyadvman.errors import UnreadableFileError, check_fields
+from pyadvman.experiments.claims_criteria import CRITERIA_VERSION, evaluate_claims
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
@@ -31,6 +32,7 @@ from pyadvman.experiments.manifold_quality import learned_manifold_quality
 from pyadvman.experiments.model_evaluation import evaluate_model
 from pyadvman.experiments.records import AttackDistances, ModelDistances
 from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig
+from pyadvman.provenance import portable_fingerprint, provenance
 from pyadvman.training import TrainResult
 from pyadvman.training.run_folder import holds_results
 
@@ -78,11 +80,37 @@ def _successful(result) -> torch.Tensor:
     return result.clean_correct & result.success.any(dim=0)
 
 
+@dataclass
+class _Perturbed:
+    """Perturbed images in the form of an AttackResult that measure_distances reads."""
+
+    x_adv: torch.Tensor
+    clean: torch.Tensor
+    clean_correct: torch.Tensor
+    success: torch.Tensor
+
+
+def _null_control(regular, eps: float, seed: int) -> dict[str, _Perturbed]:
+    """Claim 1's null control on the test images where the regular attack succeeded: uniform sign noise at ``eps``
+    (x + ε·s, s uniform in {−1, 1}^D) and Gaussian noise scaled to each adversarial perturbation's L2 norm, both
+    clipped to [0, 1] as the attack's examples are; seeded by ``seed``."""
+    x, delta = regular.clean, regular.x_adv - regular.clean
+    generator = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1
+    gaussian = torch.randn(x.shape, generator=generator).to(x)
+    norm = delta.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
+    gaussian = gaussian / gaussian.flatten(1).norm(dim=1).clamp_min(1e-12).view_as(norm) * norm
+    mask = _successful(regular)
+    return {kind: _Perturbed((x + noise).clamp(0, 1), x, mask, mask[None])
+            for kind, noise in (("sign_noise", eps * signs), ("gaussian_noise", gaussian))}
+
+
 def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistances:
     """Distances to the manifold of a model's successful adversarial examples under the paper's attack, off the
     manifold (L∞, ε) and on it (η), on the first ``distance_examples`` test images (a seeded run of its own,
     not the evaluation's): per successful example, its index among those images, the kNN normalised residual,
-    residual and angle, and the distance to the true (FONTS) or learned manifold where there is one."""
+    residual and angle, and the distance to the true (FONTS) or learned manifold where there is one; and the same
+    for claim 1's null control (``_null_control``) on the images the regular attack fooled."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
     attack = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=replace(cfg.attack_execution, check_model=False))
@@ -92,8 +120,9 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistanc
     if cfg.knn_reference_size is not None:
         reference = reference[:cfg.knn_reference_size]
     k = min(cfg.knn_k, reference.shape[0])
+    noise = _null_control(regular, cfg.epsilon, seed)
     out = {}
-    for name, result in (("regular", regular), ("on_manifold", on_manifold)):
+    for name, result in (("regular", regular), ("on_manifold", on_manifold), *noise.items()):
         rows = _successful(result)
         x_adv, x = result.x_adv[rows], result.clean[rows]
         # "example": the test image of each value, shared by both attacks and every model (bootstrap clusters)
@@ -124,12 +153,33 @@ def normal_model_distances(study: Study, key: ModelKey, result: TrainResult, fol
                                                   lambda: measure_distances(study, result.model, key.seed).as_dict()))
 
 
+def first_rendering(metrics_path: Path, now: dict) -> dict | None:
+    """When the run folder's metrics.json was made by other code (another commit, sources or criteria version
+    than ``now``, a provenance): its provenance and claim verdicts, so that the report rendered again keeps them
+    beside the new ones (the earliest rendering is kept through any number of re-renderings); else None."""
+    if not metrics_path.is_file():
+        return None
+    try:
+        earlier = read_json(metrics_path, "the first rendering's verdicts are not kept", measurements=True)
+    except UnreadableFileError:
+        return None
+    if "first_rendering" in earlier:
+        return earlier["first_rendering"]
+    made = earlier.get("provenance") or {}
+    if all(made.get(key) == now.get(key) for key in ("commit", "sources", "criteria_version")):
+        return None
+    return {"provenance": made or None,
+            "verdicts": {key: claim.get("verdict") for key, claim in earlier.get("claims", {}).items()}}
+
+
 def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True, executor: Executor | None = None) -> dict:
     """Runs the claims experiment into ``out_dir`` (default runs/claims-<dataset>) and returns metrics.json's
-    content: {"experiment", "config", "data" (the dataset's fingerprint), "manifold", "models" (one record per
-    model), "distances" ({normal model: ...}), "claims" ({"1".."4": evidence, tests and "verdict"}), "figures",
-    "seconds", and where there is one, "learned_manifold" (how close its images are to the data)}.
+    content: {"experiment", "config", "data" (the dataset's fingerprint), "provenance" (pyadvman.provenance: code,
+    machine, date, criteria version), "manifold", "models" (one record per model), "distances" ({normal model:
+    ...}), "claims" ({"1".."4": evidence, tests and "verdict"}), "figures", "seconds", where there is one
+    "learned_manifold" (how close its images are to the data), and where the folder's metrics.json was made by
+    other code, "first_rendering" (its provenance and verdicts, :func:`first_rendering`)}.
 
     Interrupted at any point, ``resume=True`` continues: finished models, evaluations and distances are
     reloaded, training resumes from its last checkpoint. ``executor`` runs each model (its training, evaluation
@@ -149,10 +199,15 @@ def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = 
     records, measured = run_grid(study, folder, evaluate_model, executor=executor, progress=progress,
                                  after_model=normal_model_distances)
     distances = {r.name: d for r, d in zip(records, measured) if d is not None}
-    claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes))
-    metrics = {"experiment": "claims", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
-               "manifold": study.manifold_kind, "models": [r.as_dict() for r in records], "claims": claims,
+    claims = evaluate_claims(records, distances, study.manifold_kind, len(data.classes), data.test.images[0].numel())
+    made = provenance(criteria_version=CRITERIA_VERSION)
+    metrics = {"experiment": "claims", "config": asdict(cfg), "data": portable_fingerprint(data.fingerprint),
+               "provenance": made, "resumed": resumed, "manifold": study.manifold_kind,
+               "models": [r.as_dict() for r in records], "claims": claims,
                "distances": {name: d.as_dict() for name, d in distances.items()}}
+    first = first_rendering(folder.metrics, made)
+    if first is not None:
+        metrics["first_rendering"] = first
     if study.learned is not None:
         metrics["learned_manifold"] = folder.cached(folder.root / "manifold" / "quality.json",
                                                     lambda: learned_manifold_quality(data, study.learned))

@@ -25,6 +25,7 @@ from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
 from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
 from pyadvman.models import build_model
+from pyadvman.provenance import portable_fingerprint, provenance
 from pyadvman.training import OBJECTIVES
 from pyadvman.training.evaluation import clean_accuracy
 from pyadvman.training.loop import load_trained
@@ -196,7 +197,8 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     autoattack = {variant: cell["autoattack"] for variant, cell in cells.items() if cell["autoattack"] is not None}
     verdicts = flatness_criteria.evaluate(records, len(data.classes))
     figures = flatness_report.figures(records, verdicts, folder.figures)
-    metrics = {"experiment": "flatness", "config": asdict(cfg), "data": data.fingerprint, "resumed": resumed,
+    metrics = {"experiment": "flatness", "config": asdict(cfg), "data": portable_fingerprint(data.fingerprint),
+               "provenance": provenance(), "resumed": resumed,
                "records": [{k: v for k, v in r.items() if k != "per_example"} for r in records],
                "verdicts": verdicts, "autoattack": autoattack,
                "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},

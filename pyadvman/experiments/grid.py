@@ -60,11 +60,13 @@ class Study:
             return TrueManifoldAttack.on_split(self.data, "test", **options)
         return LearnedManifoldAttack(manifold=self.learned, **options)
 
-    def attack_on_manifold(self, model: nn.Module, examples: int, seed: int, *, keep_images: bool = True):
-        """The paper's on-manifold attack (``cfg.eval_attack``) on the first ``examples`` test images, seeded;
-        an AttackResult."""
-        return self.attack_test_images(model, self.on_manifold_attack(self.cfg.eval_attack), examples, seed,
-                                       keep_images=keep_images, with_codes=self.manifold_kind == "true")
+    def attack_on_manifold(self, model: nn.Module, examples: int, seed: int, *, keep_images: bool = True,
+                           protocol: AttackProtocol | None = None):
+        """The on-manifold attack running ``protocol`` (default: the paper's, ``cfg.eval_attack``) on the first
+        ``examples`` test images, seeded; an AttackResult."""
+        attack = self.on_manifold_attack(protocol or self.cfg.eval_attack)
+        return self.attack_test_images(model, attack, examples, seed, keep_images=keep_images,
+                                       with_codes=self.manifold_kind == "true")
 
     def attack_test_images(self, model: nn.Module, attack: Attack, examples: int, seed: int, *,
                            keep_images: bool = True, with_codes: bool = False):

@@ -1,6 +1,7 @@
 """What a study measures of each trained model (:class:`pyadvman.experiments.records.ModelRecord`): test error,
 the paper's attack off and on the manifold (the released code's protocol, docs/protocol.md) and the strong
-evaluation beside it (signed PGD with restarts, APGD-CE and, where asked, AutoAttack) at the same ε."""
+evaluation beside it (signed PGD with restarts and APGD-CE at the same ε, signed PGD with restarts on the manifold
+at the same η and, where asked, AutoAttack)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
     """The record of a trained model: test error on the whole test split, and under "attacks" the counts and
     rates (AttackResult.counts) of the paper's attack off the manifold ("regular", the first
     ``regular_examples`` test images) and on it ("on_manifold", the first ``on_manifold_examples``), and of the
-    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE) and,
+    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE;
+    "strong_on_manifold": signed PGD with restarts in code space, ``strong_on_manifold_attack``) and,
     with ``autoattack_examples``, AutoAttack standard ("autoattack", with its per-attack robust accuracy and
     findings; its state in the model's folder, so an interrupted evaluation resumes)."""
     cfg, model = study.cfg, result.model
@@ -43,6 +45,10 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
         apgd = APGD(eps=cfg.epsilon, protocol=cfg.apgd_attack, execution=unchecked)
         timed("apgd", lambda: study.attack_test_images(model, apgd, cfg.regular_examples, key.seed,
                                                        keep_images=False))
+    if cfg.strong_on_manifold_attack is not None:
+        timed("strong_on_manifold", lambda: study.attack_on_manifold(model, cfg.regular_examples, key.seed,
+                                                                     keep_images=False,
+                                                                     protocol=cfg.strong_on_manifold_attack))
     if cfg.autoattack_examples:
         timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
                                                       key.seed, result.out_dir / "autoattack", progress=False,

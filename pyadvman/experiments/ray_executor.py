@@ -6,7 +6,6 @@ Ray is optional (``pip install ".[ray]"``)."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ from tqdm.auto import tqdm
 
 from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
 from pyadvman.experiments.cells import CellJob, attempts, run_cell
+from pyadvman.provenance import source_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,7 @@ def _package() -> dict:
     version does not change between commits) and whether its compiled library loaded."""
     import pyadvman
 
-    root = Path(pyadvman.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return {"version": pyadvman.__version__, "sources": digest.hexdigest()[:12], "library": pyadvman.library_loaded(),
+    return {"version": pyadvman.__version__, "sources": source_fingerprint(), "library": pyadvman.library_loaded(),
             "file": pyadvman.__file__}
 
 

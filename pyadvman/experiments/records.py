@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 # the attacks of a model record, in the order they run: the paper's attack off the manifold ("regular", the
-# paper's term for image-space adversarial examples) and on it, the strong evaluation (signed PGD, APGD-CE), and
-# AutoAttack where it ran
-ATTACKS = ("regular", "on_manifold", "strong_pgd", "apgd", "autoattack")
+# paper's term for image-space adversarial examples) and on it, the strong evaluation off the manifold (signed PGD,
+# APGD-CE) and on it (signed PGD with restarts in code space), and AutoAttack where it ran
+ATTACKS = ("regular", "on_manifold", "strong_pgd", "apgd", "strong_on_manifold", "autoattack")
 ATTACK_LABELS = {"regular": "paper's attack (L∞)", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
-                 "apgd": "APGD-CE", "autoattack": "AutoAttack"}
+                 "apgd": "APGD-CE", "strong_on_manifold": "strong on-manifold", "autoattack": "AutoAttack"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class ModelRecord:
     on_manifold: AttackCounts | None = None
     strong_pgd: AttackCounts | None = None
     apgd: AttackCounts | None = None
+    strong_on_manifold: AttackCounts | None = None
     autoattack: AutoAttackCounts | None = None
     attack_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -195,22 +196,31 @@ class AttackDistances:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+# the perturbations whose distances a normal model records: its successful adversarial examples off ("regular")
+# and on the manifold, and claim 1's null control on the same test images as the regular ones: uniform sign
+# noise at ε ("sign_noise") and Gaussian noise at each adversarial perturbation's L2 norm ("gaussian_noise")
+PERTURBATION_KINDS = ("regular", "on_manifold", "sign_noise", "gaussian_noise")
+
+
 @dataclass
 class ModelDistances:
-    """A normal model's distances: of its successful regular (L∞) and on-manifold adversarial examples."""
+    """A normal model's distances: of its successful regular (L∞) and on-manifold adversarial examples, and of the
+    null control's noise (None in runs of pyadvman 0.2 and earlier, which did not measure it)."""
 
     regular: AttackDistances
     on_manifold: AttackDistances
+    sign_noise: AttackDistances | None = None
+    gaussian_noise: AttackDistances | None = None
 
     def as_dict(self) -> dict:
-        return {"regular": self.regular.as_dict(), "on_manifold": self.on_manifold.as_dict()}
+        return {kind: getattr(self, kind).as_dict() for kind in PERTURBATION_KINDS if getattr(self, kind) is not None}
 
     @classmethod
     def from_dict(cls, record: dict) -> ModelDistances:
-        return cls(AttackDistances(**record["regular"]), AttackDistances(**record["on_manifold"]))
+        return cls(**{kind: AttackDistances(**record[kind]) for kind in PERTURBATION_KINDS if kind in record})
 
-    def of(self, kind: str) -> AttackDistances:
-        """The distances of the attack ``kind`` ("regular" or "on_manifold")."""
-        if kind not in ("regular", "on_manifold"):
-            raise ValueError(f"kind must be 'regular' or 'on_manifold', got {kind!r}")
+    def of(self, kind: str) -> AttackDistances | None:
+        """The distances of the perturbation ``kind`` (one of PERTURBATION_KINDS; None: not measured)."""
+        if kind not in PERTURBATION_KINDS:
+            raise ValueError(f"kind must be one of {PERTURBATION_KINDS}, got {kind!r}")
         return getattr(self, kind)

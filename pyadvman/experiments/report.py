@@ -41,10 +41,16 @@ def _measured(test: dict) -> str:
     return interval(test["estimate"]) + ("" if abs(coverage - 0.95) < 1e-9 else f" ({100 * coverage:g}%)")
 
 
+def criterion(test: dict) -> str:
+    """A test's criterion as reports print it: "> 0.00" or, with an equivalence margin, "> 0.00 by 0.01"."""
+    margin = test.get("margin", 0.0)
+    return f"{test['relation']} {fmt(test['threshold'], 2)}" + (f" by {fmt(margin, 2)}" if margin else "")
+
+
 def tests_table(tests: list[dict]) -> str:
     """The tests of a claim (pyadvman.experiments.verdicts.compare) as a table: test, estimate with its
-    interval (95% unless marked), the threshold it is compared with, and the outcome."""
-    rows = [[t["test"], _measured(t), f"{t['relation']} {fmt(t['threshold'], 2)}", t["outcome"]] for t in tests]
+    interval (95% unless marked), the threshold and margin it is compared with, and the outcome."""
+    rows = [[t["test"], _measured(t), criterion(t), t["outcome"]] for t in tests]
     return table(["test", "measured [95% interval]", "criterion", "outcome"], rows)
 
 
@@ -53,8 +59,7 @@ def verdict_line(claim: dict) -> str:
     from the combination rules of pyadvman.experiments.verdicts) with their numbers."""
     by_name = {t["test"]: t for t in claim["tests"]}
     deciding = [by_name[name] for name in claim["decided_by"]]
-    reasons = "; ".join(f"{t['test']} = {_measured(t)} vs {t['relation']} {fmt(t['threshold'], 2)}: "
-                        f"{t['outcome']}" for t in deciding)
+    reasons = "; ".join(f"{t['test']} = {_measured(t)} vs {criterion(t)}: {t['outcome']}" for t in deciding)
     return f"**Verdict: {claim['verdict']}**" + (f" — decided by: {reasons}." if reasons else
                                                   " (the variants it needs were not trained).")
 

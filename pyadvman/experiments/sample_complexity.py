@@ -26,6 +26,7 @@ from pyadvman.experiments.report import data_lines, fmt, interval, table
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
 from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig, variant_label
 from pyadvman.experiments.study_figures import grid_figure
+from pyadvman.provenance import portable_fingerprint, provenance
 
 SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {"quick": {}, "paper": dict(STUDY_PAPER_PRESET)}
 # (key in metrics.json's summary, what it measures, its label)
@@ -103,7 +104,8 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
     paper = {"on-manifold success rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
     path = grid_figure(records, [(measure, label) for _, measure, label in METRICS],
                        folder.figures / "sample_complexity.png", f"Sample complexity on {cfg.dataset}", paper=paper)
-    metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "data": data.fingerprint,
+    metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "data": portable_fingerprint(data.fingerprint),
+               "provenance": provenance(),
                "manifold": study.manifold_kind,
                "models": [r.as_dict() for r in records], "summary": summarise(records),
                "figures": {"sample_complexity": str(path.relative_to(folder.root))},

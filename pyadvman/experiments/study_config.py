@@ -38,8 +38,11 @@ def variant_label(variant: str) -> str:
 # released 0.2), with the released 5 restarts; the quick preset (docs/protocol.md).
 QUICK_EVALUATION = replace(RELEASED_EVALUATION, steps=20, lr=0.01)
 # The strong evaluation beside the paper's attack: signed PGD from uniform starts, an example fooled when any
-# iterate of any restart fools the model.
+# iterate of any restart fools the model; in image space (ε) and in code space (η, the strong on-manifold attack:
+# signed steps of 2.5·η/steps cross the whole η-ball, where Adam's steps of about its lr saturate short of it).
 STRONG_PGD = replace(SIGNED_PGD, keep="first_success", restarts=5)
+# the robust variants of claim 4: released-protocol AT (50/50, Adam on δ) and Madry AT (100%, signed PGD)
+ROBUST_VARIANTS = ("adversarial", "madry")
 
 
 @accepts_old_fields
@@ -48,8 +51,9 @@ class StudyConfig(ClassifierConfig):
     """The models of a study and how they are attacked (defaults: the quick preset on FONTS)."""
 
     train_sizes: tuple[int, ...] = (500, 2500, 10000)  # N: each model sees the first N training examples
-    seeds: tuple[int, ...] = (0,)  # one model per (variant, N, seed); paper: 5 per N
-    variants: tuple[str, ...] = ("normal", "adversarial", "on_manifold")  # training objectives, or on_manifold
+    seeds: tuple[int, ...] = (0, 1, 2)  # one model per (variant, N, seed): seeds are the unit; paper: 5 per N
+    # training objectives, or on_manifold
+    variants: tuple[str, ...] = ("normal", "adversarial", "madry", "on_manifold")
     manifold: Manifold = "auto"  # on-manifold attacks and training: true (FONTS renderer), learned (VAE-GANs) or auto
     vae_gan_preset: str = "quick"  # learned manifold: quick or paper (pyadvman.manifolds.vae_gan)
     vae_gan_options: dict = field(default_factory=dict)  # overrides of the VAE-GAN config, e.g. {"epochs": 2}
@@ -59,6 +63,8 @@ class StudyConfig(ClassifierConfig):
     on_manifold_examples: int = 1250  # first test images attacked on the manifold (paper: 2500)
     strong_attack: AttackProtocol = replace(STRONG_PGD, steps=20)  # strong evaluation: signed PGD, restarts
     apgd_attack: AttackProtocol | None = replace(APGD_PROTOCOL, steps=50)  # its APGD-CE (paper: 100 steps; none)
+    # strong on-manifold attack on the first regular_examples test images (None: none)
+    strong_on_manifold_attack: AttackProtocol | None = replace(STRONG_PGD, steps=40)
 
     CHOICES: ClassVar[dict] = {**ClassifierConfig.CHOICES, "variants": (ON_MANIFOLD, *OBJECTIVES)}  # for --help
 
@@ -104,8 +110,10 @@ PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000,
 # StudyConfig's defaults.
 STUDY_PAPER_PRESET: dict[str, object] = {
     "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
-    "variants": ("normal", "adversarial", "on_manifold", "on_learned_manifold", "stn", "adversarial_transformation"),
+    "variants": ("normal", "adversarial", "madry", "on_manifold", "on_learned_manifold", "stn",
+                 "adversarial_transformation"),
     "vae_gan_preset": "paper", "epochs": 20, "lr_schedule": "batch", "train_attack": RELEASED_TRAINING,
     "eval_attack": RELEASED_EVALUATION, "regular_examples": 1000, "on_manifold_examples": 2500,
     "strong_attack": replace(STRONG_PGD, steps=100), "apgd_attack": APGD_PROTOCOL, "autoattack_examples": 1000,
+    "strong_on_manifold_attack": replace(STRONG_PGD, steps=100),
 }

@@ -85,10 +85,10 @@ def correlation_figure(records: list[ModelRecord], fit: dict | None, path: Path,
                     label=variant_label(objective))
     if fit is not None:
         xs = np.linspace(min(r.test_error for r in records), max(r.test_error for r in records), 10)
-        interval = fit.get("pearson_interval", {})
+        interval = fit.get("pearson_interval")
+        bounds = f" [{interval['low']:.2f}, {interval['high']:.2f}]" if interval else ""
         ax.plot(xs, fit["slope"] * xs + fit["intercept"], "k--",
-                label=f"fit: r = {fit['pearson_r']:.3f} [{interval.get('low', np.nan):.2f}, "
-                      f"{interval.get('high', np.nan):.2f}], slope {fit['slope']:.3f}")
+                label=f"fit: r = {fit['pearson_r']:.3f}{bounds}, slope {fit['slope']:.3f}")
     ax.set_xlabel("test error")
     ax.set_ylabel("on-manifold success rate")
     ax.grid(alpha=0.3)

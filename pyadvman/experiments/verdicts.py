@@ -1,6 +1,8 @@
 """Verdicts that state how sure they are: every test of a claim compares an estimate (with its interval) with
-a threshold, and comes out "holds", "does not hold" or "inconclusive" (the interval contains the threshold, so
-the uncertainty cannot separate the compared numbers). Tests and parts combine into parts with ``all_of``
+a threshold and an equivalence margin around it, and comes out "holds" (the interval clears the margin in the
+claimed direction), "does not hold" (the interval lies inside the equivalence region or on the wrong side of it:
+a precisely measured null does not hold) or "inconclusive" (the interval reaches across the margin's edge, so
+the uncertainty cannot separate an effect from none). Tests and parts combine into parts with ``all_of``
 (every part must hold), ``any_of`` (one part suffices) and ``at_least_half``; a part records its outcome and
 the tests that decided it, so a report can name them. A claim whose models were not trained is
 "not evaluated"."""
@@ -12,28 +14,39 @@ from pyadvman.analysis.uncertainty import CONFIDENCE, Estimate
 HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"
 
 
-def compare(name: str, estimate: Estimate, relation: str, threshold: float, *,
+def compare(name: str, estimate: Estimate, relation: str, threshold: float, *, margin: float = 0.0,
             confidence: float = CONFIDENCE) -> dict:
-    """The test "estimate ``relation`` threshold" (relation ">" or "<"): holds when the whole interval lies on
-    that side of the threshold, does not hold when it lies wholly on the other side, else inconclusive; not
-    evaluated when nothing was measured. ``confidence``: the coverage of the estimate's interval.
+    """The test "estimate ``relation`` threshold by more than ``margin``" (relation ">" or "<"): a minimum-effect
+    test with the equivalence region [threshold − margin, threshold + margin]. It holds when the whole interval
+    lies beyond the region's far edge in the claimed direction (above threshold + margin for ">"), does not hold
+    when the whole interval lies short of that edge (inside the region or on the wrong side of it: an effect
+    measured precisely at the threshold does not hold), else it is inconclusive; not evaluated when nothing was
+    measured. With margin 0 a test holds or fails only when its interval excludes the threshold.
+
+    Args:
+        estimate: the measured number with its interval. threshold: the null value (e.g. 0 for a difference).
+        margin: >= 0, in the estimate's units; the smallest effect the claim counts (docs/protocol.md justifies
+            each). confidence: the coverage of the estimate's interval.
 
     Returns:
-        {"test": name, "estimate": {value, low, high}, "confidence", "relation", "threshold", "outcome"}.
+        {"test": name, "estimate": {value, low, high}, "confidence", "relation", "threshold", "margin",
+        "outcome"}.
 
     Raises:
-        ValueError: a relation other than ">" or "<".
+        ValueError: a relation other than ">" or "<", or a negative margin.
     """
     if relation not in (">", "<"):
         raise ValueError(f"relation must be '>' or '<', got {relation!r}")
-    side = estimate.side_of(threshold)
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
     wanted = 1 if relation == ">" else -1
+    side = estimate.side_of(threshold + wanted * margin)
     if not estimate.measured:
         outcome = NOT_EVALUATED
     else:
         outcome = HOLDS if side == wanted else FAILS if side == -wanted else INCONCLUSIVE
     return {"test": name, "estimate": estimate.as_dict(), "confidence": confidence, "relation": relation,
-            "threshold": threshold, "outcome": outcome}
+            "threshold": threshold, "margin": margin, "outcome": outcome}
 
 
 def _tests(item: dict) -> list[dict]:

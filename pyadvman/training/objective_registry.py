@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pyadvman.attacks import (
     PGD,
+    AttackProtocol,
     LearnedManifoldAttack,
     TransformationAttack,
     TrueManifoldAttack,
@@ -81,6 +82,20 @@ def _normal(cfg: TrainConfig, data: DatasetSplits) -> Objective:
 @OBJECTIVES.register("adversarial", label="regular AT")
 def _adversarial(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
+
+
+def madry_protocol(steps: int) -> AttackProtocol:
+    """Madry et al.'s training attack (ICLR 2018, Sec. 5): signed PGD of ``steps`` steps of 2.5·ε/steps from a
+    uniform start in the L∞ ball, the last iterate kept."""
+    return AttackProtocol(steps=steps, start="uniform", keep="last")
+
+
+@OBJECTIVES.register("madry", label="Madry AT")
+def _madry(cfg: TrainConfig, data: DatasetSplits) -> Objective:
+    """Madry et al.'s AT: every training example replaced by its adversarial example (the whole batch, whatever
+    adversarial_fraction says), found by :func:`madry_protocol` with the training attack's number of steps."""
+    attack = PGD(eps=cfg.epsilon, protocol=madry_protocol(cfg.train_attack.steps), execution=attack_execution(cfg))
+    return Mixed(attack_perturbation(attack), 1.0)
 
 
 @OBJECTIVES.register("on_true_manifold", label="on-true-manifold AT")

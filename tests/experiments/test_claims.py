@@ -17,9 +17,10 @@ from pyadvman.experiments.report import fmt, interval
 
 from .conftest import assert_png, assert_row, npz_options, section
 
-TINY = {"train_sizes": (300, 600), "epochs": 2, "train_attack": {"steps": 2}, "eval_attack": {"steps": 3, "restarts": 2},
+TINY = {"train_sizes": (300, 600), "seeds": (0,), "epochs": 2, "train_attack": {"steps": 2}, "eval_attack": {"steps": 3, "restarts": 2},
         "strong_attack": {"steps": 3, "restarts": 2}, "apgd_attack": {"steps": 3}, "regular_examples": 60,
-        "on_manifold_examples": 80, "distance_examples": 40, "projection_steps": 5}
+        "on_manifold_examples": 80, "distance_examples": 40, "projection_steps": 5,
+        "strong_on_manifold_attack": {"steps": 3, "restarts": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +36,20 @@ def test_metrics_json_holds_what_run_returns(fonts_run) -> None:
     config = json.loads((out / "config.json").read_text())
     assert config["train_sizes"] == [300, 600] and config["eval_attack"]["restarts"] == 2
     assert metrics["manifold"] == "true"
-    assert metrics["data"] == json.loads((out / "data.json").read_text())
+    data = json.loads((out / "data.json").read_text())  # the run's own record keeps the path it read
+    assert metrics["data"] == {**data, "provenance": {**data["provenance"], "source": data["provenance"]["source"].split("/")[-1]}}
+    assert "/" not in metrics["data"]["provenance"]["source"]  # no machine path in a result
     assert metrics["data"]["provenance"]["fonts"]["count"] > 0
     names = {r["name"] for r in metrics["models"]}
-    assert names == {f"{v}-n{n}-seed0" for v in ("normal", "adversarial", "on_manifold") for n in (300, 600)}
+    assert names == {f"{v}-n{n}-seed0" for v in ("normal", "adversarial", "madry", "on_manifold") for n in (300, 600)}
     for record in metrics["models"]:
         final = json.loads((out / "models" / record["name"] / "final.json").read_text())
         assert record["test_error"] == final["test_error"] and final["robust_accuracy"] is None  # the study attacks
         regular, on = record["attacks"]["regular"], record["attacks"]["on_manifold"]
         assert (regular["examples"], regular["restarts"], on["examples"]) == (60, 2, 80)
         assert regular["success_rate"] == pytest.approx(regular["successful_pairs"] / (2 * regular["clean_correct"]))
-        assert set(record["attacks"]) == {"regular", "on_manifold", "strong_pgd", "apgd"}
+        assert set(record["attacks"]) == {"regular", "on_manifold", "strong_pgd", "apgd", "strong_on_manifold"}
+        assert record["attacks"]["strong_on_manifold"]["examples"] == 60  # on the regular examples
     for name in metrics["figures"].values():
         assert_png(out / name)
 
@@ -64,27 +68,37 @@ def test_report_gives_each_claims_numbers_with_intervals(fonts_run) -> None:
     for measure in claims["1"]["tested_measures"]:
         assert interval(claims["1"]["medians"]["regular"][measure]) in one
     assert claims["1"]["tested_measures"] == ["true_manifold_distance", "normalised_residual"]
+    assert interval(claims["1"]["medians"]["sign_noise"]["normalised_residual"]) in one  # the null control
+    for test in claims["1"]["null_control"]:
+        assert f"| {test['test']} | {interval(test['estimate'])} |" in one
     two = section(report, "## Claim 2")
     normal = {r["train_size"]: r for r in metrics["models"] if r["objective"] == "normal"}
-    for n, value in claims["2"]["on_manifold_success_rate"].items():
+    paper, strong = claims["2"]["protocols"]["paper"], claims["2"]["protocols"]["strong"]
+    for n, value in paper["success_rate"].items():
         counts = normal[int(n)]["attacks"]["on_manifold"]
         low, high = _wilson(counts["success_rate"] * counts["clean_correct"], counts["clean_correct"])
         assert value["low"] == pytest.approx(low) and value["high"] == pytest.approx(high)  # Wilson, n = correct
-        assert_row(two, n, interval(value))
+        assert_row(two, n, interval(value), interval(strong["success_rate"][n]))
+        assert strong["success_rate"][n]["value"] == normal[int(n)]["attacks"]["strong_on_manifold"]["success_rate"]
     three = section(report, "## Claim 3")
     for n, errors in claims["3"]["test_error"].items():
         assert_row(three, n, interval(errors["normal"]), interval(errors["on_true_manifold"]))
-    if claims["3"]["fit"] is not None:
-        assert f"Pearson r = {fmt(claims['3']['fit']['pearson_r'])}" in three
     four = section(report, "## Claim 4")
+    assert claims["4"]["variants"] == ["adversarial", "madry"]
     for n, row in claims["4"]["per_size"].items():
-        assert_row(four, n, interval(row["normal_test_error"]), interval(row["adversarial_test_error"]),
-                   interval(row["test_error_penalty"]))
+        assert_row(four, n, interval(row["normal"]["test_error"]), interval(row["adversarial"]["test_error"]),
+                   interval(row["madry"]["test_error"]))
     for key, text in (("1", one), ("2", two), ("3", three), ("4", four)):
         assert f"**Verdict: {claims[key]['verdict']}**" in text and "**Criterion**" in text
         assert "**The paper's claim**" in text
-        for test in claims[key]["tests"]:
+        judged = claims[key].get("protocols", {"paper": claims[key]}).values()
+        for test in (t for protocol in judged for t in protocol["tests"]):
             assert f"| {test['test']} | {interval(test['estimate'])} |" in text
+        if key != "1":  # judged under both protocols, the claim's verdict the strong one's
+            assert claims[key]["protocol"] == "strong" and claims[key]["verdict"] == claims[key]["protocols"]["strong"]["verdict"]
+            assert "**Under the paper's attacks**" in text and "**Under the strong attacks**" in text
+    made = metrics["provenance"]
+    assert f"Made by pyadvman {made['pyadvman']}" in report and f"criteria version {made['criteria_version']}" in report
     assert "## The learned manifold" not in report  # FONTS: the true manifold
     strong = section(report, "## The strong evaluation")
     for record in metrics["models"]:
@@ -95,7 +109,7 @@ def test_verdicts_are_the_criteria_of_the_records(fonts_run) -> None:
     _, metrics, _ = fonts_run
     records = [ModelRecord.from_dict(r) for r in metrics["models"]]
     distances = {name: ModelDistances.from_dict(d) for name, d in metrics["distances"].items()}
-    again = evaluate_claims(records, distances, "true", 10)
+    again = evaluate_claims(records, distances, "true", 10, 16 * 16)
     assert json.loads(to_json(again)) == json.loads(to_json(metrics["claims"]))
     for claim in metrics["claims"].values():
         assert claim["verdict"] in ("holds", "does not hold", "inconclusive")
@@ -116,13 +130,31 @@ def test_resume_reuses_finished_work_and_guards_the_folder(fonts_run) -> None:
     again = run(cfg, out, resume=True, progress=False)
     assert model_file.stat().st_mtime_ns == stamp
     assert [r["test_error"] for r in again["models"]] == [r["test_error"] for r in metrics["models"]]
-    assert again["models"][4]["attacks"] == metrics["models"][4]["attacks"]  # the re-evaluated model, seeded
+    index = [r["name"] for r in metrics["models"]].index("adversarial-n600-seed0")
+    assert again["models"][index]["attacks"] == metrics["models"][index]["attacks"]  # the re-evaluated model, seeded
+    assert "first_rendering" not in again  # the same code rendered it
     assert (out / "report.md").is_file() and (out / "models" / "normal-n600-seed0" / "distances.json").is_file()
     with pytest.raises(FileExistsError, match="already holds a run"):
         run(cfg, out, progress=False)
     with pytest.raises(ValueError, match=r"fields \['epochs'\] differ"):
         run(claims_config("quick", dataset_options=cfg.dataset_options, **{**TINY, "epochs": 3}), out, resume=True,
             progress=False)
+
+
+def test_a_report_rendered_again_by_other_code_keeps_the_first_verdicts(fonts_run) -> None:
+    cfg, metrics, out = fonts_run
+    earlier = json.loads((out / "metrics.json").read_text())
+    earlier["provenance"] = {**earlier["provenance"], "commit": "0123456789abcdef", "criteria_version": 1}
+    earlier["claims"]["2"]["verdict"] = "verdict of the old criteria"
+    (out / "metrics.json").write_text(json.dumps(earlier))
+    again = run(cfg, out, resume=True, progress=False)
+    first = again["first_rendering"]
+    assert first["provenance"]["commit"] == "0123456789abcdef" and first["verdicts"]["2"] == "verdict of the old criteria"
+    report = (out / "report.md").read_text()
+    assert "**Rendered again by later code.**" in report and "commit 0123456789ab" in report
+    assert "claim 2: verdict of the old criteria" in report
+    third = run(cfg, out, resume=True, progress=False)  # the first rendering survives further renderings
+    assert json.loads(to_json(third["first_rendering"])) == json.loads(to_json(first))
 
 
 def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -> None:
