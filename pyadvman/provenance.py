@@ -31,6 +31,10 @@ def source_fingerprint(root: Path | None = None) -> str:
     return digest.hexdigest()[:12]
 
 
+# what "dirty" looks at: the package's sources and what builds them (docs and tests do not change a result)
+CODE_PATHS = ("pyadvman", "csrc", "cmake", "CMakeLists.txt", "pyproject.toml")
+
+
 def _git(folder: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
@@ -42,8 +46,8 @@ def _git(folder: Path, *args: str) -> str | None:
 def git_checkout() -> dict:
     """The git commit of the sources pyadvman runs from: the checkout that holds the imported package, or else the
     current directory's checkout when its pyadvman/ has the imported package's source fingerprint (pyadvman
-    installed from it). {"commit": hex or None, "dirty": whether tracked files differ from the commit (None when
-    unknown)}."""
+    installed from it). {"commit": hex or None, "dirty": whether the code (CODE_PATHS, untracked files included)
+    differs from the commit (None when unknown)}."""
     import pyadvman
 
     package = Path(pyadvman.__file__).resolve().parent
@@ -54,7 +58,7 @@ def git_checkout() -> dict:
         if Path(top).resolve() / "pyadvman" != package and \
                 source_fingerprint(Path(top) / "pyadvman") != source_fingerprint():
             continue
-        status = _git(Path(top), "status", "--porcelain", "--untracked-files=no")
+        status = _git(Path(top), "status", "--porcelain", "--", *CODE_PATHS)
         return {"commit": _git(Path(top), "rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
     return {"commit": None, "dirty": None}
 

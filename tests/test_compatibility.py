@@ -185,3 +185,20 @@ def test_a_study_refuses_an_apgd_attack_that_is_not_apgds() -> None:
     off = replace(claims_config("quick"), apgd_attack=None)
     _, on = switch_nested(["--apgd-attack.steps", "100"], off)  # switched back on from its default, APGD's
     assert on.apgd_attack == claims_config("quick").apgd_attack
+
+
+def test_a_config_json_of_0_2_is_read_as_what_that_run_did() -> None:
+    from pyadvman.experiments.flatness_study import FlatnessConfig
+
+    # 0.2 recorded awp_gamma 0.005 for every objective (no effect without AWP) and no transformation ranges
+    # (the EMNIST ones on every dataset); an AWP run keeps the radius it trained with
+    old = {"dataset": "fonts", "objective": "stn", "awp_gamma": 0.005}
+    read = TrainConfig.from_record(old)
+    assert (read.awp_gamma, read.transformation_ranges) == (None, "emnist")
+    assert TrainConfig.from_record({"objective": "awp", "awp_gamma": 0.005}).awp_gamma == 0.005
+    assert TrainConfig(dataset="fonts", objective="stn").transformation_ranges == "auto"  # new runs: hard on FONTS
+    normal = TrainConfig.from_record({"objective": "normal", "awp_gamma": 0.005})  # neither field acts: today's
+    assert normal == TrainConfig(objective="normal")
+    # a flatness run of 0.2 measured one worst-case search per epoch
+    assert FlatnessConfig.from_record({"epochs": 3}).worst_searches == 1
+    assert flatness_config().worst_searches == 3

@@ -26,30 +26,72 @@ class KnnDistances:
     norm: Tensor
 
 
-def knn_distances(x_adv: Tensor, x: Tensor, reference: Tensor, k: int = 50, *,
+def pca_basis(reference: Tensor, dims: int) -> tuple[Tensor, Tensor]:
+    """The mean and the top ``dims`` principal directions of ``reference`` (rows flattened): (mean Tensor[D],
+    components Tensor[D, dims]), from the eigenvectors of the covariance computed in float64.
+
+    Raises:
+        ValueError: dims outside [1, D].
+    """
+    flat = reference.reshape(reference.shape[0], -1).double()
+    if not 1 <= dims <= flat.shape[1]:
+        raise ValueError(f"dims must be in [1, {flat.shape[1]}] (the image's values), got {dims}")
+    mean = flat.mean(dim=0)
+    centred = flat - mean
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    return mean, vectors[:, -dims:].flip(1)
+
+
+def _project_onto_neighbours(delta: Tensor, x: Tensor, neighbours: Tensor, rtol: float = 1e-10) -> Tensor:
+    """Pδ: δ [B, D] projected onto span{x_i − x} of each row's neighbours [B, k, D], in float64 through the
+    SVD of the basis (directions whose singular value is at most ``rtol`` times the largest are dropped)."""
+    basis = (neighbours.double() - x.double()[:, None]).transpose(1, 2)  # [B, D, k]
+    u, singular, _ = torch.linalg.svd(basis, full_matrices=False)
+    keep = singular > rtol * singular[:, :1].clamp_min(torch.finfo(torch.float64).tiny)
+    u = u * keep[:, None]
+    return (u @ (u.transpose(1, 2) @ delta.double()[..., None]))[..., 0]
+
+
+def knn_distances(x_adv: Tensor, x: Tensor, reference: Tensor, k: int = 50, *, pca: int | None = None,
                   batch_size: int = 500) -> KnnDistances:
     """The "inclusive nn" distance of x_adv = x + δ from the manifold spanned locally by its k nearest reference
-    images: δ is projected onto span{x_i − x} (docs/papers.md §1; the fused ``nn_project`` op). Off-manifold
-    perturbations keep a normalised residual near 1 and an angle near 90°.
+    images: δ is projected onto span{x_i − x} (docs/papers.md §1). Off-manifold perturbations keep a normalised
+    residual near 1 and an angle near 90°.
 
-    The neighbours are searched exactly in pixel space (the released code searches a 40-d PCA space).
+    The neighbours of x_adv are searched exactly in pixel space (the fused ``nn_project`` op), or, with ``pca``,
+    in the space of the reference's top ``pca`` principal components, as the released code searches (40
+    components, ``training/detect_attack_classifier_nn.py`` lines 296-312 of
+    davidstutz/disentangling-robustness-generalization at 220ff8a); the projection is in pixel space either way.
 
     Args:
         x_adv, x (Tensor[B, C, H, W] or [B, D]): adversarial and clean images, float in [0, 1].
         reference (Tensor[N, ...]): the training images (same trailing shape).
         k: neighbours (paper: 50), 1 <= k <= N.
+        pca: None (pixel space) or the number of principal components of the search, in [1, D].
 
     Raises:
-        ValueError: x_adv and x of different shapes, or the errors of :func:`pyadvman.ops.nn_project`.
+        ValueError: x_adv and x of different shapes, pca outside [1, D], or the errors of
+            :func:`pyadvman.ops.nn_project` / :func:`pyadvman.ops.knn`.
     """
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv and x must have the same shape, got {list(x_adv.shape)} and {list(x.shape)}")
     flat_ref = reference.reshape(reference.shape[0], -1).float()
+    if pca is not None:
+        mean, components = pca_basis(flat_ref, pca)
+        mean, components = mean.float().to(flat_ref.device), components.float().to(flat_ref.device)
+        reduced_ref = (flat_ref - mean) @ components
     residuals, angles, norms = [], [], []
     for start in range(0, x.shape[0], batch_size):
         xa = x_adv[start:start + batch_size].reshape(-1, flat_ref.shape[1]).float().to(flat_ref.device)
         x0 = x[start:start + batch_size].reshape(-1, flat_ref.shape[1]).float().to(flat_ref.device)
-        _, residual, angle = nn_project(xa, x0, flat_ref, k)
+        if pca is None:
+            _, residual, angle = nn_project(xa, x0, flat_ref, k)
+        else:
+            _, index = knn((xa - mean) @ components, reduced_ref, k)
+            delta = (xa - x0).double()
+            projection = _project_onto_neighbours(delta, x0, flat_ref[index])
+            residual = (delta - projection).norm(dim=1).float()
+            angle = torch.rad2deg(torch.atan2(residual.double(), projection.norm(dim=1))).float()
         residuals.append(residual.cpu())
         angles.append(angle.cpu())
         norms.append((xa - x0).norm(dim=1).cpu())

@@ -45,6 +45,7 @@ class ClaimsConfig(StudyConfig):
     distance_examples: int = 200  # first test images whose adversarial examples are projected (per normal model)
     knn_k: int = 50  # neighbours of the "inclusive nn" manifold approximation (paper: 50)
     knn_reference_size: int | None = None  # first training images searched for neighbours (None: all)
+    knn_pca: int | None = None  # search neighbours in this many principal components (released: 40; None: pixels)
     projection_steps: int = 100  # Adam steps of the true / learned manifold projections (paper: 100)
     true_projection_lr: float = 0.09  # Adam learning rate of the θ projection (paper: 0.09)
     learned_projection_lr: float = 0.1  # Adam learning rate of the z projection (paper: 0.1)
@@ -54,15 +55,16 @@ class ClaimsConfig(StudyConfig):
         check_fields([
             (self.distance_examples >= 1, "distance_examples", ">= 1", self.distance_examples),
             (self.knn_k >= 1, "knn_k", ">= 1", self.knn_k),
+            (self.knn_pca is None or self.knn_pca >= 1, "knn_pca", "None or >= 1", self.knn_pca),
             (self.projection_steps >= 0, "projection_steps", ">= 0", self.projection_steps),
         ])
 
 
 CLAIMS_PRESETS: dict[str, dict] = {
-    # FONTS on a 2-core CPU: the released protocol scaled down (docs/protocol.md), 3 variants × 3 sizes
+    # FONTS on a 2-core CPU: the released protocol scaled down (docs/protocol.md), 4 variants × 3 sizes × 3 seeds
     "quick": {},
     # the paper's scale and the released code's protocol (docs/protocol.md), for a GPU
-    "paper": {**STUDY_PAPER_PRESET, "distance_examples": 1000},
+    "paper": {**STUDY_PAPER_PRESET, "distance_examples": 1000, "knn_pca": 40},
 }
 
 
@@ -92,8 +94,9 @@ class _Perturbed:
 
 def _null_control(regular, eps: float, seed: int) -> dict[str, _Perturbed]:
     """Claim 1's null control on the test images where the regular attack succeeded: uniform sign noise at ``eps``
-    (x + ε·s, s uniform in {−1, 1}^D) and Gaussian noise scaled to each adversarial perturbation's L2 norm, both
-    clipped to [0, 1] as the attack's examples are; seeded by ``seed``."""
+    (x + ε·s, s uniform in {−1, 1}^D) and Gaussian noise scaled to each adversarial perturbation's L2 norm; not
+    clipped to [0, 1], so that each keeps its stated size (clipping would cut it where the image is 0 or 1);
+    seeded by ``seed``."""
     x, delta = regular.clean, regular.x_adv - regular.clean
     generator = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1
@@ -101,7 +104,7 @@ def _null_control(regular, eps: float, seed: int) -> dict[str, _Perturbed]:
     norm = delta.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
     gaussian = gaussian / gaussian.flatten(1).norm(dim=1).clamp_min(1e-12).view_as(norm) * norm
     mask = _successful(regular)
-    return {kind: _Perturbed((x + noise).clamp(0, 1), x, mask, mask[None])
+    return {kind: _Perturbed(x + noise, x, mask, mask[None])
             for kind, noise in (("sign_noise", eps * signs), ("gaussian_noise", gaussian))}
 
 
@@ -128,8 +131,10 @@ def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistanc
         # "example": the test image of each value, shared by both attacks and every model (bootstrap clusters)
         entry = AttackDistances(examples=int(rows.sum()), example=rows.nonzero()[:, 0].tolist())
         if entry.examples:
-            knn = knn_distances(x_adv, x, reference, k)
+            knn = knn_distances(x_adv, x, reference, k, pca=cfg.knn_pca)
             entry.normalised_residual, entry.angle = knn.normalised_residual.tolist(), knn.angle.tolist()
+            if cfg.knn_pca is not None:  # the pixel-space search reported beside the released PCA one
+                entry.pixel_normalised_residual = knn_distances(x_adv, x, reference, k).normalised_residual.tolist()
             entry.residual, entry.perturbation_norm = knn.residual.tolist(), knn.norm.tolist()
             if study.renderer is not None:
                 distance, _ = true_manifold_distance(study.renderer, x_adv, test.codes[rows], test.theta[rows],
@@ -160,7 +165,7 @@ def first_rendering(metrics_path: Path, now: dict) -> dict | None:
     if not metrics_path.is_file():
         return None
     try:
-        earlier = read_json(metrics_path, "the first rendering's verdicts are not kept", measurements=True)
+        earlier = read_json(metrics_path, "the first rendering's verdicts are not kept")
     except UnreadableFileError:
         return None
     if "first_rendering" in earlier:

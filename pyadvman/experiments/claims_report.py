@@ -29,10 +29,12 @@ from pyadvman.experiments.study_config import variant_label
 from pyadvman.experiments.study_figures import correlation_figure, distance_figure, grid_figure
 from pyadvman.manifolds.vae_gan import vae_gan_config
 
-MEASURE_LABELS = {"normalised_residual": "normalised residual ‖δ − Pδ‖/‖δ‖ (kNN)",
+MEASURE_LABELS = {"perturbation_norm": "perturbation norm ‖δ‖₂",
+                  "normalised_residual": "normalised residual ‖δ − Pδ‖/‖δ‖ (kNN)",
                   "angle": "angle ∠(δ, Pδ) in degrees (kNN)", "residual": "residual ‖δ − Pδ‖ (kNN)",
                   "true_manifold_distance": "distance to the true manifold (L2)",
-                  "learned_manifold_distance": "distance to the learned manifold (L2)"}
+                  "learned_manifold_distance": "distance to the learned manifold (L2)",
+                  "pixel_normalised_residual": "normalised residual, neighbours searched in pixel space (kNN)"}
 
 
 def _pooled(distances: dict[str, ModelDistances], kind: str) -> dict[str, list[float]]:
@@ -53,7 +55,7 @@ def figures(study, metrics: dict, records: list[ModelRecord], distances: dict[st
     written = {}
     regular, on_manifold = _pooled(distances, "regular"), _pooled(distances, "on_manifold")
     panels = [(k, MEASURE_LABELS[k]) for k in MEASURE_LABELS
-              if k != "residual" and (regular.get(k) or on_manifold.get(k))]
+              if k not in ("residual", "perturbation_norm") and (regular.get(k) or on_manifold.get(k))]
     if panels:
         written["claim1"] = distance_figure(regular, on_manifold, panels, out / "claim1_distances.png",
                                             "Claim 1: distance of adversarial examples to the manifold (normal models)")
@@ -86,7 +88,7 @@ def _heading(key: str, claim: dict) -> list[str]:
             f"**The paper's claim** (Stutz et al., CVPR 2019; docs/papers.md §1): {claim['claim']}.", ""]
 
 
-def _protocol_sections(claim: dict) -> list[str]:
+def protocol_sections(claim: dict) -> list[str]:
     """A claim judged under both protocols: per protocol, its attacks, tests and verdict; then which protocol
     decided the claim's verdict."""
     lines = []
@@ -164,7 +166,7 @@ def _claim2(metrics: dict, dataset: str) -> list[str]:
                    "paper"], rows), "",
             ("Paper (FONTS, read off its plot): normal models' on-manifold success rate about 0.95 at N = 500, "
              "0.74 at 2,500, 0.50 at 10,000, 0.44 at 20,000."), "",
-            *_protocol_sections(claim), verdict_line(claim), _image(metrics, "claim2_3")]
+            *protocol_sections(claim), verdict_line(claim), _image(metrics, "claim2_3")]
 
 
 def _claim3(metrics: dict, records: list[ModelRecord], dataset: str) -> list[str]:
@@ -212,21 +214,23 @@ def _claim3(metrics: dict, records: list[ModelRecord], dataset: str) -> list[str
             ("Paper (FONTS): on-manifold adversarial training lowers test error (on-true-manifold AT's on-manifold "
              "success 0.78 / 0.34 / 0.22 / 0.17 at N = 500 / 2.5k / 10k / 20k against normal training's "
              "0.95 / 0.74 / 0.50 / 0.44), and on-manifold success rate correlates with test error."), "",
-            *_protocol_sections(claim), verdict_line(claim), _image(metrics, "claim3_fit")]
+            *protocol_sections(claim), verdict_line(claim), _image(metrics, "claim3_fit")]
 
 
 def _claim4(metrics: dict, cfg) -> list[str]:
     claim = metrics["claims"]["4"]
     variants = claim["variants"]
+    attacks = [judged["attack"] for judged in claim["protocols"].values()]
     rows = [[n, interval(v["normal"]["test_error"]),
              *(interval(v[o]["test_error"]) for o in variants),
-             *(interval(v[o][f"robust_accuracy_{a}"]) for a in ("regular", "apgd") for o in ("normal", *variants))]
+             *(interval(v[o][f"robust_accuracy_{a}"]) for a in attacks for o in ("normal", *variants))]
             for n, v in claim["per_size"].items()]
     header = ["N", "test error normal", *(f"test error {variant_label(o)}" for o in variants),
-              *(f"robust acc. {ATTACK_LABELS[a]}, {variant_label(o)}" for a in ("regular", "apgd")
+              *(f"robust acc. {ATTACK_LABELS[a]}, {variant_label(o)}" for a in attacks
                 for o in ("normal", *variants))]
     reached = [[variant_label(v), ATTACK_LABELS[judged["attack"]], r["part_a"], r["part_b"],
-                r["reaches_margin"]["outcome"]]
+                r["reaches_margin"]["outcome"], interval(r["success_rate_falls"]["estimate"]),
+                r["success_rate_falls"]["outcome"]]
                for judged in claim["protocols"].values() for v, r in judged.get("variants", {}).items()]
     margins = claim["margins"]
     return [*_heading("4", claim),
@@ -240,10 +244,14 @@ def _claim4(metrics: dict, cfg) -> list[str]:
              "reported."), "",
             table(header, rows), "",
             table(["variant", "attack", "(a) robustness rises", "(b) penalty shrinks",
-                   f"penalty at the largest N < {fmt(margins['penalty'], 2)}"], reached), "",
+                   f"penalty at the largest N < {fmt(margins['penalty'], 2)}",
+                   "success rate, largest − smallest N (reported)", "success rate falls (reported)"], reached), "",
+            ("Robust accuracy is bounded by clean accuracy, which also rises with N; the success rate over the "
+             "correctly classified images, robustness without test error in it, is reported beside (not "
+             "deciding: the criterion was fixed as robust accuracy before the run)."), "",
             ("Paper: regular AT reaches the test accuracy of normal training given more data; its robustness "
              "has a higher sample complexity than its accuracy (no numbers in docs/papers.md)."), "",
-            *_protocol_sections(claim), verdict_line(claim), _image(metrics, "claim4")]
+            *protocol_sections(claim), verdict_line(claim), _image(metrics, "claim4")]
 
 
 def _strong_evaluation(records: list[ModelRecord], cfg) -> list[str]:
@@ -324,8 +332,8 @@ def _provenance_lines(metrics: dict) -> list[str]:
     verdicts of the first rendering beside the new ones."""
     made = metrics.get("provenance", {})
     commit = made.get("commit")
-    code = (f"commit {commit[:12]}" + (" with uncommitted changes" if made.get("dirty") else "") if commit
-            else f"sources {made.get('sources')} (not a git checkout)")
+    code = (f"commit {commit[:12]}" + (" with uncommitted changes" if made.get("dirty") else "")
+            if isinstance(commit, str) else f"sources {made.get('sources')} (not a git checkout)")
     lines = [f"Made by pyadvman {made.get('pyadvman')} ({code}), criteria version {made.get('criteria_version')}, "
              f"torch {made.get('torch')} with {made.get('threads')} threads on {made.get('cpu')}"
              + (f" and {made['gpu']}" if made.get("gpu") else "") + f", {made.get('date')}."]
@@ -333,8 +341,9 @@ def _provenance_lines(metrics: dict) -> list[str]:
     if first:
         earlier = first.get("provenance") or {}
         verdicts = "; ".join(f"claim {k}: {v}" for k, v in first["verdicts"].items())
+        commit = earlier.get("commit")
         lines += ["", (f"**Rendered again by later code.** These results were first rendered by "
-                       f"{('commit ' + earlier['commit'][:12]) if earlier.get('commit') else 'code that recorded no commit'}"
+                       f"{('commit ' + commit[:12]) if isinstance(commit, str) else 'code that recorded no commit'}"
                        f" (criteria version {earlier.get('criteria_version', 'unrecorded')}), whose verdicts were: "
                        f"{verdicts}. The verdicts above are today's criteria applied to the same records.")]
     return lines

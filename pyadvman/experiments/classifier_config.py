@@ -5,7 +5,7 @@ each TrainConfig is the paper's (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from pyadvman.attacks.protocol import RELEASED_TRAINING, AttackProtocol
@@ -37,6 +37,7 @@ class ClassifierConfig(DataConfig):
     """The dataset (DataConfig) and the classifiers' training (defaults: the claims quick preset)."""
 
     model: str = "standard"  # the classifier (pyadvman.models.MODELS)
+    model_options: dict = field(default_factory=dict)  # its options, e.g. {"channels": 32, "init": "released"}
     epochs: int = 15  # training epochs (paper: 20)
     lr_schedule: LrSchedule = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
     epsilon: float = 0.3  # L∞ radius of regular attacks and regular AT (images in [0, 1])
@@ -79,6 +80,7 @@ class ClassifierConfig(DataConfig):
         schedule, ε, training attack and execution, objective ``objective`` and ``fields`` (train_size, seed, ...,
         which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
         shared = {"dataset": self.dataset, "dataset_options": self.loader_options(), "model": self.model,
+                  "model_options": self.model_options,
                   "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon,
                   "train_attack": self.train_attack, "execution": self.execution}
         return train_config("paper", objective=objective, **{**shared, **fields})

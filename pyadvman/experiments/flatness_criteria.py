@@ -11,9 +11,17 @@
 Every test compares an estimate's 95% interval with a threshold (pyadvman.experiments.verdicts). The criteria
 are fixed before any run; the study reports them whatever they say.
 
+Worst-case flatness is measured by a search (an ascent on the weights and inputs), and every image of an epoch
+shares that search: its unit of replication is the search, not the image. Each measured epoch runs several
+independent searches; a flatness estimate is the mean over searches (and over the last ``last_epochs`` measured
+epochs where the claim is about the end of training) with its t interval over those values, and its margin is
+the search's noise floor (the standard deviation of one search around its epoch's mean, pooled over epochs): a
+change smaller than one search's noise is not a finding.
+
 A record is one (variant, epoch): {"variant", "epoch", "examples", "test_robust_accuracy",
 "robust_generalization_gap", "worst_case_flatness", "average_flatness", "per_example": {"train_robust_loss",
-"test_robust_loss", "worst_case_robust_loss"}} (per-example lists over the same first test / training images for every record).
+"test_robust_loss", "worst_case_robust_loss", "worst_case_robust_loss_searches" (one list per search; absent in
+records of one search)}} (per-example lists over the same first test / training images for every record).
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from pyadvman.experiments.verdicts import (
     verdict_of,
 )
 
+# Raised whenever a criterion changes (metrics.json's provenance records it); 2: the search is the unit of
+# worst-case flatness, with the noise floor as margin.
+CRITERIA_VERSION = 2
 CHANCE_MULTIPLE = 2.0  # "well above chance": the best test robust accuracy's lower bound exceeds 2 × 1/classes
 FLATTER_THAN_AT = ("awp", "trades")  # claim 3: the methods said to be flatter than plain adversarial training
 
@@ -66,6 +77,28 @@ def _flatness_per_image(record: dict) -> np.ndarray:
     return _array(record, "worst_case_robust_loss") - _array(record, "test_robust_loss")
 
 
+def search_values(record: dict, images: slice = slice(None)) -> np.ndarray:
+    """Worst-case flatness of each independent search of a record over ``images``: the mean perturbed robust loss
+    minus the unperturbed one ([searches]; a record without searches is one)."""
+    base = _array(record, "test_robust_loss")[images]
+    rows = record["per_example"].get("worst_case_robust_loss_searches") or [record["per_example"]["worst_case_robust_loss"]]
+    return np.asarray([float(np.mean(np.asarray(row, dtype=np.float64)[images] - base)) for row in rows])
+
+
+def noise_floor(rows: list[dict], images: slice = slice(None)) -> float:
+    """The search's noise: the standard deviation of one search's worst-case flatness on ``images`` around the
+    mean of its epoch's searches, pooled over the epochs ``rows`` (root mean variance); NaN with fewer than two
+    searches."""
+    variances = [float(np.var(values, ddof=1)) for values in (search_values(r, images) for r in rows)
+                 if values.size > 1]
+    return math.sqrt(sum(variances) / len(variances)) if variances else math.nan
+
+
+def _margin(*floors: float) -> float:
+    finite = [f for f in floors if math.isfinite(f)]
+    return max(finite) if finite else 0.0
+
+
 def robustness_tests(records: list[dict], classes: int) -> dict[str, dict]:
     """Per variant the test "best test robust accuracy (Wilson interval over the attacked test images) >
     CHANCE_MULTIPLE / classes"; a variant other than normal training is robust when it holds."""
@@ -85,7 +118,7 @@ def _pearson(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def overfitting_and_flatness(rows: list[dict]) -> dict:
+def overfitting_and_flatness(rows: list[dict], last_epochs: int = 3) -> dict:
     """Claim 1 for one variant (its records, any order). The epoch of minimum test robust loss is chosen on the
     first half of the test images and every change after it is measured on the other half (the held-out half),
     so that choosing the minimum does not make the changes look larger than they are. From the minimum to the
@@ -94,8 +127,10 @@ def overfitting_and_flatness(rows: list[dict]) -> dict:
     - "rise": the held-out test robust loss rises (paired over images, t interval > 0): robust overfitting;
     - "gap": the robust generalization gap rises: the held-out rise minus the change of the training robust
       loss (paired over training images; MOVER interval of the two) > 0;
-    - "flatness": worst-case flatness rises: per held-out image, (perturbed − unperturbed robust loss) at the
-      last epoch minus at the minimum (paired, t interval) > 0.
+    - "flatness": worst-case flatness on the held-out images rises beyond the search's noise floor: the mean
+      over the searches of the last ``last_epochs`` measured epochs after the minimum minus the mean over the
+      minimum's searches (t intervals over the searches, MOVER interval of the difference) > 0 by more than
+      :func:`noise_floor`.
 
     The variant's outcome: gap and flatness must both rise when the rise holds, else inconclusive (without
     robust overfitting the claim is not tested). Reported beside, not tested: Pearson r over those epochs
@@ -105,29 +140,36 @@ def overfitting_and_flatness(rows: list[dict]) -> dict:
     rows = sorted(rows, key=lambda r: r["epoch"])
     variant, examples = rows[0]["variant"], len(rows[0]["per_example"]["test_robust_loss"])
     half = examples // 2
+    held_out = slice(half, None)
     selection = [float(_array(r, "test_robust_loss")[:half].mean()) for r in rows]
     minimum = int(np.argmin(selection))
     low, last = rows[minimum], rows[-1]
+    end = rows[max(minimum + 1, len(rows) - last_epochs):]
     span = f"from epoch {low['epoch']} to {last['epoch']}"
 
-    def change(key: str, images: slice = slice(half, None)) -> np.ndarray:
+    def change(key: str, images: slice = held_out) -> np.ndarray:
         return _array(last, key)[images] - _array(low, key)[images]
 
     test_rise = mean_interval(change("test_robust_loss"))
     rise = compare(f"{_label(variant)}: held-out test robust loss rises {span}", test_rise, ">", 0.0)
     gap = compare(f"{_label(variant)}: robust generalization gap rises {span}",
                   difference(test_rise, mean_interval(change("train_robust_loss", slice(None)))), ">", 0.0)
-    flatness = compare(f"{_label(variant)}: held-out worst-case flatness rises {span}",
-                       mean_interval((_flatness_per_image(last) - _flatness_per_image(low))[half:]), ">", 0.0)
-    window = rows[minimum:]
-    gaps = [r["robust_generalization_gap"] for r in window]
-    correlations = {key: pearson_interval(_pearson(gaps, [r[key] for r in window]), len(window)).as_dict()
+    floor = noise_floor(rows, held_out)
+    ending = (mean_interval(np.concatenate([search_values(r, held_out) for r in end])) if end else NOT_MEASURED)
+    window = "the last epoch" if len(end) <= 1 else f"epochs {end[0]['epoch']}–{end[-1]['epoch']}"
+    flatness = compare(f"{_label(variant)}: held-out worst-case flatness rises from epoch {low['epoch']} to {window}",
+                       difference(ending, mean_interval(search_values(low, held_out))), ">", 0.0,
+                       margin=_margin(floor))
+    gaps = [r["robust_generalization_gap"] for r in rows[minimum:]]
+    correlations = {key: pearson_interval(_pearson(gaps, [r[key] for r in rows[minimum:]]), len(gaps)).as_dict()
                     for key in ("worst_case_flatness", "average_flatness")}
     verdict = all_of([gap, flatness]) if rise["outcome"] == HOLDS else part(INCONCLUSIVE, [rise])
-    return {"variant": variant, "minimum_epoch": low["epoch"], "last_epoch": last["epoch"], "points": len(window),
+    return {"variant": variant, "minimum_epoch": low["epoch"], "last_epoch": last["epoch"], "points": len(gaps),
             "selection_loss": selection[minimum],
             "gap_change": last["robust_generalization_gap"] - low["robust_generalization_gap"],
             "flatness_change": last["worst_case_flatness"] - low["worst_case_flatness"],
+            "noise_floor": floor, "failed_searches": sum(r.get("failed_searches", 0) for r in rows),
+            "searches": sum(len(search_values(r)) for r in rows),
             "rise": rise, "gap": gap, "flatness": flatness, "correlations": correlations, **verdict}
 
 
@@ -201,26 +243,35 @@ def _ordering_verdict(tests: list[dict]) -> dict:
     return part(INCONCLUSIVE, [t for t in tests if t["outcome"] != HOLDS])
 
 
-def flatter_than_at_tests(last: dict[str, dict]) -> list[dict]:
-    """Claim 3: for AWP and TRADES (those present and robust beside adversarial training), the worst-case
-    flatness of adversarial training minus theirs at the last epoch, per test image (paired; t interval) > 0."""
-    if "adversarial" not in last:
+def flatter_than_at_tests(ends: dict[str, list[dict]], floors: dict[str, float]) -> list[dict]:
+    """Claim 3: for AWP and TRADES (those present and robust beside adversarial training), worst-case flatness
+    of adversarial training minus theirs at the end of training, > 0 by more than the larger of the two noise
+    floors: each the mean over the searches of its last measured epochs ``ends[variant]`` (t intervals over
+    those searches and epochs, MOVER interval of the difference)."""
+    if "adversarial" not in ends:
         return []
-    base = _flatness_per_image(last["adversarial"])
+
+    def end_value(variant: str):
+        return mean_interval(np.concatenate([search_values(r) for r in ends[variant]]))
+
+    base = end_value("adversarial")
     return [compare(f"{_label(variant)} flatter than regular AT (worst-case flatness of regular AT minus "
-                    f"{_label(variant)}'s)", mean_interval(base - _flatness_per_image(last[variant])), ">", 0.0)
-            for variant in FLATTER_THAN_AT if variant in last]
+                    f"{_label(variant)}'s, last {len(ends[variant])} measured epochs)",
+                    difference(base, end_value(variant)), ">", 0.0,
+                    margin=_margin(floors["adversarial"], floors[variant]))
+            for variant in FLATTER_THAN_AT if variant in ends]
 
 
-def evaluate(records: list[dict], classes: int) -> dict:
+def evaluate(records: list[dict], classes: int, last_epochs: int = 3) -> dict:
     """All verdicts of the flatness study: {"robust": {variant: test}, "robust_variants": [...],
     "per_variant": {variant: overfitting_and_flatness}, "claims": {"overfitting_flatness", "ordering",
     "flatter_than_at"}: each {"verdict", "tests", "decided_by": names of the deciding tests, and for the first
-    and last "tested_variants"}}."""
+    and last "tested_variants"}}; ``last_epochs``: the measured epochs at the end whose searches claims 1 and 3
+    average."""
     grouped = by_variant(records)
     robust = robustness_tests(records, classes)
     robust_variants = [v for v in grouped if v != "normal" and robust[v]["outcome"] == HOLDS]
-    per_variant = {v: overfitting_and_flatness(grouped[v]) for v in robust_variants}
+    per_variant = {v: overfitting_and_flatness(grouped[v], last_epochs) for v in robust_variants}
     overfitting = [p for p in per_variant.values() if p["rise"]["outcome"] == HOLDS]
     if not robust_variants:
         claim1 = part(NOT_EVALUATED, [])
@@ -230,7 +281,8 @@ def evaluate(records: list[dict], classes: int) -> dict:
         claim1 = all_of(overfitting)
     last = {v: grouped[v][-1] for v in robust_variants}
     ordering = ordering_tests(last)
-    flatter = flatter_than_at_tests(last)
+    flatter = flatter_than_at_tests({v: grouped[v][-last_epochs:] for v in robust_variants},
+                                    {v: noise_floor(grouped[v]) for v in robust_variants})
     compared = [v for v in FLATTER_THAN_AT if v in last] if "adversarial" in last else []
     tests1 = [t for p in per_variant.values() for t in (p["rise"], p["gap"], p["flatness"])]
     return {"robust": robust, "robust_variants": robust_variants, "per_variant": per_variant,

@@ -12,6 +12,7 @@ from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_
 from pyadvman.experiments.strong_evaluation import autoattack_section
 from pyadvman.experiments.study_config import variant_label as _label
 from pyadvman.experiments.study_figures import color, save
+from pyadvman.training.objective_registry import AWP_GAMMA, awp_gamma
 
 CURVES = (("test_robust_loss", "robust loss (test solid, train dashed)"),
           ("robust_generalization_gap", "robust generalization gap (test − train robust loss)"),
@@ -28,7 +29,10 @@ CLAIM_CRITERIA = {
         "and every change from it to the last epoch is measured on the other half. Robust overfitting occurs when "
         "the held-out test robust loss rises (paired over images, t interval > 0). Then the robust generalization "
         "gap must rise (the held-out rise minus the training robust loss's change, MOVER interval > 0) and "
-        "worst-case flatness must rise (per held-out image, paired, t interval > 0). Holds when both rise in "
+        "worst-case flatness on the held-out images must rise beyond the search's noise floor (the mean over the "
+        "independent searches of the last measured epochs minus that over the minimum's searches, t intervals "
+        "over searches, MOVER interval above the noise floor: the pooled standard deviation of one search). "
+        "Holds when both rise in "
         "every variant that overfits; inconclusive when no variant overfits. The correlations over the epochs "
         "are reported, not tested (consecutive epochs are not independent)."),
     "ordering": (
@@ -38,8 +42,9 @@ CLAIM_CRITERIA = {
         "when the interval lies below 0 and ρ is below minus that chance threshold; else inconclusive. The "
         "seeds, not these tests, show the variation between training runs."),
     "flatter_than_at": (
-        "At the last epoch, worst-case flatness of regular AT minus that of AT-AWP, and of TRADES (those trained "
-        "and robust), per test image (paired, t interval) > 0."),
+        "At the end of training (the searches of the last measured epochs), worst-case flatness of regular AT minus "
+        "that of AT-AWP, and of TRADES (those trained and robust), above the larger noise floor of the two (t "
+        "intervals over searches and epochs, MOVER interval of the difference)."),
 }
 
 
@@ -115,12 +120,19 @@ def _claim_section(key: str, claim: dict, verdicts: dict) -> list[str]:
     lines = [f"### {title}", "", f"Criterion: {CLAIM_CRITERIA[key]}", ""]
     if key == "overfitting_flatness" and verdicts["per_variant"]:
         rows = [[_label(v), p["minimum_epoch"], p["selection_loss"], p["last_epoch"], p["gap_change"],
-                 p["flatness_change"], interval(p["correlations"]["worst_case_flatness"]),
+                 p["flatness_change"], p.get("noise_floor"), f"{p.get('failed_searches', 0)} of {p.get('searches', 0)}",
+                 interval(p["correlations"]["worst_case_flatness"]),
                  interval(p["correlations"]["average_flatness"]), p["points"], p["outcome"]]
                 for v, p in verdicts["per_variant"].items()]
         lines += [table(["variant", "minimum epoch (first half)", "its first-half test robust loss", "last epoch",
-                         "gap change", "worst-case flatness change", "r(gap, worst-case), reported",
+                         "gap change", "worst-case flatness change", "search noise floor (SD of one search)",
+                         "failed searches (flatness < 0)", "r(gap, worst-case), reported",
                          "r(gap, average-case), reported", "epochs in r", "variant outcome"], rows), ""]
+        below = [p["flatness"]["test"] for p in verdicts["per_variant"].values()
+                 if abs(p["flatness"]["estimate"]["value"]) < p["flatness"].get("margin", 0.0)]
+        if below:
+            lines += ["Below the search's noise (the change is smaller than one search's standard deviation): "
+                      + "; ".join(below) + ".", ""]
     if claim["tests"]:
         lines += [tests_table(claim["tests"]), ""]
     return [*lines, verdict_line(claim), ""]
@@ -140,6 +152,12 @@ def _magnitude(records: list[dict], verdicts: dict, cfg) -> list[str]:
              f"{fmt(max(r['average_flatness'] for r in robust))}."), ""]
 
 
+def _awp_gammas(cfg) -> str:
+    """The AWP radius of each AWP variant of the study, e.g. "0.01 (AT-AWP)"."""
+    variants = [v for v in cfg.variants if v in AWP_GAMMA] or ["awp"]
+    return ", ".join(f"{awp_gamma(v, cfg.awp_gamma):g} ({_label(v)})" for v in variants)
+
+
 def report(cfg, metrics: dict) -> str:
     records, verdicts = metrics["records"], metrics["verdicts"]
     classes = len(metrics["data"]["classes"])
@@ -151,15 +169,16 @@ def report(cfg, metrics: dict) -> str:
         (f"Training: {', '.join(_label(v) for v in cfg.variants)} on the first {cfg.train_size or 'all'} training "
          f"images for {cfg.epochs} epochs (lr schedule {cfg.lr_schedule}; adversarial variants at ε = {cfg.epsilon}, "
          f"{cfg.train_attack.describe('ε')}; regular AT and AT-AWP perturb {fraction:.0%} of each batch (Stutz et "
-         f"al.'s 50/50 scheme by default; Wu et al.'s AT-AWP perturbs 100%); AWP γ = {cfg.awp_gamma}, warm-up "
+         f"al.'s 50/50 scheme by default; Wu et al.'s AT-AWP perturbs 100%); AWP γ = {_awp_gammas(cfg)}, warm-up "
          f"{cfg.awp_warmup_epochs} epochs), "
          f"seed {cfg.seed}. Measured every {cfg.evaluate_every} epoch(s) and at the last: the robust loss (L∞ "
          f"PGD-{cfg.robust_attack.steps}, ε = {cfg.epsilon}, {cfg.robust_attack.restarts} restart(s), "
          "worst per example) on the "
          f"first {cfg.examples} training and test images; average-case flatness (ξ = {cfg.average_xi}, "
          f"{cfg.average_samples} samples) and worst-case flatness (ξ = {cfg.worst_xi}, {cfg.worst_passes} passes, "
-         f"{cfg.worst_restarts} restart(s)) on the test images, each the perturbed minus the unperturbed test "
-         f"robust loss (nats)."), "",
+         f"{cfg.worst_restarts} restart(s) per search, {cfg.worst_searches} independent search(es) per epoch) on "
+         f"the test images, each the perturbed minus the unperturbed test robust loss (nats); claims 1 and 3 "
+         f"average the searches of the last {cfg.last_epochs} measured epochs."), "",
         ("Paper (Stutz et al., ICCV 2021; docs/papers.md §4): robust overfitting coincides with a loss of "
          "flatness of the robust loss in weight space, and methods that generalize better robustly (TRADES, MART, "
          "AWP, ...) sit in flatter minima."), "",

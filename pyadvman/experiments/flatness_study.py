@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+import torch
 from tqdm.auto import tqdm
 
 from pyadvman._file_reading import load_checkpoint
@@ -52,9 +53,11 @@ class FlatnessConfig(ClassifierConfig):
     worst_xi: float = 0.00075  # relative radius of worst-case flatness (paper: 0.00075)
     worst_passes: int = 2  # passes of the joint weight / input ascent (paper: 20)
     worst_restarts: int = 1  # restarts of the worst-case search (paper: 10)
+    worst_searches: int = 3  # independent worst-case searches per measured epoch (their spread: the noise floor)
+    last_epochs: int = 3  # the measured epochs at the end whose searches the criteria average
     worst_weight_lr: float = 0.01  # step of the normalised weight ascent (paper: 0.01)
     worst_input_step: float | None = None  # signed input step (default: robust_attack's; paper: 0.007)
-    awp_gamma: float = 0.005  # AWP's relative weight radius per layer (Wu et al.: 0.005)
+    awp_gamma: float | None = None  # AWP's relative weight radius per layer; None: the authors' (AT 0.01, TRADES 0.005)
     awp_warmup_epochs: int = 0  # epochs before AWP starts (the authors' AT-AWP: 0)
     seed: int = 0  # training seed and attack seed
 
@@ -66,8 +69,17 @@ class FlatnessConfig(ClassifierConfig):
         check_fields([
             (self.examples >= 2, "examples", ">= 2 (halves choose and test the minimum epoch)", self.examples),
             (self.evaluate_every >= 1, "evaluate_every", ">= 1", self.evaluate_every),
-            (self.awp_gamma >= 0, "awp_gamma", ">= 0", self.awp_gamma),
+            (self.worst_searches >= 1, "worst_searches", ">= 1 (2 or more give the search's noise floor)",
+             self.worst_searches),
+            (self.last_epochs >= 1, "last_epochs", ">= 1", self.last_epochs),
+            (self.awp_gamma is None or self.awp_gamma >= 0, "awp_gamma", "None or >= 0", self.awp_gamma),
         ])
+
+    @classmethod
+    def from_record(cls, record: dict):
+        """The config stored in a run folder; runs of pyadvman 0.2 and earlier, which did not record
+        ``worst_searches``, measured one worst-case search per epoch."""
+        return super().from_record({"worst_searches": 1, **record})
 
     @classmethod
     def upgrade_record(cls, record: dict) -> dict:
@@ -93,7 +105,8 @@ _FASHION = {"dataset": "fashion-mnist", "epsilon": 0.1, "train_size": 2500, "epo
 FLATNESS_PRESETS: dict[str, dict] = {
     # textbook adversarial training (signed PGD-7), every second epoch measured; about 12 minutes on 2 CPU cores
     "quick": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=7), "evaluate_every": 2},
-    # the paper's measurement settings (PGD-20 with 10 restarts, 10 samples, 20 passes, 10 restarts) every epoch
+    # the paper's measurement settings (PGD-20 with 10 restarts, 10 samples, 20 passes, 10 restarts) every epoch,
+    # 3 independent worst-case searches as in quick
     "paper": {**_FASHION, "train_attack": replace(SIGNED_PGD, steps=10),
               "robust_attack": replace(SIGNED_PGD, steps=20, restarts=10), "average_samples": 10, "worst_passes": 20,
               "worst_restarts": 10,
@@ -117,8 +130,11 @@ def _rounded(values) -> list[float]:
 def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
     """One epoch's weights: robust loss and accuracy on the first ``examples`` training images (of the
     ``train_size`` trained on) and test images, the gap (test − train robust loss), clean test accuracy,
-    average- and worst-case flatness on the test images, and the per-example robust losses the criteria
-    resample ({"per_example": {"train_robust_loss", "test_robust_loss", "worst_case_robust_loss"}})."""
+    average-case flatness and ``worst_searches`` independent worst-case searches on the test images
+    ("worst_case_flatness": their mean; "worst_case_searches": each search's; "failed_searches": those below 0,
+    where the search found no loss above the unperturbed one), and the per-example robust losses the criteria
+    resample ({"per_example": {"train_robust_loss", "test_robust_loss", "worst_case_robust_loss" (the mean
+    over searches), "worst_case_robust_loss_searches" (one list per search)}})."""
     robust = cfg.robust_loss()
     trained = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
     train_split, test = trained.first(min(cfg.examples, len(trained))), data.test.first(cfg.examples)
@@ -129,18 +145,24 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
     step = cfg.worst_input_step
     if step is None:
         step = cfg.robust_attack.step_size_for(cfg.epsilon)
-    worst = worst_case_flatness(model, test.images, test.labels, xi=cfg.worst_xi, weight_lr=cfg.worst_weight_lr,
-                                input_step=step, passes=cfg.worst_passes, restarts=cfg.worst_restarts,
-                                robust_loss=robust, seed=cfg.seed, base=base)
+    # independent searches (search s seeded seed + 1000·s): each is one noisy measurement of the same maximum
+    searches = [worst_case_flatness(model, test.images, test.labels, xi=cfg.worst_xi, weight_lr=cfg.worst_weight_lr,
+                                    input_step=step, passes=cfg.worst_passes, restarts=cfg.worst_restarts,
+                                    robust_loss=robust, seed=cfg.seed + 1000 * s, base=base)
+                for s in range(cfg.worst_searches)]
+    flatness = [float(search["flatness"]) for search in searches]
+    worst_losses = torch.stack([search["perturbed_losses"] for search in searches])
     train_loss = float(train_losses.mean())
     return {"examples": len(test), "train_robust_loss": train_loss,
             "train_robust_accuracy": float(train_robust.double().mean()),
             "test_robust_loss": average["robust_loss"], "test_robust_accuracy": average["robust_accuracy"],
             "test_accuracy": clean_accuracy(model, test.images, test.labels),
             "robust_generalization_gap": average["robust_loss"] - train_loss,
-            "average_flatness": average["flatness"], "worst_case_flatness": worst["flatness"],
+            "average_flatness": average["flatness"], "worst_case_flatness": sum(flatness) / len(flatness),
+            "worst_case_searches": flatness, "failed_searches": sum(f < 0 for f in flatness),
             "per_example": {"train_robust_loss": _rounded(train_losses), "test_robust_loss": _rounded(base[0]),
-                            "worst_case_robust_loss": _rounded(worst["perturbed_losses"])}}
+                            "worst_case_robust_loss": _rounded(worst_losses.mean(dim=0)),
+                            "worst_case_robust_loss_searches": [_rounded(row) for row in worst_losses]}}
 
 
 def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
@@ -195,10 +217,10 @@ def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool 
     cells = run_variants(flatness_cell, cfg, folder, data, executor, progress=progress)
     records = [record for cell in cells.values() for record in cell["records"]]
     autoattack = {variant: cell["autoattack"] for variant, cell in cells.items() if cell["autoattack"] is not None}
-    verdicts = flatness_criteria.evaluate(records, len(data.classes))
+    verdicts = flatness_criteria.evaluate(records, len(data.classes), cfg.last_epochs)
     figures = flatness_report.figures(records, verdicts, folder.figures)
     metrics = {"experiment": "flatness", "config": asdict(cfg), "data": portable_fingerprint(data.fingerprint),
-               "provenance": provenance(), "resumed": resumed,
+               "provenance": provenance(criteria_version=flatness_criteria.CRITERIA_VERSION), "resumed": resumed,
                "records": [{k: v for k, v in r.items() if k != "per_example"} for r in records],
                "verdicts": verdicts, "autoattack": autoattack,
                "figures": {k: str(p.relative_to(folder.root)) for k, p in figures.items()},

@@ -166,8 +166,9 @@ ON_MANIFOLD_SUCCESS = success_rate("on_manifold")
 # the distance measures of an adversarial example to the manifold (docs/papers.md §1): the kNN approximation
 # ("inclusive nn": normalised residual ‖δ − Pδ‖/‖δ‖, angle ∠(δ, Pδ), residual ‖δ − Pδ‖), the perturbation's norm,
 # and the distance to the true (FONTS) or learned manifold
+# with a PCA neighbour search (ClaimsConfig.knn_pca) also the normalised residual of the pixel-space search
 DISTANCE_MEASURES = ("normalised_residual", "angle", "residual", "perturbation_norm", "true_manifold_distance",
-                     "learned_manifold_distance")
+                     "learned_manifold_distance", "pixel_normalised_residual")
 
 
 @dataclass
@@ -185,6 +186,7 @@ class AttackDistances:
     perturbation_norm: list[float] | None = None
     true_manifold_distance: list[float] | None = None
     learned_manifold_distance: list[float] | None = None
+    pixel_normalised_residual: list[float] | None = None
 
     def values(self, measure: str) -> list[float]:
         """The values of one of DISTANCE_MEASURES (empty when it was not measured)."""

@@ -42,9 +42,10 @@ def _measured(test: dict) -> str:
 
 
 def criterion(test: dict) -> str:
-    """A test's criterion as reports print it: "> 0.00" or, with an equivalence margin, "> 0.00 by 0.01"."""
+    """A test's criterion as reports print it: "> 0.00" or, with an equivalence margin, "> 0.00 by 0.01" (the
+    margin to two significant digits, so that a small noise floor does not print as 0)."""
     margin = test.get("margin", 0.0)
-    return f"{test['relation']} {fmt(test['threshold'], 2)}" + (f" by {fmt(margin, 2)}" if margin else "")
+    return f"{test['relation']} {fmt(test['threshold'], 2)}" + (f" by {margin:.2g}" if margin else "")
 
 
 def tests_table(tests: list[dict]) -> str:

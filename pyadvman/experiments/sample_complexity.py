@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pyadvman.analysis.uncertainty import mean_std
 from pyadvman.configs import accepts_old_fields, config_from_preset
+from pyadvman.experiments.claims_criteria import CLAIMS, CRITERIA_VERSION, claim4
+from pyadvman.experiments.claims_report import protocol_sections
 from pyadvman.experiments.estimates import records_by_size, size_estimates
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
@@ -22,13 +24,21 @@ from pyadvman.experiments.records import (
     success_rate,
     test_error,
 )
-from pyadvman.experiments.report import data_lines, fmt, interval, table
+from pyadvman.experiments.report import data_lines, fmt, interval, table, verdict_line
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
 from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig, variant_label
 from pyadvman.experiments.study_figures import grid_figure
 from pyadvman.provenance import portable_fingerprint, provenance
 
-SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {"quick": {}, "paper": dict(STUDY_PAPER_PRESET)}
+SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {
+    "quick": {},
+    "paper": dict(STUDY_PAPER_PRESET),
+    # claim 4's own experiment in the released code (experiments/fonts/verify_long_resnet_hypotheses.py lines
+    # 154, 178, 188-195 and 217-220 at 220ff8a): a ResNet of 64 channels and [2, 2, 2] blocks trained 80 epochs,
+    # normal vs 50/50 adversarial training, test error against N; for a GPU
+    "long-resnet": {**STUDY_PAPER_PRESET, "model": "resnet", "model_options": {"init": "released"}, "epochs": 80,
+                    "variants": ("normal", "adversarial")},
+}
 # (key in metrics.json's summary, what it measures, its label)
 METRICS = (("test_error", test_error, "test error"),
            ("regular.success_rate", success_rate("regular"), "success rate (paper's L∞ attack)"),
@@ -43,7 +53,7 @@ class SampleComplexityConfig(StudyConfig):
 
 
 def sample_complexity_config(preset: str = "quick", **overrides: object) -> SampleComplexityConfig:
-    """The config of ``preset`` ("quick" or "paper") with ``overrides``.
+    """The config of ``preset`` ("quick", "paper" or "long-resnet") with ``overrides``.
 
     Raises:
         ValueError: unknown preset or field, or an invalid value.
@@ -83,7 +93,18 @@ def report(cfg: SampleComplexityConfig, metrics: dict, records: list[ModelRecord
               rows), "",
         ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
-        f"![sample complexity]({figure})", "", *grid_autoattack_section(records, cfg.epsilon)])
+        f"![sample complexity]({figure})", "", *_claim4_section(metrics), *grid_autoattack_section(records, cfg.epsilon)])
+
+
+def _claim4_section(metrics: dict) -> list[str]:
+    """Claim 4 of Stutz et al. on the grid's models (claims_criteria.claim4), where it trained normal and robust
+    variants at two or more N: the released code's own experiment for it is this study with a ResNet."""
+    claim = metrics.get("claim4")
+    if claim is None or not claim["per_size"]:
+        return []
+    return ["## Claim 4: regular robustness and generalization are not necessarily contradicting", "",
+            (f"{claim['claim']}. The criteria are those of the claims study (docs/protocol.md, \"Criteria and "
+             "margins\"), applied to this grid's models."), "", *protocol_sections(claim), verdict_line(claim), ""]
 
 
 def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,
@@ -104,10 +125,12 @@ def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resum
     paper = {"on-manifold success rate": ON_MANIFOLD_SUCCESS_FONTS} if cfg.dataset == "fonts" else None
     path = grid_figure(records, [(measure, label) for _, measure, label in METRICS],
                        folder.figures / "sample_complexity.png", f"Sample complexity on {cfg.dataset}", paper=paper)
+    claim = claim4(records)
     metrics = {"experiment": "sample-complexity", "config": asdict(cfg), "data": portable_fingerprint(data.fingerprint),
-               "provenance": provenance(),
+               "provenance": provenance(criteria_version=CRITERIA_VERSION),
                "manifold": study.manifold_kind,
                "models": [r.as_dict() for r in records], "summary": summarise(records),
+               "claim4": {**claim, "claim": CLAIMS["4"]} if claim["per_size"] else None,
                "figures": {"sample_complexity": str(path.relative_to(folder.root))},
                "seconds": round(time.monotonic() - started, 1)}
     folder.write_results(metrics, report(cfg, metrics, records))

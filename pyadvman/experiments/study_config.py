@@ -21,6 +21,7 @@ from pyadvman.configs import accepts_old_fields
 from pyadvman.errors import check_fields
 from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.training import OBJECTIVES
+from pyadvman.training.config import StnSteps
 
 # "on_manifold" is on-true-manifold adversarial training where the dataset has a true manifold (FONTS), else
 # on-learned-manifold; the others are TrainConfig objectives (pyadvman.training.OBJECTIVES; "reconstruction": the
@@ -65,6 +66,7 @@ class StudyConfig(ClassifierConfig):
     apgd_attack: AttackProtocol | None = replace(APGD_PROTOCOL, steps=50)  # its APGD-CE (paper: 100 steps; none)
     # strong on-manifold attack on the first regular_examples test images (None: none)
     strong_on_manifold_attack: AttackProtocol | None = replace(STRONG_PGD, steps=40)
+    stn_steps: StnSteps = "joint"  # the stn variant: one 50/50 loss, or a clean step then a perturbed one (released)
 
     CHOICES: ClassVar[dict] = {**ClassifierConfig.CHOICES, "variants": (ON_MANIFOLD, *OBJECTIVES)}  # for --help
 
@@ -101,7 +103,7 @@ class StudyConfig(ClassifierConfig):
         return self.train_config(
             objective, train_size=train_size, seed=seed, manifold=manifold,
             epsilon=self.eta if objective.startswith("on_") else self.epsilon, eval_epsilon=self.epsilon,
-            selection="last", validation_attack=None, eval_examples=0, **fields)
+            selection="last", validation_attack=None, eval_examples=0, stn_steps=self.stn_steps, **fields)
 
 
 PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)
@@ -110,10 +112,11 @@ PAPER_TRAIN_SIZES = (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000,
 # StudyConfig's defaults.
 STUDY_PAPER_PRESET: dict[str, object] = {
     "fonts_preset": "paper", "train_sizes": PAPER_TRAIN_SIZES, "seeds": (0, 1, 2, 3, 4),
+    "model_options": {"init": "released"},
     "variants": ("normal", "adversarial", "madry", "on_manifold", "on_learned_manifold", "stn",
                  "adversarial_transformation"),
     "vae_gan_preset": "paper", "epochs": 20, "lr_schedule": "batch", "train_attack": RELEASED_TRAINING,
     "eval_attack": RELEASED_EVALUATION, "regular_examples": 1000, "on_manifold_examples": 2500,
     "strong_attack": replace(STRONG_PGD, steps=100), "apgd_attack": APGD_PROTOCOL, "autoattack_examples": 1000,
-    "strong_on_manifold_attack": replace(STRONG_PGD, steps=100),
+    "strong_on_manifold_attack": replace(STRONG_PGD, steps=100), "stn_steps": "separate",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from pyadvman.models._image_shape import check_image_shape
+from pyadvman.models.initialisation import Init, initialise_weight
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -36,6 +37,9 @@ class ResNet(nn.Module):
         num_classes: K >= 2.
         channels: width of the stem and first group (default 64).
         blocks: basic blocks per group (default (2, 2, 2)).
+        init: the linear layer's weights: "kaiming" (default) or "released" (σ = √(2/(3·fan_in)), as the
+            released code of Stutz et al. draws them, models/classifier.py lines 122-125 at 220ff8a); the
+            convolutions are He-initialised for fan_out in both, as there.
 
     Input Tensor[B, C, H, W] float; output logits Tensor[B, K].
 
@@ -44,7 +48,7 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, channels: int = 64,
-                 blocks: tuple[int, ...] = (2, 2, 2)) -> None:
+                 blocks: tuple[int, ...] = (2, 2, 2), init: Init = "kaiming") -> None:
         super().__init__()
         in_channels, _, _ = check_image_shape(image_shape, num_classes)
         if channels < 1 or not blocks or min(blocks) < 1:
@@ -59,7 +63,7 @@ class ResNet(nn.Module):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         self.logits = nn.Linear(width, num_classes)
-        nn.init.kaiming_normal_(self.logits.weight, nonlinearity="relu")
+        initialise_weight(self.logits.weight, init)
         nn.init.zeros_(self.logits.bias)
 
     def forward(self, x: Tensor) -> Tensor:

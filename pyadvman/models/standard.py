@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from pyadvman.models._image_shape import check_image_shape
+from pyadvman.models.initialisation import Init, initialise_weight
 
 
 def standard_stages(size: int) -> int:
@@ -29,15 +30,18 @@ class StandardClassifier(nn.Module):
         num_classes: K >= 2.
         channels: filters of the first stage (default 16).
         batch_norm: BatchNorm after each convolution (default True).
+        init: weight initialisation of the convolutions and linear layers, biases 0
+            (:func:`pyadvman.models.initialisation.initialise_weight`): "kaiming" (σ = √(2/fan_in), default) or
+            "released" (the released code's σ = √(2/(3·fan_in)); the `paper` presets of the claims studies).
 
     Input Tensor[B, C, H, W] float; output logits Tensor[B, K].
 
     Raises:
-        ValueError: a bad image shape, num_classes < 2 or channels < 1.
+        ValueError: a bad image shape, num_classes < 2, channels < 1 or an unknown init.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, channels: int = 16,
-                 batch_norm: bool = True) -> None:
+                 batch_norm: bool = True, init: Init = "kaiming") -> None:
         super().__init__()
         in_channels, height, width = check_image_shape(image_shape, num_classes, min_side=4)
         if channels < 1:
@@ -56,7 +60,7 @@ class StandardClassifier(nn.Module):
         self.logits = nn.Linear(10 * num_classes, num_classes)
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight, a=0.0, nonlinearity="relu")
+                initialise_weight(module.weight, init)
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -25,6 +25,8 @@ DaleAttack = Literal["gaussian", "laplacian", "kl"]
 Selection = Literal["auto", "validation_accuracy", "validation_robust_accuracy", "last"]
 LrSchedule = Literal["batch", "epoch"]
 Optimizer = Literal["adam", "sgd"]
+TransformationRanges = Literal["auto", "emnist", "easy", "moderate", "hard"]
+StnSteps = Literal["joint", "separate"]
 LR_SCHEDULES = get_args(LrSchedule)
 # The released evaluation attack with 10 iterations and one restart: the per-epoch robust validation of the paper
 # preset (pyadvman 0.1: eval_attack with validation_attack_steps = 10 iterations).
@@ -33,6 +35,19 @@ RELEASED_VALIDATION = replace(RELEASED_EVALUATION, steps=10, restarts=1)
 _LEGACY_ATTACK_FIELDS = ("attack_steps", "attack_alpha", "attack_update", "eval_steps", "eval_restarts")
 _MOVED_TO_EXECUTION = {"device": ("execution", "device", str), "compile": ("execution", "compile", str),
                        "amp": ("execution", "precision", lambda amp: {"none": "float32"}.get(amp, amp))}
+
+
+def _as_trained(record: dict) -> dict:
+    """A recorded config with the fields that pyadvman 0.2 and earlier did not record set to what those runs did:
+    the STN and adversarial-transformation ranges were the paper's EMNIST ones on every dataset (other objectives
+    take no ranges), and an AWP radius recorded for an objective without AWP (0.005 was every run's default) had
+    no effect."""
+    record = dict(record)
+    if record.get("objective") in ("stn", "adversarial_transformation"):
+        record.setdefault("transformation_ranges", "emnist")
+    if record.get("objective") not in ("awp", "trades_awp") and record.get("awp_gamma") == 0.005:
+        record["awp_gamma"] = None
+    return record
 
 
 @accepts_old_fields
@@ -60,7 +75,11 @@ class TrainConfig:
     dale_nu: float = 1.0  # initial ν (weight of the clean loss)
     dale_dual_lr: float = 0.001  # η_d of the dual update ν ← max(0, ν + η_d (CE_clean − ρ)); 0 keeps ν fixed
     dale_margin: float = 0.1  # ρ
-    awp_gamma: float = 0.005  # awp, trades_awp: relative weight radius γ per layer (Wu et al.: 0.005)
+    # stn, adversarial_transformation: θ ranges; auto: FONTS' hard (the released code), elsewhere the paper's emnist
+    transformation_ranges: TransformationRanges = "auto"
+    stn_steps: StnSteps = "joint"  # stn: joint (one 50/50 loss) | separate (a clean step, then a perturbed one: released)
+    # awp, trades_awp: relative weight radius γ per layer; None: the authors' (AT-AWP 0.01, TRADES-AWP 0.005)
+    awp_gamma: float | None = None
     awp_warmup_epochs: int = 0  # awp, trades_awp: epochs without AWP first (authors: AT 0, TRADES 9 of 200)
     # optimisation (Stutz et al.: Adam, betas (0.5, 0.9), lr 0.01 × 0.95^epoch, weight decay 1e-4, batch 100)
     epochs: int = 20  # training epochs
@@ -106,7 +125,7 @@ class TrainConfig:
              f"a manifold.pt path for objective {self.objective}", self.manifold),
             (betas_ok, "betas", "two numbers in [0, 1) (Adam's β1, β2), e.g. 0.5,0.9", self.betas),
             (self.lr_decay > 0, "lr_decay", "> 0", self.lr_decay),
-            (self.awp_gamma >= 0, "awp_gamma", ">= 0", self.awp_gamma),
+            (self.awp_gamma is None or self.awp_gamma >= 0, "awp_gamma", "None or >= 0", self.awp_gamma),
             (self.awp_warmup_epochs >= 0, "awp_warmup_epochs", ">= 0", self.awp_warmup_epochs),
             (self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay),
             (self.validation_examples >= 0, "validation_examples", ">= 0", self.validation_examples),
@@ -138,7 +157,7 @@ class TrainConfig:
         Raises:
             ConfigError / ValueError: a field that is not valid now.
         """
-        return config_from_record(cls, cls.upgrade_record(record))
+        return config_from_record(cls, _as_trained(cls.upgrade_record(record)))
 
     @classmethod
     def upgrade_record(cls, record: dict) -> dict:

@@ -47,6 +47,16 @@ class TrainResult:
     out_dir: Path
 
 
+def _optimiser_steps(objective, model, net, batch):
+    """The (loss, logs) of each optimiser step of one batch, computed when asked for (so that a loss after the
+    first step sees the stepped weights): ``objective.steps`` where the objective takes several
+    (``separate_steps``), else the one loss of calling it (which a wrapper that overrides ``__call__`` keeps)."""
+    if getattr(objective, "separate_steps", False):
+        yield from objective.steps(model, net, batch)
+    else:
+        yield objective(model, net, batch)
+
+
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
@@ -242,15 +252,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
                           None if train_split.codes is None else train_split.codes[rows].to(device),
                           None if train_split.theta is None else train_split.theta[rows].to(device))
             model.train()
-            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-                loss, logs = objective(model, net, batch)
-            _check_finite(f"epoch {epoch + 1}, step {state['step'] + 1} of {batches}", folder, processes,
-                          loss=loss.detach())
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            objective.before_step()
-            scaler.step(optimizer)
-            scaler.update()
+            steps, logs = _optimiser_steps(objective, model, net, batch), {}
+            while True:  # one optimiser step per loss the objective yields (one, but for SeparateSteps)
+                with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+                    step = next(steps, None)
+                if step is None:
+                    break
+                loss, step_logs = step
+                _check_finite(f"epoch {epoch + 1}, step {state['step'] + 1} of {batches}", folder, processes,
+                              loss=loss.detach())
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                objective.before_step()
+                scaler.step(optimizer)
+                scaler.update()
+                logs.update(step_logs)
             logs = mean_across(logs, processes)
             objective.after_step(logs)
             averages.add(logs)

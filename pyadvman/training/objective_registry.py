@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pyadvman.attacks import (
     PGD,
+    TRANSFORMATION_RANGES,
     AttackProtocol,
     LearnedManifoldAttack,
     TransformationAttack,
@@ -25,6 +26,7 @@ from pyadvman.attacks import (
     lmc_laplacian,
     trades_attack,
 )
+from pyadvman.data.affine_transforms import AffineRanges, theta_preset
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.execution import Execution
 from pyadvman.manifolds.learned_manifold import LearnedManifold
@@ -37,6 +39,7 @@ from pyadvman.training.objectives import (
     Mixed,
     Normal,
     Objective,
+    SeparateSteps,
     Trades,
     attack_perturbation,
     random_transformation,
@@ -64,8 +67,17 @@ def _code_attack(cfg: TrainConfig) -> dict[str, object]:
     return {"eta": cfg.epsilon, "protocol": cfg.train_attack, "execution": attack_execution(cfg)}
 
 
+# Wu et al.'s γ (NeurIPS 2020, released code): AT-AWP 0.01 (its README and logs), TRADES-AWP 0.005
+AWP_GAMMA = {"awp": 0.01, "trades_awp": 0.005}
+
+
+def awp_gamma(objective: str, gamma: float | None) -> float:
+    """The AWP radius of ``objective``: ``gamma``, or where it is None the authors' (AWP_GAMMA)."""
+    return AWP_GAMMA[objective] if gamma is None else gamma
+
+
 def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
-    return AdversarialWeightPerturbation(objective, cfg.awp_gamma, cfg.awp_warmup_epochs)
+    return AdversarialWeightPerturbation(objective, awp_gamma(cfg.objective, cfg.awp_gamma), cfg.awp_warmup_epochs)
 
 
 def _trades_pgd(cfg: TrainConfig) -> PGD:
@@ -116,14 +128,26 @@ def _reconstruction(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mixed(reconstruction(LearnedManifold.load(cfg.manifold)), cfg.adversarial_fraction)
 
 
+def transformation_ranges(cfg: TrainConfig) -> AffineRanges:
+    """The θ ranges of STN augmentation and adversarial transformations: on FONTS ("auto") the dataset's hard
+    ranges, as the released code trains there (experiments/fonts/verify_hypotheses.py lines 116-121 at 220ff8a);
+    elsewhere the paper's EMNIST / Fashion-MNIST ranges; or a FONTS θ preset by name."""
+    name = cfg.transformation_ranges
+    if name == "auto":
+        name = "hard" if cfg.dataset == "fonts" else "emnist"
+    return TRANSFORMATION_RANGES if name == "emnist" else theta_preset(name)
+
+
 @OBJECTIVES.register("stn", label="STN augmentation")
 def _stn(cfg: TrainConfig, data: DatasetSplits) -> Objective:
-    return Mixed(random_transformation, cfg.adversarial_fraction)
+    steps = SeparateSteps if cfg.stn_steps == "separate" else Mixed
+    return steps(random_transformation(transformation_ranges(cfg)), cfg.adversarial_fraction)
 
 
 @OBJECTIVES.register("adversarial_transformation", label="adversarial-transformation AT")
 def _adversarial_transformation(cfg: TrainConfig, data: DatasetSplits) -> Objective:
-    return Mixed(attack_perturbation(TransformationAttack(**_code_attack(cfg))), cfg.adversarial_fraction)
+    attack = TransformationAttack(ranges=transformation_ranges(cfg), **_code_attack(cfg))
+    return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
 
 
 @OBJECTIVES.register("trades", label="TRADES")

@@ -7,6 +7,7 @@ forward per backward): clean and perturbed inputs are concatenated. They are bui
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,7 @@ from pyadvman._compat import moved_names
 from pyadvman.attacks import TRANSFORMATION_RANGES, TrueManifoldAttack
 from pyadvman.attacks.losses import kl_divergence
 from pyadvman.attacks.model_checks import predicted_classes
-from pyadvman.data.affine_transforms import warp
+from pyadvman.data.affine_transforms import AffineRanges, warp
 from pyadvman.manifolds.learned_manifold import LearnedManifold
 from pyadvman.training.weight_perturbation import weight_perturbation
 
@@ -48,6 +49,14 @@ class Objective:
 
     def __call__(self, model: nn.Module, net: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         return self.loss(net, batch, self.perturb(model, batch))
+
+    # whether a batch takes several optimiser steps (``steps``) instead of one on ``__call__``'s loss
+    separate_steps: bool = False
+
+    def steps(self, model: nn.Module, net: nn.Module, batch: Batch) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """The optimiser steps of one batch: each (loss, logs) yielded is backpropagated and stepped before the
+        next is computed. One step by default; :class:`SeparateSteps` takes two."""
+        yield self(model, net, batch)
 
     def perturb(self, model: nn.Module, batch: Batch) -> Tensor | None:
         return None
@@ -128,12 +137,38 @@ def reconstruction(manifold: LearnedManifold):
     return perturb
 
 
-def random_transformation(model, batch: Batch) -> Tensor:
-    """The perturbation of STN augmentation: each image warped by θ drawn uniformly from TRANSFORMATION_RANGES."""
-    low, high = (b.to(batch.images) for b in TRANSFORMATION_RANGES.bounds())
-    theta = low + (high - low) * torch.rand(batch.labels.shape[0], 6, device=batch.images.device)
-    with torch.no_grad():
-        return warp(batch.images, theta)
+def random_transformation(ranges: AffineRanges = TRANSFORMATION_RANGES):
+    """The perturbation of STN augmentation: each image warped by θ drawn uniformly from ``ranges`` (default:
+    the paper's EMNIST / Fashion-MNIST ranges)."""
+    def perturb(model, batch: Batch) -> Tensor:
+        low, high = (b.to(batch.images) for b in ranges.bounds())
+        theta = low + (high - low) * torch.rand(batch.labels.shape[0], 6, device=batch.images.device)
+        with torch.no_grad():
+            return warp(batch.images, theta)
+    return perturb
+
+
+class SeparateSteps(Mixed):
+    """:class:`Mixed` with one optimiser step on the clean part of the batch and then another on the perturbed
+    part, perturbed after the first step (the released code's STN augmentation on FONTS,
+    ``training/train_stn_classifier_augmented.py`` lines 164-169 and 190-203 of
+    davidstutz/disentangling-robustness-generalization at 220ff8a); each step's loss is the mean cross-entropy
+    of its part."""
+
+    separate_steps = True
+
+    def steps(self, model, net, batch):
+        clean_count, losses = self._clean_count(batch), []
+        if clean_count:
+            logits = net(batch.images[:clean_count])
+            labels = batch.labels[:clean_count]
+            losses.append(F.cross_entropy(logits, labels))
+            yield losses[-1], {"clean_loss": losses[-1].detach(), "clean_accuracy": _accuracy(logits, labels)}
+        logits = net(self.perturb(model, batch))
+        labels = batch.labels[clean_count:]
+        losses.append(F.cross_entropy(logits, labels))
+        yield losses[-1], {"loss": sum(loss.detach() for loss in losses) / len(losses),
+                           "adversarial_loss": losses[-1].detach(), "adversarial_accuracy": _accuracy(logits, labels)}
 
 
 class _AttackedCopies(Objective):
@@ -286,6 +321,7 @@ class AdversarialWeightPerturbation(Objective):
 
 
 __all__ = ["AdversarialWeightPerturbation", "Batch", "Dale", "LogitPairing", "Mart", "Mixed", "Normal", "Objective",
+           "SeparateSteps",
            "Trades", "attack_perturbation", "random_transformation", "reconstruction"]
 
 

@@ -119,3 +119,27 @@ def test_nearest_neighbour_distance_is_the_brute_force_minimum() -> None:
     torch.testing.assert_close(nearest_neighbour_distance(images, reference).double(), expected, rtol=1e-5,
                                atol=1e-5)
     assert float(nearest_neighbour_distance(reference[:3], reference).abs().max()) < 1e-3  # itself
+
+
+def test_knn_distances_with_a_pca_search() -> None:
+    from pyadvman.analysis.manifold_distance import pca_basis
+
+    torch.manual_seed(0)
+    reference = torch.rand(300, 1, 6, 6)
+    x = torch.rand(20, 1, 6, 6)
+    x_adv = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    pixel = knn_distances(x_adv, x, reference, k=8)
+    # all 36 components: a rotation of pixel space, so the same neighbours; the SVD projection of this path
+    # must give the fused op's residuals
+    full = knn_distances(x_adv, x, reference, k=8, pca=36)
+    torch.testing.assert_close(full.residual, pixel.residual, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(full.angle, pixel.angle, rtol=1e-3, atol=1e-3)
+    reduced = knn_distances(x_adv, x, reference, k=8, pca=3)
+    assert (reduced.residual <= reduced.norm + 1e-6).all() and (reduced.angle <= 90).all()
+    mean, components = pca_basis(reference, 3)  # orthonormal directions of decreasing variance
+    torch.testing.assert_close(components.T @ components, torch.eye(3, dtype=torch.float64), atol=1e-10, rtol=0)
+    flat = reference.reshape(300, -1).double() - mean
+    variances = (flat @ components).var(dim=0)
+    assert (variances[:-1] >= variances[1:]).all()
+    with pytest.raises(ValueError, match=r"dims must be in \[1, 36\]"):
+        knn_distances(x_adv, x, reference, k=8, pca=37)

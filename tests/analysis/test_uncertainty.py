@@ -51,6 +51,9 @@ def test_pearson_interval_is_fishers() -> None:
     assert (estimate.low, estimate.high) == (pytest.approx(0.2575, abs=1e-3), pytest.approx(0.6833, abs=1e-3))
     assert pearson_interval(0.9, 3) == Estimate(0.9, -1.0, 1.0)  # too few points to separate anything
     assert pearson_interval(0.3, 100).high < pearson_interval(0.3, 20).high
+    # a partial correlation given 2 covariates: the interval of n − 2 pairs
+    assert pearson_interval(0.5, 50, covariates=2) == pearson_interval(0.5, 48)
+    assert pearson_interval(0.9, 6, covariates=3) == Estimate(0.9, -1.0, 1.0)
 
 
 def test_seeds_add_their_spread_to_the_sampling_of_the_examples() -> None:

@@ -22,6 +22,7 @@ RELEASED_ATTACKS = {
                      "keep": "last_then_loss", "step_size": None, "noise_scale": 0.0, "early_stop": False},
 }
 RELEASED_STUDY = {"epsilon": 0.3, "eta": 0.3, "regular_examples": 1000, "on_manifold_examples": 2500, "epochs": 20,
+                  "model": "standard", "stn_steps": "separate", "model_options": {"init": "released"},
                   "lr_schedule": "batch", "seeds": (0, 1, 2, 3, 4),
                   "train_sizes": (250, 500, 1000, 1500, 2000, 2500, 5000, 7500, 10000, 15000, 20000, 30000, 40000)}
 RELEASED_TRAINING = {"optimizer": "adam", "betas": (0.5, 0.9), "weight_decay": 1e-4, "lr": 0.01, "lr_decay": 0.95,
@@ -35,6 +36,8 @@ def test_the_paper_preset_is_the_released_protocol(config) -> None:
         assert asdict(getattr(cfg, name)) == fields, name
     for name, value in RELEASED_STUDY.items():
         assert getattr(cfg, name) == value, name
+    if config is claims_config:  # the "inclusive nn" search of the released detect_attack_classifier_nn.py
+        assert (cfg.knn_k, cfg.knn_pca) == (50, 40)
     for objective in ("normal", "adversarial", "on_true_manifold"):
         train = cfg.model_train_config(objective, 500, 0)
         for name, value in RELEASED_TRAINING.items():
@@ -47,11 +50,27 @@ def test_the_paper_preset_is_the_released_protocol(config) -> None:
     assert train.lr_at(10**4, 0, 10) == 1e-7
 
 
-def _doc_rows() -> list[tuple[list[str], list[str]]]:
+def _table_rows() -> list[list[str]]:
+    """The rows of the Attacks and Training tables: [released code setting, pyadvman field, value]."""
     rows = []
     for line in PROTOCOL_DOC.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[1].startswith("`") and "(every attack)" not in cells[2]:
+        if len(cells) == 3 and cells[1].startswith("`"):
+            rows.append(cells)
+    return rows
+
+
+def test_every_row_cites_the_released_file_and_line() -> None:
+    rows = _table_rows()
+    assert len(rows) >= 20
+    for setting, _, _ in rows:
+        assert re.search(r"[\w/]+\.(py|md):\d+", setting), f"no file:line citation in {setting!r}"
+
+
+def _doc_rows() -> list[tuple[list[str], list[str]]]:
+    rows = []
+    for cells in _table_rows():
+        if "(every attack)" not in cells[2]:
             fields = re.findall(r"`([^`]+)`", cells[1])
             values = [v.strip() for v in cells[2].split(";")]
             rows.append((fields, values))

@@ -22,18 +22,30 @@ from pyadvman.experiments import spectra_study as spectra
 from pyadvman.experiments.report import interval
 from pyadvman.experiments.study_config import variant_label
 
-from .conftest import assert_png, assert_row, npz_options
+from .conftest import assert_png, assert_row, npz_options, section
+
+
+def test_the_long_resnet_preset_is_the_released_claim4_experiment() -> None:
+    cfg = sample_complexity_config("long-resnet")
+    assert (cfg.model, cfg.epochs, cfg.variants) == ("resnet", 80, ("normal", "adversarial"))
+    assert cfg.model_train_config("normal", 500, 0).model_options == {"init": "released"}
 
 
 def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
-    cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), variants=("normal", "stn"),
+    cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), seeds=(0,),
+                                   variants=("normal", "adversarial"),
                                    epochs=1, eval_attack={"steps": 2}, regular_examples=40,
                                    on_manifold_examples=40, strong_attack={"steps": 2}, apgd_attack={"steps": 2},
+                                   strong_on_manifold_attack={"steps": 2},
                                    autoattack_examples=12)
     metrics = sample_complexity.run(cfg, tmp_path / "sc", progress=False)
     assert json.loads((tmp_path / "sc" / "metrics.json").read_text()) == json.loads(to_json(metrics))
     report = (tmp_path / "sc" / "report.md").read_text()
     assert len(metrics["summary"]) == 4
+    # claim 4 on the grid's normal and regular AT models, with the claims study's criteria
+    claim4 = metrics["claim4"]
+    assert claim4["variants"] == ["adversarial"] and set(claim4["protocols"]) == {"paper", "strong"}
+    assert f"**Verdict: {claim4['verdict']}**" in section(report, "## Claim 4")
     for row in metrics["summary"]:
         group = [r for r in metrics["models"] if r["objective"] == row["objective"] and r["train_size"] == row["train_size"]]
         assert row["test_error"]["value"] == pytest.approx(sum(r["test_error"] for r in group) / len(group))
@@ -69,6 +81,13 @@ def test_flatness_reports_every_measured_epoch_and_the_verdicts(patterns_npz, tm
                    r["test_accuracy"], r["test_robust_accuracy"], r["average_flatness"], r["worst_case_flatness"])
         cached = json.loads((tmp_path / "fl" / "models" / r["variant"] / f"flatness_epoch_{r['epoch']}.json").read_text())
         assert len(cached["per_example"]["worst_case_robust_loss"]) == 40
+        # three independent searches (the default), each its own per-image losses; the mean and the failures
+        searches = cached["per_example"]["worst_case_robust_loss_searches"]
+        base = cached["per_example"]["test_robust_loss"]
+        found = [sum(w) / 40 - sum(base) / 40 for w in searches]
+        assert len(searches) == 3 and r["worst_case_searches"] == pytest.approx(found, abs=1e-4)
+        assert r["worst_case_flatness"] == pytest.approx(sum(found) / 3, abs=1e-4)
+        assert r["failed_searches"] == sum(f < 0 for f in r["worst_case_searches"])
         assert sum(cached["per_example"]["test_robust_loss"]) / 40 == pytest.approx(r["test_robust_loss"], abs=1e-4)
     verdicts = metrics["verdicts"]
     for variant, test in verdicts["robust"].items():

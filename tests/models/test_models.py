@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -50,3 +52,24 @@ def test_model_options_of_the_wrong_type_are_named() -> None:
     with pytest.raises(ValueError, match=r"model 'standard' option 'channels' must be a int, got str 'a'"):
         build_model("standard", (1, 28, 28), 10, channels="a")
     assert build_model("mlp", (1, 6, 6), 3, units=[8, 8]) is not None  # JSON lists stand for tuples
+
+
+@pytest.mark.parametrize(("init", "gain_squared"), [("kaiming", 2.0), ("released", 2.0 / 3.0)])
+def test_initialisation_standard_deviations(init, gain_squared) -> None:
+    # the released code passes the ReLU gain √2 as kaiming_normal_'s leaky-ReLU slope: σ² = 2 / (3·fan_in)
+    torch.manual_seed(0)
+    model = build_model("standard", (1, 28, 28), 10, init=init)
+    for layer in (model.features[0], model.features[3], model.representation, model.logits):
+        fan_in = layer.weight[0].numel()
+        expected = math.sqrt(gain_squared / fan_in)
+        assert layer.weight.std().item() == pytest.approx(expected, rel=0.1 if layer.weight.numel() > 1000 else 0.25)
+        assert torch.count_nonzero(layer.bias) == 0
+    with pytest.raises(ValueError, match="init"):
+        build_model("standard", (1, 28, 28), 10, init="xavier")
+
+
+def test_the_claims_paper_preset_initialises_as_the_released_code() -> None:
+    from pyadvman.experiments import claims_config
+
+    assert claims_config("paper").model_train_config("normal", 500, 0).model_options == {"init": "released"}
+    assert claims_config("quick").model_train_config("normal", 500, 0).model_options == {}

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pyadvman.training.objectives import Batch, Dale, LogitPairing, Mart, Mixed, Trades
+
+from .conftest import tiny_config
 
 
 class _Recorder(nn.Module):
@@ -109,6 +112,19 @@ def test_dale_loss_and_primal_dual_update() -> None:
     torch.testing.assert_close(kl_loss, kl + 2.0 * clean_loss)
 
 
+class _Recording(nn.Module):
+    """A linear classifier of 8×8 images that keeps a copy of every input it sees (``seen``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(64, 3)
+        self.seen: list = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.linear(x.flatten(1))
+
+
 def test_reconstruction_training_replaces_the_perturbed_half_by_the_class_reconstructions(tmp_path) -> None:
     from pyadvman.data.splits import DatasetSplits, Split
     from pyadvman.manifolds.learned_manifold import LearnedManifold
@@ -122,18 +138,8 @@ def test_reconstruction_training_replaces_the_perturbed_half_by_the_class_recons
     images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
     split = Split(images, labels)
     objective = build_objective(cfg, DatasetSplits("toy", ("a", "b", "c"), split, split, split))
-    seen = []
-
-    class Recording(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = nn.Linear(64, 3)
-
-        def forward(self, x):
-            seen.append(x.detach().clone())
-            return self.linear(x.flatten(1))
-
-    model = Recording()
+    model = _Recording()
+    seen = model.seen
     objective(model, model, Batch(images, labels))
     with torch.no_grad():
         expected = manifold.reconstruct(images[3:], labels[3:])
@@ -156,3 +162,73 @@ def test_configs_of_runs_from_before_the_protocols_still_load() -> None:
     assert asdict(cfg.eval_attack) == {**asdict(SIGNED_PGD), "steps": 40, "restarts": 2}
     assert cfg.lr_schedule == "epoch" and cfg.betas == (0.5, 0.9)
     assert TrainConfig.from_record(json.loads(json.dumps(asdict(TrainConfig())))) == TrainConfig()
+
+
+def test_madry_at_trains_on_the_whole_batch_of_signed_pgd_last_iterates() -> None:
+    from pyadvman.attacks import PGD, AttackProtocol
+    from pyadvman.data.splits import DatasetSplits, Split
+    from pyadvman.training import TrainConfig, build_objective
+
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+    split = Split(images, labels)
+    cfg = TrainConfig(dataset="npz", objective="madry", epsilon=0.1, adversarial_fraction=0.5,
+                      train_attack={"update": "adam", "steps": 3, "keep": "last_then_loss"})
+    objective = build_objective(cfg, DatasetSplits("toy", ("a", "b", "c"), split, split, split))
+    model = _Recording()
+    seen = model.seen
+    torch.manual_seed(1)
+    objective(model, model, Batch(images, labels))
+    trained_on = seen[-1]
+    torch.manual_seed(1)  # Madry et al.: signed steps of 2.5·ε/3 from a uniform start, the last iterate
+    expected = PGD(eps=0.1, protocol=AttackProtocol(steps=3, start="uniform", keep="last"))(model, images, labels)
+    assert trained_on.shape[0] == 6  # every example perturbed, whatever adversarial_fraction says
+    torch.testing.assert_close(trained_on, expected)
+    assert (trained_on - images).abs().amax() <= 0.1 + 1e-6
+
+
+def test_separate_steps_take_a_clean_step_then_a_perturbed_one(blocks, tmp_path) -> None:
+    from pyadvman.training import train
+    from pyadvman.training.objectives import SeparateSteps
+
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    warped = torch.rand(3, 1, 8, 8)
+    objective = SeparateSteps(lambda m, batch: warped, 0.5)
+    losses = []
+    for loss, logs in objective.steps(model, model, Batch(images, labels)):
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if len(losses) == 1:  # the clean half, before any step
+            weights = [p.detach().clone() for p in model.parameters()]
+    assert len(losses) == 2
+    # the second loss is the perturbed half's cross-entropy at the weights after the first step
+    with torch.no_grad():
+        after_first = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        for p, w in zip(after_first.parameters(), weights):
+            p.copy_(w)
+        assert losses[1] == pytest.approx(F.cross_entropy(after_first(warped), labels[3:]).item(), rel=1e-6)
+    assert set(logs) == {"loss", "adversarial_loss", "adversarial_accuracy"}
+    # in the training loop: two optimiser steps per batch, twice as many as a run of one step per batch
+    counts = {}
+    for objective, extra in (("stn", {"stn_steps": "separate"}), ("normal", {})):
+        run = train(tiny_config(blocks, objective=objective, epochs=1, **extra), tmp_path / objective, progress=False)
+        saved = torch.load(run.out_dir / "checkpoints" / "last.pt", weights_only=False)
+        counts[objective] = {int(state["step"]) for state in saved["optimizer"]["state"].values()}
+    assert counts["stn"] == {2 * n for n in counts["normal"]} and len(counts["normal"]) == 1
+
+
+def test_transformation_ranges_are_fonts_hard_on_fonts_and_the_papers_elsewhere() -> None:
+    import math
+
+    from pyadvman.attacks import TRANSFORMATION_RANGES
+    from pyadvman.data.affine_transforms import theta_preset
+    from pyadvman.training import TrainConfig
+    from pyadvman.training.objective_registry import transformation_ranges
+
+    assert transformation_ranges(TrainConfig(dataset="fonts")) == theta_preset("hard")
+    assert theta_preset("hard").rotation == (-math.pi / 2, math.pi / 2)  # the released Hard ranges
+    assert transformation_ranges(TrainConfig(dataset="fashion-mnist")) == TRANSFORMATION_RANGES
+    assert transformation_ranges(TrainConfig(dataset="fonts", transformation_ranges="easy")) == theta_preset("easy")

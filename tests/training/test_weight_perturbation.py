@@ -171,3 +171,12 @@ def test_submodule_modes_frozen_weights_and_non_finite_gradients() -> None:
     # a non-finite gradient (an fp16 overflow, say) perturbs nothing rather than poisoning the weights
     offsets = weight_perturbation(model, lambda m: m(batch.images).sum() * float("inf"), 0.01)
     assert offsets == {}
+
+
+def test_the_default_gamma_is_the_authors_for_each_objective() -> None:
+    from pyadvman.training.objective_registry import awp_gamma
+
+    # Wu et al.'s released code: AT-AWP runs γ = 0.01, TRADES-AWP 0.005; an explicit γ wins
+    assert (awp_gamma("awp", None), awp_gamma("trades_awp", None)) == (0.01, 0.005)
+    assert awp_gamma("awp", 0.002) == 0.002
+    assert tiny_config("unused.npz", objective="awp").awp_gamma is None
