@@ -146,5 +146,5 @@ def test_train_help_lists_the_values_not_constant_names(capsys) -> None:
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "OBJECTIVES" not in text.replace("pyadvman.training.OBJECTIVES", "") and "SELECTIONS" not in text
-    assert "one of: normal, adversarial, on_true_manifold" in text
+    assert "one of: normal, adversarial, madry, on_true_manifold" in text
     assert "--selection {auto,validation_accuracy,validation_robust_accuracy,last}" in text

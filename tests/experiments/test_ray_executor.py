@@ -117,7 +117,7 @@ def _kill_mid_training(out, name: str, deadline: float) -> int | None:
 
 
 def test_a_worker_killed_mid_cell_is_retried_and_resumes(cfg, local_run, tmp_path) -> None:
-    out, name = tmp_path / "killed", "adversarial-n600-seed0"
+    out, name = tmp_path / "killed", "madry-n600-seed0"
     killed = {}
     killer = threading.Thread(target=lambda: killed.setdefault("pid", _kill_mid_training(
         out, name, time.monotonic() + 120)))
@@ -207,7 +207,8 @@ def test_the_command_line_from_the_checkout_root_runs_the_cells_on_ray(tiny_font
     assert "claims finished" in done.stdout
     # a cell does not depend on the rest of the grid: the N = 300 models of the 6-model local run
     models = _science(json.loads((out / "metrics.json").read_text()))["models"]
-    assert models == [r for r in _science(local_run[0])["models"] if r["train_size"] == 300] and len(models) == 3
+    assert models == [r for r in _science(local_run[0])["models"] if r["train_size"] == 300]
+    assert len(models) == 3  # normal, Madry AT, on-manifold AT
     assert {a["executor"] for p in (out / "cells").glob("*.json") for a in attempts(p)} == {"ray"}
 
 
@@ -215,7 +216,7 @@ def test_ray_records_equal_local_records_on_a_learned_manifold(patterns_npz, tmp
     # the class VAE-GANs go to the workers on the CPU and to each cell's device there
     cfg = claims_config("quick", dataset="npz", dataset_options=npz_options(patterns_npz),
                         vae_gan_options={"epochs": 1, "channels": 4, "latent": 4, "max_examples": 120},
-                        variants=("normal", "on_manifold"), **{**TINY, "train_sizes": (200, 400)})
+                        **{**TINY, "variants": ("normal", "on_manifold"), "train_sizes": (200, 400)})
     local = run(cfg, tmp_path / "local", progress=False, executor=LOCAL)
     with deadline(120):
         metrics = run(cfg, tmp_path / "ray", progress=False, executor=RAY)

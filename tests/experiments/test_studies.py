@@ -161,7 +161,7 @@ def test_spectra_compare_normal_and_adversarial_training(patterns_npz, tmp_path)
 
 def test_every_experiment_has_quick_and_paper_presets() -> None:
     for experiment in EXPERIMENTS.values():
-        assert set(experiment.presets) == {"quick", "paper"}
+        assert {"quick", "paper"} <= set(experiment.presets)
         quick, paper = experiment.config("quick"), experiment.config("paper")
         # flatness needs AT that becomes robust on a CPU: Fashion-MNIST at ε = 0.1 (FONTS is an option)
         assert quick.dataset == ("fashion-mnist" if experiment.name == "flatness" else "fonts") and quick != paper
