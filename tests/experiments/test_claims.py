@@ -13,7 +13,7 @@ from pyadvman.experiments import claims_config
 from pyadvman.experiments.claims import run
 from pyadvman.experiments.claims_criteria import evaluate_claims
 from pyadvman.experiments.records import ModelDistances, ModelRecord
-from pyadvman.experiments.report import fmt, interval
+from pyadvman.experiments.report import interval
 
 from .conftest import assert_png, assert_row, npz_options, section
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyadvman.experiments.claims_criteria import claim1, claim2, claim3, claim4
-from pyadvman.experiments.records import ModelDistances, ModelRecord
 from pyadvman.analysis import within_group_correlation
 from pyadvman.analysis.uncertainty import Estimate, pearson_interval
+from pyadvman.experiments.claims_criteria import claim1, claim2, claim3, claim4
+from pyadvman.experiments.records import ModelDistances, ModelRecord
 from pyadvman.experiments.verdicts import (
     FAILS,
     HOLDS,
