@@ -324,11 +324,12 @@ def claim4(records: list[ModelRecord]) -> dict:
                                   "tests": [t for r in by_variant.values() for t in r["tests"]],
                                   "holds_for": [v for v, r in by_variant.items() if r["outcome"] == HOLDS],
                                   **verdict_of(verdict)}
-    measures = {f"{kind}_{attack}": by for attack in ("regular", "strong_pgd", "apgd")
-                for kind, by in (("robust_accuracy", robust_accuracy(attack)), ("success_rate", success_rate(attack)))}
-    rows = {str(n): {objective: {"test_error": size_estimates(records, objective, test_error)[n].as_dict(),
-                                 **{key: size_estimates(records, objective, measure).get(n, NOT_MEASURED).as_dict()
-                                    for key, measure in measures.items()}}
+    measures = {"test_error": test_error,
+                **{f"{kind}_{attack}": by for attack in ("regular", "strong_pgd", "apgd")
+                   for kind, by in (("robust_accuracy", robust_accuracy(attack)), ("success_rate", success_rate(attack)))}}
+    estimates = {(objective, key): size_estimates(records, objective, measure)  # each once, not once per N
+                 for objective in ("normal", *variants) for key, measure in measures.items()}
+    rows = {str(n): {objective: {key: estimates[objective, key].get(n, NOT_MEASURED).as_dict() for key in measures}
                      for objective in ("normal", *variants)} for n in sizes}
     judged = [r for r in records if r.objective in ("normal", *variants)]
     strong_ran = ran(judged, protocol_attacks(records, "strong")["regular"])

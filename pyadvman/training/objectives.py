@@ -50,13 +50,9 @@ class Objective:
     def __call__(self, model: nn.Module, net: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         return self.loss(net, batch, self.perturb(model, batch))
 
-    # whether a batch takes several optimiser steps (``steps``) instead of one on ``__call__``'s loss
+    # whether a batch takes several optimiser steps (a ``steps`` method, as :class:`SeparateSteps` has) instead
+    # of one on ``__call__``'s loss
     separate_steps: bool = False
-
-    def steps(self, model: nn.Module, net: nn.Module, batch: Batch) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
-        """The optimiser steps of one batch: each (loss, logs) yielded is backpropagated and stepped before the
-        next is computed. One step by default; :class:`SeparateSteps` takes two."""
-        yield self(model, net, batch)
 
     def perturb(self, model: nn.Module, batch: Batch) -> Tensor | None:
         return None
@@ -157,7 +153,9 @@ class SeparateSteps(Mixed):
 
     separate_steps = True
 
-    def steps(self, model, net, batch):
+    def steps(self, model: nn.Module, net: nn.Module, batch: Batch) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """The optimiser steps of one batch: each (loss, logs) yielded is backpropagated and stepped before the
+        next is computed (the clean part's, then the perturbed part's)."""
         clean_count, losses = self._clean_count(batch), []
         if clean_count:
             logits = net(batch.images[:clean_count])
