@@ -31,6 +31,15 @@ def test_the_long_resnet_preset_is_the_released_claim4_experiment() -> None:
     assert cfg.model_train_config("normal", 500, 0).model_options == {"init": "released"}
 
 
+def test_the_quick_long_resnet_is_the_quick_grid_with_a_narrow_resnet_trained_longer() -> None:
+    quick, cfg = sample_complexity_config("quick"), sample_complexity_config("long-resnet-quick")
+    assert (cfg.train_sizes, cfg.seeds, cfg.fonts_preset) == (quick.train_sizes, quick.seeds, quick.fonts_preset)
+    assert cfg.model == "resnet" and cfg.epochs > quick.epochs
+    assert cfg.model_train_config("madry", 500, 0).model_options == {"init": "released", "channels": 8}
+    # claim 4 needs a normal and a robust variant at every N (claims_criteria.ROBUST_VARIANTS)
+    assert {"normal", "adversarial", "madry"} <= set(cfg.variants)
+
+
 def test_sample_complexity_reports_its_summary(tiny_fonts, tmp_path) -> None:
     cfg = sample_complexity_config(dataset_options=tiny_fonts, train_sizes=(200, 500), seeds=(0,),
                                    variants=("normal", "adversarial"),
