@@ -77,22 +77,32 @@ C10_HOST_DEVICE inline T round_up(double d) {
   return static_cast<T>(-static_cast<O>(round_down<T>(-d)));
 }
 
+// Whether a bound lies farther than e from x0 (bound, x0, e: T values held in O), on their float64 difference:
+// the float64 checker's own test, which the difference rounded to T or to float32 can pass while it fails (in
+// float16 for centres below eps, where Sterbenz's lemma does not apply). A bound that passes it passes in T and
+// in float32 too, since rounding is monotonic and e is a T value.
+template <typename O>
+C10_HOST_DEVICE inline bool beyond(O bound, O x0, O e, bool above) {
+  const double s = static_cast<double>(bound) - static_cast<double>(x0);
+  const double d = static_cast<double>(e);
+  return above ? s > d : s < -d;
+}
+
 // One element of the L∞ family: clamp(clamp(v, x0 - e, x0 + e), lo, hi) in T, with the ball's bounds such
-// that a checker's as_T(|out - x0|) <= e holds. The textbook x0 ± e can round outwards by one ulp (it does
-// for a large share of boundary pixels at eps = 0.1 in float32); one step back towards x0 restores the
-// bound, because round-to-nearest leaves the true x0 ± e between the rounded value and that neighbour, and
-// a bound that needs the step is inexact, hence nonzero. Only the bound on v's side of x0 can bind, so only that one is
-// built. Branch-free (selects only), so the CPU loop vectorises; NaN in v or in x0 gives NaN, like torch.clamp
-// with a NaN bound (the twin's semantics).
+// that a checker's |out - x0| <= e holds whether it subtracts in T, in float32 or in float64. The textbook
+// x0 ± e can round outwards by one ulp (it does for a large share of boundary pixels at eps = 0.1 in float32);
+// one step back towards x0 restores the bound, because round-to-nearest leaves the true x0 ± e between the
+// rounded value and that neighbour, and a bound that needs the step is inexact, hence nonzero. Only the bound on
+// v's side of x0 can bind, so only that one is built. Branch-free (selects only), so the CPU loop vectorises;
+// NaN in v or in x0 gives NaN, like torch.clamp with a NaN bound (the twin's semantics).
 template <typename T, typename O>
 C10_HOST_DEVICE inline O project_linf(O v, O x0, O e, O lo, O hi) {
   const bool above = v > x0;
   const O towards = above ? e : -e;
   const O bound = as_T<T>(x0 + towards);
-  const O dist = as_T<T>(bound - x0);
   // Moving back towards x0 grows |bound| when bound and towards have opposite signs.
   const O inwards = static_cast<O>(step_magnitude(static_cast<T>(bound), (bound < O(0)) == above ? 1 : -1));
-  const O b = (dist < O(0) ? -dist : dist) > e ? inwards : bound;
+  const O b = beyond(bound, x0, e, above) ? inwards : bound;
   v = above ? (v > b ? b : v) : (v < b ? b : v);
   v = v < lo ? lo : v;
   v = v > hi ? hi : v;

@@ -5,28 +5,76 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import torch
 
 
-def save_atomic(state: dict, path: str | Path) -> None:
-    """torch.save to a temporary file beside ``path``, flushed to disk, then renamed over it."""
+class WriteError(OSError):
+    """A file of pyadvman's that could not be written (missing or read-only folder, full disk); the message names
+    the file and its folder, and says that the file kept its old content."""
+
+
+def _temporary_beside(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` under a random name, opened for writing: created exclusively and never through a
+    symlink (O_CREAT | O_EXCL | O_NOFOLLOW), so nothing planted beside ``path`` is followed or overwritten; mode
+    0o666 less the umask, as an ordinary file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
+    """``write`` into a new temporary file beside ``path``, flushed to disk, then renamed over ``path``; on any
+    failure the temporary file is removed and ``path`` keeps its old content.
+
+    Raises:
+        WriteError: the folder cannot be written (missing, read-only, full), in one line naming the file.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp = None
+    try:
+        handle, tmp = _temporary_beside(path)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if not isinstance(error, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
+            raise
+        reason = (error.strerror if isinstance(error, OSError) and error.strerror
+                  else " ".join(str(error).split())[:200])
+        raise WriteError(f"cannot write {path.name} in {path.parent} ({reason}); the file is unchanged") \
+            from error
+
+
+def save_atomic(state: dict, path: str | Path) -> None:
+    """torch.save to a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    Raises:
+        WriteError (an OSError): the file cannot be written (e.g. the disk is full); ``path`` keeps its old content.
+    """
+    write_atomic(path, lambda stream: torch.save(state, stream))
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
-    """Text written to a temporary file beside ``path``, then renamed over it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Text (UTF-8) written to a temporary file beside ``path``, then renamed over it.
+
+    Raises:
+        WriteError (an OSError): the file cannot be written (e.g. the disk is full); ``path`` keeps its old content.
+    """
+    data = text.encode()
+    write_atomic(path, lambda stream: stream.write(data))
 
 
 def json_safe(payload: object) -> object:

@@ -440,6 +440,11 @@ def error_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _traceback_wanted() -> bool:
+    """PYADVMAN_TRACEBACK set to anything but empty, 0, false, no or off."""
+    return os.environ.get("PYADVMAN_TRACEBACK", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command; a user's mistake ends with one line on stderr and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -457,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[command][0](args)
     except USER_ERRORS as error:
-        if os.environ.get("PYADVMAN_TRACEBACK") and not isinstance(error, OptionError):
+        if _traceback_wanted() and not isinstance(error, OptionError):
             raise
         print(f"pyadvman {command}: error: {error_line(error)}", file=sys.stderr)
         return 2

@@ -141,6 +141,14 @@ def test_traceback_on_request(tmp_path) -> None:
     assert done.returncode == 1 and "Traceback" in done.stderr and "FileNotFoundError" in done.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "false", ""])
+def test_traceback_off_values_keep_the_one_line(value, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PYADVMAN_TRACEBACK", value)
+    assert main(["data", "npz", "--options", '{"path": "/no/such.npz"}']) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "/no/such.npz" in err and len(err.strip().splitlines()) == 1
+
+
 def test_train_help_lists_the_values_not_constant_names(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
 from pyadvman.attacks.base import Attack
-from pyadvman.attacks.iterates import improves
+from pyadvman.attacks.iterates import finite_iterates, improves, non_finite_finding
 from pyadvman.attacks.losses import get_loss, targeted_dlr, top_classes
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
@@ -111,14 +111,16 @@ class APGD(Attack):
                                                                         dtype=torch.float64, device=x.device)
             forward = self.execution.forward(model, x.device, varying_batch=self.stop_on_success)
 
+            iterates = [0, 0]  # discarded (non-finite), evaluated
+
             def run(r: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
                 checked = (findings, clean_correct[rows]) if self.execution.check_model and r == 0 else None
                 return self._one_restart(forward, x[rows], y[rows], eps[rows],
-                                         lambda logits: losses[r](logits, rows), checked)
+                                         lambda logits: losses[r](logits, rows), checked, iterates)
 
             done = ~clean_correct if self.stop_on_success else torch.zeros_like(clean_correct)
             runs = runs_on_unfooled(x, done, len(losses), run, self.stop_on_success)
-        warn_findings(self._name, findings)
+        warn_findings(self._name, findings + non_finite_finding(*iterates))
         return result_of_runs(x, *runs, clean_correct)
 
     def _run_losses(self, clean_logits: Tensor, y: Tensor) -> list[LossOf]:
@@ -140,10 +142,11 @@ class APGD(Attack):
         return total_loss / self.eot, total_grad / self.eot, predicted_classes(logits.detach()) != y
 
     def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, eps: Tensor, loss_of: Callable[[Tensor], Tensor],
-                     checked: tuple[list[str], Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+                     checked: tuple[list[str], Tensor] | None, iterates: list[int]) -> tuple[Tensor, Tensor, Tensor]:
         """One restart maximising ``loss_of(logits)`` (Tensor[B]) in the L∞ ball of radius eps (Tensor[B]),
         successful where the model misclassifies; ``checked`` = (findings, clean_correct) collects the
-        zero-gradient findings."""
+        zero-gradient findings. A non-finite iterate is discarded: never a success, never kept, and the search
+        goes on from the best iterate; ``iterates`` = [discarded, evaluated] counts them."""
         batch = x0.shape[0]
         view = (batch, *([1] * (x0.dim() - 1)))
         x = LinfBall(eps).random_init(x0, 1)[0]
@@ -168,7 +171,14 @@ class APGD(Attack):
                 previous = x
             x = new_x
             new_loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
-            new_loss = new_loss.nan_to_num(nan=float("-inf"))
+            finite = finite_iterates(x, 1)
+            iterates[0] += int((~finite).sum())
+            iterates[1] += batch
+            if not bool(finite.all()):
+                x = torch.where(finite.view(view), x, best_x)
+                grad = torch.where(finite.view(view), grad, best_grad)
+                fooled = fooled & finite
+            new_loss = torch.where(finite, new_loss.nan_to_num(nan=float("-inf")), float("-inf"))
             increases += (new_loss > loss).float()
             loss = new_loss
             improved = new_loss > best_loss

@@ -23,6 +23,22 @@ def improves(keep: str, success: Tensor, value: Tensor, best_success: Tensor, be
     return higher
 
 
+def finite_iterates(p: Tensor, batch_dims: int) -> Tensor:
+    """Whether each iterate is finite: Tensor[*p.shape[:batch_dims]] bool, False where any value is NaN or inf.
+    A non-finite iterate (e.g. an Adam step on an infinite input gradient) is not an input of the threat model:
+    it is never a success and never kept (:class:`KeptIterates`, APGD)."""
+    return p.flatten(batch_dims).isfinite().all(dim=-1)
+
+
+def non_finite_finding(discarded: int, iterates: int) -> list[str]:
+    """The finding that ``discarded`` of ``iterates`` evaluated iterates were NaN or inf (none: no finding)."""
+    if not discarded:
+        return []
+    return [f"{discarded} of {iterates} iterates were NaN or infinite (e.g. a step on an infinite input gradient: "
+            "a model with sqrt or log of its input at 0) and were discarded, never counted as a success; the "
+            "affected restarts searched less than asked, so prefer a signed-gradient protocol for this model"]
+
+
 def pick_restart(success: Tensor, loss: Tensor) -> Tensor:
     """Per example, the restart to return (Tensor[B] of indices into R): among the successful restarts the one
     with the highest loss, else the highest loss overall. success, loss: Tensor[R, B]."""
@@ -47,11 +63,15 @@ class KeptIterates:
         self.success = torch.zeros(restarts, batch, dtype=torch.bool, device=p.device)
         self.fooled = torch.zeros_like(self.success)
 
-    def update(self, p: Tensor, success: Tensor, value: Tensor) -> None:
+    def update(self, p: Tensor, success: Tensor, value: Tensor) -> Tensor:
         """Takes the iterates p (Tensor[R, B, ...]) with their success and values (Tensor[R, B]) where the rule
-        prefers them."""
-        better = improves(self.keep, success, value, self.success, self.loss, self.fooled)
+        prefers them; a non-finite iterate is never taken nor counted as a success. Returns where p was finite
+        (Tensor[R, B] bool)."""
+        finite = finite_iterates(p, 2)
+        success = success & finite
+        better = improves(self.keep, success, value, self.success, self.loss, self.fooled) & finite
         self.p = torch.where(better.view(*better.shape, *([1] * (p.dim() - 2))), p, self.p)
         self.loss = torch.where(better, value, self.loss)
         self.success = torch.where(better, success, self.success)
         self.fooled |= success
+        return finite

@@ -45,10 +45,17 @@ def clean_pass(model: nn.Module, clean: Tensor, labels: Tensor, check_model: boo
     ``check_model`` the findings of :func:`output_findings`.
 
     Raises:
-        ValueError: labels (Tensor[B] int64) outside [0, K).
+        ValueError: labels (Tensor[B] int64) outside [0, K); a model that modifies its input in place (the
+            caller's images are restored first).
     """
     with torch.no_grad():
+        before = clean.clone()
         logits = model(clean)
+        if not torch.equal(clean, before):
+            clean.copy_(before)
+            raise ValueError("the model modified its input in place (e.g. x.sub_(mean) or x /= std in forward): "
+                             "an attack would overwrite the caller's images and its own iterates; compute on a "
+                             "copy (x = (x - mean) / std) or wrap the model: lambda x: model(x.clone())")
         check_labels("y", labels, logits.shape[1])
         findings = output_findings(logits, lambda: model(clean)) if check_model else []
     return logits, predicted_classes(logits) == labels, findings

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from pyadvman._compat import renamed_keywords
 from pyadvman.attacks._checks import check_images_labels, check_labels, check_number, check_target
 from pyadvman.attacks.base import Attack
-from pyadvman.attacks.iterates import KeptIterates, pick_restart
+from pyadvman.attacks.iterates import KeptIterates, non_finite_finding, pick_restart
 from pyadvman.attacks.losses import Loss, get_loss
 from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
@@ -130,9 +130,11 @@ def projected_gradient_search(model: nn.Module, p0: Tensor, labels: Tensor, ball
         with torch.no_grad():
             p = rule.random_start(restarts).contiguous()
         kept = KeptIterates(p, protocol.keep)
+        discarded = 0
         for step in range(protocol.steps + 1):
             value, success = passes.evaluate(p)
-            kept.update(p, success, value)
+            finite = kept.update(p, success, value)
+            discarded += int((~finite).sum())
             active = ~kept.success if protocol.early_stop else None
             if step == protocol.steps or (active is not None and not bool(active.any())):
                 break
@@ -144,7 +146,7 @@ def projected_gradient_search(model: nn.Module, p0: Tensor, labels: Tensor, ball
         with torch.no_grad():
             images = render(kept.p)
             chosen = pick_restart(kept.success, kept.loss)
-    warn_findings("attack", findings)
+    warn_findings("attack", findings + non_finite_finding(discarded, (step + 1) * restarts * batch))
     return AttackResult(x_adv=images[chosen, torch.arange(batch, device=p0.device)], x_adv_restarts=images,
                         params=kept.p, clean=clean, success=kept.success, loss=kept.loss, clean_correct=clean_correct)
 

@@ -30,7 +30,9 @@ def runs_on_unfooled(x: Tensor, done: Tensor, count: int, run: Run, skip_fooled:
         rows = (~fooled).nonzero().flatten()
         if rows.numel() == 0:
             continue
-        images[r, rows], success[r, rows], loss[r, rows] = run(r, rows)
+        run_images, run_success, run_loss = run(r, rows)
+        images[r, rows], success[r, rows] = run_images, run_success
+        loss[r, rows] = run_loss.float()  # a float16 / bfloat16 model's loss, kept in float32 like PGD's
         if skip_fooled:
             fooled = fooled | success[r]
     return images, success, loss

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from pyadvman._atomic import write_atomic, write_json_atomic
 from pyadvman.data import font_selection
 from pyadvman.data.affine_transforms import theta_preset
 from pyadvman.data.cache import cache_root, content_key
@@ -101,11 +102,10 @@ def available_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) 
             identities = tuple(FontIdentity(*row) for row in json.loads(str(data["identities"])))
             return FontSet(kept, data["prototypes"], json.loads(str(data["rejected"])), identities)
     fonts = select_fonts(faces, size=cfg.size, progress=progress)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, paths=np.array([f.path for f in fonts.faces], dtype=str),
-             indices=np.array([f.index for f in fonts.faces], dtype=np.int64), prototypes=fonts.prototypes,
-             rejected=json.dumps(fonts.rejected), identities=json.dumps([astuple(i) for i in fonts.identities]))
-    os.replace(tmp, path)
+    write_atomic(path, lambda stream: np.savez(
+        stream, paths=np.array([f.path for f in fonts.faces], dtype=str),
+        indices=np.array([f.index for f in fonts.faces], dtype=np.int64), prototypes=fonts.prototypes,
+        rejected=json.dumps(fonts.rejected), identities=json.dumps([astuple(i) for i in fonts.identities])))
     return fonts
 
 
@@ -190,7 +190,7 @@ def generate_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -
             images[rows] = renderer(codes_t[rows, 0], codes_t[rows, 1], theta_t[rows]).numpy()
             images.flush()
             done = rows.stop
-            progress_path.write_text(json.dumps({"done": done}))
+            write_json_atomic({"done": done}, progress_path)
             bar.update(rows.stop - rows.start)
     del images
     test = cfg.test_transforms * num_fonts * num_letters

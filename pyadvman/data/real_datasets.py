@@ -99,31 +99,60 @@ def labels_to_tensor(labels: np.ndarray, count: int, name: str = "labels") -> to
     """Labels [N] of non-negative integers -> Tensor[N] int64.
 
     Raises:
-        DataError: wrong shape, non-integer or negative values.
+        DataError: wrong shape, non-integer (strings, floats, objects), negative or too large (beyond int64) values.
     """
     labels = np.asarray(labels)
     if labels.shape != (count,):
         raise DataError(f"{name} must have shape [{count}] (one per image), got {list(labels.shape)}")
-    if count and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
-        raise DataError(f"{name} must be non-negative integers, got dtype {labels.dtype}, min {labels.min()}")
+    if not count:
+        return torch.zeros(0, dtype=torch.int64)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{name} must be non-negative integers, got dtype {labels.dtype} (e.g. "
+                        f"{labels[0].item()!r}); map class names to 0 … K-1 first, e.g. `names, labels = "
+                        "np.unique(labels, return_inverse=True)`")
+    if labels.min() < 0 or labels.max() > np.iinfo(np.int64).max:
+        bad = labels[(labels < 0) | (labels > np.iinfo(np.int64).max)]
+        raise DataError(f"{name} must be non-negative integers, got {len(bad)} values out of range "
+                        f"(e.g. {bad[0]}; a -1 stored as unsigned reads as its largest value)")
     return torch.from_numpy(labels.astype(np.int64))
 
 
 def _class_names(source: str, *label_sets: torch.Tensor) -> tuple[str, ...]:
-    """"0" … "K-1" for labels that number the classes 0 … K-1 with each one present.
+    """"0" … "K-1" for labels that number the classes 0 … K-1 with each one present. Checked from the distinct
+    values only, so a stray huge label costs nothing before it is refused.
 
     Raises:
-        DataError: some class below the largest label has no example (e.g. labels {3, 7}).
+        DataError: some class below the largest label has no example (e.g. labels {3, 7}); the message names the
+            distinct values and the first empty classes.
+    """
+    present = torch.cat(label_sets).unique().tolist()
+    if not present or present[-1] == len(present) - 1:
+        return tuple(str(c) for c in range(len(present)))
+    gaps, expected = [], 0
+    for value in present:
+        gaps.extend(range(expected, min(value, expected + 5 - len(gaps))))
+        expected = value + 1
+        if len(gaps) >= 5:
+            break
+    empty = present[-1] + 1 - len(present)
+    shown = present if len(present) <= 10 else [*present[:5], "…", *present[-3:]]
+    raise DataError(f"{source}: labels must number the classes 0 … K-1 with every class present; got "
+                    f"{len(present)} distinct values {shown}, so {empty} classes below {present[-1]} would be "
+                    f"empty (first: {gaps}). Relabel them, e.g. `_, labels = np.unique(labels, "
+                    "return_inverse=True)`")
+
+
+def _check_labels_below(source: str, num_classes: int, *label_sets: torch.Tensor) -> None:
+    """Every label in [0, num_classes), checked before anything sized by the labels is allocated.
+
+    Raises:
+        DataError: naming the out-of-range values (the first few).
     """
     labels = torch.cat(label_sets)
-    present = labels.unique().tolist()
-    num_classes = present[-1] + 1 if present else 0
-    missing = sorted(set(range(num_classes)) - set(present))
-    if missing:
-        raise DataError(f"{source}: labels must number the classes 0 … K-1 with every class present; got classes "
-                        f"{present}, so {missing} would be empty classes. Relabel them, e.g. "
-                        "`_, labels = np.unique(labels, return_inverse=True)`")
-    return tuple(str(c) for c in range(num_classes))
+    bad = labels[labels >= num_classes].unique()
+    if bad.numel():
+        raise DataError(f"{source}: labels must lie in [0, {num_classes}) ({num_classes} classes given), got "
+                        f"{bad.numel()} other values (first: {bad[:5].tolist()})")
 
 
 def _check_same_image_shape(source: str, train: torch.Tensor, test: torch.Tensor) -> None:
@@ -177,6 +206,8 @@ def load_idx_dataset(root: str | Path, *, validation_size: int | None = None, na
         parts[part] = Split(images, labels_to_tensor(arrays[f"{part}_labels"], images.shape[0],
                                                      str(paths[f"{part}_labels"])))
     _check_same_image_shape(str(root), parts["train"].images, parts["test"].images)
+    if classes:
+        _check_labels_below(str(root), len(classes), parts["train"].labels, parts["test"].labels)
     names = classes or _class_names(str(root), parts["train"].labels, parts["test"].labels)
     size = len(parts["train"]) // 6 if validation_size is None else validation_size
     train, validation = split_off(parts["train"], size, "validation_size", split, split_seed)
@@ -263,11 +294,12 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
         _check_same_image_shape(str(path), images, test_images)
         test = Split(test_images, labels_to_tensor(arrays["test_labels"], test_images.shape[0],
                                                    f"{path}: test_labels"))
+        names = _class_names(str(path), full.labels, test.labels)
         train = full
     else:
+        names = _class_names(str(path), full.labels)  # before the split, whose quotas count every class
         size = len(full) // 7 if test_size is None else test_size
         train, test = split_off(full, size, "test_size", split, split_seed)
-    names = _class_names(str(path), full.labels, test.labels)
     size = len(train) // 10 if validation_size is None else validation_size
     train, validation = split_off(train, size, "validation_size", split, split_seed + 1)
     if read_as != "NHW" and layout == "auto":

@@ -15,6 +15,7 @@ from pyadvman.attacks import (
     PGD,
     AttackProtocol,
     LearnedManifoldAttack,
+    Square,
     attack_in_batches,
 )
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes
@@ -146,3 +147,38 @@ def test_numpy_scalars_are_numbers() -> None:
     attack = PGD(eps=np.float32(0.3), protocol=AttackProtocol(steps=np.int64(3), restarts=np.int32(2)))
     model, x, y = _model_and_data(n=4)
     assert attack.run(model, x, y).x_adv_restarts.shape[0] == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("attack", [APGD(eps=0.1, protocol=replace(APGD().protocol, steps=10)),
+                                    Square(eps=0.1, queries=50)], ids=["apgd", "square"])
+def test_apgd_and_square_run_half_precision_models_within_the_exact_ball(dtype, attack) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).to(dtype)
+    x, y = torch.rand(6, 1, 4, 4).to(dtype), torch.tensor([0, 1, 2, 0, 1, 2])
+    result = attack.run(model, x, y)
+    assert result.x_adv.dtype == dtype and result.loss.dtype == torch.float32
+    assert float((result.x_adv.double() - x.double()).abs().max()) <= 0.1
+    # the success judged is the model's own prediction at the returned images
+    fooled = predicted_classes(model(result.x_adv)) != y
+    assert torch.equal(result.success.any(dim=0) & result.clean_correct, fooled & result.clean_correct)
+
+
+class NormalisesInPlace(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.sub_(0.5).div_(0.25)
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.parametrize("attack", [PGD(eps=0.1, protocol=AttackProtocol(steps=2)), APGD(eps=0.1),
+                                    Square(eps=0.1, queries=10)], ids=["pgd", "apgd", "square"])
+def test_a_model_that_modifies_its_input_in_place_is_named_and_the_images_kept(attack) -> None:
+    x, y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    original = x.clone()
+    with pytest.raises(ValueError, match=r"the model modified its input in place .* lambda x: model\(x\.clone\(\)\)"):
+        attack.run(NormalisesInPlace(), x, y)
+    assert torch.equal(x, original)

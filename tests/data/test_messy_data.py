@@ -77,9 +77,56 @@ def test_a_split_without_a_class_is_refused(tmp_path) -> None:
 
 def test_labels_with_empty_classes_are_refused_with_a_relabelling_hint(tmp_path) -> None:
     np.savez(tmp_path / "gaps.npz", images=np.zeros((40, 4, 4), np.uint8), labels=np.repeat([3, 7], 20))
-    with pytest.raises(DataError, match=r"got classes \[3, 7\], so \[0, 1, 2, 4, 5, 6\] would be empty classes\. "
-                                        r"Relabel them, e\.g\. `_, labels = np\.unique\(labels, return_inverse=True\)`"):
+    with pytest.raises(DataError, match=r"got 2 distinct values \[3, 7\], so 6 classes below 7 would be empty "
+                                        r"\(first: \[0, 1, 2, 4, 5\]\)\. "
+                                        r"Relabel them, e\.g\. `_, labels = np\.unique\(labels, "
+                                        r"return_inverse=True\)`"):
         load_npz_dataset(tmp_path / "gaps.npz")
+
+
+def test_one_stray_label_is_refused_at_once_in_one_short_line(tmp_path) -> None:
+    labels = np.repeat([0, 1], 20)
+    labels[5] = 100_000_000
+    np.savez(tmp_path / "stray.npz", images=np.zeros((40, 4, 4), np.uint8), labels=labels)
+    with pytest.raises(DataError, match=r"3 distinct values \[0, 1, 100000000\], so 99999998 classes below "
+                                        r"100000000 would be empty \(first: \[2, 3, 4, 5, 6\]\)") as caught:
+        load_npz_dataset(tmp_path / "stray.npz")
+    assert len(str(caught.value)) < 400
+
+
+def test_a_minus_one_stored_as_unsigned_is_named_not_counted(tmp_path) -> None:
+    labels = np.repeat(np.array([0, 1], np.uint32), 20)
+    labels[3] = np.uint32(4294967295)
+    np.savez(tmp_path / "u32.npz", images=np.zeros((40, 4, 4), np.uint8), labels=labels)
+    with pytest.raises(DataError, match=r"distinct values \[0, 1, 4294967295\]"):
+        load_npz_dataset(tmp_path / "u32.npz")
+    np.savez(tmp_path / "u64.npz", images=np.zeros((40, 4, 4), np.uint8),
+             labels=np.where(np.arange(40) == 3, np.uint64(2**64 - 1), np.arange(40, dtype=np.uint64) % 2))
+    with pytest.raises(DataError, match=r"u64\.npz: labels must be non-negative integers, got 1 values out of range "
+                                        r"\(e\.g\. 18446744073709551615; a -1 stored as unsigned"):
+        load_npz_dataset(tmp_path / "u64.npz")
+
+
+def test_string_labels_are_refused_with_the_mapping_to_use(tmp_path) -> None:
+    np.savez(tmp_path / "names.npz", images=np.zeros((4, 4, 4), np.uint8), labels=np.array(["cat", "dog"] * 2))
+    with pytest.raises(DataError, match=r"names\.npz: labels must be non-negative integers, got dtype <U3 "
+                                        r"\(e\.g\. 'cat'\); map class names"):
+        load_npz_dataset(tmp_path / "names.npz")
+
+
+def test_labels_beyond_the_given_classes_are_refused_before_the_split(tmp_path) -> None:
+    root = tmp_path / "idx"
+    root.mkdir()
+    arrays = {"train-images-idx3-ubyte": np.zeros((30, 4, 4), np.uint8),
+              "train-labels-idx1-ubyte": np.repeat(np.arange(3, dtype=np.uint8), 10),
+              "t10k-images-idx3-ubyte": np.zeros((3, 4, 4), np.uint8),
+              "t10k-labels-idx1-ubyte": np.array([0, 1, 250], np.uint8)}
+    for name, array in arrays.items():
+        (root / name).write_bytes(bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+                                  + array.tobytes())
+    with pytest.raises(DataError, match=r"labels must lie in \[0, 3\) \(3 classes given\), got 1 other values "
+                                        r"\(first: \[250\]\)"):
+        load_idx_dataset(root, classes=("a", "b", "c"))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])

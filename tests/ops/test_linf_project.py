@@ -96,6 +96,32 @@ def test_exact_nudges_for_many_tiny_bounds(device, dtype) -> None:
     assert bool(((out - x0).abs() <= eps).all())
 
 
+EVERY_DTYPE = [torch.float32, torch.float64, torch.float16, torch.bfloat16]  # CPU half: the twin's path
+
+
+@pytest.mark.parametrize("eps", [0.1, 8 / 255, 0.3])
+@pytest.mark.parametrize(("on", "dtype_"), [
+    *(pytest.param("cpu", dt, id=f"cpu-{str(dt)[6:]}") for dt in EVERY_DTYPE),
+    *(pytest.param("cuda", dt, marks=pytest.mark.cuda, id=f"cuda-{str(dt)[6:]}") for dt in EVERY_DTYPE)])
+def test_the_bound_is_exact_for_every_dtype(on, dtype_, eps) -> None:
+    """|out − x0| <= eps with the difference taken exactly (in float64 after widening, as a checker that
+    upcasts does): rounding the difference to float16 hid an excess for 38 of 4,096 centres below 0.1."""
+    device, dtype = on, dtype_
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(64, 4096, generator=g).to(dtype).to(device)
+    x = torch.cat([torch.ones_like(x0), torch.zeros_like(x0)])
+    out = linf_project(x, x0.repeat(2, 1), eps)
+    distance = (out.double() - x0.repeat(2, 1).double()).abs()
+    assert int((distance > eps).sum()) == 0
+    assert torch.equal(out, linf_project_reference(x, x0.repeat(2, 1), eps))
+    # the ball is not shrunk either: one nudge at most, so a bound lies within one ulp of x0 ± eps rounded down
+    ulp = torch.finfo(dtype).eps * torch.maximum(out.double().abs(), torch.tensor(eps, dtype=torch.float64))
+    centre = x0.repeat(2, 1).double()
+    reaches = torch.where(x > x0.repeat(2, 1), (centre + eps).clamp(max=1.0),
+                          torch.where(x < x0.repeat(2, 1), (centre - eps).clamp(min=0.0), centre))
+    assert bool(((out.double() - reaches).abs() <= 2 * ulp).all())
+
+
 def test_per_example_eps_rounds_down_to_the_dtype() -> None:
     """A float64 radius not representable in float32 becomes the largest float32 below it (numpy's
     nextafter as the independent reference), so a float64 checker passes too."""
