@@ -2,9 +2,9 @@
 internal errors keep their traceback.
 
 Every message names what is wrong (an option, a file, an array), what was expected and what was received.
-All of them derive from ValueError or FloatingPointError, so ``except ValueError`` keeps working, except two that
-are not a mistake in the input: a missing optional dependency (ImportError) and a study's cell whose worker kept
-dying (RuntimeError).
+All of them derive from ValueError or FloatingPointError, so ``except ValueError`` keeps working, except three that
+are not a mistake in the input: a missing optional dependency (ImportError), a study's cell whose worker kept
+dying (RuntimeError) and a folder that another process is writing (OSError).
 """
 
 from __future__ import annotations
@@ -72,3 +72,8 @@ class MissingDependencyError(ImportError):
 class CellLostError(RuntimeError):
     """A cell of a study's grid could not finish because its worker died more often than the executor retries;
     what it finished is in the run folder, and ``--resume`` continues it."""
+
+
+class FolderInUseError(OSError):
+    """A run folder (or AutoAttack state folder) that another live process is writing: its lock file names the
+    process (pid, host, command, start time); nothing was written."""

@@ -31,6 +31,7 @@ from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult, classes_of
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.distributed import gather, init_processes
+from pyadvman.folder_lock import folder_lock
 from pyadvman.precision import PRECISIONS
 
 
@@ -84,11 +85,21 @@ def evaluate_robustness(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tens
 
     Raises:
         ValueError: batch_size < 1, an unknown precision, y not of length N, or a state file from another
-            evaluation (named, with what differs).
+            evaluation (named, with what differs). FolderInUseError: another live process evaluates into
+            ``state_dir`` (pyadvman.folder_lock).
     """
+    if state_dir is None:
+        return _evaluate(attack, model, x, y, batch_size, seed, None, device, progress, precision)
+    with folder_lock(state_dir, "AutoAttack evaluation"):
+        return _evaluate(attack, model, x, y, batch_size, seed, Path(state_dir), device, progress, precision)
+
+
+def _evaluate(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tensor, batch_size: int, seed: int,
+              state_dir: Path | None, device: str | torch.device | None, progress: bool,
+              precision: str | None) -> AutoAttackResult:
     if precision is not None:
         warnings.warn("evaluate_robustness(precision=...) is deprecated and will be removed in pyadvman 0.3: give "
-                      "the attack execution=Execution(precision=...) (CHANGELOG.md)", DeprecationWarning, stacklevel=2)
+                      "the attack execution=Execution(precision=...) (CHANGELOG.md)", DeprecationWarning, stacklevel=3)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         attack = attack.with_execution(precision=precision)

@@ -26,7 +26,7 @@ from pyadvman.errors import UnreadableFileError, check_fields
 from pyadvman.experiments.claims_criteria import CRITERIA_VERSION, evaluate_claims
 from pyadvman.experiments.claims_report import figures, report
 from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir, locks_its_folder
 from pyadvman.experiments.grid import ModelKey, Study, load_study_data, prepare_study, run_grid
 from pyadvman.experiments.manifold_quality import learned_manifold_quality
 from pyadvman.experiments.model_evaluation import evaluate_model
@@ -177,6 +177,7 @@ def first_rendering(metrics_path: Path, now: dict) -> dict | None:
             "verdicts": {key: claim.get("verdict") for key, claim in earlier.get("claims", {}).items()}}
 
 
+@locks_its_folder("claims")
 def run(cfg: ClaimsConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True, executor: Executor | None = None) -> dict:
     """Runs the claims experiment into ``out_dir`` (default runs/claims-<dataset>) and returns metrics.json's

@@ -22,7 +22,7 @@ from pyadvman.errors import check_fields
 from pyadvman.experiments import flatness_criteria, flatness_report
 from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir, locks_its_folder
 from pyadvman.experiments.strong_evaluation import autoattack_record
 from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
 from pyadvman.models import build_model
@@ -197,6 +197,7 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
     return {"records": records, "autoattack": autoattack}
 
 
+@locks_its_folder("flatness")
 def run(cfg: FlatnessConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains each variant keeping every epoch's weights, measures robust losses and both flatness measures at

@@ -3,6 +3,7 @@ folder each), cells/ (who ran each model, pyadvman.experiments.cells) and cached
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pyadvman._atomic import write_json_atomic, write_text_atomic
 from pyadvman._file_reading import read_json
 from pyadvman.data import DatasetSplits
 from pyadvman.errors import UnreadableFileError
+from pyadvman.folder_lock import folder_lock
 from pyadvman.training.run_folder import start_run
 
 logger = logging.getLogger(__name__)
@@ -19,6 +21,23 @@ logger = logging.getLogger(__name__)
 def default_out_dir(experiment: str, dataset: str) -> Path:
     """runs/<experiment>-<dataset>, the folder a run writes to unless told otherwise."""
     return Path("runs") / f"{experiment}-{dataset}"
+
+
+def locks_its_folder(experiment: str) -> Callable[[Callable], Callable]:
+    """Decorates a study's ``run(cfg, out_dir=None, **options)`` so that its folder (default
+    runs/<experiment>-<dataset>) has one writer while it runs: another live process writing it makes the call
+    fail at once with FolderInUseError (pyadvman.folder_lock)."""
+
+    def decorate(run: Callable) -> Callable:
+        @functools.wraps(run)
+        def locked(cfg: object, out_dir: str | Path | None = None, **options: object) -> dict:
+            out = Path(out_dir) if out_dir else default_out_dir(experiment, cfg.dataset)
+            with folder_lock(out, f"{experiment} study"):
+                return run(cfg, out, **options)
+
+        return locked
+
+    return decorate
 
 
 class ExperimentFolder:

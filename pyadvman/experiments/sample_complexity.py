@@ -13,7 +13,7 @@ from pyadvman.experiments.claims_criteria import CLAIMS, CRITERIA_VERSION, claim
 from pyadvman.experiments.claims_report import protocol_sections
 from pyadvman.experiments.estimates import records_by_size, size_estimates
 from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir, locks_its_folder
 from pyadvman.experiments.grid import load_study_data, prepare_study, run_grid
 from pyadvman.experiments.model_evaluation import evaluate_model
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
@@ -113,6 +113,7 @@ def _claim4_section(metrics: dict) -> list[str]:
              "margins\"), applied to this grid's models."), "", *protocol_sections(claim), verdict_line(claim), ""]
 
 
+@locks_its_folder("sample-complexity")
 def run(cfg: SampleComplexityConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains and evaluates the grid into ``out_dir`` (default runs/sample-complexity-<dataset>); writes

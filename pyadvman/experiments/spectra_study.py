@@ -27,7 +27,7 @@ from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import check_fields
 from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.experiments.executors import Executor
-from pyadvman.experiments.folder import ExperimentFolder, default_out_dir
+from pyadvman.experiments.folder import ExperimentFolder, default_out_dir, locks_its_folder
 from pyadvman.experiments.report import interval, table, tests_table, verdict_line
 from pyadvman.experiments.study_config import variant_label
 from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
@@ -203,6 +203,7 @@ def spectra_cell(run: VariantRun, variant: str, progress: bool) -> dict:
     return folder.cached(folder.models / variant / "spectra.json", lambda: measure(cfg, trained.model, data))
 
 
+@locks_its_folder("spectra")
 def run(cfg: SpectraConfig, out_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = True, executor: Executor | None = None) -> dict:
     """Trains each variant, measures spectra and confidence, and writes metrics.json ({"config", "results":

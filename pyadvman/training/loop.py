@@ -25,6 +25,7 @@ from pyadvman.configs import config_record
 from pyadvman.data import DatasetSplits, load_dataset
 from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.errors import ConfigError, TrainingDivergedError
+from pyadvman.folder_lock import folder_lock
 from pyadvman.models import build_model
 from pyadvman.precision import PRECISIONS
 from pyadvman.training.config import TrainConfig
@@ -188,7 +189,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
         DataError: resuming on other data than the run started with (data.json). ConfigError: a train_size
             above the training split, or a checkpoint selection that needs an empty validation split.
         TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
+        FolderInUseError: another live process writes out_dir (pyadvman.folder_lock).
     """
+    with folder_lock(out_dir, "training run"):
+        return _train(cfg, out_dir, data=data, resume=resume, progress=progress)
+
+
+def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None, resume: bool,
+           progress: bool) -> TrainResult:
     device = cfg.execution.torch_device()
     if data is None:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)

@@ -14,12 +14,14 @@ from pyadvman.configs import config_from_record, config_record, nested_config_fi
 from pyadvman.data.fingerprint import fingerprint_differences
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.errors import DataError, UnreadableFileError
+from pyadvman.folder_lock import LOCK_FILE
 
 logger = logging.getLogger(__name__)
 
-# Files a run writes before it has produced anything; a folder holding nothing else (but empty files, such as
-# the metrics.jsonl of a run that failed in its first epoch) can be reused.
-_START_FILES = ("config.json", "data.json")
+# Files a run writes before it has produced anything (and its writer's lock, pyadvman.folder_lock); a folder
+# holding nothing else (but empty files, such as the metrics.jsonl of a run that failed in its first epoch) can be
+# reused.
+_START_FILES = ("config.json", "data.json", LOCK_FILE)
 # an experiment folder's record of who ran each model (pyadvman.experiments.cells): bookkeeping, not a result, so
 # a run whose first cell failed at once is started afresh like one that never started
 _BOOKKEEPING_DIRS = ("cells",)
