@@ -246,6 +246,7 @@ class AttackCommand:
     seed: int = 0  # seed of the random starts
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
     manifold: str | None = None  # manifold.pt for --attack on-learned-manifold
+    data_changed_ok: bool = False  # attack on data that differ from the run's data.json (the output says so)
     out: Path | None = None  # also write the result to this JSON file
 
 
@@ -260,6 +261,7 @@ class EvaluateCommand:
     device: str = "cpu"  # cpu | cuda | cuda:N | auto (under torchrun: the local GPU)
     batch_size: int = 500  # examples per batch
     state_dir: Path | None = None  # AutoAttack's resumable state (default RUN/evaluation/autoattack-…)
+    data_changed_ok: bool = False  # evaluate on data that differ from the run's data.json (the output says so)
     out: Path | None = None  # also write the result to this JSON file
 
 
@@ -296,16 +298,36 @@ def _attack_settings(name: str, args: list[str], command_class: type, names: tup
     return parse(f"pyadvman {command_class.__name__[:-7].lower()}", options, args, command_class.__doc__), entry
 
 
-def _load_run(run: Path, device: str):
-    """The run's model on ``device`` (under torchrun "cuda" is the local GPU), its config and its dataset."""
+def _load_run(run: Path, device: str, data_changed_ok: bool):
+    """The run's model on ``device`` (under torchrun "cuda" is the local GPU), its config, its dataset and how
+    that dataset differs from the one the run was trained on (data.json; empty when it does not).
+
+    Raises:
+        DataError: the data differ from the run's data.json (what differs is named) and not ``data_changed_ok``.
+    """
+    from pyadvman._file_reading import read_json
     from pyadvman.data import load_dataset
+    from pyadvman.data.fingerprint import fingerprint_differences
     from pyadvman.distributed import Processes
+    from pyadvman.errors import DataError
     from pyadvman.execution import resolve_device
     from pyadvman.training import load_trained
 
     processes = Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     model, cfg = load_trained(run, map_location=resolve_device(device, processes))
-    return model, cfg, load_dataset(cfg.dataset, **cfg.dataset_options)
+    data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    recorded = Path(run) / "data.json"
+    differences = (fingerprint_differences(read_json(recorded, "restore it, or pass --data-changed-ok"),
+                                           data.fingerprint) if recorded.is_file() else [])
+    if differences and not data_changed_ok:
+        raise DataError(f"{run} was trained on other data than {cfg.dataset} {cfg.dataset_options or ''} gives "
+                        f"now ({'; '.join(differences)}); a relative path resolves against the current "
+                        "directory. Run from where it was trained, restore the data, or pass --data-changed-ok "
+                        "to evaluate on these data anyway")
+    if differences:
+        logging.getLogger("pyadvman").warning("%s: evaluating on data that differ from the run's (%s)", run,
+                                              "; ".join(differences))
+    return model, cfg, data, differences
 
 
 def _attack(args: list[str]) -> int:
@@ -320,7 +342,7 @@ def _attack(args: list[str]) -> int:
     name = take_option(args, "--attack", "pgd")
     command, entry = _attack_settings(name, args, AttackCommand, tuple(ATTACKS), {})
     _positive("examples", command.examples)
-    model, _, data = _load_run(command.run, command.device)
+    model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
     settings = built_fields(entry.builder, command.settings)
     if entry.extras.get("targets"):
         settings["targets"] = min(settings.get("targets", 9), autoattack_targets(len(data.classes)))
@@ -339,7 +361,7 @@ def _attack(args: list[str]) -> int:
     result = attack_in_batches(attack, model, test.images, test.labels, keep_images=False, desc=name, **extras)
     _write({"run": str(command.run), "attack": name, "settings": command_line.build_record(command.settings),
             "examples": len(test), "clean_accuracy": result.clean_accuracy(), "success_rate": result.success_rate(),
-            "robust_accuracy": result.robust_accuracy()}, command.out)
+            "robust_accuracy": result.robust_accuracy(), **_data_changed(changed)}, command.out)
     return 0
 
 
@@ -360,7 +382,7 @@ def _evaluate(args: list[str]) -> int:
     command, entry = _attack_settings(name, args, EvaluateCommand, names, defaults)
     _positive("examples", command.examples)
     _positive("batch_size", command.batch_size)
-    model, _, data = _load_run(command.run, command.device)
+    model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
     test = data.test
     attacked = test.first(min(command.examples, len(test)))
     torch.manual_seed(command.seed)
@@ -374,8 +396,13 @@ def _evaluate(args: list[str]) -> int:
             "success_rate": None if entry.extras.get("skips_fooled") else robust.success_rate(),
             "attack": {**description, "examples": len(attacked)},
             "mean_max_probability": float(stats["max_probability"].mean()),
-            "mean_logit_margin": float(stats["logit_margin"].mean())}, command.out)
+            "mean_logit_margin": float(stats["logit_margin"].mean()), **_data_changed(changed)}, command.out)
     return 0
+
+
+def _data_changed(differences: list[str]) -> dict:
+    """The output's record of data that differ from the run's (--data-changed-ok), nothing when they do not."""
+    return {"data_changed": differences} if differences else {}
 
 
 def _recorded_config(run: str) -> dict:

@@ -155,7 +155,7 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
     after = evaluation["attack"]["robust_accuracy_after"]
     assert list(after) == ["APGD-CE", "APGD-DLR"] and after["APGD-DLR"] == evaluation["robust_accuracy"]
     state = Path(evaluation["attack"]["state_dir"])
-    assert sorted(p.name for p in state.iterdir()) == ["batch_00000.pt", "batch_00001.pt"]
+    assert sorted(p.name for p in state.iterdir()) == [".lock", "batch_00000.pt", "batch_00001.pt"]
     assert main(auto) == 0  # resumed from the finished state: the same numbers
     assert json.loads(capsys.readouterr().out)["attack"]["robust_accuracy_after"] == after
     assert main(["evaluate", "--run", str(run_dir), "--attack", "autoattack", "--examples", "20"]) == 2
@@ -180,6 +180,26 @@ def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -
     assert main(args) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
+
+
+def test_evaluate_and_attack_refuse_data_that_changed_since_training(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
+    run_dir = tmp_path / "train"
+    assert main(["train", "--preset", "quick", "--out", str(run_dir), "--dataset", "npz", "--dataset-options",
+                 options, "--epochs", "1", "--eval-examples", "0", "--no-progress"]) == 0
+    capsys.readouterr()
+    with np.load(npz) as arrays:
+        images, labels = arrays["images"], arrays["labels"]
+    np.savez(npz, images=images, labels=(labels + 1) % 3)  # the same file name, other labels
+    for command in (["evaluate", "--protocol.steps", "2"], ["attack", "--protocol.steps", "2"]):
+        assert main([*command, "--run", str(run_dir), "--examples", "20"]) == 2
+        err = capsys.readouterr().err
+        assert f"{run_dir} was trained on other data than npz" in err and "content (sha256" in err
+        assert "--data-changed-ok" in err and len(err.strip().splitlines()) == 1
+        assert main([*command, "--run", str(run_dir), "--examples", "20", "--data-changed-ok"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert any("content (sha256" in d for d in result["data_changed"])
 
 
 def _run_command(out: Path, npz: Path) -> list[str]:
