@@ -305,20 +305,17 @@ def _load_run(run: Path, device: str, data_changed_ok: bool):
     Raises:
         DataError: the data differ from the run's data.json (what differs is named) and not ``data_changed_ok``.
     """
-    from pyadvman._file_reading import read_json
     from pyadvman.data import load_dataset
-    from pyadvman.data.fingerprint import fingerprint_differences
     from pyadvman.distributed import Processes
     from pyadvman.errors import DataError
     from pyadvman.execution import resolve_device
     from pyadvman.training import load_trained
+    from pyadvman.training.run_folder import data_differences
 
     processes = Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     model, cfg = load_trained(run, map_location=resolve_device(device, processes))
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
-    recorded = Path(run) / "data.json"
-    differences = (fingerprint_differences(read_json(recorded, "restore it, or pass --data-changed-ok"),
-                                           data.fingerprint) if recorded.is_file() else [])
+    differences = data_differences(Path(run), data, "restore it, or pass --data-changed-ok")
     if differences and not data_changed_ok:
         raise DataError(f"{run} was trained on other data than {cfg.dataset} {cfg.dataset_options or ''} gives "
                         f"now ({'; '.join(differences)}); a relative path resolves against the current "

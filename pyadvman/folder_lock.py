@@ -64,14 +64,15 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
     """
     folder = Path(folder)
     key = folder.resolve()
-    if fcntl is None or not _is_main_process() or key in _held:
-        _held[key] = _held.get(key, 0) + 1
+    if fcntl is None or not _is_main_process():
+        yield
+        return
+    if key in _held:  # this process holds it already: a nested call shares the hold
+        _held[key] += 1
         try:
             yield
         finally:
             _held[key] -= 1
-            if not _held[key]:
-                del _held[key]
         return
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import zipfile
 import zlib
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -128,12 +129,8 @@ def _class_names(source: str, *label_sets: torch.Tensor) -> tuple[str, ...]:
     present = torch.cat(label_sets).unique().tolist()
     if not present or present[-1] == len(present) - 1:
         return tuple(str(c) for c in range(len(present)))
-    gaps, expected = [], 0
-    for value in present:
-        gaps.extend(range(expected, min(value, expected + 5 - len(gaps))))
-        expected = value + 1
-        if len(gaps) >= 5:
-            break
+    seen = set(present)
+    gaps = list(islice((c for c in range(present[-1]) if c not in seen), 5))  # ends by len(present) + 5 tries
     empty = present[-1] + 1 - len(present)
     shown = present if len(present) <= 10 else [*present[:5], "…", *present[-3:]]
     raise DataError(f"{source}: labels must number the classes 0 … K-1 with every class present; got "

@@ -61,6 +61,17 @@ def holds_results(root: Path) -> bool:
                                  and p.relative_to(root).parts[0] not in _BOOKKEEPING_DIRS for p in root.rglob("*"))
 
 
+def data_differences(root: Path, data: DatasetSplits, advice: str) -> list[str]:
+    """How ``data`` differ, in words, from the fingerprint the run in ``root`` recorded in data.json (empty when
+    they match or the run recorded none).
+
+    Raises:
+        UnreadableFileError: a damaged data.json (``advice`` says what to do).
+    """
+    recorded = root / "data.json"
+    return fingerprint_differences(read_json(recorded, advice), data.fingerprint) if recorded.is_file() else []
+
+
 def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> None:
     """Creates ``root`` and writes config.json and data.json (the data's fingerprint), refusing to mix runs.
 
@@ -88,11 +99,10 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
         if changed:
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")
-        if data_file.is_file():
-            differences = fingerprint_differences(read_json(data_file, advice), data.fingerprint)
-            if differences:
-                raise DataError(f"{root} was started on other data than given now ({'; '.join(differences)}); "
-                                "resume it with the data it started on, or choose another out_dir")
+        differences = data_differences(root, data, advice)
+        if differences:
+            raise DataError(f"{root} was started on other data than given now ({'; '.join(differences)}); "
+                            "resume it with the data it started on, or choose another out_dir")
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, config)
     write_json_atomic(data.fingerprint, data_file)
