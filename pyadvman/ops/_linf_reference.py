@@ -60,12 +60,13 @@ def linf_ball_reference(
     e = round_down(eps, dtype, device)
     if e.dim() == 1:
         e = rows(e)
-    # the bounds' distance to x0 as a float64 checker computes it (rounded to the dtype, the difference can
-    # hide an excess: in float16 for centres below eps); within it, a dtype or float32 checker passes too
+    # the bounds' distance to x0: for float16 / bfloat16 as a float64 checker computes it (rounded to the dtype,
+    # the difference can hide an excess for centres below eps), else in the dtype (csrc/linf_rounding.h)
+    wide = (lambda t: t.double()) if dtype in _COMPUTE_DTYPE else (lambda t: t)
     lower = x0 - e
-    lower = torch.where(x0.double() - lower.double() > e.double(), nextafter(lower, float("inf")), lower)
+    lower = torch.where(wide(x0) - wide(lower) > wide(e), nextafter(lower, float("inf")), lower)
     upper = x0 + e
-    upper = torch.where(upper.double() - x0.double() > e.double(), nextafter(upper, -float("inf")), upper)
+    upper = torch.where(wide(upper) - wide(x0) > wide(e), nextafter(upper, -float("inf")), upper)
 
     v = x
     if grad is not None:

@@ -17,8 +17,8 @@ def linf_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float 
     out = clamp(min(max(x, x0 − eps), x0 + eps), lo, hi), the projection Π of PGD (Madry et al., "Towards
     Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018, Sec. 2.1; docs/papers.md §1 and §3).
 
-    Guarantee: ``lo <= out <= hi`` and ``(out - x0).abs() <= eps`` hold exactly whether a checker subtracts in
-    the output dtype, in float32 or in float64 (``out.double() - x0.double()``), float16 and bfloat16 included,
+    Guarantee: ``lo <= out <= hi`` and ``(out - x0).abs() <= eps`` hold exactly when a checker subtracts in the
+    output dtype or in float32, and for float16 and bfloat16 also in float64 (``out.double() - x0.double()``),
     wherever the ball meets the box (x0 in [lo − eps, hi + eps]; otherwise the box wins). The usual x0 ± eps rounds outwards for about a third
     of float32 pixels at eps = 0.1; here eps and hi are rounded down and lo up to the dtype, and a bound
     that still fails the checker moves one ulp inwards.

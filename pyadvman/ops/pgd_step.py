@@ -22,8 +22,8 @@ _DOC_ARGS = """
         active (Tensor[B] or Tensor[R, B] bool, optional): where False the example keeps x_adv unchanged
             (per-example early stop).
 
-    Guarantee: ``lo <= out <= hi`` and ``(out - x0).abs() <= eps`` hold exactly whether a checker subtracts in
-    the output dtype, in float32 or in float64 (see :func:`pyadvman.ops.linf_project`). Not differentiable.
+    Guarantee: ``lo <= out <= hi`` and ``(out - x0).abs() <= eps`` hold exactly when a checker subtracts in the
+    output dtype or float32, for float16 and bfloat16 also in float64 (see :func:`pyadvman.ops.linf_project`). Not differentiable.
 
     Dtypes: float32 and float64 on CPU (float16/bfloat16 on CPU run on the pure-PyTorch twin); float32,
     float16, bfloat16 and float64 on CUDA, where the step is computed in float32 and rounded once.
