@@ -23,6 +23,22 @@ def nan_for_null(value: object) -> object:
     return value
 
 
+def require_file(path: Path, what: str) -> None:
+    """Checks that ``path`` is a regular file before it is read (a device such as /dev/zero would never end).
+
+    Raises:
+        FileNotFoundError: nothing at path. IsADirectoryError: a folder. UnreadableFileError: a device, pipe or
+        socket. Each message starts with ``what`` and the path.
+    """
+    if path.is_file():
+        return
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is a folder, not a file")
+    raise UnreadableFileError(path, "not a regular file but a device, pipe or socket", f"give the {what} itself")
+
+
 def read_json(path: str | Path, advice: str, *, measurements: bool = False) -> object:
     """The JSON value stored in ``path``; with ``measurements`` (records of numbers only, no optional fields)
     nulls come back as NaN (:func:`nan_for_null`).
@@ -60,12 +76,11 @@ def load_checkpoint(path: str | Path, advice: str) -> dict:
     from the file (never from a full GPU); ``load_state_dict`` moves the values where they belong.
 
     Raises:
-        FileNotFoundError: no such file. UnreadableFileError: a truncated or corrupt file (the message gives
-            ``advice``).
+        FileNotFoundError / IsADirectoryError: no such file. UnreadableFileError: a truncated or corrupt file
+            (the message gives ``advice``), or a device.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+    require_file(path, "checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (loading on the CPU, whatever fails comes from the file's bytes)

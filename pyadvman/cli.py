@@ -60,7 +60,7 @@ class DataCommand:
 
     name: Annotated[str, tyro.conf.Positional]  # the dataset
     preset: str = "quick"  # the FONTS preset
-    options: dict = field(default_factory=dict)  # loader options as JSON, e.g. '{"path": "my.npz"}'
+    dataset_options: dict = field(default_factory=dict)  # loader options as JSON, e.g. '{"path": "my.npz"}'
     figure: Path | None = None  # also save a PNG of the first 64 training images
 
 
@@ -69,8 +69,9 @@ def _data(args: list[str]) -> int:
     from pyadvman.data.image_tiles import tile
 
     options = command_options("DataOptions", DataCommand, choices={"name": DATASETS, "preset": FONTS_PRESETS})
-    command = parse("pyadvman data", options, upgrade_args(args, [DataCommand]), DataCommand.__doc__)
-    options = dict(command.options)
+    renamed = {"--options": lambda value: ["--dataset-options", value]}  # the name train and the studies use
+    command = parse("pyadvman data", options, upgrade_args(args, [DataCommand], renamed), DataCommand.__doc__)
+    options = dict(command.dataset_options)
     if command.name == "fonts":
         options.setdefault("preset", command.preset)
     data = load_dataset(command.name, **options)

@@ -63,6 +63,47 @@ def _float_rule(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
                                     str_from_instance=lambda x: [f"{x:g}"])
 
 
+def integer(text: str) -> int:
+    """An integer written in decimal ("1000", "-1").
+
+    Raises:
+        ValueError: anything else (``1e3``, ``2.5``).
+    """
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be an integer, got {text!r}") from None
+
+
+@REGISTRY.primitive_rule
+def _int_rule(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
+    if info.type is not int:
+        return None
+    return PrimitiveConstructorSpec(nargs=1, metavar="INT", instance_from_str=lambda args: integer(args[0]),
+                                    is_instance=lambda x: isinstance(x, int) and not isinstance(x, bool),
+                                    str_from_instance=lambda x: [str(x)])
+
+
+def path(text: str) -> Path:
+    """A file or folder path; an empty one (an unset shell variable) would be the current directory.
+
+    Raises:
+        ValueError: an empty path.
+    """
+    if not text.strip():
+        raise ValueError("must be a path, got an empty string (an unset shell variable?); write . for the "
+                         "current directory")
+    return Path(text)
+
+
+@REGISTRY.primitive_rule
+def _path_rule(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
+    if info.type is not Path:
+        return None
+    return PrimitiveConstructorSpec(nargs=1, metavar="PATH", instance_from_str=lambda args: path(args[0]),
+                                    is_instance=lambda x: isinstance(x, Path), str_from_instance=lambda x: [str(x)])
+
+
 def json_object(text: str) -> dict:
     """The JSON object given to an option such as ``--dataset-options '{"path": "my.npz"}'``.
 
@@ -74,6 +115,9 @@ def json_object(text: str) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         reason = f" ({error})"
+    except RecursionError:
+        raise ValueError(f"must be a JSON object nested at most a few hundred levels deep, got one of "
+                         f"{len(text)} characters nested deeper") from None
     if isinstance(value, dict):
         return value
     raise ValueError(f"must be a dict, as a JSON object such as '{{\"path\": \"my.npz\"}}', got {text!r}{reason}")

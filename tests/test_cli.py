@@ -111,7 +111,7 @@ def test_the_spellings_of_pyadvman_0_1_give_the_same_config(caplog) -> None:
 def test_train_attack_evaluate_and_run_from_the_command_line(tmp_path, capsys) -> None:
     npz = _npz(tmp_path / "d.npz")
     options = json.dumps({"path": str(npz), "test_size": 100, "validation_size": 100})
-    assert main(["data", "npz", "--options", options, "--figure", str(tmp_path / "d.png")]) == 0
+    assert main(["data", "npz", "--dataset-options", options, "--figure", str(tmp_path / "d.png")]) == 0
     summary = json.loads(capsys.readouterr().out.split("figure:")[0])
     assert (summary["train"], summary["test"], summary["image_shape"]) == (500, 100, [1, 16, 16])
     assert (tmp_path / "d.png").is_file()

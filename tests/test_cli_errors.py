@@ -53,8 +53,20 @@ def _one_line_error(capsys) -> str:
                                        "'--train-attack.keep'. Expected one of ('loss', 'first_success', 'last', "
                                        "'last_then_loss').")),
     (["--eval-attack.restarts", "0"], "pyadvman train: error: --eval-attack.restarts must be an integer >= 1, got 0"),
-    (["--train-attack.steps", "2.5"], ("pyadvman train: error: --train-attack.steps: invalid literal for int() with "
-                                       "base 10: '2.5'")),
+    (["--train-attack.steps", "2.5"], "pyadvman train: error: --train-attack.steps must be an integer, got '2.5'"),
+    (["--batch-size", "1e12"], "pyadvman train: error: --batch-size must be an integer, got '1e12'"),
+    (["--batch-size", "1000000000000"], ("pyadvman train: error: --batch-size must be <= the 233 training examples "
+                                         "of 'd', got 1000000000000")),
+    (["--trades-beta", "-5"], "pyadvman train: error: --trades-beta must be a finite number >= 0, got -5.0"),
+    (["--dale-noise", "nan"], "pyadvman train: error: --dale-noise must be a finite number >= 0, got nan"),
+    (["--epsilon", "inf"], "pyadvman train: error: --epsilon must be a finite number >= 0, got inf"),
+    (["--seed", "-1"], "pyadvman train: error: --seed must be an integer >= 0, got -1"),
+    (["--momentum", "1"], "pyadvman train: error: --momentum must be in [0, 1), got 1.0"),
+    (["--selection", "validation_robust_accuracy"], ("pyadvman train: error: --selection must be a metric that is "
+                                                     "measured (validation_robust_accuracy needs an adversarial")),
+    (["--out", ""], "pyadvman train: error: --out must be a path, got an empty string (an unset shell variable?)"),
+    (["--model-options", "[" * 5000 + "]" * 5000], ("pyadvman train: error: --model-options must be a JSON object "
+                                                    "nested at most a few hundred levels deep")),
     (["--lr-schedule", "cosine"], "pyadvman train: error: invalid choice 'cosine' for argument '--lr-schedule'"),
     (["--execution.compile", "fast"], ("pyadvman train: error: invalid choice 'fast' for argument "
                                        "'--execution.compile'. Expected one of ('auto', 'off', 'default', "
@@ -84,12 +96,41 @@ def test_bad_files_are_named(tmp_path, capsys) -> None:
     line = _one_line_error(capsys)
     assert "nolabels.npz: the .npz must hold 'labels'; it holds ['images']" in line
     (tmp_path / "junk.npz").write_bytes(b"\x93NUMPY" + bytes(200))
-    assert main(["data", "npz", "--options", json.dumps({"path": str(tmp_path / "junk.npz")})]) == 2
+    assert main(["data", "npz", "--dataset-options", json.dumps({"path": str(tmp_path / "junk.npz")})]) == 2
     assert "junk.npz cannot be read (not a zip archive" in _one_line_error(capsys)
-    assert main(["data", "npz", "--options", "[1]"]) == 2
-    assert "--options must be a dict" in _one_line_error(capsys)
+    assert main(["data", "npz", "--dataset-options", "[1]"]) == 2
+    assert "--dataset-options must be a dict" in _one_line_error(capsys)
     assert main(["evaluate", "--run", str(tmp_path / "nothing")]) == 2
+    assert "run folder " + str(tmp_path / "nothing") + " does not exist" in _one_line_error(capsys)
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "config.json").write_text("{}")
+    assert main(["evaluate", "--run", str(tmp_path / "unfinished")]) == 2
     assert "model.pt not found: the run in" in _one_line_error(capsys)
+
+
+def test_files_that_are_not_what_they_should_be_are_called_what_they_are(tmp_path, capsys) -> None:
+    np.savez(tmp_path / "objects.npz", images=np.array([object()] * 4, dtype=object), labels=np.zeros(4, int))
+    assert main(["data", "npz", "--dataset-options", json.dumps({"path": str(tmp_path / "objects.npz")})]) == 2
+    line = _one_line_error(capsys)
+    assert "objects.npz cannot be read (it holds an object (pickled) array" in line and "corrupt" not in line
+    (tmp_path / "folder.npz").mkdir()
+    assert main(["data", "npz", "--dataset-options", json.dumps({"path": str(tmp_path / "folder.npz")})]) == 2
+    assert f"npz dataset '{tmp_path / 'folder.npz'}' is a folder, not a file" in _one_line_error(capsys)
+    assert main(["data", "npz", "--dataset-options", '{"path": "/dev/zero"}']) == 2
+    assert "/dev/zero cannot be read (not a regular file but a device" in _one_line_error(capsys)
+    assert main(["evaluate", "--run", str(tmp_path / "objects.npz")]) == 2
+    assert "objects.npz is a file, not a run folder" in _one_line_error(capsys)
+    assert main(["evaluate", "--run", str(tmp_path / "folder.npz")]) == 2
+    assert "folder.npz is not a run folder (no config.json, no model.pt)" in _one_line_error(capsys)
+
+
+def test_data_takes_the_dataset_options_spelling_of_the_other_commands(tmp_path, capsys, caplog) -> None:
+    npz = json.dumps({"path": str(_npz(tmp_path / "d.npz"))})
+    assert main(["data", "npz", "--dataset-options", npz]) == 0
+    assert json.loads(capsys.readouterr().out)["train"] == 233
+    assert main(["data", "npz", "--options", npz]) == 0
+    assert json.loads(capsys.readouterr().out)["train"] == 233
+    assert "write --dataset-options" in caplog.text
 
 
 def test_counts_of_attack_commands_are_checked_before_any_work(capsys) -> None:
@@ -109,9 +150,9 @@ def test_an_unknown_compile_mode_is_refused_by_the_parser(capsys) -> None:
 
 def test_a_failed_start_does_not_block_the_corrected_command(tmp_path, capsys) -> None:
     npz = _npz(tmp_path / "d.npz")
-    assert main(_train_args(tmp_path, npz, "--objective", "adversarial", "--selection", "validation_robust_accuracy",
-                            "--validation-attack.steps", "1", "--validation-examples", "0")) == 2
-    assert "--selection must be 'last' when no validation examples are used" in _one_line_error(capsys)
+    assert main(_train_args(tmp_path, npz, "--objective", "adversarial", "--validation-attack.steps", "1",
+                            "--train-size", "5000")) == 2
+    assert "--train-size must be <= 233" in _one_line_error(capsys)
     assert main(_train_args(tmp_path, npz)) == 0
     assert (tmp_path / "run" / "final.json").is_file()
 
@@ -135,7 +176,7 @@ def test_internal_errors_keep_their_traceback(monkeypatch, capsys) -> None:
 
 def test_traceback_on_request(tmp_path) -> None:
     script = Path(sys.executable).with_name("pyadvman")
-    done = subprocess.run([str(script), "data", "npz", "--options", '{"path": "/no/such.npz"}'],
+    done = subprocess.run([str(script), "data", "npz", "--dataset-options", '{"path": "/no/such.npz"}'],
                           capture_output=True, text=True, env={"PYADVMAN_TRACEBACK": "1", "PATH": "/usr/bin"},
                           check=False)
     assert done.returncode == 1 and "Traceback" in done.stderr and "FileNotFoundError" in done.stderr
@@ -144,7 +185,7 @@ def test_traceback_on_request(tmp_path) -> None:
 @pytest.mark.parametrize("value", ["0", "false", ""])
 def test_traceback_off_values_keep_the_one_line(value, monkeypatch, capsys) -> None:
     monkeypatch.setenv("PYADVMAN_TRACEBACK", value)
-    assert main(["data", "npz", "--options", '{"path": "/no/such.npz"}']) == 2
+    assert main(["data", "npz", "--dataset-options", '{"path": "/no/such.npz"}']) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "/no/such.npz" in err and len(err.strip().splitlines()) == 1
 

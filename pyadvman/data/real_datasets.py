@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyadvman._file_reading import require_file
 from pyadvman.data.idx import read_idx
 from pyadvman.data.splits import SPLIT_RULES, DatasetSplits, Split, check_class_coverage, split_off
 from pyadvman.errors import DataError, UnreadableFileError
@@ -249,6 +250,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        if "allow_pickle" in str(error):
+            raise UnreadableFileError(path, "it holds an object (pickled) array, which pyadvman does not load: "
+                                      "unpickling can run any code", "save numeric arrays, e.g. np.savez(path, "
+                                      "images=np.asarray(images, np.uint8), labels=np.asarray(labels))") from None
         raise UnreadableFileError(path, f"{type(error).__name__}: {error}", "the file is truncated or corrupt: "
                                   "write it again") from None
 
@@ -276,8 +281,7 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
     """
     _check_rule(split, split_seed)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"npz dataset {str(path)!r} does not exist")
+    require_file(path, "npz dataset")
     arrays = _read_npz(path)
     required = ("images", "labels") + (("test_labels",) if "test_images" in arrays else ())
     for key in required:

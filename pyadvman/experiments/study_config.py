@@ -5,6 +5,7 @@ strong evaluation beside it (signed PGD with restarts, APGD-CE, AutoAttack) at t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
@@ -74,10 +75,12 @@ class StudyConfig(ClassifierConfig):
         super().__post_init__()
         check_variants(self.variants, (ON_MANIFOLD, *OBJECTIVES))
         checks = [
-            (len(self.train_sizes) >= 1 and all(n >= 1 for n in self.train_sizes), "train_sizes",
-             "a non-empty tuple of sizes >= 1", self.train_sizes),
-            (len(self.seeds) >= 1, "seeds", "a non-empty tuple", self.seeds),
-            (self.eta >= 0, "eta", ">= 0", self.eta),
+            (len(self.train_sizes) >= 1 and all(n >= 1 for n in self.train_sizes)
+             and len(set(self.train_sizes)) == len(self.train_sizes), "train_sizes",
+             "a non-empty tuple of distinct sizes >= 1", self.train_sizes),
+            (len(self.seeds) >= 1 and all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds),
+             "seeds", "a non-empty tuple of distinct integers >= 0", self.seeds),
+            (math.isfinite(self.eta) and self.eta >= 0, "eta", "a finite number >= 0", self.eta),
             (self.regular_examples >= 1, "regular_examples", ">= 1", self.regular_examples),
             (self.on_manifold_examples >= 1, "on_manifold_examples", ">= 1", self.on_manifold_examples),
             (self.apgd_attack is None or is_apgd_protocol(self.apgd_attack), "apgd_attack",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import ClassVar, Literal, get_args
 
@@ -48,6 +49,10 @@ def _as_trained(record: dict) -> dict:
     if record.get("objective") not in ("awp", "trades_awp") and record.get("awp_gamma") == 0.005:
         record["awp_gamma"] = None
     return record
+
+
+def _finite_at_least(value: float, low: float) -> bool:
+    return math.isfinite(value) and value >= low
 
 
 @accepts_old_fields
@@ -117,20 +122,33 @@ class TrainConfig:
             (0 < self.adversarial_fraction <= 1, "adversarial_fraction", "in (0, 1]", self.adversarial_fraction),
             (self.epochs >= 1, "epochs", ">= 1", self.epochs),
             (self.batch_size >= 2, "batch_size", ">= 2", self.batch_size),
-            (self.lr > 0, "lr", "> 0", self.lr),
-            (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
+            (self.lr > 0 and math.isfinite(self.lr), "lr", "a finite number > 0", self.lr),
+            (_finite_at_least(self.epsilon, 0), "epsilon", "a finite number >= 0", self.epsilon),
+            (self.seed >= 0, "seed", "an integer >= 0", self.seed),
+            (_finite_at_least(self.trades_beta, 0), "trades_beta", "a finite number >= 0", self.trades_beta),
+            (_finite_at_least(self.pairing_weight, 0), "pairing_weight", "a finite number >= 0", self.pairing_weight),
+            (_finite_at_least(self.dale_noise, 0), "dale_noise", "a finite number >= 0", self.dale_noise),
+            (_finite_at_least(self.dale_nu, 0), "dale_nu", "a finite number >= 0", self.dale_nu),
+            (_finite_at_least(self.dale_dual_lr, 0), "dale_dual_lr", "a finite number >= 0", self.dale_dual_lr),
+            (_finite_at_least(self.dale_margin, 0), "dale_margin", "a finite number >= 0", self.dale_margin),
+            (0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum),
+            (self.selection != "validation_robust_accuracy" or self._measures_robust_validation(), "selection",
+             "a metric that is measured (validation_robust_accuracy needs an adversarial objective, a "
+             "validation_attack and validation_examples >= 1)", self.selection),
             (self.train_size is None or self.train_size >= 1, "train_size", ">= 1 or None", self.train_size),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
             (not OBJECTIVES.entry(self.objective).extras.get("needs_manifold") or self.manifold is not None, "manifold",
              f"a manifold.pt path for objective {self.objective}", self.manifold),
             (betas_ok, "betas", "two numbers in [0, 1) (Adam's β1, β2), e.g. 0.5,0.9", self.betas),
             (self.lr_decay > 0, "lr_decay", "> 0", self.lr_decay),
-            (self.awp_gamma is None or self.awp_gamma >= 0, "awp_gamma", "None or >= 0", self.awp_gamma),
+            (self.awp_gamma is None or _finite_at_least(self.awp_gamma, 0), "awp_gamma", "None or a finite number >= 0",
+             self.awp_gamma),
             (self.awp_warmup_epochs >= 0, "awp_warmup_epochs", ">= 0", self.awp_warmup_epochs),
             (self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay),
             (self.validation_examples >= 0, "validation_examples", ">= 0", self.validation_examples),
             (self.eval_examples >= 0, "eval_examples", ">= 0", self.eval_examples),
-            (self.eval_epsilon is None or self.eval_epsilon >= 0, "eval_epsilon", ">= 0 or None", self.eval_epsilon),
+            (self.eval_epsilon is None or _finite_at_least(self.eval_epsilon, 0), "eval_epsilon",
+             "a finite number >= 0 or None", self.eval_epsilon),
             (isinstance(self.dataset_options, dict), "dataset_options", "a dict (JSON object)", self.dataset_options),
             (isinstance(self.model_options, dict), "model_options", "a dict (JSON object)", self.model_options),
         ]
@@ -139,6 +157,9 @@ class TrainConfig:
     @property
     def adversarial(self) -> bool:
         return self.objective != "normal"
+
+    def _measures_robust_validation(self) -> bool:
+        return self.adversarial and self.validation_attack is not None and self.validation_examples >= 1
 
     @property
     def evaluation_epsilon(self) -> float:
@@ -190,8 +211,7 @@ class TrainConfig:
     def selection_metric(self) -> str:
         if self.selection != "auto":
             return self.selection
-        robust = self.adversarial and self.validation_attack is not None
-        return "validation_robust_accuracy" if robust else "validation_accuracy"
+        return "validation_robust_accuracy" if self._measures_robust_validation() else "validation_accuracy"
 
 
 TRAIN_PRESETS: dict[str, dict[str, object]] = {

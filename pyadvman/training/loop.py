@@ -187,7 +187,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
         DataError: resuming on other data than the run started with (data.json). ConfigError: a train_size
-            above the training split, or a checkpoint selection that needs an empty validation split.
+            above the training split, a batch_size above the training examples, or a checkpoint selection that needs an empty validation split.
         TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
         FolderInUseError: another live process writes out_dir (pyadvman.folder_lock).
     """
@@ -316,6 +316,9 @@ def _check_data(cfg: TrainConfig, data: DatasetSplits) -> None:
     """What training needs of the data, checked before the run folder is written."""
     if cfg.train_size is not None and cfg.train_size > len(data.train):
         raise ConfigError("train_size", f"<= {len(data.train)} (the training split of {data.name!r})", cfg.train_size)
+    examples = cfg.train_size if cfg.train_size is not None else len(data.train)
+    if cfg.batch_size > examples:  # a batch would repeat examples (batches wrap around the epoch)
+        raise ConfigError("batch_size", f"<= the {examples} training examples of {data.name!r}", cfg.batch_size)
     validated = min(cfg.validation_examples, len(data.validation))
     if validated == 0 and cfg.selection_metric != "last":
         raise ConfigError("selection", f"'last' when no validation examples are used (validation split of "
@@ -360,9 +363,17 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     config.
 
     Raises:
-        FileNotFoundError: the run has not finished (no model.pt).
+        FileNotFoundError: no run folder at out_dir, or the run has not finished (no model.pt).
+        NotADirectoryError: out_dir is a file.
     """
     folder = RunFolder(out_dir)
+    if not folder.root.exists():
+        raise FileNotFoundError(f"run folder {folder.root} does not exist")
+    if not folder.root.is_dir():
+        raise NotADirectoryError(f"{folder.root} is a file, not a run folder")
+    if not folder.model.is_file() and not folder.config.is_file():
+        raise FileNotFoundError(f"{folder.root} is not a run folder (no config.json, no model.pt): give the out_dir "
+                                "of a pyadvman train run")
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
     saved = load_checkpoint(folder.model, _reevaluate_advice(folder))

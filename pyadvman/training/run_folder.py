@@ -145,20 +145,20 @@ class RunFolder:
         Raises:
             UnreadableFileError: last.pt is damaged and no previous.pt is kept (the message says how to restart).
         """
-        restart = (f"no earlier checkpoint is kept: delete {self.root / 'checkpoints'} and {self.metrics.name} to "
-                   "train from the start, or choose another out_dir")
+        restart = (f"no readable checkpoint is kept: delete {self.root / 'checkpoints'} and {self.metrics.name} "
+                   "to train from the start, or choose another out_dir")
+        fallback = f"the checkpoint before it, {self.previous.name}, takes over"
         damaged = None
         if self.last.is_file():
             try:
-                return load_checkpoint(self.last, restart)
+                return load_checkpoint(self.last, fallback if self.previous.is_file() else restart)
             except UnreadableFileError as error:
                 damaged = error
         if self.previous.is_file():
             saved = load_checkpoint(self.previous, restart)
             if damaged is not None and set_aside:
                 os.replace(self.last, self.last.with_name(self.last.name + ".damaged"))
-            logger.warning("%s; resuming from the checkpoint before it, %s", damaged or f"{self.last} is missing",
-                           self.previous)
+            logger.warning("%s; resuming from %s", damaged or f"{self.last} is missing", self.previous)
             return saved
         if damaged is not None:
             raise damaged

@@ -117,7 +117,8 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(blocks, tmp_pa
     last = run / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])  # truncated by a full disk
     resumed = train(cfg, run, resume=True, progress=False)
-    assert "resuming from the checkpoint before it" in caplog.text
+    assert "previous.pt, takes over; resuming from" in caplog.text
+    assert "no readable checkpoint" not in caplog.text  # the message of the case without previous.pt
     assert [r["epoch"] for r in _strict_records(run / "metrics.jsonl") if "epoch" in r] == [1, 2, 3]
     assert resumed.final == straight.final  # epoch 2 is trained again, to the same weights
 
@@ -128,7 +129,7 @@ def test_a_damaged_last_checkpoint_without_a_previous_one_says_how_to_restart(bl
     with pytest.raises(KeyboardInterrupt):
         _train_until(cfg, run, stop_after_epoch=1)
     (run / "checkpoints" / "last.pt").write_bytes(b"garbage")
-    with pytest.raises(UnreadableFileError, match=r"last\.pt cannot be read \(.*\); no earlier checkpoint is kept: "
+    with pytest.raises(UnreadableFileError, match=r"last\.pt cannot be read \(.*\); no readable checkpoint is kept: "
                                                   r"delete .*checkpoints and metrics\.jsonl to train from the start"):
         train(cfg, run, resume=True, progress=False)
 
