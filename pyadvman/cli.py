@@ -340,6 +340,9 @@ def _attack(args: list[str]) -> int:
     name = take_option(args, "--attack", "pgd")
     command, entry = _attack_settings(name, args, AttackCommand, tuple(ATTACKS), {})
     _positive("examples", command.examples)
+    if command.manifold and not entry.extras.get("needs_manifold"):
+        raise ConfigError("manifold", f"given only with --attack on-learned-manifold (--attack {name} does not "
+                          "use it)", str(command.manifold))
     model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
     settings = built_fields(entry.builder, command.settings)
     if entry.extras.get("targets"):
@@ -348,7 +351,7 @@ def _attack(args: list[str]) -> int:
     if entry.extras.get("needs_manifold"):
         if not command.manifold:
             raise ConfigError("manifold", f"a manifold.pt of `pyadvman manifold` for --attack {name}", None)
-        settings["manifold"] = LearnedManifold.load(command.manifold)
+        settings["manifold"] = LearnedManifold.load(command.manifold, data=data)
     if "on_data" in entry.extras:
         attack, extras = entry.extras["on_data"](settings, data)
     else:

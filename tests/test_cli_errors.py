@@ -133,6 +133,12 @@ def test_data_takes_the_dataset_options_spelling_of_the_other_commands(tmp_path,
     assert "write --dataset-options" in caplog.text
 
 
+def test_a_manifold_given_to_an_attack_that_does_not_use_it_is_refused(capsys) -> None:
+    assert main(["attack", "--run", "x", "--attack", "pgd", "--manifold", "m.pt"]) == 2
+    assert ("pyadvman attack: error: --manifold must be given only with --attack on-learned-manifold (--attack pgd "
+            "does not use it), got 'm.pt'") in _one_line_error(capsys)
+
+
 def test_counts_of_attack_commands_are_checked_before_any_work(capsys) -> None:
     assert main(["attack", "--run", "x", "--examples", "-5"]) == 2
     assert "pyadvman attack: error: --examples must be >= 1, got -5" in _one_line_error(capsys)

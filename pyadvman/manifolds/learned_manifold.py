@@ -7,6 +7,7 @@ per-dimension [min, max] of the encoder means μ of that class's training images
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from tqdm.auto import tqdm
 from pyadvman._atomic import save_atomic
 from pyadvman._file_reading import load_checkpoint
 from pyadvman.data.splits import DatasetSplits, Split
+from pyadvman.errors import DataError
 from pyadvman.manifolds.stacked_modules import StackedModules
 from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, train_vae_gan
 
+logger = logging.getLogger(__name__)
 AGNOSTIC = -1  # the label that selects the class-agnostic model
 # how a mixed-label batch reaches the class models: "loop" (one call per class present), "stacked" (one vectorised
 # call over the stacked weights, pyadvman.manifolds.stacked_modules) or "auto" (stacked on CUDA, loop on CPU)
@@ -32,6 +35,8 @@ class LearnedManifold(nn.Module):
     Attributes:
         bounds (Tensor[C + 1, 2, latent]): [min, max] of the training codes per class; row C is the
             class-agnostic model's (over all training images).
+        fitted_on (dict | None): the fingerprint of the data whose training split the models and bounds were
+            fitted on (pyadvman.data.fingerprint; None in a manifold.pt of pyadvman 0.2 and earlier).
         class_batching (str): how :meth:`encode` and :meth:`decode` run a batch of mixed labels: "loop" (one
             call per class present), "stacked" (one vectorised call over the class models' stacked weights; only
             while the models are in eval mode and their weights need no gradient, else the loop) or "auto"
@@ -45,6 +50,7 @@ class LearnedManifold(nn.Module):
         names = [str(c) for c in range(num_classes)] + ["all"]
         self.models = nn.ModuleDict({n: VAEGAN(self.image_shape, cfg) for n in names})
         self.register_buffer("bounds", torch.zeros(num_classes + 1, 2, cfg.latent))
+        self.fitted_on: dict | None = None
         self.class_batching = "auto"
         self._stacked: dict[str, StackedModules] = {}  # "encoder" / "decoder", built on first use
 
@@ -138,21 +144,43 @@ class LearnedManifold(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Writes the manifold (weights, bounds, config) atomically; load with ``LearnedManifold.load``."""
-        save_atomic({"config": asdict(self.cfg), "num_classes": self.num_classes,
-                      "image_shape": list(self.image_shape), "state": self.state_dict()}, Path(path))
+        save_atomic({"config": asdict(self.cfg), "num_classes": self.num_classes, "data": self.fitted_on,
+                     "image_shape": list(self.image_shape), "state": self.state_dict()}, Path(path))
 
     @classmethod
-    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LearnedManifold:
-        """The manifold saved at ``path`` (eval mode).
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu",
+             data: DatasetSplits | None = None) -> LearnedManifold:
+        """The manifold saved at ``path`` (eval mode); with ``data``, checked to have been fitted on data's
+        training split (a manifold.pt that records no data, of pyadvman 0.2 and earlier, with a warning).
 
         Raises:
-            FileNotFoundError: no such file. UnreadableFileError: a damaged file.
+            FileNotFoundError: no such file. UnreadableFileError: a damaged file. DataError: fitted on other data
+            than ``data`` (what differs is named).
         """
         state = load_checkpoint(path, "delete it (and its checkpoints/ folder to retrain the VAE-GANs from "
                                 "scratch) and fit the manifold again")
         manifold = cls(tuple(state["image_shape"]), state["num_classes"], VAEGANConfig(**state["config"]))
         manifold.load_state_dict(state["state"])
+        manifold.fitted_on = state.get("data")
+        if data is not None:
+            manifold.check_fitted_on(data, path)
         return manifold.to(map_location).eval()
+
+    def check_fitted_on(self, data: DatasetSplits, path: str | Path) -> None:
+        """Raises DataError when the manifold (read from ``path``) was fitted on another training split than
+        ``data``'s: another dataset, classes, image shape or training images."""
+        if self.fitted_on is None:
+            logger.warning("%s records no data (pyadvman 0.2 or earlier): that it was fitted on %s cannot be "
+                           "checked", path, data.name)
+            return
+        current = data.fingerprint
+        differences = [f"{key} {self.fitted_on.get(key)} vs {current[key]}" for key in ("name", "classes",
+                       "image_shape") if self.fitted_on.get(key) != current[key]]
+        if not differences and self.fitted_on["splits"]["train"] != current["splits"]["train"]:
+            differences.append("the training split")
+        if differences:
+            raise DataError(f"{path} was fitted on other data than {data.name} ({'; '.join(differences)}): fit "
+                            "the manifold on this dataset (pyadvman manifold)")
 
 
 def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | Path, *, progress: bool = True,
@@ -165,7 +193,8 @@ def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | 
     loaded, not retrained; if manifold.pt exists it is loaded and returned.
 
     Raises:
-        ValueError: out_dir holds a manifold or checkpoints trained with another config.
+        ValueError: out_dir holds a manifold or checkpoints trained with another config. DataError: its
+            manifold.pt was fitted on other data.
 
     Returns:
         LearnedManifold in eval mode on ``device``.
@@ -175,13 +204,14 @@ def fit_learned_manifold(data: DatasetSplits, cfg: VAEGANConfig, out_dir: str | 
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     if (out_dir / "manifold.pt").is_file():
-        manifold = LearnedManifold.load(out_dir / "manifold.pt", device)
+        manifold = LearnedManifold.load(out_dir / "manifold.pt", device, data=data)
         if manifold.cfg != cfg:
             raise ValueError(f"{out_dir} holds a manifold trained with another config ({manifold.cfg}); "
                              "use a new out_dir")
         return manifold
     num_classes = len(data.classes)
     manifold = LearnedManifold(data.image_shape, num_classes, cfg).to(device)
+    manifold.fitted_on = data.fingerprint
     train = data.train
     for name in tqdm([str(c) for c in range(num_classes)] + ["all"], desc="VAE-GANs", unit="model",
                      disable=not progress):

@@ -119,13 +119,13 @@ def _on_true_manifold(cfg: TrainConfig, data: DatasetSplits) -> Objective:
 
 @OBJECTIVES.register("on_learned_manifold", label="on-learned-manifold AT", needs_manifold=True)
 def _on_learned_manifold(cfg: TrainConfig, data: DatasetSplits) -> Objective:
-    attack = LearnedManifoldAttack(manifold=LearnedManifold.load(cfg.manifold), **_code_attack(cfg))
+    attack = LearnedManifoldAttack(manifold=LearnedManifold.load(cfg.manifold, data=data), **_code_attack(cfg))
     return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
 
 
 @OBJECTIVES.register("reconstruction", label="reconstruction training (control, η = 0)", needs_manifold=True)
 def _reconstruction(cfg: TrainConfig, data: DatasetSplits) -> Objective:
-    return Mixed(reconstruction(LearnedManifold.load(cfg.manifold)), cfg.adversarial_fraction)
+    return Mixed(reconstruction(LearnedManifold.load(cfg.manifold, data=data)), cfg.adversarial_fraction)
 
 
 def transformation_ranges(cfg: TrainConfig) -> AffineRanges:

@@ -29,7 +29,10 @@ _BOOKKEEPING_DIRS = ("cells",)
 
 # fields that change how fast a run goes or what it warns about, and what it computes only by rounding: a run may
 # resume with other values (each epoch's metrics record the compile mode it ran under)
-SPEED_FIELDS = ("execution.compile", "execution.check_model")
+# fields that change where and how fast a run computes, not what: a resumed run may change them (with a warning;
+# another device or compile mode can change the last bits of the numbers)
+MACHINERY_FIELDS = ("execution.compile", "execution.check_model", "execution.device", "execution.chunk_rows",
+                    "checkpoint_minutes")
 
 
 def _flat(record: dict, nested: Iterable[str]) -> dict:
@@ -81,7 +84,7 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
     Raises:
         FileExistsError: the folder holds a run and resume is False.
         ValueError: resume with a config.json that differs from cfg (the differing fields are named; the
-            SPEED_FIELDS may differ).
+            MACHINERY_FIELDS may differ, with a warning).
         DataError: resume on data whose fingerprint differs from data.json (what differs is named).
         UnreadableFileError: a damaged config.json or data.json.
     """
@@ -95,7 +98,12 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
                                   "choose another out_dir")
         nested = nested_config_fields(type(cfg))
         stored, now = _flat(_as_now(cfg, stored), nested), _flat(record, nested)
-        changed = sorted(k for k in set(stored) | set(now) if k not in SPEED_FIELDS and stored.get(k) != now.get(k))
+        changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+        machinery = [k for k in changed if k in MACHINERY_FIELDS]
+        changed = [k for k in changed if k not in MACHINERY_FIELDS]
+        if machinery and not changed:
+            logger.warning("%s: resuming with other %s (%s)", root, ", ".join(machinery),
+                           "; ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in machinery))
         if changed:
             raise ValueError(f"{root} holds a run with another config (fields {changed} differ); resume with "
                              "the same config or choose another out_dir")

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from pyadvman.data.splits import DatasetSplits, Split
+from pyadvman.errors import DataError
 from pyadvman.manifolds.learned_manifold import AGNOSTIC, LearnedManifold, fit_learned_manifold
 from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, _losses, train_vae_gan, vae_gan_config
 from pyadvman.manifolds.vae_gan_networks import stage_sizes
@@ -130,3 +131,21 @@ def test_outputs_report_the_measured_errors_and_reload(fitted) -> None:
     with pytest.raises(ValueError, match="holds a manifold trained with another config"):
         fit_learned_manifold(data, replace(TINY, epochs=3), out, progress=False)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"vae_gan_{n}.pt" for n in ("0", "1", "2", "all")]
+
+
+def test_a_manifold_is_used_only_on_the_data_it_was_fitted_on(fitted, tmp_path, caplog) -> None:
+    manifold, data, out = fitted
+    assert LearnedManifold.load(out / "manifold.pt", data=data).fitted_on == data.fingerprint
+    other_train = Split(data.train.images.flip(-1), data.train.labels)
+    changed = DatasetSplits(data.name, data.classes, other_train, data.validation, data.test)
+    with pytest.raises(DataError, match=r"manifold\.pt was fitted on other data than .* \(the training split\): "
+                                        r"fit the manifold on this dataset"):
+        LearnedManifold.load(out / "manifold.pt", data=changed)
+    renamed = DatasetSplits("other", data.classes, data.train, data.validation, data.test)
+    with pytest.raises(DataError, match=r"\(name .* vs other\)"):
+        LearnedManifold.load(out / "manifold.pt", data=renamed)
+    old = torch.load(out / "manifold.pt", weights_only=True)
+    del old["data"]  # a manifold.pt of pyadvman 0.2
+    torch.save(old, tmp_path / "old.pt")
+    LearnedManifold.load(tmp_path / "old.pt", data=changed)
+    assert "old.pt records no data (pyadvman 0.2 or earlier)" in caplog.text

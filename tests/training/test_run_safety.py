@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,19 @@ def test_a_damaged_last_checkpoint_is_set_aside_so_the_good_one_survives(blocks,
     assert (run / "checkpoints" / "last.pt.damaged").read_bytes() == b"truncated"
     assert torch.load(run / "checkpoints" / "previous.pt", weights_only=True)["epoch"] == 1
     assert torch.load(last, weights_only=True)["epoch"] == 2
+
+
+def test_resume_may_change_where_and_how_fast_a_run_computes_but_not_what(blocks, tmp_path, caplog) -> None:
+    cfg = tiny_config(blocks, epochs=2)
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        _train_until(cfg, run, stop_after_epoch=1)
+    with pytest.raises(ValueError, match=r"holds a run with another config \(fields \['lr'\] differ\)"):
+        train(replace(cfg, lr=0.02, checkpoint_minutes=1.0), run, resume=True, progress=False)
+    moved = replace(cfg, checkpoint_minutes=1.0, execution=replace(cfg.execution, device="cpu"))
+    resumed = train(moved, run, resume=True, progress=False)
+    assert "resuming with other checkpoint_minutes, execution.device (checkpoint_minutes: 60.0 -> 1.0; " \
+           "execution.device: 'auto' -> 'cpu')" in caplog.text
+    assert resumed.final == straight.final
+    assert json.loads((run / "config.json").read_text())["checkpoint_minutes"] == 1.0  # what the run now uses
