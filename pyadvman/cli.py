@@ -67,6 +67,7 @@ class DataCommand:
 def _data(args: list[str]) -> int:
     from pyadvman.data import DATASETS, FONTS_PRESETS, load_dataset
     from pyadvman.data.image_tiles import tile
+    from pyadvman.data.overlaps import describe as describe_copies
 
     options = command_options("DataOptions", DataCommand, choices={"name": DATASETS, "preset": FONTS_PRESETS})
     renamed = {"--options": lambda value: ["--dataset-options", value]}  # the name train and the studies use
@@ -77,8 +78,11 @@ def _data(args: list[str]) -> int:
     data = load_dataset(command.name, **options)
     summary = {"dataset": data.name, "classes": list(data.classes), "image_shape": list(data.image_shape),
                **{split: len(getattr(data, split)) for split in ("train", "validation", "test")},
-               "true_manifold": data.prototypes is not None, "provenance": data.provenance}
+               "true_manifold": data.prototypes is not None, "provenance": data.provenance,
+               "findings": {"training_copies": data.training_copies}}
     print(json.dumps(summary, indent=2))
+    if data.training_copies:
+        logging.getLogger("pyadvman").warning("%s: %s", data.name, describe_copies(data.training_copies))
     if command.figure:
         from matplotlib.figure import Figure
 
@@ -462,6 +466,14 @@ def _usage() -> str:
     return f"usage: pyadvman COMMAND [options]\n\ncommands:\n{commands}\n\n{__doc__}"
 
 
+# what an interrupted command keeps (each writes atomically: no file is left half-written)
+_RESUMING = {"train": "the run folder keeps its last checkpoint: the same command with --resume continues it",
+             "run": "finished cells and checkpoints are kept: the same command with --resume continues",
+             "manifold": "finished VAE-GANs and epoch checkpoints are kept: the same command continues",
+             "evaluate": "an AutoAttack evaluation keeps its state folder (the same command continues it); "
+                         "other attacks start again"}
+
+
 def error_line(error: BaseException) -> str:
     """A user error in one line; a config field is named by its option (``--validation-examples``)."""
     text = error.as_option() if isinstance(error, ConfigError) else str(error)
@@ -489,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[command][0](args)
+    except KeyboardInterrupt:
+        if _traceback_wanted():
+            raise
+        print(f"pyadvman {command}: interrupted; {_RESUMING.get(command, 'nothing was written')}", file=sys.stderr)
+        return 130
     except USER_ERRORS as error:
         if _traceback_wanted() and not isinstance(error, OptionError):
             raise

@@ -203,3 +203,24 @@ def test_train_help_lists_the_values_not_constant_names(capsys) -> None:
     assert "OBJECTIVES" not in text.replace("pyadvman.training.OBJECTIVES", "") and "SELECTIONS" not in text
     assert "one of: normal, adversarial, madry, on_true_manifold" in text
     assert "--selection {auto,validation_accuracy,validation_robust_accuracy,last}" in text
+
+
+def test_ctrl_c_ends_in_one_line_that_says_how_to_continue(tmp_path) -> None:
+    import signal
+    import time
+
+    npz = _npz(tmp_path / "d.npz")
+    args = _train_args(tmp_path, npz, "--epochs", "200", "--checkpoint-minutes", "0")  # the last --epochs counts
+    script = Path(sys.executable).with_name("pyadvman")
+    process = subprocess.Popen([str(script), *args], stderr=subprocess.PIPE, text=True,
+                               env={"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"})
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert ("pyadvman train: interrupted; the run folder keeps its last checkpoint: the same command with --resume "
+            "continues it") in stderr.splitlines()[-1]

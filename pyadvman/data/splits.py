@@ -154,6 +154,14 @@ class DatasetSplits:
 
         return data_fingerprint(self)
 
+    @functools.cached_property
+    def training_copies(self) -> dict[str, dict]:
+        """Validation and test images that are byte-equal copies of training images, per split (count, first
+        indices; see pyadvman.data.overlaps); computed once per object."""
+        from pyadvman.data.overlaps import training_copies
+
+        return training_copies(self)
+
     def __repr__(self) -> str:
         return (f"DatasetSplits({self.name!r}, {len(self.classes)} classes, image shape {self.image_shape}, "
                 f"train {len(self.train)} / validation {len(self.validation)} / test {len(self.test)}"

@@ -23,6 +23,7 @@ from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
 from pyadvman.compilation import resolve_compile
 from pyadvman.configs import config_record
 from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.data.overlaps import describe as describe_copies
 from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.errors import ConfigError, TrainingDivergedError
 from pyadvman.folder_lock import folder_lock
@@ -313,7 +314,10 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
 
 
 def _check_data(cfg: TrainConfig, data: DatasetSplits) -> None:
-    """What training needs of the data, checked before the run folder is written."""
+    """What training needs of the data, checked before the run folder is written; held-out copies of training
+    images are reported (a warning), not refused."""
+    if data.training_copies:
+        logger.warning("%s: %s", data.name, describe_copies(data.training_copies))
     if cfg.train_size is not None and cfg.train_size > len(data.train):
         raise ConfigError("train_size", f"<= {len(data.train)} (the training split of {data.name!r})", cfg.train_size)
     examples = cfg.train_size if cfg.train_size is not None else len(data.train)
