@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -50,21 +51,24 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
     except BaseException as error:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if not isinstance(error, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
+        if not isinstance(error, OSError):
             raise
-        reason = (error.strerror if isinstance(error, OSError) and error.strerror
-                  else " ".join(str(error).split())[:200])
+        reason = error.strerror or " ".join(str(error).split())[:200]
         raise WriteError(f"cannot write {path.name} in {path.parent} ({reason}); the file is unchanged") \
             from error
 
 
 def save_atomic(state: dict, path: str | Path) -> None:
-    """torch.save to a temporary file beside ``path``, flushed to disk, then renamed over it.
+    """torch.save to memory, then written to a temporary file beside ``path``, flushed to disk and renamed over
+    it. Serialising first keeps torch's writer off the disk: a full disk is the operating system's "No space left
+    on device", not an internal position mismatch of torch's zip writer.
 
     Raises:
         WriteError (an OSError): the file cannot be written (e.g. the disk is full); ``path`` keeps its old content.
     """
-    write_atomic(path, lambda stream: torch.save(state, stream))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, lambda stream: stream.write(buffer.getbuffer()))
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:

@@ -50,14 +50,27 @@ def test_a_full_disk_is_one_error_naming_the_file_and_leaves_nothing(tmp_path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
 
-def test_torch_save_failing_is_a_write_error_too(tmp_path, monkeypatch) -> None:
-    def failing_save(obj, f, *args, **kwargs):
-        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+def test_a_checkpoint_is_serialised_before_the_disk_is_touched(tmp_path, monkeypatch) -> None:
+    def unpicklable(obj, f, *args, **kwargs):
+        raise RuntimeError("an internal error of torch.save")  # not a disk error: it stays what it is
 
-    monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(WriteError, match=r"cannot write last\.pt .*file write failed"):
+    monkeypatch.setattr(torch, "save", unpicklable)
+    with pytest.raises(RuntimeError, match="an internal error of torch.save"):
         save_atomic({"w": torch.ones(1)}, tmp_path / "last.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_under_a_checkpoint_is_the_operating_system_s_error(tmp_path, monkeypatch) -> None:
+    (tmp_path / "last.pt").write_bytes(b"old")
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(WriteError, match=r"cannot write last\.pt in .*\(No space left on device\); the file is "
+                                         r"unchanged"):
+        save_atomic({"w": torch.ones(1000)}, tmp_path / "last.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"] and (tmp_path / "last.pt").read_bytes() == b"old"
 
 
 def test_an_interrupt_removes_the_temporary_file_and_is_not_swallowed(tmp_path) -> None:

@@ -3,7 +3,9 @@ value, exit code 2; internal errors keep their traceback; a failed start does no
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +226,39 @@ def test_ctrl_c_ends_in_one_line_that_says_how_to_continue(tmp_path) -> None:
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert ("pyadvman train: interrupted; the run folder keeps its last checkpoint: the same command with --resume "
             "continues it") in stderr.splitlines()[-1]
+
+
+def _left_over_temporaries(folder: Path) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_ends_in_one_line_naming_the_folder_and_leaves_no_temporary_file(tmp_path, capsys,
+                                                                                       monkeypatch) -> None:
+    npz = _npz(tmp_path / "d.npz")
+
+    def full_disk(descriptor):  # a checkpoint's bytes that do not fit on the disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert main(_train_args(tmp_path, npz)) == 2
+    line = _one_line_error(capsys)
+    assert f"cannot write config.json in {tmp_path / 'run'} (No space left on device); the file is unchanged" in line
+    assert _left_over_temporaries(tmp_path / "run") == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_really_full_tmpfs_ends_the_same_way(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=False,
+                      capture_output=True).returncode != 0:
+        pytest.skip("this container cannot mount a tmpfs")
+    try:
+        args = _train_args(tmp_path, npz, "--out", str(disk / "run"), "--model-options", '{"channels": 64}')
+        assert main(args) == 2
+        line = _one_line_error(capsys)
+        assert "cannot write " in line and str(disk / "run") in line and "No space left on device" in line
+        assert _left_over_temporaries(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
