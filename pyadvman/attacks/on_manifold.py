@@ -78,6 +78,7 @@ class TrueManifoldAttack(CodeAttack):
         if theta is None or theta.shape != (x.shape[0], 6):
             raise ValueError(f"theta must be a Tensor[{x.shape[0]}, 6], got "
                              f"{None if theta is None else list(theta.shape)}")
+        _check_finite_codes("theta", theta)
         renderer = self.renderer.to(x.device)
         font, letter = codes[:, 0], codes[:, 1]
 
@@ -90,6 +91,15 @@ class TrueManifoldAttack(CodeAttack):
         start = torch.minimum(torch.maximum(theta.to(x), low), high)
         return projected_gradient_search(model, start, y, LinfBall(self.eta, low, high), self.protocol,
                                          self.execution, render=render)
+
+
+def _check_finite_codes(name: str, codes: Tensor) -> None:
+    """Raises ValueError naming the first rows whose code holds NaN or inf (they would render NaN images)."""
+    bad = ~torch.isfinite(codes).flatten(1).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten()
+        raise ValueError(f"{name} must be finite; rows {rows[:5].tolist()}{' …' if len(rows) > 5 else ''} "
+                         f"({len(rows)} of {codes.shape[0]}) hold NaN or inf")
 
 
 @accepts_old_spellings
@@ -122,6 +132,7 @@ class LearnedManifoldAttack(CodeAttack):
         routes = torch.full_like(y, -1) if self.class_agnostic else y
         with eval_mode(manifold), torch.no_grad():
             z = manifold.encode(x, routes)
+        _check_finite_codes("the manifold's codes of x (its weights or bounds hold NaN or inf?)", z)
         low, high = manifold.code_bounds(routes)
 
         def render(p: Tensor) -> Tensor:

@@ -19,14 +19,14 @@ class FontsRenderer(nn.Module):
         prototypes (Tensor[F, L, H, W]): glyphs of F fonts and L letters, float, values in [0, 1].
 
     Raises:
-        ValueError: prototypes not 4-d, or with values outside [0, 1].
+        ValueError: prototypes not 4-d, or with values outside [0, 1] (NaN included).
     """
 
     def __init__(self, prototypes: Tensor) -> None:
         super().__init__()
         if prototypes.dim() != 4:
             raise ValueError(f"prototypes must have shape [F, L, H, W], got {list(prototypes.shape)}")
-        if prototypes.numel() and (prototypes.min() < 0 or prototypes.max() > 1):
+        if prototypes.numel() and not (prototypes.isfinite().all() and prototypes.min() >= 0 and prototypes.max() <= 1):
             raise ValueError("prototypes must have values in [0, 1], got "
                              f"[{prototypes.min().item()}, {prototypes.max().item()}]")
         self.register_buffer("prototypes", prototypes.to(torch.float32).contiguous())
@@ -52,6 +52,8 @@ class FontsRenderer(nn.Module):
 
         Raises:
             ValueError: mismatched shapes or indices out of range.
+
+        A θ row holding NaN renders an image of NaN (no error here: attacks discard such iterates).
         """
         batch = theta.shape[0] if theta.dim() == 2 else -1
         for name, codes, limit in (("font", font, self.num_fonts), ("letter", letter, self.num_letters)):

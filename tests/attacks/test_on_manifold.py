@@ -45,6 +45,12 @@ def test_true_manifold_attack_needs_codes(fonts) -> None:
         attack.run(model, x, y, theta=data.test.theta[:4])
     with pytest.raises(ValueError, match="theta_low and theta_high must be Tensor"):
         TrueManifoldAttack(renderer=FontsRenderer(data.prototypes), theta_low=high, theta_high=low)
+    theta = data.test.theta[:4].clone()
+    theta[2, 0] = float("nan")  # would render an image of NaN, whose clean accuracy means nothing
+    with pytest.raises(ValueError, match=r"theta must be finite; rows \[2\] \(1 of 4\) hold NaN or inf"):
+        attack.run(model, x, y, codes=data.test.codes[:4], theta=theta)
+    with pytest.raises(ValueError, match=r"prototypes must have values in \[0, 1\]"):
+        FontsRenderer(torch.full((1, 1, 4, 4), float("nan")))
 
 
 def test_learned_manifold_attack_decodes_its_outputs_within_code_bounds(fonts, tmp_path) -> None:
@@ -76,6 +82,12 @@ def test_learned_manifold_attack_decodes_its_outputs_within_code_bounds(fonts, t
         torch.testing.assert_close(result.clean, manifold.decode(z, test.labels), rtol=0, atol=1e-5)
     assert all(p.requires_grad for p in manifold.parameters())  # frozen only while attacking
     assert all(p.grad is None for p in manifold.parameters())
+    with torch.no_grad():
+        manifold.models["1"].encoder.parameters().__next__()[0] = float("nan")  # a damaged class model
+    rows = (test.labels == 1).nonzero().flatten()  # the rows routed to the damaged model
+    with pytest.raises(ValueError, match=rf"the manifold's codes of x .* must be finite; rows "
+                                         rf"\[{', '.join(map(str, rows[:5].tolist()))}\] … \({len(rows)} of 100\)"):
+        LearnedManifoldAttack(manifold=manifold, protocol=AttackProtocol(steps=1)).run(model, test.images, test.labels)
 
 
 def test_transformation_attack_warps_within_the_ranges(fashion) -> None:
