@@ -22,7 +22,8 @@ from pyadvman.provenance import source_fingerprint
 
 logger = logging.getLogger(__name__)
 
-RAY_INSTALL = 'pip install ".[ray]" in the pyadvman checkout (or pip install "ray>=2.40")'
+RAY_INSTALL = 'pip install ".[ray]" in the pyadvman checkout (or pip install "ray>=2.52")'
+RAY_OLDEST = (2, 52)  # token authentication (RAY_AUTH_MODE=token)
 STATE_SECONDS = 1.0  # how often the progress bar reads the cells' state
 
 
@@ -30,12 +31,16 @@ def import_ray():
     """The ``ray`` module.
 
     Raises:
-        MissingDependencyError: Ray is not installed (the message gives the install command).
+        MissingDependencyError: Ray is not installed, or older than 2.52 (the message gives the install command).
     """
     try:
         import ray
     except ImportError as error:
         raise MissingDependencyError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}") from error
+    version = tuple(int(part) for part in ray.__version__.split(".")[:2] if part.isdigit())
+    if version < RAY_OLDEST:
+        raise MissingDependencyError(f"--executor ray needs Ray >= 2.52 (token authentication), found "
+                                     f"{ray.__version__}: {RAY_INSTALL}")
     return ray
 
 
@@ -83,6 +88,19 @@ def ray_cell(driver: dict, job: CellJob, shared: list, cell: object, record: Pat
                                 "storage that every node mounts at the same path")
     ray = import_ray()
     return run_cell(job, ray.get(shared[0]), cell, record, **options)
+
+
+def require_ray_token() -> None:
+    """Makes the local Ray this process starts require Ray's token (RAY_AUTH_MODE=token; Ray >= 2.52 writes one
+    to ~/.ray/auth_token). Ray's servers listen on every network interface even when only this machine uses
+    them (Ray 2.60 measured: ray.init turns a node IP of 127.0.0.1 into the machine's address), so without the
+    token anyone who can reach the machine could run code in the workers. A user who set RAY_AUTH_MODE keeps
+    it; "disabled" gets a warning."""
+    mode = os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if mode.lower() != "token":
+        logger.warning("RAY_AUTH_MODE=%s: the local Ray's services listen on all network interfaces without "
+                       "authentication; anyone who can reach this machine can run code in them (docs/cluster.md, "
+                       "Security)", mode)
 
 
 @contextmanager
@@ -148,6 +166,8 @@ def run_on_ray(executor, job: CellJob, shared: object, cells: Mapping[str, objec
     joined_here = not ray.is_initialized()
     address = executor.address or os.environ.get("RAY_ADDRESS") or "local"
     if joined_here:
+        if address == "local":
+            require_ray_token()
         with _working_directory(records):
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
     try:

@@ -38,7 +38,7 @@ def test_executor_options_are_checked_by_name(options, field) -> None:
 
 
 def test_fractional_gpus_above_one_are_refused(monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "ray", object())  # Ray's presence is checked first; its API is not needed
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.60.0"))  # its API is not needed
     with pytest.raises(ConfigError, match="a fraction below 1 or a whole number"):
         Executor("ray", gpus_per_model=1.5)
     assert Executor("ray", gpus_per_model=0.25).threads == 1 and Executor("ray", cpus_per_model=2.7).threads == 2
@@ -51,9 +51,27 @@ def test_a_missing_ray_gives_the_install_command(monkeypatch, capsys) -> None:
     assert cli.main(["run", "claims", "--executor", "ray", "--out", "unused"]) == 2
     line = capsys.readouterr().err.strip()
     assert line == ('pyadvman run: error: --executor ray needs Ray, which is not installed: pip install ".[ray]" in '
-                    'the pyadvman checkout (or pip install "ray>=2.40")')
+                    'the pyadvman checkout (or pip install "ray>=2.52")')
     assert cli.main(["run", "claims", "--address", "auto", "--out", "unused"]) == 2
     assert "--address must be given only with --executor ray" in capsys.readouterr().err
+
+
+def test_a_ray_without_token_authentication_is_refused(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.51.0"))
+    with pytest.raises(MissingDependencyError, match=r"needs Ray >= 2\.52 \(token authentication\), found 2\.51\.0"):
+        Executor("ray")
+
+
+def test_a_local_ray_requires_ray_s_token_unless_the_user_chose(monkeypatch, caplog) -> None:
+    from pyadvman.experiments.ray_executor import require_ray_token
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    require_ray_token()
+    assert os.environ["RAY_AUTH_MODE"] == "token" and not caplog.text
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    require_ray_token()
+    assert os.environ["RAY_AUTH_MODE"] == "disabled"
+    assert "RAY_AUTH_MODE=disabled: the local Ray's services listen on all network interfaces" in caplog.text
 
 
 def _threads_and_cell(shared, cell, progress):
@@ -81,7 +99,7 @@ def _driver(cwd, **package) -> dict:
 
 
 def test_a_ray_worker_refuses_another_pyadvman_or_a_run_folder_it_cannot_see(tmp_path, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(get=lambda ref: ref))  # the shared object as is
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.60.0", get=lambda ref: ref))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.chdir(tmp_path)
     record = tmp_path / "run" / "cells" / "a.json"
