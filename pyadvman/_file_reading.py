@@ -86,3 +86,22 @@ def load_checkpoint(path: str | Path, advice: str) -> dict:
     except Exception as error:  # noqa: BLE001 (loading on the CPU, whatever fails comes from the file's bytes)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableFileError(path, f"{type(error).__name__}: {reason}", advice) from None
+
+
+def load_weights(module: torch.nn.Module, saved: object, key: str, path: str | Path, advice: str) -> None:
+    """``module.load_state_dict(saved[key])`` for the checkpoint ``saved`` read from ``path``.
+
+    Raises:
+        UnreadableFileError: the checkpoint holds no ``key`` (another kind of file), or weights of another
+            architecture or size (the first mismatch is named; the message gives ``advice``).
+    """
+    if not isinstance(saved, dict) or key not in saved:
+        found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise UnreadableFileError(path, f"it holds no {key!r} (found {found}): not a checkpoint of this kind",
+                                  advice)
+    try:
+        module.load_state_dict(saved[key])
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        first = lines[1] if len(lines) > 1 else lines[0] if lines else type(error).__name__
+        raise UnreadableFileError(path, f"its weights do not fit {type(module).__name__} ({first})", advice) from None

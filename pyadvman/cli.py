@@ -120,6 +120,8 @@ def _manifold(args: list[str]) -> int:
 
     options = command_options("ManifoldOptions", ManifoldCommand, choices={"dataset": DATASETS})
     command = parse("pyadvman manifold", options, upgrade_args(args, [ManifoldCommand]), ManifoldCommand.__doc__)
+    if command.dataset in ("npz", "idx") and not command.path:
+        raise ConfigError("path", f"the .npz file (npz) or IDX folder (idx) for --dataset {command.dataset}", None)
     options = {"npz": {"path": command.path}, "idx": {"root": command.path}}.get(command.dataset, {})
     data = load_dataset(command.dataset, **options)
     fit_learned_manifold(data, vae_gan_config(command.preset, command.dataset), command.out,
@@ -411,9 +413,10 @@ def _data_changed(differences: list[str]) -> dict:
 
 
 def _recorded_config(run: str) -> dict:
-    from pyadvman._file_reading import load_checkpoint
+    from pyadvman.training.loop import trained_model_file
+    from pyadvman.training.run_folder import RunFolder
 
-    return load_checkpoint(Path(run) / "model.pt", "train the run again")["config"]
+    return trained_model_file(RunFolder(run))["config"]
 
 
 def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int):

@@ -126,6 +126,20 @@ def test_files_that_are_not_what_they_should_be_are_called_what_they_are(tmp_pat
     assert "folder.npz is not a run folder (no config.json, no model.pt)" in _one_line_error(capsys)
 
 
+@pytest.mark.parametrize("command, expected", [
+    (["data", "npz"], "pyadvman data: error: dataset 'npz' needs the options ['path'] (on the command line: "
+                      "--dataset-options '{\"path\": ...}')"),
+    (["train", "--dataset", "npz", "--out", "unused"], "pyadvman train: error: dataset 'npz' needs the options "
+                                                       "['path']"),
+    (["manifold", "--dataset", "idx", "--out", "unused"], "pyadvman manifold: error: --path must be the .npz file "
+                                                          "(npz) or IDX folder (idx) for --dataset idx, got None"),
+])
+def test_a_dataset_without_its_file_is_one_line(command, expected, capsys) -> None:
+    assert main(command) == 2
+    assert _one_line_error(capsys).startswith(expected)
+    assert not Path("unused").exists()
+
+
 def test_data_takes_the_dataset_options_spelling_of_the_other_commands(tmp_path, capsys, caplog) -> None:
     npz = json.dumps({"path": str(_npz(tmp_path / "d.npz"))})
     assert main(["data", "npz", "--dataset-options", npz]) == 0
@@ -262,3 +276,19 @@ def test_a_really_full_tmpfs_ends_the_same_way(tmp_path, capsys) -> None:
         assert _left_over_temporaries(disk) == []
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_model_file_of_another_architecture_or_kind_is_named(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz)) == 0
+    capsys.readouterr()
+    model = tmp_path / "run" / "model.pt"
+    saved = torch.load(model, weights_only=True)
+    saved["config"]["model_options"] = {"channels": 8}  # the weights are of 4 channels
+    torch.save(saved, model)
+    assert main(["evaluate", "--run", str(tmp_path / "run"), "--examples", "5"]) == 2
+    line = _one_line_error(capsys)
+    assert f"{model} cannot be read (its weights do not fit StandardClassifier (size mismatch for " in line
+    torch.save({"config": {}, "state": {}}, model)  # e.g. a manifold.pt copied over model.pt
+    assert main(["evaluate", "--run", str(tmp_path / "run"), "--examples", "5"]) == 2
+    assert "model.pt cannot be read (not the model.pt of a pyadvman run (it lacks config" in _one_line_error(capsys)

@@ -38,13 +38,19 @@ def _options(loader: Callable[..., DatasetSplits]) -> dict[str, object]:
     return {name: hints.get(name, object) for name in inspect.signature(loader).parameters}
 
 
+def _required(loader: Callable[..., DatasetSplits]) -> list[str]:
+    """The options a loader cannot do without (no default)."""
+    return [p.name for p in inspect.signature(loader).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 # name -> loader(**options) -> DatasetSplits; extras: options (the options it takes, with their types)
 DATASETS: Registry = Registry("dataset")
 DATASETS.register("fonts", _fonts, label="FONTS", description="synthetic letters A–J with a known manifold",
                   options={"preset": str, "progress": bool, **typing.get_type_hints(FontsConfig)})
 for _name, _loader, _label in (("fashion-mnist", load_fashion_mnist, "Fashion-MNIST"),
                                ("idx", load_idx_dataset, "IDX files"), ("npz", load_npz_dataset, ".npz file")):
-    DATASETS.register(_name, _loader, label=_label, options=_options(_loader))
+    DATASETS.register(_name, _loader, label=_label, options=_options(_loader), required=_required(_loader))
 
 
 def load_dataset(name: str, **options: object) -> DatasetSplits:
@@ -54,7 +60,8 @@ def load_dataset(name: str, **options: object) -> DatasetSplits:
     paper's "first N training examples" with ``splits.train.first(N)``.
 
     Raises:
-        ValueError: an unknown name or option (the message lists the known ones); loaders raise their own
+        ValueError: an unknown name or option (the message lists the known ones), or a required option missing
+            (npz: path); loaders raise their own
             errors (DataError for unusable data, FileNotFoundError for missing files).
     """
     DATASETS.check(name, "dataset")
@@ -63,6 +70,11 @@ def load_dataset(name: str, **options: object) -> DatasetSplits:
     if unknown:
         raise ValueError(f"dataset {name!r} takes the options {list(hints)}, got unknown {unknown}")
     check_option_types(f"dataset {name!r}", options, hints)
+    missing = [option for option in DATASETS.entry(name).extras.get("required", ()) if option not in options]
+    if missing:
+        example = ", ".join(f'"{option}": ...' for option in missing)
+        raise ValueError(f"dataset {name!r} needs the options {missing} (on the command line: --dataset-options "
+                         f"'{{{example}}}')")
     return DATASETS[name](**options)
 
 

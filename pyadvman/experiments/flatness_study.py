@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from pyadvman._file_reading import load_checkpoint
+from pyadvman._file_reading import load_checkpoint, load_weights
 from pyadvman.analysis import RobustLoss, average_flatness, worst_case_flatness
 from pyadvman.attacks.protocol import SIGNED_PGD, AttackProtocol
 from pyadvman.configs import accepts_old_fields, config_from_preset
@@ -181,8 +181,8 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
         def measure(epoch=epoch):
             model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
             path = RunFolder(run_dir).epoch_checkpoint(epoch)
-            saved = load_checkpoint(path, f"delete {run_dir} to train this variant again")
-            model.load_state_dict(saved["model"])
+            advice = f"delete {run_dir} to train this variant again"
+            load_weights(model, load_checkpoint(path, advice), "model", path, advice)
             return measure_epoch(cfg, model.eval(), data)
         record = folder.cached(run_dir / f"flatness_epoch_{epoch}.json", measure)
         records.append({"variant": variant, "epoch": epoch, **record})

@@ -16,9 +16,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
-from pyadvman._file_reading import load_checkpoint
+from pyadvman._file_reading import load_checkpoint, load_weights
 from pyadvman.data.splits import DatasetSplits, Split
-from pyadvman.errors import DataError
+from pyadvman.errors import DataError, UnreadableFileError
 from pyadvman.manifolds.stacked_modules import StackedModules
 from pyadvman.manifolds.vae_gan import VAEGAN, VAEGANConfig, train_vae_gan
 
@@ -157,10 +157,14 @@ class LearnedManifold(nn.Module):
             FileNotFoundError: no such file. UnreadableFileError: a damaged file. DataError: fitted on other data
             than ``data`` (what differs is named).
         """
-        state = load_checkpoint(path, "delete it (and its checkpoints/ folder to retrain the VAE-GANs from "
-                                "scratch) and fit the manifold again")
+        advice = ("delete it (and its checkpoints/ folder to retrain the VAE-GANs from scratch) and fit the manifold "
+                  "again")
+        state = load_checkpoint(path, advice)
+        if not isinstance(state, dict) or not {"image_shape", "num_classes", "config", "state"} <= set(state):
+            raise UnreadableFileError(path, "not a manifold.pt of `pyadvman manifold` (it lacks image_shape, "
+                                      "num_classes, config or state)", advice)
         manifold = cls(tuple(state["image_shape"]), state["num_classes"], VAEGANConfig(**state["config"]))
-        manifold.load_state_dict(state["state"])
+        load_weights(manifold, state, "state", path, advice)
         manifold.fitted_on = state.get("data")
         if data is not None:
             manifold.check_fitted_on(data, path)

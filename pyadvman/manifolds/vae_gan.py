@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
-from pyadvman._file_reading import load_checkpoint
+from pyadvman._file_reading import load_checkpoint, load_weights
 from pyadvman.manifolds.vae_gan_networks import Decoder, Discriminator, Encoder
 
 # β of the reconstruction term per dataset (docs/papers.md §1); other datasets use 2.75.
@@ -136,7 +136,7 @@ def train_vae_gan(images: Tensor, cfg: VAEGANConfig, checkpoint: str | Path, *, 
         state = load_checkpoint(checkpoint, "delete it to train this VAE-GAN from the start")
         if state["config"] != asdict(cfg):
             raise ValueError(f"checkpoint {checkpoint} was written with another config: {state['config']}")
-        model.load_state_dict(state["model"])
+        load_weights(model, state, "model", checkpoint, "delete it to train this VAE-GAN from the start")
         for optimiser, saved in zip(optimisers, state["optimisers"]):
             optimiser.load_state_dict(saved)
         epoch = state["epoch"]

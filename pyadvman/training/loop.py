@@ -19,13 +19,13 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic, write_json_atomic
 from pyadvman._compat import moved_names
-from pyadvman._file_reading import load_checkpoint, read_json, read_json_lines
+from pyadvman._file_reading import load_checkpoint, load_weights, read_json, read_json_lines
 from pyadvman.compilation import resolve_compile
 from pyadvman.configs import config_record
 from pyadvman.data import DatasetSplits, load_dataset
 from pyadvman.data.overlaps import describe as describe_copies
 from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
-from pyadvman.errors import ConfigError, TrainingDivergedError
+from pyadvman.errors import ConfigError, TrainingDivergedError, UnreadableFileError
 from pyadvman.folder_lock import folder_lock
 from pyadvman.models import build_model
 from pyadvman.precision import PRECISIONS
@@ -188,7 +188,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     Raises:
         FileExistsError: out_dir holds a run and resume is False. ValueError: resuming with another config.
         DataError: resuming on other data than the run started with (data.json). ConfigError: a train_size
-            above the training split, a batch_size above the training examples, or a checkpoint selection that needs an empty validation split.
+            above the training split, a batch_size above the training examples, or a checkpoint selection that
+            needs an empty validation split.
         TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
         FolderInUseError: another live process writes out_dir (pyadvman.folder_lock).
     """
@@ -221,7 +222,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
         return _load_finished(folder, model)
     saved = folder.load_resumable(set_aside=processes.main) if resume else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
+        load_weights(model, saved, "model", folder.last, "the checkpoint is not this run's: choose another out_dir")
         optimizer.load_state_dict(saved["optimizer"])
         objective.load_state_dict(saved["objective"])
         _set_rng_state(saved["rng"][processes.rank], device)
@@ -334,7 +335,8 @@ def _finish(cfg: TrainConfig, folder: RunFolder, model: nn.Module, data: Dataset
             processes: Processes, progress: bool) -> TrainResult:
     best = load_checkpoint(folder.best, f"the selected checkpoint is damaged: delete {folder.root} and train "
                            "again, or choose another out_dir")
-    model.load_state_dict(best["model"])
+    load_weights(model, best, "model", folder.best, f"delete {folder.root} and train again, or choose another "
+                 "out_dir")
     model.eval()
     final: dict = {}
     if processes.main:  # only rank 0 validates, so only it knows the selection
@@ -356,7 +358,7 @@ def _reevaluate_advice(folder: RunFolder) -> str:
 def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
     advice = _reevaluate_advice(folder)
     saved = load_checkpoint(folder.model, advice)
-    model.load_state_dict(saved["model"])
+    load_weights(model, saved, "model", folder.model, advice)
     history = read_json_lines(folder.metrics, f"the run's metrics are damaged; {advice}")
     return TrainResult(model=model.eval(), final=read_json(folder.final, advice, measurements=True),
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
@@ -368,9 +370,22 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: no run folder at out_dir, or the run has not finished (no model.pt).
-        NotADirectoryError: out_dir is a file.
+        NotADirectoryError: out_dir is a file. UnreadableFileError: a damaged model.pt, or another kind of file.
     """
     folder = RunFolder(out_dir)
+    saved = trained_model_file(folder)
+    cfg = TrainConfig.from_record(saved["config"])
+    model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
+    load_weights(model, saved, "model", folder.model, _reevaluate_advice(folder))
+    return model.to(map_location).eval(), cfg
+
+
+def trained_model_file(folder: RunFolder) -> dict:
+    """The contents of a finished run's model.pt (config, image_shape, num_classes, model), on the CPU.
+
+    Raises:
+        as :func:`load_trained`.
+    """
     if not folder.root.exists():
         raise FileNotFoundError(f"run folder {folder.root} does not exist")
     if not folder.root.is_dir():
@@ -380,11 +395,12 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
                                 "of a pyadvman train run")
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: the run in {folder.root} has not finished")
-    saved = load_checkpoint(folder.model, _reevaluate_advice(folder))
-    cfg = TrainConfig.from_record(saved["config"])
-    model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
-    model.load_state_dict(saved["model"])
-    return model.to(map_location).eval(), cfg
+    advice = _reevaluate_advice(folder)
+    saved = load_checkpoint(folder.model, advice)
+    if not isinstance(saved, dict) or not {"config", "image_shape", "num_classes", "model"} <= set(saved):
+        raise UnreadableFileError(folder.model, "not the model.pt of a pyadvman run (it lacks config, image_shape, "
+                                  "num_classes or model)", advice)
+    return saved
 
 
 __getattr__ = moved_names(__name__, {  # pyadvman 0.1
