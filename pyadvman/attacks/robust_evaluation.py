@@ -27,10 +27,12 @@ from tqdm.auto import tqdm
 
 from pyadvman._atomic import save_atomic
 from pyadvman._compat import moved_names
+from pyadvman._file_reading import load_checkpoint
 from pyadvman.attacks.autoattack import AutoAttack, AutoAttackResult, classes_of
 from pyadvman.attacks.model_checks import ModelCheckWarning, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.distributed import gather, init_processes
+from pyadvman.errors import UnreadableFileError
 from pyadvman.folder_lock import folder_lock
 from pyadvman.precision import PRECISIONS
 
@@ -133,26 +135,28 @@ def _evaluate(attack: AutoAttack, model: nn.Module, x: Tensor, y: Tensor, batch_
     bar = tqdm(total=len(mine) * len(components), desc=f"AutoAttack ({attack.version})", unit="attack",
                disable=not progress or not processes.main)
     results = {}
-    for b in mine:
-        rows = slice(starts[b], starts[b] + batch_size)
-        xb, yb = x[rows].to(device, torch.float32), y[rows].to(device)
-        path = folder / f"batch_{b:05d}.pt" if folder is not None else None
-        if path is not None and path.exists():
-            state, done = _load_state(path, identity, b, device, attack)
-        else:
-            with seeded(unit_seed(seed, b, -1), device):
-                state, done = attack.start(attacked, xb, yb), 0
-        bar.update(done)
-        for k in range(done, len(components)):
-            with seeded(unit_seed(seed, b, k), device):
-                attack.run_component(attacked, xb, yb, state, k, components[k][1])
-            if path is not None:
-                save_atomic({"identity": identity, "batch": b, "done": k + 1, "state": _tensors(state)}, path)
-            bar.postfix = f"batch {b + 1}/{len(starts)}"
-            bar.update(1)
-        with seeded(unit_seed(seed, b, len(components)), device):
-            results[b] = attack.finish(attacked, yb, state).to("cpu")
-    bar.close()
+    try:  # the bar is closed before an error is printed
+        for b in mine:
+            rows = slice(starts[b], starts[b] + batch_size)
+            xb, yb = x[rows].to(device, torch.float32), y[rows].to(device)
+            path = folder / f"batch_{b:05d}.pt" if folder is not None else None
+            if path is not None and path.exists():
+                state, done = _load_state(path, identity, b, device, attack)
+            else:
+                with seeded(unit_seed(seed, b, -1), device):
+                    state, done = attack.start(attacked, xb, yb), 0
+            bar.update(done)
+            for k in range(done, len(components)):
+                with seeded(unit_seed(seed, b, k), device):
+                    attack.run_component(attacked, xb, yb, state, k, components[k][1])
+                if path is not None:
+                    save_atomic({"identity": identity, "batch": b, "done": k + 1, "state": _tensors(state)}, path)
+                bar.postfix = f"batch {b + 1}/{len(starts)}"
+                bar.update(1)
+            with seeded(unit_seed(seed, b, len(components)), device):
+                results[b] = attack.finish(attacked, yb, state).to("cpu")
+    finally:
+        bar.close()
     gathered = {b: r for part in gather(results, processes) for b, r in part.items()}
     if not gathered:
         raise ValueError("x must hold at least one example, got an empty Tensor")
@@ -170,13 +174,18 @@ def _tensors(state: AutoAttackResult) -> dict[str, Tensor]:
 
 def _load_state(path: Path, identity: dict, batch: int, device: torch.device, attack: AutoAttack
                 ) -> tuple[AutoAttackResult, int]:
-    saved = torch.load(path, map_location=device, weights_only=True)
+    advice = "delete it: its batch is attacked again"
+    saved = load_checkpoint(path, advice)
+    if not isinstance(saved, dict) or not {"identity", "batch", "state", "done"} <= set(saved):
+        raise UnreadableFileError(path, "not a state file of an AutoAttack evaluation", advice)
     if saved.get("identity") != identity or saved.get("batch") != batch:
         differing = {k: (saved.get("identity", {}).get(k), v) for k, v in identity.items()
                      if saved.get("identity", {}).get(k) != v}
         raise ValueError(f"state file {path} belongs to another evaluation (saved vs now: {differing}); use another "
                          "state_dir or delete it")
-    state = AutoAttackResult(**saved["state"], attacks=attack.names(), findings=[])
+    tensors = {name: value.to(device) if isinstance(value, Tensor) else value
+               for name, value in saved["state"].items()}
+    state = AutoAttackResult(**tensors, attacks=attack.names(), findings=[])
     return state, int(saved["done"])
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from pyadvman.attacks import APGD, AutoAttack
 from pyadvman.attacks.model_checks import ModelCheckWarning
 from pyadvman.attacks.robust_evaluation import evaluate_robustness
+from pyadvman.errors import UnreadableFileError
 from pyadvman.execution import Execution
 from pyadvman.models import build_model
 
@@ -205,6 +206,23 @@ def test_a_state_folder_of_another_evaluation_is_refused(tmp_path) -> None:
                             progress=False)
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         evaluate_robustness(AutoAttack(eps=0.1), model, x, y, batch_size=0)
+
+
+def test_a_damaged_state_file_is_named_and_its_batch_attacked_again_once_deleted(tmp_path) -> None:
+    model, x, y = _small(n=20)
+    attack = AutoAttack(eps=0.05, execution=Execution(check_model=False))
+    first = evaluate_robustness(attack, model, x, y, batch_size=10, state_dir=tmp_path, progress=False)
+    state = tmp_path / "batch_00001.pt"
+    state.write_bytes(state.read_bytes()[:100])  # a copy cut short
+    with pytest.raises(UnreadableFileError, match=r"batch_00001\.pt cannot be read \(.*\); delete it: its batch is "
+                                                  r"attacked again"):
+        evaluate_robustness(attack, model, x, y, batch_size=10, state_dir=tmp_path, progress=False)
+    torch.save({"something": "else"}, state)
+    with pytest.raises(UnreadableFileError, match="not a state file of an AutoAttack evaluation"):
+        evaluate_robustness(attack, model, x, y, batch_size=10, state_dir=tmp_path, progress=False)
+    state.unlink()
+    again = evaluate_robustness(attack, model, x, y, batch_size=10, state_dir=tmp_path, progress=False)
+    assert torch.equal(again.x_adv, first.x_adv) and torch.equal(again.fooled_by, first.fooled_by)
 
 
 def test_fp16_gradients_are_scaled_so_that_small_ones_do_not_underflow() -> None:
