@@ -41,10 +41,13 @@ USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, 
 
 
 def _write(result: dict, out: Path | None) -> None:
-    print(json.dumps(result, indent=2))
+    """Prints ``result`` as strict JSON (a NaN, e.g. the accuracy on no examples, as null) and writes it to out."""
+    from pyadvman._atomic import to_json, write_json_atomic
+
+    print(to_json(result, indent=2))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json_atomic(result, out)
 
 
 def _positive(name: str, value: int) -> None:
@@ -166,6 +169,9 @@ def config_from_args(args: list[str], config_class: type, preset_config, default
             raise ConfigError("preset", "left out with --config (the recorded config is the starting point)",
                               take_option(args, "--preset"))
         stored = read_json(Path(recorded), "give the config.json of a run")
+        if not isinstance(stored, dict):
+            raise ConfigError("config", "the config.json of a run (a JSON object)",
+                              f"{recorded} holding a JSON {type(stored).__name__}")
         reader = getattr(config_class, "from_record", None)
         cfg = reader(stored) if reader else config_class(**stored)
     else:
@@ -194,7 +200,9 @@ def _train(args: list[str]) -> int:
     result = train(build(TrainConfig, command.settings), command.out, resume=command.resume,
                    progress=command.progress)
     if result.final:
-        print(json.dumps(result.final, indent=2))
+        from pyadvman._atomic import to_json
+
+        print(to_json(result.final, indent=2))
     return 0
 
 
@@ -323,6 +331,10 @@ def _load_run(run: Path, device: str, data_changed_ok: bool):
     model, cfg = load_trained(run, map_location=resolve_device(device, processes))
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
     differences = data_differences(Path(run), data, "restore it, or pass --data-changed-ok")
+    if not (Path(run) / "data.json").is_file():
+        logging.getLogger("pyadvman").warning("%s records no data.json (a run of pyadvman 0.1, or the file was "
+                                              "deleted): that %s gives the data it was trained on cannot be checked",
+                                              run, cfg.dataset)
     if differences and not data_changed_ok:
         raise DataError(f"{run} was trained on other data than {cfg.dataset} {cfg.dataset_options or ''} gives "
                         f"now ({'; '.join(differences)}); a relative path resolves against the current "

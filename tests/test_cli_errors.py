@@ -292,3 +292,49 @@ def test_a_model_file_of_another_architecture_or_kind_is_named(tmp_path, capsys)
     torch.save({"config": {}, "state": {}}, model)  # e.g. a manifold.pt copied over model.pt
     assert main(["evaluate", "--run", str(tmp_path / "run"), "--examples", "5"]) == 2
     assert "model.pt cannot be read (not the model.pt of a pyadvman run (it lacks config" in _one_line_error(capsys)
+
+
+def test_a_folder_of_other_files_is_never_written_over(tmp_path, capsys) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"the user's own model")
+    assert main(_train_args(tmp_path, npz)) == 2
+    assert "holds files that are not a pyadvman run's (['model.pt']), which a new run would overwrite" in \
+        _one_line_error(capsys)
+    assert (tmp_path / "run" / "model.pt").read_bytes() == b"the user's own model"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "model.pt"]  # .lock: the released lock
+
+
+def test_damaged_or_missing_records_of_a_finished_run_are_named(tmp_path, capsys, caplog) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz)) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    final = (run / "final.json").read_text()
+    (run / "final.json").write_text("{}")
+    assert main([*_train_args(tmp_path, npz), "--resume"]) == 2
+    assert "final.json cannot be read (it lacks test_accuracy: not the final record of a run)" in \
+        _one_line_error(capsys)
+    (run / "final.json").write_text(final)
+    (run / "data.json").unlink()
+    assert main(["evaluate", "--run", str(run), "--examples", "5"]) == 0
+    assert "records no data.json (a run of pyadvman 0.1, or the file was deleted)" in caplog.text
+    capsys.readouterr()
+    (run / "config.json").unlink()
+    assert main([*_train_args(tmp_path, npz), "--resume"]) == 2
+    assert "has no config.json, so resuming it with its own config cannot be checked" in _one_line_error(capsys)
+
+
+def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path, capsys) -> None:
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert main(["train", "--config", str(tmp_path / "list.json"), "--out", str(tmp_path / "run")]) == 2
+    assert "--config must be the config.json of a run (a JSON object), got " in _one_line_error(capsys)
+
+
+def test_a_run_without_test_images_prints_strict_json(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, (90, 6, 6)).astype(np.uint8), np.arange(90) % 3
+    np.savez(tmp_path / "no_test.npz", images=images, labels=labels, test_images=images[:0], test_labels=labels[:0])
+    assert main(_train_args(tmp_path, tmp_path / "no_test.npz", "--batch-size", "20")) == 0
+    final = json.loads(capsys.readouterr().out)  # strict: NaN is not JSON
+    assert final["test_examples"] == 0 and final["test_accuracy"] is None

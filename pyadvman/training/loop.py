@@ -360,7 +360,10 @@ def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
     saved = load_checkpoint(folder.model, advice)
     load_weights(model, saved, "model", folder.model, advice)
     history = read_json_lines(folder.metrics, f"the run's metrics are damaged; {advice}")
-    return TrainResult(model=model.eval(), final=read_json(folder.final, advice, measurements=True),
+    final = read_json(folder.final, advice, measurements=True)
+    if not isinstance(final, dict) or "test_accuracy" not in final:
+        raise UnreadableFileError(folder.final, "it lacks test_accuracy: not the final record of a run", advice)
+    return TrainResult(model=model.eval(), final=final,
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pyadvman._atomic import save_atomic, to_json, write_json_atomic, write_text_atomic
@@ -60,8 +60,14 @@ def _as_now(cfg: object, stored: dict) -> dict:
 def holds_results(root: Path) -> bool:
     """Whether ``root`` holds a non-empty file besides config.json and data.json (a checkpoint, metrics, a
     figure), anywhere below it except in cells/."""
-    return root.is_dir() and any(p.is_file() and p.name not in _START_FILES and p.stat().st_size > 0
-                                 and p.relative_to(root).parts[0] not in _BOOKKEEPING_DIRS for p in root.rglob("*"))
+    return any(True for _ in _results(root))
+
+
+def _results(root: Path) -> Iterator[Path]:
+    """The files of ``root`` that :func:`holds_results` counts."""
+    if root.is_dir():
+        yield from (p for p in root.rglob("*") if p.is_file() and p.name not in _START_FILES and p.stat().st_size > 0
+                    and p.relative_to(root).parts[0] not in _BOOKKEEPING_DIRS)
 
 
 def data_differences(root: Path, data: DatasetSplits, advice: str) -> list[str]:
@@ -82,7 +88,8 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
     reused as if it were empty.
 
     Raises:
-        FileExistsError: the folder holds a run and resume is False.
+        FileExistsError: the folder holds a run, or other files (without config.json), and resume is False.
+        FileNotFoundError: resume of a folder that holds results but no config.json.
         ValueError: resume with a config.json that differs from cfg (the differing fields are named; the
             MACHINERY_FIELDS may differ, with a warning).
         DataError: resume on data whose fingerprint differs from data.json (what differs is named).
@@ -90,6 +97,13 @@ def start_run(root: Path, cfg: object, data: DatasetSplits, resume: bool) -> Non
     """
     record = config_record(cfg)
     config, data_file = root / "config.json", root / "data.json"
+    if not config.is_file() and holds_results(root):
+        found = sorted(str(p.relative_to(root)) for p in _results(root))[:5]
+        if resume:
+            raise FileNotFoundError(f"{root} has no config.json, so resuming it with its own config cannot be "
+                                    f"checked (it holds {found}); restore config.json or choose another out_dir")
+        raise FileExistsError(f"{root} holds files that are not a pyadvman run's ({found}), which a new run would "
+                              "overwrite; choose a new or empty out_dir")
     if config.is_file() and holds_results(root):
         advice = "the run folder is damaged: restore the file or choose another out_dir"
         stored = read_json(config, advice)

@@ -31,12 +31,13 @@ def test_compiled_adversarial_training_follows_the_eager_run(blocks, tmp_path):
 
 
 def test_a_run_may_resume_with_another_compile_mode_but_not_another_setting(blocks, tmp_path):
+    run = tmp_path / "run"  # tmp_path holds the data
     cfg = tiny_config(blocks, execution={"compile": "off"})
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
-    start_run(tmp_path, cfg, data, resume=False)
-    (tmp_path / "metrics.jsonl").write_text("{}\n")  # the run holds results now
-    start_run(tmp_path, replace(cfg, execution=replace(cfg.execution, compile="default")), data, resume=True)
-    assert json.loads((tmp_path / "config.json").read_text())["execution"]["compile"] == "default"
+    start_run(run, cfg, data, resume=False)
+    (run / "metrics.jsonl").write_text("{}\n")  # the run holds results now
+    start_run(run, replace(cfg, execution=replace(cfg.execution, compile="default")), data, resume=True)
+    assert json.loads((run / "config.json").read_text())["execution"]["compile"] == "default"
     with pytest.raises(ValueError, match=r"fields \['epochs'\] differ"):
-        start_run(tmp_path, replace(cfg, execution=replace(cfg.execution, compile="default"), epochs=3), data,
+        start_run(run, replace(cfg, execution=replace(cfg.execution, compile="default"), epochs=3), data,
                   resume=True)
