@@ -81,10 +81,14 @@ def load_checkpoint(path: str | Path, advice: str) -> dict:
     """
     path = Path(path)
     require_file(path, "checkpoint")
+    with open(path, "rb"):  # a file that cannot be opened (permissions) says so, with no advice to delete it
+        pass
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (loading on the CPU, whatever fails comes from the file's bytes)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "Weights only load failed" in reason:  # torch's advice to unpickle anyway is not ours to give
+            reason = "not a torch checkpoint, or one holding objects that pyadvman does not unpickle"
         raise UnreadableFileError(path, f"{type(error).__name__}: {reason}", advice) from None
 
 

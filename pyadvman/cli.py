@@ -40,6 +40,15 @@ from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
 USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, CellLostError)
 
 
+def _check_out(out: Path | None) -> None:
+    """Checks, before any work, that the JSON output ``out`` can be written (its folder made, not a folder)."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder: give a file name, e.g. {out / 'result.json'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
 def _write(result: dict, out: Path | None) -> None:
     """Prints ``result`` as strict JSON (a NaN, e.g. the accuracy on no examples, as null) and writes it to out."""
     from pyadvman._atomic import to_json, write_json_atomic
@@ -75,6 +84,9 @@ def _data(args: list[str]) -> int:
     options = command_options("DataOptions", DataCommand, choices={"name": DATASETS, "preset": FONTS_PRESETS})
     renamed = {"--options": lambda value: ["--dataset-options", value]}  # the name train and the studies use
     command = parse("pyadvman data", options, upgrade_args(args, [DataCommand], renamed), DataCommand.__doc__)
+    if command.name not in DATASETS:  # a positional argument: no --dataset option to name
+        raise ValueError(f"NAME (the dataset, first argument) must be one of {sorted(DATASETS)}, got "
+                         f"{command.name!r}")
     options = dict(command.dataset_options)
     if command.name == "fonts":
         options.setdefault("preset", command.preset)
@@ -232,7 +244,8 @@ def _run(args: list[str]) -> int:
         print(f"usage: pyadvman run EXPERIMENT [--preset quick|paper] [options]\n\nexperiments:\n{listing}")
         return 0 if args and args[0] in ("-h", "--help") else 2
     name, args = args[0], args[1:]
-    EXPERIMENTS.check(name, "experiment")
+    if name not in EXPERIMENTS:  # a positional argument: no --experiment option to name
+        raise ValueError(f"EXPERIMENT (the first argument) must be one of {sorted(EXPERIMENTS)}, got {name!r}")
     experiment = EXPERIMENTS[name]
     args, cfg = config_from_args(args, experiment.config_class, experiment.config, "quick")
     options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
@@ -318,7 +331,8 @@ def _load_run(run: Path, device: str, data_changed_ok: bool):
     that dataset differs from the one the run was trained on (data.json; empty when it does not).
 
     Raises:
-        DataError: the data differ from the run's data.json (what differs is named) and not ``data_changed_ok``.
+        DataError: the data differ from the run's data.json (what differs is named), or it has none, and not
+            ``data_changed_ok``.
     """
     from pyadvman.data import load_dataset
     from pyadvman.distributed import Processes
@@ -332,9 +346,11 @@ def _load_run(run: Path, device: str, data_changed_ok: bool):
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
     differences = data_differences(Path(run), data, "restore it, or pass --data-changed-ok")
     if not (Path(run) / "data.json").is_file():
-        logging.getLogger("pyadvman").warning("%s records no data.json (a run of pyadvman 0.1, or the file was "
-                                              "deleted): that %s gives the data it was trained on cannot be checked",
-                                              run, cfg.dataset)
+        differences = ["unchecked: the run records no data.json"]
+        if not data_changed_ok:
+            raise DataError(f"{run} records no data.json (a run of pyadvman 0.1, or the file was deleted), so that "
+                            f"{cfg.dataset} {cfg.dataset_options or ''} gives the data it was trained on cannot be "
+                            "checked; pass --data-changed-ok to evaluate on these data anyway (the output says so)")
     if differences and not data_changed_ok:
         raise DataError(f"{run} was trained on other data than {cfg.dataset} {cfg.dataset_options or ''} gives "
                         f"now ({'; '.join(differences)}); a relative path resolves against the current "
@@ -351,20 +367,20 @@ def _attack(args: list[str]) -> int:
 
     from pyadvman.attacks import attack_in_batches
     from pyadvman.attacks.attack_registry import ATTACKS
-    from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.command_line import built_fields
     from pyadvman.manifolds.learned_manifold import LearnedManifold
 
     name = take_option(args, "--attack", "pgd")
     command, entry = _attack_settings(name, args, AttackCommand, tuple(ATTACKS), {})
     _positive("examples", command.examples)
+    _check_out(command.out)
     if command.manifold and not entry.extras.get("needs_manifold"):
         raise ConfigError("manifold", f"given only with --attack on-learned-manifold (--attack {name} does not "
                           "use it)", str(command.manifold))
     model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
     settings = built_fields(entry.builder, command.settings)
     if entry.extras.get("targets"):
-        settings["targets"] = min(settings.get("targets", 9), autoattack_targets(len(data.classes)))
+        settings["targets"] = _targets(settings, len(data.classes), "--targets" in args)
     extras = {}
     if entry.extras.get("needs_manifold"):
         if not command.manifold:
@@ -378,7 +394,7 @@ def _attack(args: list[str]) -> int:
     extras = {k: v[:len(test)] for k, v in extras.items()}
     torch.manual_seed(command.seed)
     result = attack_in_batches(attack, model, test.images, test.labels, keep_images=False, desc=name, **extras)
-    _write({"run": str(command.run), "attack": name, "settings": command_line.build_record(command.settings),
+    _write({"run": str(command.run), "attack": name, "settings": _record(command.settings, settings),
             "examples": len(test), "clean_accuracy": result.clean_accuracy(), "success_rate": result.success_rate(),
             "robust_accuracy": result.robust_accuracy(), **_data_changed(changed)}, command.out)
     return 0
@@ -401,11 +417,12 @@ def _evaluate(args: list[str]) -> int:
     command, entry = _attack_settings(name, args, EvaluateCommand, names, defaults)
     _positive("examples", command.examples)
     _positive("batch_size", command.batch_size)
+    _check_out(command.out)
     model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
     test = data.test
     attacked = test.first(min(command.examples, len(test)))
     torch.manual_seed(command.seed)
-    robust, description = _evaluation(command, entry, model, attacked, len(data.classes))
+    robust, description = _evaluation(command, entry, model, attacked, len(data.classes), "--targets" in args)
     if robust is None:  # not the main process of a torchrun evaluation
         return 0
     stats = confidence(model, test.images, test.labels)
@@ -431,16 +448,36 @@ def _recorded_config(run: str) -> dict:
     return trained_model_file(RunFolder(run))["config"]
 
 
-def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int):
+def _targets(settings: dict, classes: int, given: bool) -> int:
+    """The target classes of APGD-T / FAB-T: the setting, lowered to classes − 1 where the default exceeds it.
+
+    Raises:
+        ConfigError: ``--targets`` given above classes − 1.
+    """
+    from pyadvman.attacks.autoattack import autoattack_targets
+
+    limit = autoattack_targets(classes)
+    wanted = settings.get("targets", limit)
+    if given and wanted > limit:
+        raise ConfigError("targets", f"at most classes - 1 = {limit} (the model has {classes} classes)", wanted)
+    return min(wanted, limit)
+
+
+def _record(parsed: object, settings: dict) -> dict:
+    """The attack's settings as the output records them: the parsed options with the values that ran."""
+    record = command_line.build_record(parsed)
+    return {**record, **{k: v for k, v in settings.items() if k in record and isinstance(v, (int, float, str))}}
+
+
+def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, targets_given: bool):
     """The robustness result of ``pyadvman evaluate``'s attack and its description for the JSON."""
     from pyadvman.attacks import attack_in_batches
-    from pyadvman.attacks.autoattack import autoattack_targets
     from pyadvman.attacks.robust_evaluation import evaluate_robustness
     from pyadvman.command_line import built_fields
 
     settings = built_fields(entry.builder, command.settings)
     if entry.extras.get("targets"):
-        settings["targets"] = autoattack_targets(classes)
+        settings["targets"] = _targets(settings, classes, targets_given)
     attack = entry.builder(**settings)
     eps, label = attack.eps, entry.label
     if command.attack == "autoattack":
@@ -463,7 +500,7 @@ def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int):
                         "state_dir": str(state)}
     robust = attack_in_batches(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
                                keep_images=False, desc=label)
-    return robust, {"name": label, "epsilon": eps, "settings": command_line.build_record(command.settings)}
+    return robust, {"name": label, "epsilon": eps, "settings": _record(command.settings, settings)}
 
 
 # --- dispatch ------------------------------------------------------------------------------------------------------

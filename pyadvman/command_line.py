@@ -70,9 +70,12 @@ def integer(text: str) -> int:
         ValueError: anything else (``1e3``, ``2.5``).
     """
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise ValueError(f"must be an integer, got {text!r}") from None
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"must be an integer of 64 bits (below 2**63 in magnitude), got {text}")
+    return value
 
 
 @REGISTRY.primitive_rule

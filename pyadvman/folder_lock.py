@@ -75,6 +75,8 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
             _held[key] -= 1
         return
     created = not folder.exists()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file: the {what} needs a folder there")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:

@@ -313,13 +313,15 @@ def test_damaged_or_missing_records_of_a_finished_run_are_named(tmp_path, capsys
     final = (run / "final.json").read_text()
     (run / "final.json").write_text("{}")
     assert main([*_train_args(tmp_path, npz), "--resume"]) == 2
-    assert "final.json cannot be read (it lacks test_accuracy: not the final record of a run)" in \
+    assert "final.json cannot be read (it lacks a numeric test_accuracy: not the final record of a run)" in \
         _one_line_error(capsys)
     (run / "final.json").write_text(final)
     (run / "data.json").unlink()
-    assert main(["evaluate", "--run", str(run), "--examples", "5"]) == 0
-    assert "records no data.json (a run of pyadvman 0.1, or the file was deleted)" in caplog.text
-    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--examples", "5"]) == 2
+    assert "records no data.json (a run of pyadvman 0.1, or the file was deleted), so that npz" in \
+        _one_line_error(capsys)
+    assert main(["evaluate", "--run", str(run), "--examples", "5", "--data-changed-ok"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_changed"] == ["unchecked: the run records no data.json"]
     (run / "config.json").unlink()
     assert main([*_train_args(tmp_path, npz), "--resume"]) == 2
     assert "has no config.json, so resuming it with its own config cannot be checked" in _one_line_error(capsys)
@@ -338,3 +340,48 @@ def test_a_run_without_test_images_prints_strict_json(tmp_path, capsys) -> None:
     assert main(_train_args(tmp_path, tmp_path / "no_test.npz", "--batch-size", "20")) == 0
     final = json.loads(capsys.readouterr().out)  # strict: NaN is not JSON
     assert final["test_examples"] == 0 and final["test_accuracy"] is None
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["data", "mnist"], "pyadvman data: error: NAME (the dataset, first argument) must be one of ['fashion-mnist', "),
+    (["run", "claim"], "pyadvman run: error: EXPERIMENT (the first argument) must be one of ['claims', "),
+    (["attack", "--run", "x", "--seed", str(2 ** 70)], "pyadvman attack: error: --seed must be an integer of 64 "
+                                                       "bits (below 2**63 in magnitude)"),
+    (["train", "--preset", "quick", "--lr-decay", "2", "--out", "unused"], "pyadvman train: error: --lr-decay "
+                                                                          "must be in (0, 1] (a decay;"),
+])
+def test_positional_names_and_out_of_range_numbers_are_one_line(command, expected, capsys) -> None:
+    assert main(command) == 2
+    assert _one_line_error(capsys).startswith(expected)
+
+
+def test_settings_that_would_not_run_as_recorded_are_refused(tmp_path, capsys, monkeypatch) -> None:
+    npz = _npz(tmp_path / "d.npz")
+    assert main(_train_args(tmp_path, npz, "--execution.precision", "bf16")) == 2  # CPU training is float32
+    assert "--execution.precision must be float32 for training on the CPU" in _one_line_error(capsys)
+    assert main(_train_args(tmp_path, npz)) == 0
+    capsys.readouterr()
+    run = str(tmp_path / "run")
+    assert main(["attack", "--run", run, "--attack", "fab-t", "--targets", "5", "--examples", "4"]) == 2
+    assert "--targets must be at most classes - 1 = 2 (the model has 3 classes), got 5" in _one_line_error(capsys)
+    assert main(["attack", "--run", run, "--attack", "fab-t", "--examples", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["targets"] == 2  # the default 9, lowered, as it ran
+    assert main(["evaluate", "--run", run, "--attack", "fab-t", "--targets", "1", "--examples", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["attack"]["settings"]["targets"] == 1  # not replaced by 2
+
+
+def test_outputs_and_folders_that_cannot_be_written_are_named_before_any_work(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", "--preset", "quick", "--out", str(tmp_path / "afile")]) == 2
+    assert f"{tmp_path / 'afile'} is a file: the training run needs a folder there" in _one_line_error(capsys)
+    assert main(["attack", "--run", "x", "--out", str(tmp_path / "afile" / "r.json")]) == 2  # before loading x
+    assert f"{tmp_path / 'afile'}" in _one_line_error(capsys)
+    monkeypatch.setenv("PYADVMAN_CACHE", str(tmp_path / "afile"))
+    assert main(["data", "fonts"]) == 2
+    assert f"{tmp_path / 'afile'} (PYADVMAN_CACHE) is a file: the data cache needs a folder there" in \
+        _one_line_error(capsys)
+    (tmp_path / "garbage.pt").write_text('{"not": "a checkpoint"}')
+    assert main(["attack", "--run", "x", "--attack", "on-learned-manifold", "--manifold",
+                 str(tmp_path / "garbage.pt")]) == 2
+    line = _one_line_error(capsys)
+    assert "x does not exist" in line or "not a torch checkpoint" in line

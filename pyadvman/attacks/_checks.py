@@ -39,9 +39,9 @@ def check_images_labels(x: Tensor, y: Tensor) -> None:
         bad = (~finite).nonzero().flatten()
         raise ValueError(f"x must be finite: {bad.numel()} of {x.shape[0]} examples hold NaN or inf (first: "
                          f"example {int(bad[0])})")
-    if float(x.min()) < 0 or float(x.max()) > 1:
+    if float(x.detach().min()) < 0 or float(x.detach().max()) > 1:
         raise ValueError(f"x must have values in [0, 1] (normalise inside the model), got "
-                         f"[{float(x.min())}, {float(x.max())}]")
+                         f"[{float(x.detach().min())}, {float(x.detach().max())}]")
 
 
 def check_labels(name: str, labels: Tensor, num_classes: int) -> None:

@@ -38,6 +38,17 @@ def predicted_classes(logits: Tensor) -> Tensor:
     return torch.where(valid_rows(logits), logits.argmax(dim=1), -1)
 
 
+def check_logits(logits: object, batch: int) -> None:
+    """Raises ValueError unless the model's output is floating-point logits Tensor[batch, K] (K >= 2)."""
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"the model must return logits, a Tensor[{batch}, K]; it returned a "
+                         f"{type(logits).__name__} (a model that returns (logits, features) needs a wrapper: "
+                         "lambda x: model(x)[0])")
+    if logits.dim() != 2 or logits.shape[0] != batch or logits.shape[1] < 2 or not logits.is_floating_point():
+        raise ValueError(f"the model must return floating-point logits Tensor[{batch}, K] with K >= 2 classes "
+                         f"(one row per input), got {logits.dtype} {list(logits.shape)}")
+
+
 def clean_pass(model: nn.Module, clean: Tensor, labels: Tensor, check_model: bool
                ) -> tuple[Tensor, Tensor, list[str]]:
     """The first thing every attack does: the model's logits on the clean inputs (Tensor[B, K], no graph),
@@ -45,8 +56,9 @@ def clean_pass(model: nn.Module, clean: Tensor, labels: Tensor, check_model: boo
     ``check_model`` the findings of :func:`output_findings`.
 
     Raises:
-        ValueError: labels (Tensor[B] int64) outside [0, K); a model that modifies its input in place (the
-            caller's images are restored first).
+        ValueError: the model's output is not logits Tensor[B, K] (:func:`check_logits`); labels (Tensor[B]
+            int64) outside [0, K); a model that modifies its input in place (the caller's images are restored
+            first).
     """
     with torch.no_grad():
         before = clean.clone()
@@ -56,6 +68,7 @@ def clean_pass(model: nn.Module, clean: Tensor, labels: Tensor, check_model: boo
             raise ValueError("the model modified its input in place (e.g. x.sub_(mean) or x /= std in forward): "
                              "an attack would overwrite the caller's images and its own iterates; compute on a "
                              "copy (x = (x - mean) / std) or wrap the model: lambda x: model(x.clone())")
+        check_logits(logits, clean.shape[0])
         check_labels("y", labels, logits.shape[1])
         findings = output_findings(logits, lambda: model(clean)) if check_model else []
     return logits, predicted_classes(logits) == labels, findings

@@ -12,6 +12,10 @@ def cache_root(override: str | Path | None = None) -> Path:
     """The cache folder (created): ``override``, else ``$PYADVMAN_CACHE``, else ``~/.cache/pyadvman``."""
     root = Path(override or os.environ.get("PYADVMAN_CACHE") or Path.home() / ".cache" / "pyadvman")
     root = root.expanduser()
+    if root.exists() and not root.is_dir():
+        source = "the cache_dir option" if override else "PYADVMAN_CACHE" if os.environ.get("PYADVMAN_CACHE") else \
+            "the default cache"
+        raise NotADirectoryError(f"{root} ({source}) is a file: the data cache needs a folder there")
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
     dtype = np.dtype(_DTYPES[data[2]])
     offset = 4 + 4 * dims
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: a header's product cannot wrap around
     if len(data) - offset != expected:
         raise UnreadableFileError(path, f"header says {shape} ({expected} bytes), file holds {len(data) - offset}",
                                   "the file is truncated or corrupt: copy it again")

@@ -168,10 +168,13 @@ def _check_rule(split: str, split_seed: int) -> None:
 
 
 def _find(root: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
-        if (root / name).is_file():
-            return root / name
-    raise FileNotFoundError(f"{root}: no {stem}[.gz]")
+    names = (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz")
+    found = [root / name for name in dict.fromkeys(names) if (root / name).is_file()]
+    if len(found) > 1:
+        raise DataError(f"{root}: {[p.name for p in found]} are the same file in several forms; keep one")
+    if not found:
+        raise FileNotFoundError(f"{root}: no {stem}[.gz]")
+    return found[0]
 
 
 def load_idx_dataset(root: str | Path, *, validation_size: int | None = None, name: str = "idx",
@@ -243,6 +246,8 @@ def load_fashion_mnist(root: str | Path = FASHION_MNIST_DIR, *, validation_size:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an .npz, or an error naming the file when it is not a readable numpy archive."""
+    with open(path, "rb"):  # a file that cannot be opened (permissions) says so, not "not a zip archive"
+        pass
     if not zipfile.is_zipfile(path):
         raise UnreadableFileError(path, "not a zip archive, which an .npz is", "it is truncated, corrupt or of "
                                   "another format: write it with numpy.savez or numpy.savez_compressed")
@@ -256,6 +261,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                                       "images=np.asarray(images, np.uint8), labels=np.asarray(labels))") from None
         raise UnreadableFileError(path, f"{type(error).__name__}: {error}", "the file is truncated or corrupt: "
                                   "write it again") from None
+
+
+NPZ_KEYS = ("images", "labels", "test_images", "test_labels")
 
 
 def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validation_size: int | None = None,
@@ -276,17 +284,26 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
         layout: "auto", "NHWC" or "NCHW".
 
     Raises:
-        FileNotFoundError: no such file. DataError: an unreadable file, a missing key, bad shapes or values
+        FileNotFoundError: no such file. DataError: an unreadable file, a missing or unknown key, bad shapes or values
         (NaN, another test image size, empty classes), or a split that lacks a class.
     """
     _check_rule(split, split_seed)
     path = Path(path)
     require_file(path, "npz dataset")
     arrays = _read_npz(path)
-    required = ("images", "labels") + (("test_labels",) if "test_images" in arrays else ())
+    unknown = sorted(set(arrays) - set(NPZ_KEYS))
+    if unknown:  # a test set under a mistyped key would be replaced by one split off the training images
+        raise DataError(f"{path}: the .npz holds keys that pyadvman does not read, {unknown}; it reads "
+                        f"{list(NPZ_KEYS)}: rename or remove them")
+    required = ("images", "labels") + (("test_images", "test_labels") if {"test_images", "test_labels"} & set(arrays)
+                                       else ())
     for key in required:
         if key not in arrays:
             raise DataError(f"{path}: the .npz must hold {key!r}; it holds {sorted(arrays)}")
+    for key in ("images", "test_images"):
+        if key in arrays and arrays[key].shape[:1] == (0,):
+            raise DataError(f"{path}: {key} holds 0 images"
+                            + ("; leave test_images out to split a test set off the images" if key != "images" else ""))
     images, read_as = images_to_tensor(arrays["images"], f"{path}: images", layout)
     full = Split(images, labels_to_tensor(arrays["labels"], images.shape[0], f"{path}: labels"))
     if "test_images" in arrays:

@@ -200,6 +200,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
 def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None, resume: bool,
            progress: bool) -> TrainResult:
     device = cfg.execution.torch_device()
+    if device.type != "cuda" and PRECISIONS[cfg.execution.precision] is not None:  # it would train in float32
+        raise ConfigError("execution.precision", "float32 for training on the CPU (mixed-precision training runs "
+                          "on CUDA only)", cfg.execution.precision)
     if data is None:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
     _check_data(cfg, data)
@@ -361,8 +364,8 @@ def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
     load_weights(model, saved, "model", folder.model, advice)
     history = read_json_lines(folder.metrics, f"the run's metrics are damaged; {advice}")
     final = read_json(folder.final, advice, measurements=True)
-    if not isinstance(final, dict) or "test_accuracy" not in final:
-        raise UnreadableFileError(folder.final, "it lacks test_accuracy: not the final record of a run", advice)
+    if not isinstance(final, dict) or not isinstance(final.get("test_accuracy", ""), (int, float)):
+        raise UnreadableFileError(folder.final, "it lacks a numeric test_accuracy: not the final record of a run", advice)
     return TrainResult(model=model.eval(), final=final,
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
 

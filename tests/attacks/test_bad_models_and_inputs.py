@@ -182,3 +182,21 @@ def test_a_model_that_modifies_its_input_in_place_is_named_and_the_images_kept(a
     with pytest.raises(ValueError, match=r"the model modified its input in place .* lambda x: model\(x\.clone\(\)\)"):
         attack.run(NormalisesInPlace(), x, y)
     assert torch.equal(x, original)
+
+
+@pytest.mark.parametrize("output, expected", [
+    (lambda logits: logits[:, 0], r"floating-point logits Tensor\[12, K\] with K >= 2 classes \(one row per input\), "
+                                  r"got torch.float32 \[12\]"),
+    (lambda logits: logits[..., None], r"got torch.float32 \[12, 10, 1\]"),
+    (lambda logits: logits[:1], r"got torch.float32 \[1, 10\]"),
+    (lambda logits: logits.long(), r"got torch.int64 \[12, 10\]"),
+    (lambda logits: (logits, None), r"it returned a tuple \(a model that returns \(logits, features\) needs a wrapper"),
+])
+@pytest.mark.parametrize("attack", [PGD(eps=0.1, protocol=AttackProtocol(steps=2)), APGD(eps=0.1),
+                                    Square(eps=0.1, queries=5)], ids=["pgd", "apgd", "square"])
+def test_a_model_whose_output_is_not_logits_is_named(output, expected, attack) -> None:
+    base = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    model = Wrapped(base, lambda logits, x: output(logits))
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 10
+    with pytest.raises(ValueError, match=rf"the model must return .*{expected}"):
+        attack.run(model, x, y)

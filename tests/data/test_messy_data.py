@@ -281,3 +281,43 @@ def test_the_loaders_check_class_coverage_themselves(tmp_path) -> None:
              test_images=np.zeros((3, 4, 4), np.uint8), test_labels=np.array([0, 0, 0]))
     with pytest.raises(DataError, match=r"the test split \(3 examples\) lacks classes \[1\]"):
         load_npz_dataset(tmp_path / "lacking.npz", validation_size=4)
+
+
+def test_npz_keys_that_would_be_ignored_or_empty_are_refused(tmp_path) -> None:
+    _, images, labels = _sorted_npz(tmp_path / "base.npz")
+    np.savez(tmp_path / "typo.npz", images=images, labels=labels, test_image=images[:50], test_labels=labels[:50])
+    with pytest.raises(DataError, match=r"typo\.npz: the \.npz holds keys that pyadvman does not read, "
+                                        r"\['test_image'\]; it reads \['images', 'labels', 'test_images', "
+                                        r"'test_labels'\]"):
+        load_npz_dataset(tmp_path / "typo.npz")  # its test set would have been split off the training images
+    np.savez(tmp_path / "half.npz", images=images, labels=labels, test_labels=labels[:50])
+    with pytest.raises(DataError, match=r"half\.npz: the \.npz must hold 'test_images'"):
+        load_npz_dataset(tmp_path / "half.npz")
+    np.savez(tmp_path / "none.npz", images=images[:0], labels=labels[:0])
+    with pytest.raises(DataError, match=r"none\.npz: images holds 0 images$"):
+        load_npz_dataset(tmp_path / "none.npz")
+    np.savez(tmp_path / "no_test.npz", images=images, labels=labels, test_images=images[:0], test_labels=labels[:0])
+    with pytest.raises(DataError, match=r"no_test\.npz: test_images holds 0 images; leave test_images out"):
+        load_npz_dataset(tmp_path / "no_test.npz")
+
+
+def test_idx_files_in_two_forms_and_headers_beyond_any_size_are_named(tmp_path) -> None:
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    arrays = {"train-images-idx3-ubyte": np.zeros((20, 4, 4), np.uint8),
+              "train-labels-idx1-ubyte": (np.arange(20) % 2).astype(np.uint8),
+              "t10k-images-idx3-ubyte": np.zeros((4, 4, 4), np.uint8),
+              "t10k-labels-idx1-ubyte": (np.arange(4) % 2).astype(np.uint8)}
+    for name, array in arrays.items():
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        (folder / name).write_bytes(header + array.tobytes())
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"other content"))
+    with pytest.raises(DataError, match=r"\['train-labels-idx1-ubyte', 'train-labels-idx1-ubyte\.gz'\] are the same "
+                                        r"file in several forms; keep one"):
+        load_idx_dataset(folder)
+    (folder / "train-labels-idx1-ubyte.gz").unlink()
+    wrapping = bytes([0, 0, 8, 3]) + b"".join((2 ** k).to_bytes(4, "big") for k in (21, 21, 22))  # 2^64 bytes
+    (folder / "train-images-idx3-ubyte").write_bytes(wrapping)
+    with pytest.raises(UnreadableFileError, match=r"train-images-idx3-ubyte cannot be read \(header says \(2097152, "
+                                                  r"2097152, 4194304\) \(18446744073709551616 bytes\), file holds 0\)"):
+        load_idx_dataset(folder)
