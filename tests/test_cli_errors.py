@@ -333,26 +333,10 @@ def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path, capsys) -> No
     assert "--config must be the config.json of a run (a JSON object), got " in _one_line_error(capsys)
 
 
-def test_a_run_without_test_images_prints_strict_json(tmp_path, capsys) -> None:
-    rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 255, (90, 6, 6)).astype(np.uint8), np.arange(90) % 3
-    np.savez(tmp_path / "no_test.npz", images=images, labels=labels, test_images=images[:0], test_labels=labels[:0])
-    assert main(_train_args(tmp_path, tmp_path / "no_test.npz", "--batch-size", "20")) == 0
-    final = json.loads(capsys.readouterr().out)  # strict: NaN is not JSON
-    assert final["test_examples"] == 0 and final["test_accuracy"] is None
-
-
-@pytest.mark.parametrize("command, expected", [
-    (["data", "mnist"], "pyadvman data: error: NAME (the dataset, first argument) must be one of ['fashion-mnist', "),
-    (["run", "claim"], "pyadvman run: error: EXPERIMENT (the first argument) must be one of ['claims', "),
-    (["attack", "--run", "x", "--seed", str(2 ** 70)], "pyadvman attack: error: --seed must be an integer of 64 "
-                                                       "bits (below 2**63 in magnitude)"),
-    (["train", "--preset", "quick", "--lr-decay", "2", "--out", "unused"], "pyadvman train: error: --lr-decay "
-                                                                          "must be in (0, 1] (a decay;"),
-])
-def test_positional_names_and_out_of_range_numbers_are_one_line(command, expected, capsys) -> None:
-    assert main(command) == 2
-    assert _one_line_error(capsys).startswith(expected)
+def test_printed_and_written_results_are_strict_json(tmp_path, capsys) -> None:
+    cli._write({"test_accuracy": float("nan"), "robust_accuracy": 0.5}, tmp_path / "out" / "result.json")
+    assert json.loads(capsys.readouterr().out) == {"test_accuracy": None, "robust_accuracy": 0.5}  # NaN is not JSON
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["test_accuracy"] is None
 
 
 def test_settings_that_would_not_run_as_recorded_are_refused(tmp_path, capsys, monkeypatch) -> None:
