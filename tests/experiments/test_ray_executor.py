@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pyadvman._atomic import to_json
+from pyadvman.configs import config_record
 from pyadvman.errors import UnreadableFileError
 from pyadvman.experiments import claims_config, flatness_config, ray_executor, spectra_config
 from pyadvman.experiments import flatness_study as flatness
@@ -139,6 +140,9 @@ def test_a_cell_failing_on_bad_input_fails_the_run_with_its_error(cfg, tmp_path)
     damaged = out / "models" / name / "checkpoints" / "last.pt"
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"not a checkpoint")
+    # the study's and the cell's own config.json: folders they started (a folder without one is not resumed)
+    (out / "config.json").write_text(to_json(config_record(cfg)))
+    (damaged.parents[1] / "config.json").write_text(to_json(config_record(cfg.model_train_config("normal", 300, 0))))
     with deadline(120), pytest.raises(UnreadableFileError, match=rf"{name}/checkpoints/last.pt cannot be read"):
         run(cfg, out, resume=True, progress=False, executor=RAY)
     assert not (out / "metrics.json").exists()
