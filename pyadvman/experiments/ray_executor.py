@@ -22,8 +22,8 @@ from pyadvman.provenance import source_fingerprint
 
 logger = logging.getLogger(__name__)
 
-RAY_INSTALL = 'pip install ".[ray]" in the pyadvman checkout (or pip install "ray>=2.52")'
-RAY_OLDEST = (2, 52)  # token authentication (RAY_AUTH_MODE=token)
+RAY_INSTALL = 'pip install ".[ray]" in the pyadvman checkout (or pip install "ray>=2.59")'
+RAY_OLDEST = (2, 59)  # the first Ray whose local clusters require its token by default
 STATE_SECONDS = 1.0  # how often the progress bar reads the cells' state
 
 
@@ -31,7 +31,7 @@ def import_ray():
     """The ``ray`` module.
 
     Raises:
-        MissingDependencyError: Ray is not installed, or older than 2.52 (the message gives the install command).
+        MissingDependencyError: Ray is not installed, or older than 2.59 (the message gives the install command).
     """
     try:
         import ray
@@ -39,8 +39,8 @@ def import_ray():
         raise MissingDependencyError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}") from error
     version = tuple(int(part) for part in ray.__version__.split(".")[:2] if part.isdigit())
     if version < RAY_OLDEST:
-        raise MissingDependencyError(f"--executor ray needs Ray >= 2.52 (token authentication), found "
-                                     f"{ray.__version__}: {RAY_INSTALL}")
+        raise MissingDependencyError(f"--executor ray needs Ray >= 2.59 (a local Ray that requires its token), "
+                                     f"found {ray.__version__}: {RAY_INSTALL}")
     return ray
 
 
@@ -91,12 +91,12 @@ def ray_cell(driver: dict, job: CellJob, shared: list, cell: object, record: Pat
 
 
 def require_ray_token() -> None:
-    """Makes the local Ray this process starts require Ray's token (RAY_AUTH_MODE=token; Ray >= 2.52 writes one
-    to ~/.ray/auth_token). Ray's servers listen on every network interface even when only this machine uses
-    them (Ray 2.60 measured: ray.init turns a node IP of 127.0.0.1 into the machine's address), so without the
-    token anyone who can reach the machine could run code in the workers. A user who set RAY_AUTH_MODE keeps
-    it; "disabled" gets a warning."""
-    mode = os.environ.setdefault("RAY_AUTH_MODE", "token")
+    """Warns when the local Ray this process starts will not require Ray's token. Ray's servers listen on every
+    network interface even when only this machine uses them (Ray 2.60 measured: ray.init turns a node IP of
+    127.0.0.1 into the machine's address), so the token is what keeps others from running code in the workers.
+    Ray >= 2.59 requires it by default (RAY_AUTH_MODE unset: a token in ~/.ray/auth_token); setting the variable
+    here instead would leave the Ray already imported in this process reading the old mode."""
+    mode = os.environ.get("RAY_AUTH_MODE", "token")
     if mode.lower() != "token":
         logger.warning("RAY_AUTH_MODE=%s: the local Ray's services listen on all network interfaces without "
                        "authentication; anyone who can reach this machine can run code in them (docs/cluster.md, "
