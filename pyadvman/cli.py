@@ -50,12 +50,12 @@ def _check_out(out: Path | None) -> None:
 
 
 def _write(result: dict, out: Path | None) -> None:
-    """Prints ``result`` as strict JSON (a NaN, e.g. the accuracy on no examples, as null) and writes it to out."""
+    """Prints ``result`` as strict JSON (a NaN, e.g. the accuracy on no examples, as null) and writes it to out,
+    whose folder :func:`_check_out` made before the work."""
     from pyadvman._atomic import to_json, write_json_atomic
 
     print(to_json(result, indent=2))
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(result, out)
 
 

@@ -334,6 +334,7 @@ def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path, capsys) -> No
 
 
 def test_printed_and_written_results_are_strict_json(tmp_path, capsys) -> None:
+    cli._check_out(tmp_path / "out" / "result.json")  # as attack and evaluate do before the work
     cli._write({"test_accuracy": float("nan"), "robust_accuracy": 0.5}, tmp_path / "out" / "result.json")
     assert json.loads(capsys.readouterr().out) == {"test_accuracy": None, "robust_accuracy": 0.5}  # NaN is not JSON
     assert json.loads((tmp_path / "out" / "result.json").read_text())["test_accuracy"] is None

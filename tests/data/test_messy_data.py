@@ -18,6 +18,19 @@ from pyadvman.data.splits import class_quotas
 from pyadvman.errors import DataError, UnreadableFileError
 
 
+def _tiny_idx_arrays() -> dict[str, np.ndarray]:
+    """The four MNIST-style files of a 2-class 4×4 dataset (20 training, 4 test images)."""
+    return {"train-images-idx3-ubyte": np.zeros((20, 4, 4), np.uint8),
+            "train-labels-idx1-ubyte": (np.arange(20) % 2).astype(np.uint8),
+            "t10k-images-idx3-ubyte": np.zeros((4, 4, 4), np.uint8),
+            "t10k-labels-idx1-ubyte": (np.arange(4) % 2).astype(np.uint8)}
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """An uint8 IDX file: the header (magic 0 0 8 ndim, big-endian dimensions), then the values."""
+    return bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape) + array.tobytes()
+
+
 def _sorted_npz(path, per_class=(300, 200, 100, 50), size=6, seed=0):
     """uint8 images whose labels are sorted by class (class k's images have mean brightness ~ 40·k)."""
     rng = np.random.default_rng(seed)
@@ -196,13 +209,8 @@ def test_damaged_files_are_named_with_what_to_do(tmp_path) -> None:
         load_npz_dataset(tmp_path / "cut.npz")
     folder = tmp_path / "idx"
     folder.mkdir()
-    arrays = {"train-images-idx3-ubyte": np.zeros((20, 4, 4), np.uint8),
-              "train-labels-idx1-ubyte": (np.arange(20) % 2).astype(np.uint8),
-              "t10k-images-idx3-ubyte": np.zeros((4, 4, 4), np.uint8),
-              "t10k-labels-idx1-ubyte": (np.arange(4) % 2).astype(np.uint8)}
-    for name, array in arrays.items():
-        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        payload = gzip.compress(header + array.tobytes())
+    for name, array in _tiny_idx_arrays().items():
+        payload = gzip.compress(_idx_bytes(array))
         if name.startswith("train-images"):
             payload = payload[: len(payload) - 12]  # a truncated download
         (folder / f"{name}.gz").write_bytes(payload)
@@ -304,13 +312,8 @@ def test_npz_keys_that_would_be_ignored_or_empty_are_refused(tmp_path) -> None:
 def test_idx_files_in_two_forms_and_headers_beyond_any_size_are_named(tmp_path) -> None:
     folder = tmp_path / "idx"
     folder.mkdir()
-    arrays = {"train-images-idx3-ubyte": np.zeros((20, 4, 4), np.uint8),
-              "train-labels-idx1-ubyte": (np.arange(20) % 2).astype(np.uint8),
-              "t10k-images-idx3-ubyte": np.zeros((4, 4, 4), np.uint8),
-              "t10k-labels-idx1-ubyte": (np.arange(4) % 2).astype(np.uint8)}
-    for name, array in arrays.items():
-        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        (folder / name).write_bytes(header + array.tobytes())
+    for name, array in _tiny_idx_arrays().items():
+        (folder / name).write_bytes(_idx_bytes(array))
     (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"other content"))
     with pytest.raises(DataError, match=r"\['train-labels-idx1-ubyte', 'train-labels-idx1-ubyte\.gz'\] are the same "
                                         r"file in several forms; keep one"):
