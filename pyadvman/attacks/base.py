@@ -21,6 +21,12 @@ class Attack:
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, **kwargs: Tensor) -> Tensor:
         return self.run(model, x, y, **kwargs).x_adv
 
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, **kwargs: Tensor) -> Tensor:
+        """The adversarial examples alone (Tensor like x), as training objectives use them: ``run(...).x_adv``, or
+        the same images with fewer model passes where an attack knows how (the gradient attacks skip the passes
+        that only judge success; :func:`pyadvman.attacks.pgd.adversarial_iterates`)."""
+        return self(model, x, y, **kwargs)
+
     def with_execution(self, **changes: object) -> Attack:
         """This attack with ``changes`` to its execution settings (e.g. ``check_model=False``)."""
         return replace(self, execution=replace(self.execution, **changes))

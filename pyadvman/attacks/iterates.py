@@ -75,3 +75,9 @@ class KeptIterates:
         self.success = torch.where(better, success, self.success)
         self.fooled |= success
         return finite
+
+    def take_finite(self, p: Tensor) -> None:
+        """Takes the iterates p (Tensor[R, B, ...]) where they are finite, without judging them (keep "last" when
+        nothing reads the last iterate's success or value): ``success`` and ``loss`` stay the previous ones."""
+        finite = finite_iterates(p, 2)
+        self.p = torch.where(finite.view(*finite.shape, *([1] * (p.dim() - 2))), p, self.p)

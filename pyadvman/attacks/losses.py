@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Loss = Callable[[Tensor, Tensor, Tensor], Tensor]
+CLEAN_LOGIT_LOSSES = ("kl",)  # the losses that read the clean logits (the others get None where none were computed)
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, clean_logits: Tensor) -> Tensor:

@@ -3,16 +3,16 @@ generator of the manifold, so every adversarial example is a generator output an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_images_labels
-from pyadvman.attacks.code_attack import CodeAttack
+from pyadvman.attacks.code_attack import CodeAttack, CodeSpace
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
-from pyadvman.attacks.pgd import projected_gradient_search
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.threat_models import LinfBall
 from pyadvman.data.fonts_renderer import FontsRenderer
@@ -70,8 +70,13 @@ class TrueManifoldAttack(CodeAttack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, codes: Tensor | None = None,
             theta: Tensor | None = None) -> AttackResult:
-        """Attacks the FONTS examples (x, y) with codes (Tensor[B, 2]) and theta (Tensor[B, 6])."""
-        check_images_labels(x, y)
+        """Attacks the FONTS examples (x, y) with codes (Tensor[B, 2] int64: font, letter) and theta
+        (Tensor[B, 6]). Raises ValueError on missing or malformed codes or theta, or non-finite theta."""
+        return super().run(model, x, y, codes=codes, theta=theta)
+
+    @contextmanager
+    def code_space(self, x: Tensor, y: Tensor, codes: Tensor | None = None,
+                   theta: Tensor | None = None) -> Iterator[CodeSpace]:
         if codes is None or codes.shape != (x.shape[0], 2) or codes.dtype != torch.int64:
             raise ValueError(f"codes must be an int64 Tensor[{x.shape[0]}, 2] (font, letter), got "
                              f"{None if codes is None else f'{codes.dtype} {list(codes.shape)}'}")
@@ -89,8 +94,7 @@ class TrueManifoldAttack(CodeAttack):
 
         low, high = self.theta_low.to(x), self.theta_high.to(x)
         start = torch.minimum(torch.maximum(theta.to(x), low), high)
-        return projected_gradient_search(model, start, y, LinfBall(self.eta, low, high), self.protocol,
-                                         self.execution, render=render)
+        yield CodeSpace(start, LinfBall(self.eta, low, high), render)
 
 
 def _check_finite_codes(name: str, codes: Tensor) -> None:
@@ -127,7 +131,10 @@ class LearnedManifoldAttack(CodeAttack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         """Attacks (x, y) through the decoder of each example's class."""
-        check_images_labels(x, y)
+        return super().run(model, x, y)
+
+    @contextmanager
+    def code_space(self, x: Tensor, y: Tensor) -> Iterator[CodeSpace]:
         manifold = self.manifold.to(x.device)
         routes = torch.full_like(y, -1) if self.class_agnostic else y
         with eval_mode(manifold), torch.no_grad():
@@ -141,5 +148,4 @@ class LearnedManifoldAttack(CodeAttack):
             return images.view(restarts, -1, *images.shape[1:])
 
         with eval_mode(manifold), frozen_parameters(manifold):
-            return projected_gradient_search(model, z, y, LinfBall(self.eta, low.to(z), high.to(z)), self.protocol,
-                                             self.execution, render=render)
+            yield CodeSpace(z, LinfBall(self.eta, low.to(z), high.to(z)), render)

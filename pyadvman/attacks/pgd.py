@@ -15,8 +15,14 @@ from pyadvman._compat import renamed_keywords
 from pyadvman.attacks._checks import check_images_labels, check_labels, check_number, check_target
 from pyadvman.attacks.base import Attack
 from pyadvman.attacks.iterates import KeptIterates, non_finite_finding, pick_restart
-from pyadvman.attacks.losses import Loss, get_loss
-from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
+from pyadvman.attacks.losses import CLEAN_LOGIT_LOSSES, Loss, get_loss
+from pyadvman.attacks.model_checks import (
+    check_logits,
+    clean_pass,
+    gradient_findings,
+    predicted_classes,
+    warn_findings,
+)
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.protocol import AttackProtocol, Bound
@@ -84,13 +90,23 @@ class PGD(Attack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""
-        check_images_labels(x, y)
+        ball = self._ball(x, y)
         check_target(target, self.targeted, y)
-        check_radius("eps", self.eps, x.shape[0])
-        check_radius("step_size", self.protocol.step_size_for(self.eps), x.shape[0])
-        ball = LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
         return projected_gradient_search(model, x, y, ball, self.protocol, self.execution, loss=self.loss,
                                          targeted=self.targeted, target=target)
+
+    def _ball(self, x: Tensor, y: Tensor) -> ThreatModel:
+        check_images_labels(x, y)
+        check_radius("eps", self.eps, x.shape[0])
+        check_radius("step_size", self.protocol.step_size_for(self.eps), x.shape[0])
+        return LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        """``x_adv`` of :meth:`run`, untargeted, with only the model passes it needs (:func:`adversarial_iterates`):
+        the training path. Raises as :meth:`run`; ValueError for a targeted attack (it needs run's target)."""
+        if self.targeted:
+            raise ValueError("perturb runs untargeted attacks only: call run(model, x, y, target)")
+        return adversarial_iterates(model, x, y, self._ball(x, y), self.protocol, self.execution, loss=self.loss)
 
 
 def identity_render(p: Tensor) -> Tensor:
@@ -126,29 +142,88 @@ def projected_gradient_search(model: nn.Module, p0: Tensor, labels: Tensor, ball
             check_labels("target", target, clean_logits.shape[1])
         passes = _Passes(model, render, get_loss(loss), target if targeted else labels, clean_logits, targeted,
                          restarts, execution, p0.device)
-        rule = update_rule(protocol, ball, p0)
-        with torch.no_grad():
-            p = rule.random_start(restarts).contiguous()
-        kept = KeptIterates(p, protocol.keep)
-        discarded = 0
-        for step in range(protocol.steps + 1):
-            value, success = passes.evaluate(p)
-            finite = kept.update(p, success, value)
-            discarded += int((~finite).sum())
-            active = ~kept.success if protocol.early_stop else None
-            if step == protocol.steps or (active is not None and not bool(active.any())):
-                break
-            grad = passes.gradient()
-            if step == 0 and execution.check_model:
-                findings += gradient_findings(grad[0], value[0].abs(), clean_correct)
-            with torch.no_grad():
-                rule.step(p, grad, active)
+
+        def check_gradient(grad: Tensor, value: Tensor) -> None:
+            findings.extend(gradient_findings(grad[0], value[0].abs(), clean_correct))
+
+        kept, evaluated, discarded = _ascend(passes, ball, protocol, p0, judge_last=True,
+                                             first_gradient=check_gradient if execution.check_model else None)
         with torch.no_grad():
             images = render(kept.p)
             chosen = pick_restart(kept.success, kept.loss)
-    warn_findings("attack", findings + non_finite_finding(discarded, (step + 1) * restarts * batch))
+    warn_findings("attack", findings + non_finite_finding(discarded, evaluated * batch))
     return AttackResult(x_adv=images[chosen, torch.arange(batch, device=p0.device)], x_adv_restarts=images,
                         params=kept.p, clean=clean, success=kept.success, loss=kept.loss, clean_correct=clean_correct)
+
+
+def adversarial_iterates(model: nn.Module, p0: Tensor, labels: Tensor, ball: ThreatModel, protocol: AttackProtocol,
+                         execution: Execution = Execution(), *, loss: str = "ce",
+                         render: Render = identity_render) -> Tensor:
+    """The images :func:`projected_gradient_search` returns as ``x_adv`` (Tensor[B, C, H, W]), untargeted, with
+    only the model passes they need: what a training objective asks of its attack (``Attack.perturb``).
+
+    It skips the clean pass unless the loss reads the clean logits (the KL loss), and with one restart under
+    keep "last" without early stopping it also skips the pass on the last iterate, which only judged it: T
+    forward and backward passes for a PGD-T, as a plain training loop makes. There are no model checks and no
+    findings; a non-finite last iterate is replaced by the one before, as the full search never keeps one.
+
+    Args and Raises: as :func:`projected_gradient_search`.
+    """
+    batch = p0.shape[0]
+    model = execution.model(model)
+    with eval_mode(model), frozen_parameters(model), torch.enable_grad():
+        p0 = p0.detach()
+        clean_logits = None
+        if loss in CLEAN_LOGIT_LOSSES:
+            with torch.no_grad():
+                clean_logits, _, _ = clean_pass(model, render(p0[None])[0], labels, check_model=False)
+        passes = _Passes(model, render, get_loss(loss), labels, clean_logits, False, protocol.restarts, execution,
+                         p0.device)
+        judge_last = not (protocol.keep == "last" and protocol.restarts == 1 and not protocol.early_stop)
+        kept, _, _ = _ascend(passes, ball, protocol, p0, judge_last=judge_last)
+        with torch.no_grad():
+            images = render(kept.p)
+            chosen = pick_restart(kept.success, kept.loss) if judge_last else torch.zeros_like(labels)
+    return images[chosen, torch.arange(batch, device=p0.device)]
+
+
+def _ascend(passes: _Passes, ball: ThreatModel, protocol: AttackProtocol, p0: Tensor, *, judge_last: bool,
+            first_gradient: Callable[[Tensor, Tensor], None] | None = None) -> tuple[KeptIterates, int, int]:
+    """Runs the protocol's steps from its start. Returns the kept iterates, the number of iterates evaluated per
+    example and how many (example, restart) iterates were discarded as non-finite; ``first_gradient`` is called
+    with the first gradient (Tensor[R, B, ...]) and loss values (Tensor[R, B]) before they are stepped on.
+
+    Without ``judge_last`` (keep "last", one restart, no early stop: nothing reads a success or a loss value)
+    no iterate is judged: the passes give gradients only, and the last iterate is kept where it is finite (the
+    start elsewhere)."""
+    rule = update_rule(protocol, ball, p0)
+    with torch.no_grad():
+        p = rule.random_start(protocol.restarts).contiguous()
+    kept = KeptIterates(p, protocol.keep)
+    if not judge_last:
+        for _ in range(protocol.steps):
+            passes.forward(p)
+            grad = passes.gradient()
+            with torch.no_grad():
+                rule.step(p, grad, None)
+        with torch.no_grad():
+            kept.take_finite(p)
+        return kept, 0, 0
+    discarded, evaluated = torch.zeros((), dtype=torch.int64, device=p.device), 0
+    for step in range(protocol.steps + 1):
+        value, success = passes.evaluate(p)
+        evaluated += protocol.restarts
+        finite = kept.update(p, success, value)
+        discarded += (~finite).sum()  # no host sync per step
+        active = ~kept.success if protocol.early_stop else None
+        if step == protocol.steps or (active is not None and not bool(active.any())):
+            break
+        grad = passes.gradient()
+        if step == 0 and first_gradient is not None:
+            first_gradient(grad, value)
+        with torch.no_grad():
+            rule.step(p, grad, active)
+    return kept, evaluated, int(discarded)
 
 
 class _Passes:
@@ -156,28 +231,39 @@ class _Passes:
     of a few thousand images stay in cache, and backward passes slow down past that: bench/bench_attack.py), all
     at once on CUDA, or ``execution.chunk_rows`` rows."""
 
-    def __init__(self, model: nn.Module, render: Render, loss: Loss, goal: Tensor, clean_logits: Tensor,
+    def __init__(self, model: nn.Module, render: Render, loss: Loss, goal: Tensor, clean_logits: Tensor | None,
                  targeted: bool, restarts: int, execution: Execution, device: torch.device) -> None:
         self.render, self.loss, self.targeted, self.restarts = render, loss, targeted, restarts
-        self.goal, self.clean = goal.repeat(restarts), clean_logits.repeat(restarts, 1)
+        self.goal = goal.repeat(restarts)
+        self.clean = None if clean_logits is None else clean_logits.repeat(restarts, 1)
         self.batch = goal.shape[0]
-        self.forward = execution.forward(model, device)
+        self.checked = clean_logits is not None  # the clean pass checked the output and the labels
+        self.forward_pass = execution.forward(model, device)
         rows = execution.chunk_rows if execution.chunk_rows is not None else (0 if device.type == "cuda" else 2048)
         self.per_chunk = restarts if rows <= 0 else max(1, rows // max(self.batch, 1))
 
-    def evaluate(self, p: Tensor) -> tuple[Tensor, Tensor]:
-        """The loss (Tensor[R, B] float, NaN as −inf) and success (Tensor[R, B] bool) of iterates p."""
+    def forward(self, p: Tensor) -> Tensor:
+        """The logits (Tensor[R·B, K], detached) of iterates p, keeping the graph for :meth:`gradient`."""
         self.leaves, self.losses, logits = [], [], []
         for first in range(0, self.restarts, self.per_chunk):
             leaf = p[first:first + self.per_chunk].detach().requires_grad_(True)
             rows = slice(first * self.batch, (first + leaf.shape[0]) * self.batch)
-            chunk_logits = self.forward(self.render(leaf).flatten(0, 1))
-            chunk_loss = self.loss(chunk_logits, self.goal[rows], self.clean[rows])
+            chunk_logits = self.forward_pass(self.render(leaf).flatten(0, 1))
+            if not self.checked:
+                check_logits(chunk_logits, rows.stop - rows.start)
+                check_labels("y", self.goal, chunk_logits.shape[1])
+                self.checked = True
+            chunk_loss = self.loss(chunk_logits, self.goal[rows], None if self.clean is None else self.clean[rows])
             self.leaves.append(leaf)
             self.losses.append(-chunk_loss if self.targeted else chunk_loss)
             logits.append(chunk_logits.detach())
+        return torch.cat(logits)
+
+    def evaluate(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss (Tensor[R, B] float, NaN as −inf) and success (Tensor[R, B] bool) of iterates p."""
+        logits = self.forward(p)
         with torch.no_grad():
-            predicted = predicted_classes(torch.cat(logits))
+            predicted = predicted_classes(logits)
             success = predicted == self.goal if self.targeted else predicted != self.goal
             value = torch.cat(self.losses).detach().float().view(self.restarts, self.batch)
         return value.nan_to_num(nan=float("-inf")), success.view(self.restarts, self.batch)

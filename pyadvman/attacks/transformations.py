@@ -4,15 +4,15 @@ parameters θ of a spatial transformer applied to the image."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from pyadvman.attacks._checks import check_images_labels
-from pyadvman.attacks.code_attack import CodeAttack
+from pyadvman.attacks.code_attack import CodeAttack, CodeSpace
 from pyadvman.attacks.old_keywords import accepts_old_spellings
-from pyadvman.attacks.pgd import projected_gradient_search
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.threat_models import LinfBall
 from pyadvman.data.affine_transforms import IDENTITY_THETA, AffineRanges, warp
@@ -39,7 +39,11 @@ class TransformationAttack(CodeAttack):
     ranges: AffineRanges = TRANSFORMATION_RANGES
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
-        check_images_labels(x, y)
+        """Attacks (x, y) by affine transformations; raises ValueError on bad x or y."""
+        return super().run(model, x, y)
+
+    @contextmanager
+    def code_space(self, x: Tensor, y: Tensor) -> Iterator[CodeSpace]:
         low, high = (bound.to(x) for bound in self.ranges.bounds())
         identity = torch.tensor(IDENTITY_THETA, dtype=x.dtype, device=x.device).expand(x.shape[0], 6)
 
@@ -48,5 +52,4 @@ class TransformationAttack(CodeAttack):
             images = warp(x.repeat(restarts, 1, 1, 1), p.flatten(0, 1))
             return images.view(restarts, *x.shape)
 
-        return projected_gradient_search(model, identity, y, LinfBall(self.eta, low, high), self.protocol,
-                                         self.execution, render=render)
+        yield CodeSpace(identity, LinfBall(self.eta, low, high), render)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from pyadvman._compat import moved_names
 from pyadvman.attacks import TRANSFORMATION_RANGES, TrueManifoldAttack
+from pyadvman.attacks.base import Attack
 from pyadvman.attacks.losses import kl_divergence
 from pyadvman.attacks.model_checks import predicted_classes
 from pyadvman.data.affine_transforms import AffineRanges, warp
@@ -115,12 +116,20 @@ class Mixed(Objective):
         return loss, {"loss": loss.detach(), "adversarial_loss": adv_loss.detach(), **logs}
 
 
+def adversarial_examples(attack, model: nn.Module, x: Tensor, y: Tensor, **extras: Tensor) -> Tensor:
+    """The training inputs an attack makes of (x, y), detached: ``attack.perturb`` for a pyadvman
+    :class:`~pyadvman.attacks.base.Attack` (no model pass that only judges success), else ``attack(model, x, y)``
+    (any callable with that signature)."""
+    perturb = attack.perturb if isinstance(attack, Attack) else attack
+    return perturb(model, x, y, **extras).detach()
+
+
 def attack_perturbation(attack):
-    """The perturbation of :class:`Mixed` that an attack makes (the FONTS codes passed to the true-manifold
-    attack)."""
+    """The perturbation of :class:`Mixed` that an attack makes (``attack.perturb``: no model pass that only
+    judges success; the FONTS codes passed to the true-manifold attack)."""
     def perturb(model, batch: Batch) -> Tensor:
         extras = {"codes": batch.codes, "theta": batch.theta} if isinstance(attack, TrueManifoldAttack) else {}
-        return attack(model, batch.images, batch.labels, **extras).detach()
+        return adversarial_examples(attack, model, batch.images, batch.labels, **extras)
     return perturb
 
 
@@ -176,7 +185,7 @@ class _AttackedCopies(Objective):
     attack: object
 
     def perturb(self, model, batch):
-        return self.attack(model, batch.images, batch.labels).detach()
+        return adversarial_examples(self.attack, model, batch.images, batch.labels)
 
 
 def _paired_logits(net: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
