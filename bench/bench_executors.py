@@ -1,11 +1,12 @@
-"""The claims grid (`pyadvman run claims`, quick preset on FONTS: 9 models) under the local executor (one model
-after another, torch's own thread count) and under Ray with 2 workers of 1 CPU each (``--executor ray
---cpus-per-model 1``), each command in its own process on the same machine, one after the other.
+"""The claims grid (`pyadvman run claims`, quick preset on FONTS) under the local executor (one model after
+another, torch's own thread count), under Ray with 2 workers of 1 CPU each (``--executor ray --cpus-per-model
+1``) and under the local executor's 2 worker processes of 1 thread each (``--workers 2 --cpus-per-model 1``),
+each command in its own process on the same machine, one after the other.
 
 Reported per executor, from the command's wall time and the cells' attempt records (cells/<name>.json):
 the wall time; the sum of the cells' own seconds; the makespan (first cell start to last cell end); the time
-before the first cell starts (data, and under Ray its start-up and the first dispatch) and after the last one
-ends (figures, report); and under Ray the per-cell overhead: the mean gap between one cell's end and the next
+before the first cell starts (data, and under Ray or workers their start-up and the first dispatch) and after
+the last one ends (figures, report); and with several workers the per-cell overhead: the mean gap between one cell's end and the next
 cell's start on the same worker (dispatch, fetching the shared study, returning the record), and the idle
 worker time per cell (makespan × workers − cell seconds, over cells; the gaps plus the wait for the last cells).
 The executors' numbers agree bitwise only at the same thread count: the local executor is also run with one
@@ -30,7 +31,8 @@ from pathlib import Path
 import _harness as h
 
 EXECUTORS = {"local": [], "ray": ["--executor", "ray", "--cpus-per-model", "1"],
-             "local, 1 thread": ["--cpus-per-model", "1"]}
+             "local, 1 thread": ["--cpus-per-model", "1"],
+             "local, 2 workers": ["--workers", "2", "--cpus-per-model", "1"]}
 QUICK = ["--train-sizes", "300", "--epochs", "1", "--regular-examples", "40", "--on-manifold-examples", "40",
          "--distance-examples", "20", "--apgd-attack.steps", "2", "--eval-attack.steps", "2",
          "--strong-attack.steps", "2"]
@@ -114,9 +116,9 @@ def main() -> None:
         print(f"{r.executor:>15} {r.cells:>5} {r.workers:>7} {r.wall_s:>7.1f} {r.cell_seconds_s:>7.1f} "
               f"{r.makespan_s:>8.1f} {r.before_first_cell_s:>7.1f} {r.after_last_cell_s:>6.1f} {gap:>6} "
               f"{r.idle_worker_s_per_cell:>11.2f} {str(r.records_equal_to_ray):>5}  {r.verdicts}")
-    local, ray = rows[:2]
-    print(f"local / ray wall: {local.wall_s / ray.wall_s:.2f}x; verdicts "
-          f"{'equal' if local.verdicts == ray.verdicts else 'differ'}")
+    local, ray, workers = rows[0], rows[1], rows[3]
+    print(f"local / ray wall: {local.wall_s / ray.wall_s:.2f}x; local / 2 workers: {local.wall_s / workers.wall_s:.2f}x;"
+          f" verdicts {'equal' if local.verdicts == ray.verdicts == workers.verdicts else 'differ'}")
     path = h.write_results("executors", "cpu", "float32", rows, {"quick": args.quick}, args.results_dir)
     print(f"results: {path}")
 

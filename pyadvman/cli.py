@@ -229,6 +229,7 @@ class RunCommand:
     progress: bool = True  # progress bars
     # where the models (cells) run, not part of the config: ray: each a Ray task
     executor: Literal["local", "ray"] = "local"
+    workers: int | Literal["auto"] = 1  # local: models trained at once, each in a process (auto: one per core)
     address: str | None = None  # ray: none joins RAY_ADDRESS or starts a local Ray; auto; HOST:6379; ray://HOST:10001
     gpus_per_model: float = 0.0  # ray: GPUs each model reserves, fractional to share one (e.g. 0.25)
     cpus_per_model: float | None = None  # CPUs each model reserves (ray; default 1) and its torch threads
@@ -251,7 +252,7 @@ def _run(args: list[str]) -> int:
     options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
     command = parse(f"pyadvman run {name}", options, args, experiment.description)
     cfg = build(experiment.config_class, command.settings)
-    executor = Executor(command.executor, address=command.address, gpus_per_model=command.gpus_per_model,
+    executor = Executor(command.executor, workers=command.workers, address=command.address, gpus_per_model=command.gpus_per_model,
                         cpus_per_model=command.cpus_per_model)
     metrics = experiment.run(cfg, command.out, resume=command.resume, progress=command.progress,
                              executor=executor)

@@ -74,6 +74,11 @@ class CellLostError(RuntimeError):
     what it finished is in the run folder, and ``--resume`` continues it."""
 
 
+class WorkerLoadError(RuntimeError):
+    """A worker process of the local executor could not load a cell's job or the study's shared object (e.g. a
+    job defined in ``__main__`` or in a module that only the driver can import)."""
+
+
 class FolderInUseError(OSError):
     """A run folder (or AutoAttack state folder) that another live process is writing: its lock file names the
     process (pid, host, command, start time); nothing was written."""

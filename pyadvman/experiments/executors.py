@@ -1,5 +1,6 @@
-"""Where a study's cells run: one after another in this process (``local``, the default), or as Ray tasks on the
-workers of a local Ray or a Ray cluster (``ray``, ray_executor.py), each cell with its share of CPUs and GPUs.
+"""Where a study's cells run: on this machine (``local``, the default), one after another in this process or in
+``workers`` worker processes at once (process_executor.py), or as Ray tasks on the workers of a local Ray or a Ray
+cluster (``ray``, ray_executor.py), each cell with its share of CPUs and GPUs.
 
 Either way a cell trains, checkpoints and evaluates its model in the run folder, and the driver gathers the
 cells' results in the grid's order, so metrics.json, the figures and report.md do not depend on the executor.
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from pyadvman.errors import ConfigError, check_fields
@@ -25,12 +27,20 @@ EXECUTORS = ("local", "ray")
 DEFAULT_MAX_RETRIES = 3
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Executor:
     """How the cells of a study run. Not part of the study's config: a run may resume under another executor.
 
     Attributes:
-        kind: "local" (this process, cells one after another) or "ray" (one Ray task per cell).
+        kind: "local" (this machine) or "ray" (one Ray task per cell).
+        workers: local only; how many cells run at once, each in a worker process (1: in this process, one after
+            another), or "auto": one per CPU core this process may use, 1 where CUDA is available (the cells
+            share its GPU).
         address: Ray only; the Ray this process already joined is used as it is; else None joins RAY_ADDRESS
             when it is set and otherwise starts a local Ray, "auto" joins the cluster started on this machine
             with ``ray start``, "host:port" that cluster's head, "ray://host:port" a remote cluster through the
@@ -38,7 +48,8 @@ class Executor:
         gpus_per_model: Ray only; the GPUs each cell reserves, >= 0 and fractional below 1 (0.25: four cells
             share one GPU); a cell that reserves none sees no GPU (it runs on the CPU).
         cpus_per_model: the CPUs each cell reserves (Ray; default 1) and its torch thread count, the integer
-            part and at least 1 (both executors; None under local: torch's default).
+            part and at least 1 (both executors; None under local: torch's default in one process, the cores
+            shared out among several workers).
         max_retries: Ray only; how often a cell whose worker died (a killed process, a lost node) is started
             again; each retry resumes from the cell's last checkpoint.
 
@@ -49,6 +60,7 @@ class Executor:
     """
 
     kind: str = "local"
+    workers: int | str = 1
     address: str | None = None
     gpus_per_model: float = 0.0
     cpus_per_model: float | None = None
@@ -62,8 +74,14 @@ class Executor:
             (self.cpus_per_model is None or (math.isfinite(self.cpus_per_model) and self.cpus_per_model > 0),
              "cpus_per_model", "a number > 0", self.cpus_per_model),
             (self.max_retries >= 0, "max_retries", ">= 0", self.max_retries),
+            (self.workers == "auto" or (isinstance(self.workers, int) and not isinstance(self.workers, bool)
+                                        and self.workers >= 1), "workers", "an integer >= 1 or 'auto'",
+             self.workers),
         ])
         if self.kind == "local":
+            if self.workers != 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ConfigError("workers", "1 under torchrun (its processes train each cell together)",
+                                  self.workers)
             ray_only = (("address", self.address, None), ("gpus_per_model", self.gpus_per_model, 0.0))
             for name, value, default in ray_only:
                 if value != default:
@@ -72,6 +90,9 @@ class Executor:
         if self.kind == "ray":
             from pyadvman.experiments.ray_executor import import_ray
 
+            if self.workers != 1:
+                raise ConfigError("workers", "1 with --executor ray (Ray runs as many cells at once as its CPUs and "
+                                  "GPUs hold)", self.workers)
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 raise ConfigError("executor", "'local' under torchrun (the Ray executor places each cell in its "
                                   "own worker)", self.kind)
@@ -81,10 +102,22 @@ class Executor:
                               self.gpus_per_model)
 
     @property
+    def worker_count(self) -> int:
+        """How many cells run at once on this machine (local): ``workers``, with "auto" resolved."""
+        if self.workers != "auto":
+            return int(self.workers)
+        return 1 if torch.cuda.is_available() else usable_cpus()
+
+    @property
     def cpus(self) -> float | None:
-        """The CPUs each cell reserves: cpus_per_model, under Ray 1 when not given; None: the local executor
-        leaves torch's setting."""
-        return self.cpus_per_model if self.cpus_per_model is not None else (1.0 if self.kind == "ray" else None)
+        """The CPUs each cell reserves: cpus_per_model, under Ray 1 when not given; local: None (torch's
+        setting) in this process, the usable cores divided among several workers."""
+        if self.cpus_per_model is not None:
+            return self.cpus_per_model
+        if self.kind == "ray":
+            return 1.0
+        workers = self.worker_count
+        return None if workers == 1 else float(max(1, usable_cpus() // workers))
 
     @property
     def threads(self) -> int | None:
@@ -110,6 +143,10 @@ class Executor:
             from pyadvman.experiments.ray_executor import run_on_ray
 
             return run_on_ray(self, job, shared, cells, records, progress=progress)
+        if self.worker_count > 1 and len(cells) > 1:
+            from pyadvman.experiments.process_executor import run_in_processes
+
+            return run_in_processes(self.worker_count, self.threads, job, shared, cells, records, progress=progress)
         run_id = uuid.uuid4().hex
         results = []
         bar = tqdm(cells.items(), desc="models", unit="model", disable=not progress)

@@ -1,0 +1,100 @@
+"""The local executor's worker processes: the cells of a study's grid run in ``workers`` spawned processes on this
+machine, each cell with its thread share, as Ray tasks would (the same ``run_cell`` and records); the driver only
+schedules. Processes rather than threads: on the small convolutions of the 28×28 studies torch's CPU kernels do
+more work as several single-threaded processes than as one process of several threads (bench/bench_executors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pyadvman.errors import CellLostError, WorkerLoadError
+from pyadvman.experiments.cells import CellJob, run_cell
+
+logger = logging.getLogger(__name__)
+
+_SHARED: dict[str, object] = {}  # per worker: the study's shared object, unpickled once per run
+
+
+def _worker_cell(run_id: str, shared: bytes, payload: bytes, record: Path, threads: int | None) -> object:
+    try:
+        if run_id not in _SHARED:
+            _SHARED.clear()
+            _SHARED[run_id] = pickle.loads(shared)
+        job, cell = pickle.loads(payload)
+    except Exception as error:  # raised here, it reaches the driver as this cell's error instead of killing us
+        raise WorkerLoadError(f"a worker process cannot load the cell's job or the study's shared object "
+                              f"({type(error).__name__}: {error}): define the job in a module the workers can "
+                              "import, or run with workers=1") from None
+    return run_cell(job, _SHARED[run_id], cell, record, executor="local", run_id=run_id, threads=threads,
+                    progress=False)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancels the cells not yet started and kills the workers of running ones (a cell stopped mid-write keeps
+    its last atomic checkpoint), then waits for them."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+    else:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True)
+
+
+def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: object, cells: Mapping[str, object],
+                     records: Path, *, progress: bool) -> list[object]:
+    """The multi-process side of :meth:`pyadvman.experiments.executors.Executor.run_cells` (its contract and
+    errors): ``workers`` spawned processes, each cell run with ``threads`` torch threads; the results in the order
+    of ``cells``. On a cell's error or an interrupt the other workers are stopped (finished cells stay in the run
+    folder for --resume) and the error is raised as itself.
+
+    Raises:
+        WorkerLoadError: a worker cannot unpickle the job or ``shared``. CellLostError: a worker process died
+            (killed, out of memory).
+    """
+    names, run_id = list(cells), uuid.uuid4().hex
+    shared_bytes = pickle.dumps(shared)
+    results: list[object] = [None] * len(names)
+    context = multiprocessing.get_context("spawn")  # fork would copy the driver's torch threads and locks
+    pool = ProcessPoolExecutor(min(workers, len(names)), mp_context=context)
+    bar = tqdm(total=len(names), desc="models", unit="model", disable=not progress)
+    try:
+        pending = {pool.submit(_worker_cell, run_id, shared_bytes, pickle.dumps((job, cell)),
+                               records / f"{name}.json", threads): i for i, (name, cell) in enumerate(cells.items())}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                results[index] = _result(future, names[index])
+            bar.update(len(done))
+        pool.shutdown(wait=True)
+    except BaseException:
+        _stop(pool)
+        raise
+    finally:
+        bar.close()
+    return results
+
+
+def _result(future, name: str) -> object:
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        raise CellLostError(f"a worker process died while cell {name} ran (killed, or out of memory?); what the "
+                            "cells finished is in the run folder: rerun with --resume to continue, with fewer "
+                            "workers if memory ran out") from error
+    except Exception:
+        logger.error("cell %s failed; the other cells are stopped (finished ones stay in the run folder for "
+                     "--resume)", name)
+        raise

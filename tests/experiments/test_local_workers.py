@@ -1,0 +1,103 @@
+"""The local executor's worker processes: the options are checked by name, the cells run in other processes with
+their thread share and in the grid's order, a failing cell fails the run with its own error, and a tiny claims
+grid run in two single-threaded workers records what one process records at one thread, bit for bit."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+import pytest
+import torch
+
+from pyadvman._atomic import to_json
+from pyadvman.errors import CellLostError, ConfigError, WorkerLoadError
+from pyadvman.experiments import claims_config, executors
+from pyadvman.experiments.cells import attempts
+from pyadvman.experiments.claims import run
+from pyadvman.experiments.executors import Executor
+
+from .test_claims import TINY
+
+
+@pytest.mark.parametrize("workers", [0, -1, "many", True, 1.5])
+def test_a_bad_worker_count_is_named(workers) -> None:
+    with pytest.raises(ConfigError, match=r"workers must be an integer >= 1 or 'auto'"):
+        Executor("local", workers=workers)
+
+
+def test_auto_workers_share_out_the_cores(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(executors, "usable_cpus", lambda: 4)
+    auto = Executor("local", workers="auto")
+    assert auto.worker_count == 4 and auto.threads == 1
+    assert Executor("local", workers=2).threads == 2 and Executor("local").threads is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert Executor("local", workers="auto").worker_count == 1  # the cells share the GPU one after another
+    assert Executor("local", workers=2, cpus_per_model=3).threads == 3
+
+
+JOBS = """
+import os, signal, torch
+
+def cell(shared, cell, progress):
+    if cell == "bad":
+        raise ValueError("cell 'bad' was given bad input")
+    if cell == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return shared, cell, torch.get_num_threads(), os.getpid()
+"""
+
+
+@pytest.fixture
+def job(tmp_path, monkeypatch):
+    """A job in a module the spawned workers can import (pytest imports test modules under names they cannot)."""
+    (tmp_path / "worker_jobs.py").write_text(JOBS)
+    monkeypatch.syspath_prepend(tmp_path)
+    return importlib.import_module("worker_jobs").cell
+
+
+def _unimportable_cell(shared, cell, progress):
+    return cell
+
+
+def test_worker_processes_run_the_cells_in_order_with_their_threads(job, tmp_path) -> None:
+    results = Executor("local", workers=2, cpus_per_model=1).run_cells(job, "shared", {"b": 2, "a": 1, "c": 3},
+                                                                       tmp_path / "cells", progress=False)
+    assert [r[:3] for r in results] == [("shared", 2, 1), ("shared", 1, 1), ("shared", 3, 1)]
+    assert os.getpid() not in {r[3] for r in results}
+    for name in "abc":
+        [attempt] = attempts(tmp_path / "cells" / f"{name}.json")
+        assert attempt["executor"] == "local" and attempt["threads"] == 1 and attempt["pid"] != os.getpid()
+
+
+def test_a_failing_cell_in_a_worker_fails_the_run_with_its_error(job, tmp_path) -> None:
+    with pytest.raises(ValueError, match="cell 'bad' was given bad input"):
+        Executor("local", workers=2).run_cells(job, None, {"a": 1, "bad": "bad"}, tmp_path / "cells",
+                                               progress=False)
+    [attempt] = attempts(tmp_path / "cells" / "bad.json")
+    assert attempt["error"] == "ValueError: cell 'bad' was given bad input"
+
+
+def test_a_dead_worker_or_a_job_the_workers_cannot_load_ends_in_an_error_not_a_hang(job, tmp_path) -> None:
+    with pytest.raises(CellLostError, match="a worker process died while cell dies ran .* --resume"):
+        Executor("local", workers=2).run_cells(job, None, {"a": 1, "dies": "dies"}, tmp_path / "cells",
+                                               progress=False)
+    with pytest.raises(WorkerLoadError, match="cannot load the cell's job .* workers=1"):
+        Executor("local", workers=2).run_cells(_unimportable_cell, None, {"a": 1, "b": 2}, tmp_path / "cells",
+                                               progress=False)
+
+
+def _science(metrics: dict) -> dict:
+    models = [{k: v for k, v in r.items() if k != "attack_seconds"} for r in metrics["models"]]
+    return json.loads(to_json({"models": models, "distances": metrics["distances"], "claims": metrics["claims"]}))
+
+
+def test_two_workers_record_what_one_process_records(tiny_fonts, tmp_path) -> None:
+    cfg = claims_config("quick", dataset_options=tiny_fonts, **TINY)
+    alone = run(cfg, tmp_path / "alone", progress=False, executor=Executor("local", cpus_per_model=1))
+    workers = run(cfg, tmp_path / "workers", progress=False, executor=Executor("local", workers=2, cpus_per_model=1))
+    assert _science(workers) == _science(alone)
+    pids = {attempts(tmp_path / "workers" / "cells" / f"{r['name']}.json")[0]["pid"] for r in workers["models"]}
+    assert os.getpid() not in pids and len(pids) == 2
