@@ -28,6 +28,11 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(description: str) -> argparse.Namespace:
+    return finish_args(argument_parser(description).parse_args())
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes; a script adds its own before parsing (then :func:`finish_args`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="cpu or cuda (default: cuda when available)")
@@ -37,7 +42,11 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where the JSON goes (default: bench/results, or bench/results/quick with --quick)")
-    args = parser.parse_args()
+    return parser
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The defaults that depend on other options (--quick)."""
     if args.quick:
         args.min_run_time = min(args.min_run_time, 0.1)
     if args.results_dir is None:  # a smoke run never overwrites the committed measurements

@@ -13,7 +13,11 @@ The executors' numbers agree bitwise only at the same thread count: the local ex
 thread per model (``--cpus-per-model 1``), and its model records (all but their timings) are compared with
 Ray's bit for bit.
 
-    python bench/bench_executors.py [--quick]
+With ``--medium`` the grid is the quick preset's at full size for seed 0 and N = 500 and 2,500 (8 cells of real
+size, where --quick's cells last about a second and the executors' start-up dominates); ``--executors`` picks
+the executors to run (comma-separated names of EXECUTORS; the records are compared with Ray's when it ran).
+
+    python bench/bench_executors.py [--quick | --medium] [--executors "local,local, 2 workers"]
 """
 
 from __future__ import annotations
@@ -94,21 +98,33 @@ def measure(executor: str, extra: list[str], folder: Path) -> ExecutorRow:
                        round(((last - first) * len(workers) - seconds) / len(cells), 2), verdicts, None)
 
 
+MEDIUM = ["--seeds", "0", "--train-sizes", "500", "2500"]
+
+
 def main() -> None:
-    args = h.parse_args(__doc__.splitlines()[0])
-    extra = QUICK if args.quick else []
+    parser = h.argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("--medium", action="store_true", help="seed 0, N = 500 and 2,500 at the quick preset's size")
+    parser.add_argument("--executors", default=",".join(EXECUTORS), help="comma-separated names of EXECUTORS")
+    args = h.finish_args(parser.parse_args())
+    extra = QUICK if args.quick else MEDIUM if args.medium else []
+    chosen = [name.strip() for name in args.executors.split(",")]
+    unknown = [name for name in chosen if name not in EXECUTORS]
+    if unknown:
+        raise SystemExit(f"--executors: unknown {unknown}; choose from {list(EXECUTORS)}")
     folder = Path(tempfile.mkdtemp(prefix="bench-executors-"))
     try:
         # the FONTS data are generated (and cached) once before either executor is timed
         subprocess.run([str(Path(sys.executable).parent / "pyadvman"), "data", "fonts", "--preset", "quick"],
                        check=True, capture_output=True)
-        rows = [measure(name, extra, folder) for name in EXECUTORS]
-        ray_records = _records(folder / "ray")
+        rows = [measure(name, extra, folder) for name in chosen]
+        reference = "ray" if "ray" in chosen else chosen[0]
+        records = _records(folder / h.slug(reference))
         for row in rows:
-            row.records_equal_to_ray = _records(folder / h.slug(row.executor)) == ray_records
+            row.records_equal_to_ray = _records(folder / h.slug(row.executor)) == records if "ray" in chosen else None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\nclaims grid ({'--quick' if args.quick else 'quick preset'}) on {h.device_name('cpu')}")
+    grid = "--quick" if args.quick else "--medium" if args.medium else "quick preset"
+    print(f"\nclaims grid ({grid}) on {h.device_name('cpu')}")
     print(f"{'executor':>15} {'cells':>5} {'workers':>7} {'wall s':>7} {'cell s':>7} {'makespan':>8} {'before':>7} "
           f"{'after':>6} {'gap s':>6} {'idle s/cell':>11} {'= ray':>5}  verdicts")
     for r in rows:
@@ -116,10 +132,12 @@ def main() -> None:
         print(f"{r.executor:>15} {r.cells:>5} {r.workers:>7} {r.wall_s:>7.1f} {r.cell_seconds_s:>7.1f} "
               f"{r.makespan_s:>8.1f} {r.before_first_cell_s:>7.1f} {r.after_last_cell_s:>6.1f} {gap:>6} "
               f"{r.idle_worker_s_per_cell:>11.2f} {str(r.records_equal_to_ray):>5}  {r.verdicts}")
-    local, ray, workers = rows[0], rows[1], rows[3]
-    print(f"local / ray wall: {local.wall_s / ray.wall_s:.2f}x; local / 2 workers: {local.wall_s / workers.wall_s:.2f}x;"
-          f" verdicts {'equal' if local.verdicts == ray.verdicts == workers.verdicts else 'differ'}")
-    path = h.write_results("executors", "cpu", "float32", rows, {"quick": args.quick}, args.results_dir)
+    first = rows[0]
+    for row in rows[1:]:
+        print(f"{first.executor} / {row.executor} wall: {first.wall_s / row.wall_s:.2f}x; verdicts "
+              f"{'equal' if first.verdicts == row.verdicts else 'differ'}")
+    path = h.write_results("executors", "cpu", "float32", rows, {"quick": args.quick, "medium": args.medium},
+                           args.results_dir)
     print(f"results: {path}")
 
 

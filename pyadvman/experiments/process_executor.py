@@ -22,20 +22,24 @@ from pyadvman.experiments.cells import CellJob, run_cell
 
 logger = logging.getLogger(__name__)
 
-_SHARED: dict[str, object] = {}  # per worker: the study's shared object, unpickled once per run
+_SHARED: dict[str, object] = {}  # per worker: the study's shared object (pickled until its first cell loads it)
 
 
-def _worker_cell(run_id: str, shared: bytes, payload: bytes, record: Path, threads: int | None) -> object:
+def _start_worker(shared: bytes) -> None:
+    _SHARED["pickled"] = shared  # sent once per worker; unpickled in a cell, where an error reaches the driver
+
+
+def _worker_cell(run_id: str, payload: bytes, record: Path, threads: int | None) -> object:
     try:
-        if run_id not in _SHARED:
-            _SHARED.clear()
-            _SHARED[run_id] = pickle.loads(shared)
+        if "object" not in _SHARED:
+            _SHARED["object"] = pickle.loads(_SHARED["pickled"])
+            del _SHARED["pickled"]
         job, cell = pickle.loads(payload)
     except Exception as error:  # raised here, it reaches the driver as this cell's error instead of killing us
         raise WorkerLoadError(f"a worker process cannot load the cell's job or the study's shared object "
                               f"({type(error).__name__}: {error}): define the job in a module the workers can "
                               "import, or run with workers=1") from None
-    return run_cell(job, _SHARED[run_id], cell, record, executor="local", run_id=run_id, threads=threads,
+    return run_cell(job, _SHARED["object"], cell, record, executor="local", run_id=run_id, threads=threads,
                     progress=False)
 
 
@@ -64,13 +68,13 @@ def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: ob
             (killed, out of memory).
     """
     names, run_id = list(cells), uuid.uuid4().hex
-    shared_bytes = pickle.dumps(shared)
     results: list[object] = [None] * len(names)
     context = multiprocessing.get_context("spawn")  # fork would copy the driver's torch threads and locks
-    pool = ProcessPoolExecutor(min(workers, len(names)), mp_context=context)
+    pool = ProcessPoolExecutor(min(workers, len(names)), mp_context=context, initializer=_start_worker,
+                               initargs=(pickle.dumps(shared),))
     bar = tqdm(total=len(names), desc="models", unit="model", disable=not progress)
     try:
-        pending = {pool.submit(_worker_cell, run_id, shared_bytes, pickle.dumps((job, cell)),
+        pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, cell)),
                                records / f"{name}.json", threads): i for i, (name, cell) in enumerate(cells.items())}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
