@@ -17,7 +17,7 @@ With ``--medium`` the grid is the quick preset's at full size for seed 0 and N =
 size, where --quick's cells last about a second and the executors' start-up dominates); ``--executors`` picks
 the executors to run (comma-separated names of EXECUTORS; the records are compared with Ray's when it ran).
 
-    python bench/bench_executors.py [--quick | --medium] [--executors "local,local, 2 workers"]
+    python bench/bench_executors.py [--quick | --medium] [--executors "local,local 2 workers"]
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from pathlib import Path
 import _harness as h
 
 EXECUTORS = {"local": [], "ray": ["--executor", "ray", "--cpus-per-model", "1"],
-             "local, 1 thread": ["--cpus-per-model", "1"],
-             "local, 2 workers": ["--workers", "2", "--cpus-per-model", "1"]}
+             "local 1 thread": ["--cpus-per-model", "1"],
+             "local 2 workers": ["--workers", "2", "--cpus-per-model", "1"]}
 QUICK = ["--train-sizes", "300", "--epochs", "1", "--regular-examples", "40", "--on-manifold-examples", "40",
          "--distance-examples", "20", "--apgd-attack.steps", "2", "--eval-attack.steps", "2",
          "--strong-attack.steps", "2"]
