@@ -117,10 +117,10 @@ def main() -> None:
         subprocess.run([str(Path(sys.executable).parent / "pyadvman"), "data", "fonts", "--preset", "quick"],
                        check=True, capture_output=True)
         rows = [measure(name, extra, folder) for name in chosen]
-        reference = "ray" if "ray" in chosen else chosen[0]
-        records = _records(folder / h.slug(reference))
-        for row in rows:
-            row.records_equal_to_ray = _records(folder / h.slug(row.executor)) == records if "ray" in chosen else None
+        if "ray" in chosen:
+            ray_records = _records(folder / "ray")
+            for row in rows:
+                row.records_equal_to_ray = _records(folder / h.slug(row.executor)) == ray_records
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     grid = "--quick" if args.quick else "--medium" if args.medium else "quick preset"

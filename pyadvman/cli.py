@@ -32,12 +32,13 @@ import tyro
 
 from pyadvman import command_line
 from pyadvman.command_line import OptionError, build, command_options, parse, take_option, upgrade_args
-from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
+from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError, WorkerLoadError
 
 # The exceptions a user's mistake raises (pyadvman.errors derive from these), a missing optional dependency and a
 # study cell lost with its workers: printed as one line that says what to do. Anything else is an internal error
 # and keeps its traceback; PYADVMAN_TRACEBACK=1 shows it for these too.
-USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, CellLostError)
+USER_ERRORS = (ValueError, OSError, FloatingPointError, MissingDependencyError, CellLostError,
+               WorkerLoadError)
 
 
 def _check_out(out: Path | None) -> None:
@@ -252,8 +253,8 @@ def _run(args: list[str]) -> int:
     options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
     command = parse(f"pyadvman run {name}", options, args, experiment.description)
     cfg = build(experiment.config_class, command.settings)
-    executor = Executor(command.executor, workers=command.workers, address=command.address, gpus_per_model=command.gpus_per_model,
-                        cpus_per_model=command.cpus_per_model)
+    executor = Executor(command.executor, workers=command.workers, address=command.address,
+                        gpus_per_model=command.gpus_per_model, cpus_per_model=command.cpus_per_model)
     metrics = experiment.run(cfg, command.out, resume=command.resume, progress=command.progress,
                              executor=executor)
     out = command.out or default_out_dir(name, cfg.dataset)

@@ -228,8 +228,10 @@ def test_ctrl_c_ends_in_one_line_that_says_how_to_continue(tmp_path) -> None:
     npz = _npz(tmp_path / "d.npz")
     args = _train_args(tmp_path, npz, "--epochs", "200", "--checkpoint-minutes", "0")  # the last --epochs counts
     script = Path(sys.executable).with_name("pyadvman")
+    # SIGINT's default handler even when the suite runs in the background (which leaves SIGINT ignored)
     process = subprocess.Popen([str(script), *args], stderr=subprocess.PIPE, text=True,
-                               env={"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"})
+                               env={"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
     while not last.is_file() and process.poll() is None and time.monotonic() < deadline:

@@ -56,7 +56,9 @@ class CodeAttack(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, **codes: Tensor) -> Tensor:
         """``run(...).x_adv`` with only the model passes it needs (:func:`adversarial_iterates`): the training
-        path."""
+        path (a subclass without :meth:`code_space`, written with its own ``run``, gets ``run(...).x_adv``)."""
+        if type(self).code_space is CodeAttack.code_space:
+            return self(model, x, y, **codes)
         check_images_labels(x, y)
         with self.code_space(x, y, **codes) as space:
             return adversarial_iterates(model, space.start, y, space.ball, self.protocol, self.execution,

@@ -76,8 +76,10 @@ class KeptIterates:
         self.fooled |= success
         return finite
 
-    def take_finite(self, p: Tensor) -> None:
+    def take_finite(self, p: Tensor) -> Tensor:
         """Takes the iterates p (Tensor[R, B, ...]) where they are finite, without judging them (keep "last" when
-        nothing reads the last iterate's success or value): ``success`` and ``loss`` stay the previous ones."""
+        nothing reads an iterate's success or value): ``success`` and ``loss`` stay the previous ones. Returns
+        where p was finite (Tensor[R, B] bool)."""
         finite = finite_iterates(p, 2)
         self.p = torch.where(finite.view(*finite.shape, *([1] * (p.dim() - 2))), p, self.p)
+        return finite

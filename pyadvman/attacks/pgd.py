@@ -90,23 +90,26 @@ class PGD(Attack):
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
         """Attacks (x, y); see the class docstring. ``target`` (Tensor[B] int64) is required when targeted."""
-        ball = self._ball(x, y)
+        check_images_labels(x, y)
         check_target(target, self.targeted, y)
-        return projected_gradient_search(model, x, y, ball, self.protocol, self.execution, loss=self.loss,
+        return projected_gradient_search(model, x, y, self._ball(x), self.protocol, self.execution, loss=self.loss,
                                          targeted=self.targeted, target=target)
 
-    def _ball(self, x: Tensor, y: Tensor) -> ThreatModel:
-        check_images_labels(x, y)
+    def _ball(self, x: Tensor) -> ThreatModel:
         check_radius("eps", self.eps, x.shape[0])
         check_radius("step_size", self.protocol.step_size_for(self.eps), x.shape[0])
         return LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """``x_adv`` of :meth:`run`, untargeted, with only the model passes it needs (:func:`adversarial_iterates`):
-        the training path. Raises as :meth:`run`; ValueError for a targeted attack (it needs run's target)."""
+        the training path (a subclass that overrides ``run`` gets ``run(...).x_adv``). Raises as :meth:`run`;
+        ValueError for a targeted attack (it needs run's target)."""
         if self.targeted:
             raise ValueError("perturb runs untargeted attacks only: call run(model, x, y, target)")
-        return adversarial_iterates(model, x, y, self._ball(x, y), self.protocol, self.execution, loss=self.loss)
+        if type(self).run is not PGD.run:
+            return self(model, x, y)
+        check_images_labels(x, y)
+        return adversarial_iterates(model, x, y, self._ball(x), self.protocol, self.execution, loss=self.loss)
 
 
 def identity_render(p: Tensor) -> Tensor:
@@ -163,9 +166,11 @@ def adversarial_iterates(model: nn.Module, p0: Tensor, labels: Tensor, ball: Thr
     only the model passes they need: what a training objective asks of its attack (``Attack.perturb``).
 
     It skips the clean pass unless the loss reads the clean logits (the KL loss), and with one restart under
-    keep "last" without early stopping it also skips the pass on the last iterate, which only judged it: T
-    forward and backward passes for a PGD-T, as a plain training loop makes. There are no model checks and no
-    findings; a non-finite last iterate is replaced by the one before, as the full search never keeps one.
+    keep "last" without early stopping it judges no iterate, not even the last: T forward and backward passes
+    for a PGD-T (T >= 1), as a plain training loop makes. The kept iterate is the last finite one, as in the full
+    search, and non-finite iterates are counted in one warning; there are no model checks (a model that changes
+    its input in place fails in autograd, not with clean_pass's message). The images equal the full search's for
+    a model without randomness in eval mode (the full search's clean pass would draw from it first).
 
     Args and Raises: as :func:`projected_gradient_search`.
     """
@@ -179,37 +184,39 @@ def adversarial_iterates(model: nn.Module, p0: Tensor, labels: Tensor, ball: Thr
                 clean_logits, _, _ = clean_pass(model, render(p0[None])[0], labels, check_model=False)
         passes = _Passes(model, render, get_loss(loss), labels, clean_logits, False, protocol.restarts, execution,
                          p0.device)
-        judge_last = not (protocol.keep == "last" and protocol.restarts == 1 and not protocol.early_stop)
-        kept, _, _ = _ascend(passes, ball, protocol, p0, judge_last=judge_last)
+        judge_last = not (protocol.keep == "last" and protocol.restarts == 1 and not protocol.early_stop
+                          and protocol.steps >= 1)
+        kept, evaluated, discarded = _ascend(passes, ball, protocol, p0, judge_last=judge_last)
         with torch.no_grad():
             images = render(kept.p)
             chosen = pick_restart(kept.success, kept.loss) if judge_last else torch.zeros_like(labels)
+    warn_findings("attack", non_finite_finding(discarded, evaluated * batch))
     return images[chosen, torch.arange(batch, device=p0.device)]
 
 
 def _ascend(passes: _Passes, ball: ThreatModel, protocol: AttackProtocol, p0: Tensor, *, judge_last: bool,
             first_gradient: Callable[[Tensor, Tensor], None] | None = None) -> tuple[KeptIterates, int, int]:
-    """Runs the protocol's steps from its start. Returns the kept iterates, the number of iterates evaluated per
-    example and how many (example, restart) iterates were discarded as non-finite; ``first_gradient`` is called
-    with the first gradient (Tensor[R, B, ...]) and loss values (Tensor[R, B]) before they are stepped on.
+    """Runs the protocol's steps from its start. Returns the kept iterates, the number of iterates evaluated (or,
+    unjudged, produced) per example and how many (example, restart) iterates were discarded as non-finite;
+    ``first_gradient`` is called with the first gradient (Tensor[R, B, ...]) and loss values (Tensor[R, B])
+    before they are stepped on.
 
     Without ``judge_last`` (keep "last", one restart, no early stop: nothing reads a success or a loss value)
-    no iterate is judged: the passes give gradients only, and the last iterate is kept where it is finite (the
-    start elsewhere)."""
+    no iterate is judged: the passes give gradients only, and each new iterate is kept where it is finite."""
     rule = update_rule(protocol, ball, p0)
     with torch.no_grad():
         p = rule.random_start(protocol.restarts).contiguous()
     kept = KeptIterates(p, protocol.keep)
+    discarded = torch.zeros((), dtype=torch.int64, device=p.device)
     if not judge_last:
         for _ in range(protocol.steps):
             passes.forward(p)
             grad = passes.gradient()
             with torch.no_grad():
                 rule.step(p, grad, None)
-        with torch.no_grad():
-            kept.take_finite(p)
-        return kept, 0, 0
-    discarded, evaluated = torch.zeros((), dtype=torch.int64, device=p.device), 0
+                discarded += (~kept.take_finite(p)).sum()
+        return kept, protocol.steps * protocol.restarts, int(discarded)
+    evaluated = 0
     for step in range(protocol.steps + 1):
         value, success = passes.evaluate(p)
         evaluated += protocol.restarts
@@ -242,9 +249,10 @@ class _Passes:
         rows = execution.chunk_rows if execution.chunk_rows is not None else (0 if device.type == "cuda" else 2048)
         self.per_chunk = restarts if rows <= 0 else max(1, rows // max(self.batch, 1))
 
-    def forward(self, p: Tensor) -> Tensor:
-        """The logits (Tensor[R·B, K], detached) of iterates p, keeping the graph for :meth:`gradient`."""
-        self.leaves, self.losses, logits = [], [], []
+    def forward(self, p: Tensor) -> None:
+        """The forward passes of iterates p, keeping the graph for :meth:`gradient` and the logits (detached,
+        per chunk) for :meth:`evaluate`."""
+        self.leaves, self.losses, self.logits = [], [], []
         for first in range(0, self.restarts, self.per_chunk):
             leaf = p[first:first + self.per_chunk].detach().requires_grad_(True)
             rows = slice(first * self.batch, (first + leaf.shape[0]) * self.batch)
@@ -256,14 +264,13 @@ class _Passes:
             chunk_loss = self.loss(chunk_logits, self.goal[rows], None if self.clean is None else self.clean[rows])
             self.leaves.append(leaf)
             self.losses.append(-chunk_loss if self.targeted else chunk_loss)
-            logits.append(chunk_logits.detach())
-        return torch.cat(logits)
+            self.logits.append(chunk_logits.detach())
 
     def evaluate(self, p: Tensor) -> tuple[Tensor, Tensor]:
         """The loss (Tensor[R, B] float, NaN as −inf) and success (Tensor[R, B] bool) of iterates p."""
-        logits = self.forward(p)
+        self.forward(p)
         with torch.no_grad():
-            predicted = predicted_classes(logits)
+            predicted = predicted_classes(torch.cat(self.logits))
             success = predicted == self.goal if self.targeted else predicted != self.goal
             value = torch.cat(self.losses).detach().float().view(self.restarts, self.batch)
         return value.nan_to_num(nan=float("-inf")), success.view(self.restarts, self.batch)

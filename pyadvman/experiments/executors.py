@@ -108,21 +108,36 @@ class Executor:
             return int(self.workers)
         return 1 if torch.cuda.is_available() else usable_cpus()
 
-    @property
-    def cpus(self) -> float | None:
-        """The CPUs each cell reserves: cpus_per_model, under Ray 1 when not given; local: None (torch's
-        setting) in this process, the usable cores divided among several workers."""
+    def workers_for(self, cells: int) -> int:
+        """How many worker processes run ``cells`` cells (local): never more than there are cells; 1 means the
+        cells run in this process."""
+        return max(1, min(self.worker_count, cells))
+
+    def cpus_for(self, cells: int) -> float | None:
+        """The CPUs each of ``cells`` cells reserves: cpus_per_model, under Ray 1 when not given; local: None
+        (torch's setting) in this process, else the usable cores divided among the workers that run."""
         if self.cpus_per_model is not None:
             return self.cpus_per_model
         if self.kind == "ray":
             return 1.0
-        workers = self.worker_count
+        workers = self.workers_for(cells)
         return None if workers == 1 else float(max(1, usable_cpus() // workers))
+
+    def threads_for(self, cells: int) -> int | None:
+        """The torch thread count of each of ``cells`` cells: the integer part of :meth:`cpus_for`, at least 1
+        (None where that is None)."""
+        cpus = self.cpus_for(cells)
+        return None if cpus is None else max(1, int(cpus))
+
+    @property
+    def cpus(self) -> float | None:
+        """:meth:`cpus_for` a grid of more cells than workers."""
+        return self.cpus_for(self.worker_count)
 
     @property
     def threads(self) -> int | None:
-        """The torch thread count of each cell: the integer part of ``cpus``, at least 1 (None with ``cpus``)."""
-        return None if self.cpus is None else max(1, int(self.cpus))
+        """:meth:`threads_for` a grid of more cells than workers."""
+        return self.threads_for(self.worker_count)
 
     def run_cells(self, job: CellJob, shared: object, cells: Mapping[str, object], records: Path, *,
                   progress: bool = True) -> list[object]:
@@ -143,15 +158,16 @@ class Executor:
             from pyadvman.experiments.ray_executor import run_on_ray
 
             return run_on_ray(self, job, shared, cells, records, progress=progress)
-        if self.worker_count > 1 and len(cells) > 1:
+        workers, threads = self.workers_for(len(cells)), self.threads_for(len(cells))
+        if workers > 1:
             from pyadvman.experiments.process_executor import run_in_processes
 
-            return run_in_processes(self.worker_count, self.threads, job, shared, cells, records, progress=progress)
+            return run_in_processes(workers, threads, job, shared, cells, records, progress=progress)
         run_id = uuid.uuid4().hex
         results = []
         bar = tqdm(cells.items(), desc="models", unit="model", disable=not progress)
         for name, cell in bar:
             bar.set_postfix_str(name)
             results.append(run_cell(job, shared, cell, records / f"{name}.json", executor="local", run_id=run_id,
-                                    threads=self.threads, progress=progress))
+                                    threads=threads, progress=progress))
         return results

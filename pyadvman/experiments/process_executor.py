@@ -45,15 +45,14 @@ def _worker_cell(run_id: str, payload: bytes, record: Path, threads: int | None)
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancels the cells not yet started and kills the workers of running ones (a cell stopped mid-write keeps
-    its last atomic checkpoint), then waits for them."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
-    if terminate is not None:
-        terminate()
-    else:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-    pool.shutdown(wait=True)
+    its last atomic checkpoint), then waits for them. The processes are taken before the shutdown, which
+    forgets them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=30)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: object, cells: Mapping[str, object],
