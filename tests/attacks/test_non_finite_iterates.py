@@ -70,3 +70,16 @@ def test_apgd_goes_on_from_its_best_iterate_after_a_non_finite_one(monkeypatch) 
     with pytest.warns(ModelCheckWarning, match=r"APGD: 3 of \d+ iterates were NaN or infinite"):
         result = APGD(eps=0.05, protocol=replace(APGD_PROTOCOL, steps=6)).run(model, x, y)
     assert result.x_adv.isfinite().all() and (result.x_adv - x).abs().max() <= 0.05 + 1e-7
+
+
+def test_the_training_path_keeps_the_same_finite_iterate_and_counts_the_others() -> None:
+    x, y = _images()
+    protocol = AttackProtocol(update="adam", steps=5, lr=0.01, start="radial", keep="last")  # one restart: unjudged
+    attack = PGD(eps=0.002, protocol=protocol).with_execution(check_model=False)
+    torch.manual_seed(1)
+    with pytest.warns(ModelCheckWarning, match="NaN or infinite"):
+        judged = attack.run(SqrtOfInput(), x, y).x_adv
+    torch.manual_seed(1)
+    with pytest.warns(ModelCheckWarning, match=r"attack: \d+ of 40 iterates were NaN or infinite"):
+        iterates = attack.perturb(SqrtOfInput(), x, y)
+    assert iterates.isfinite().all() and torch.equal(iterates, judged)
