@@ -11,7 +11,7 @@ Attainable rates, measured here on the same layers: the classifier's forward and
 as in an attack step; and weight gradient, as in a training step) at the phase's own batch size and at a large
 one (4,096 images: the most one model's layers reach when work is batched, as stacking several models would),
 and a 2,048² float32 GEMM (the machine's dense peak). Achieved = FLOPs / seconds of the phase as it runs in
-pyadvman; a phase is bound by its per-call overhead when even its own-batch attainable rate is far below the
+pyadvman (the median of 3 timed runs after a warm-up); a phase is bound by its per-call overhead when even its own-batch attainable rate is far below the
 large-batch one.
 
     python bench/bench_roofline.py [--quick]
@@ -20,6 +20,7 @@ large-batch one.
 from __future__ import annotations
 
 import shutil
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -86,8 +87,9 @@ class PhaseRow:
     of_gemm_peak: float
 
 
-def training_phases(data, count: int, folder: Path) -> list[tuple[str, int, float, float, bool]]:
-    """(phase, batch of its passes, FLOPs of one epoch, seconds of one epoch, weights trained) per objective."""
+def training_phases(data, count: int, folder: Path, repeats: int) -> list[tuple[str, int, float, float, bool]]:
+    """(phase, batch of its passes, FLOPs of one epoch, median seconds of ``repeats`` epochs, weights trained) per
+    objective."""
     found = []
     for name, objective, attack in (("normal training epoch", "normal", QUICK_TRAINING),
                                     ("regular AT epoch (released, Adam-10, 50/50)", "adversarial", QUICK_TRAINING),
@@ -108,11 +110,11 @@ def training_phases(data, count: int, folder: Path) -> list[tuple[str, int, floa
 
         per_batch = flops(one_batch)
         timed = []
-        for _ in range(2):  # the first run warms up
+        for _ in range(1 + repeats):  # the first run warms up
             shutil.rmtree(folder, ignore_errors=True)
             timed.append(train(cfg, folder, data=data, progress=False).history[-1]["seconds"])
         found.append((name, BATCH // 2 if objective == "adversarial" else BATCH, per_batch * (count // BATCH),
-                      timed[-1], objective == "normal"))
+                      statistics.median(timed[1:]), objective == "normal"))
     return found
 
 
@@ -134,9 +136,9 @@ class CountingRows(torch.nn.Module):
         return self.model(x)
 
 
-def attack_phases(model, x, y) -> list[tuple[str, int, float, float, bool]]:
-    """(phase, rows per pass, FLOPs, seconds, False) per test attack: FLOPs = images passed forward × one image's
-    forward FLOPs + images passed back × one image's input-gradient FLOPs (FlopCounterMode fails inside APGD's
+def attack_phases(model, x, y, repeats: int) -> list[tuple[str, int, float, float, bool]]:
+    """(phase, rows per pass, FLOPs, median seconds of ``repeats`` runs, False) per test attack: FLOPs = images
+    passed forward × one image's forward FLOPs + images passed back × one image's input-gradient FLOPs (FlopCounterMode fails inside APGD's
     autograd.grad with torch 2.13, so attacks are counted in passes; for a training batch the two counts agree:
     3.693 GFLOP for a Madry AT batch of 100 either way)."""
     for p in model.parameters():
@@ -155,10 +157,13 @@ def attack_phases(model, x, y) -> list[tuple[str, int, float, float, bool]]:
         counting = CountingRows(model)
         attack.run(counting, x, y)
         count = counting.forward_rows * forward + counting.backward_rows * (forward_and_back - forward)
-        started = time.perf_counter()
-        attack.run(model, x, y)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            attack.run(model, x, y)
+            seconds.append(time.perf_counter() - started)
         rows = x.shape[0] * attack.protocol.restarts
-        found.append((name, min(rows, 2048), count, time.perf_counter() - started, False))
+        found.append((name, min(rows, 2048), count, statistics.median(seconds), False))
     return found
 
 
@@ -166,15 +171,16 @@ def main() -> None:
     args = h.parse_args(__doc__.splitlines()[0])
     data = load_fashion_mnist()
     count, attacked = (300, 50) if args.quick else (2000, 500)
+    repeats = 1 if args.quick else 3
     folder = Path(tempfile.mkdtemp(prefix="bench_roofline_"))
     try:
-        phases = training_phases(data, count, folder / "run")
+        phases = training_phases(data, count, folder / "run", repeats)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     torch.manual_seed(0)
     model = build_model("standard", (1, 28, 28), 10).eval()
     test = data.test.first(attacked)
-    phases += attack_phases(model, test.images.float(), test.labels)
+    phases += attack_phases(model, test.images.float(), test.labels, repeats)
     peak = gemm_rate(args.min_run_time)
     rates: dict[tuple[int, bool], float] = {}
     rows = []
@@ -200,7 +206,8 @@ def main() -> None:
           "peak: a 2,048² GEMM)")
     path = h.write_results("roofline", "cpu", "float32", rows,
                            {"gemm_peak_gflops": round(peak / 1e9, 2), "training_images": count,
-                            "attacked_images": attacked, "batch": BATCH, "large_batch": LARGE}, args.results_dir)
+                            "attacked_images": attacked, "batch": BATCH, "large_batch": LARGE,
+                            "repeats": repeats}, args.results_dir)
     print(f"results: {path}")
 
 
