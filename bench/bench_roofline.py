@@ -23,6 +23,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from pyadvman.attacks import APGD, APGD_PROTOCOL, PGD
+from pyadvman.attacks.model_mode import frozen_parameters
 from pyadvman.data import load_fashion_mnist
 from pyadvman.experiments.classifier_config import QUICK_TRAINING
 from pyadvman.experiments.study_config import QUICK_EVALUATION, STRONG_PGD
@@ -54,18 +56,13 @@ def step_rate(model: torch.nn.Module, batch: int, weights: bool, min_run_time: f
     step, weights frozen) or the weight gradient too (a training step)."""
     x = torch.rand(batch, 1, 28, 28)
     y = torch.randint(0, 10, (batch,))
-    for p in model.parameters():
-        p.requires_grad_(weights)
 
     def once():
         leaf = x.clone().requires_grad_(not weights)
         F.cross_entropy(model(leaf), y).backward()
 
-    count = flops(once)
-    seconds = h.median_seconds(once, min_run_time)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return count / seconds
+    with nullcontext() if weights else frozen_parameters(model):
+        return flops(once) / h.median_seconds(once, min_run_time)
 
 
 def gemm_rate(min_run_time: float) -> float:
@@ -141,12 +138,9 @@ def attack_phases(model, x, y, repeats: int) -> list[tuple[str, int, float, floa
     passed forward × one image's forward FLOPs + images passed back × one image's input-gradient FLOPs (FlopCounterMode fails inside APGD's
     autograd.grad with torch 2.13, so attacks are counted in passes; for a training batch the two counts agree:
     3.693 GFLOP for a Madry AT batch of 100 either way)."""
-    for p in model.parameters():
-        p.requires_grad_(False)  # as the attacks freeze them: the backward pass computes the input gradient only
     one = x[:1].clone().requires_grad_(True)
-    forward_and_back = flops(lambda: F.cross_entropy(model(one), y[:1]).backward())
-    for p in model.parameters():
-        p.requires_grad_(True)
+    with frozen_parameters(model):  # as in the attacks: the backward pass computes the input gradient only
+        forward_and_back = flops(lambda: F.cross_entropy(model(one), y[:1]).backward())
     with torch.no_grad():
         forward = flops(lambda: model(x[:1]))
     found = []

@@ -12,6 +12,24 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
+def _skip_without_fashion_mnist() -> None:
+    from pyadvman.data import load_fashion_mnist
+
+    try:
+        load_fashion_mnist()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+
+
+def _run_bench(script: str, results: Path, *options: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Runs ``bench/<script> --quick`` on the CPU with ``options``: (the finished process, its results JSON)."""
+    run = subprocess.run([sys.executable, str(BENCH / script), "--quick", "--device", "cpu", "--results-dir",
+                          str(results), *options], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]  # what failed, not only that it did
+    (path,) = results.glob("*.json")
+    return run, json.loads(path.read_text())
+
+
 @pytest.mark.parametrize("script", ["bench_pgd_step.py", "bench_linf_project.py"])
 def test_bench_script_writes_its_table_and_results(script, tmp_path) -> None:
     run = subprocess.run(
@@ -65,14 +83,8 @@ def test_attack_bench_writes_images_per_second(tmp_path) -> None:
 
 
 def test_decoder_bench_compares_stacked_class_models_with_the_loop(tmp_path) -> None:
-    run = subprocess.run(
-        [sys.executable, str(BENCH / "bench_decoders.py"), "--quick", "--min-run-time", "0.01", "--device", "cpu",
-         "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    (path,) = tmp_path.glob("*.json")
-    rows = json.loads(path.read_text())["decoders"]["rows"]
+    run, data = _run_bench("bench_decoders.py", tmp_path, "--min-run-time", "0.01")
+    rows = data["decoders"]["rows"]
     assert [row["setting"] for row in rows] == ["test attack", "training attack"]
     for row in rows:
         assert set(row["seconds"]) == {"ours", "loop"} == set(row["peak_bytes"]) and row["examples"] == 20
@@ -81,20 +93,9 @@ def test_decoder_bench_compares_stacked_class_models_with_the_loop(tmp_path) -> 
 
 
 def test_training_bench_times_an_epoch_beside_the_plain_loop(tmp_path) -> None:
-    from pyadvman.data import load_fashion_mnist
-
-    try:
-        load_fashion_mnist()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
-    run = subprocess.run(
-        [sys.executable, str(BENCH / "bench_training.py"), "--quick", "--no-compile", "--device", "cpu",
-         "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    (path,) = tmp_path.glob("*.json")
-    rows = json.loads(path.read_text())["training"]["rows"]
+    _skip_without_fashion_mnist()
+    run, data = _run_bench("bench_training.py", tmp_path, "--no-compile")
+    rows = data["training"]["rows"]
     assert [row["objective"] for row in rows] == ["normal", "adversarial (50/50, PGD-10)"]
     for row in rows:
         assert set(row["seconds"]) == {"plain eager", "ours"} == set(row["peak_bytes"])
@@ -136,20 +137,9 @@ def test_autoattack_bench_compares_with_the_reference(tmp_path) -> None:
 
 
 def test_roofline_bench_reports_flops_and_rates_per_phase(tmp_path) -> None:
-    from pyadvman.data import load_fashion_mnist
-
-    try:
-        load_fashion_mnist()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
-    run = subprocess.run(
-        [sys.executable, str(BENCH / "bench_roofline.py"), "--quick", "--min-run-time", "0.01",
-         "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    (path,) = tmp_path.glob("*.json")
-    data = json.loads(path.read_text())["roofline"]
+    _skip_without_fashion_mnist()
+    run, results = _run_bench("bench_roofline.py", tmp_path, "--min-run-time", "0.01")
+    data = results["roofline"]
     phases = [row["phase"] for row in data["rows"]]
     assert len(phases) == 6 and phases[0] == "normal training epoch" and phases[-1] == "APGD-CE 50"
     for row in data["rows"]:

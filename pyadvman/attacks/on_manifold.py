@@ -129,10 +129,6 @@ class LearnedManifoldAttack(CodeAttack):
         if self.manifold is None:
             raise ValueError("manifold (a LearnedManifold) is required")
 
-    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
-        """Attacks (x, y) through the decoder of each example's class."""
-        return super().run(model, x, y)
-
     @contextmanager
     def code_space(self, x: Tensor, y: Tensor) -> Iterator[CodeSpace]:
         manifold = self.manifold.to(x.device)

@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pyadvman.attacks.code_attack import CodeAttack, CodeSpace
 from pyadvman.attacks.old_keywords import accepts_old_spellings
-from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.threat_models import LinfBall
 from pyadvman.data.affine_transforms import IDENTITY_THETA, AffineRanges, warp
 
@@ -37,10 +36,6 @@ class TransformationAttack(CodeAttack):
     """
 
     ranges: AffineRanges = TRANSFORMATION_RANGES
-
-    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
-        """Attacks (x, y) by affine transformations; raises ValueError on bad x or y."""
-        return super().run(model, x, y)
 
     @contextmanager
     def code_space(self, x: Tensor, y: Tensor) -> Iterator[CodeSpace]:
