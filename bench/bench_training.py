@@ -1,8 +1,10 @@
 """One training epoch on 10,000 Fashion-MNIST images (the standard classifier, Adam, batch 100): normal training
 and 50/50 adversarial training with signed PGD-10 (ε = 0.3, α = 2.5ε/10, uniform start, the last iterate kept),
 through ``pyadvman.training.train`` with its default settings ("ours": ``compile="auto"``, eager on CPU and
-``"reduce-overhead"`` on CUDA) and compiled (``"default"`` on CPU, ``"reduce-overhead"`` on CUDA), against a plain
-eager PyTorch loop written here, with the peak memory of one epoch.
+``"reduce-overhead"`` on CUDA; ``memory_format="auto"``, channels-last convolutions on CPU) and compiled
+(``"default"`` on CPU, ``"reduce-overhead"`` on CUDA), against a plain eager PyTorch loop written here, as a user
+writes it (NCHW) and with the model in channels-last (``model.to(memory_format=torch.channels_last)``, what a user
+who knows the trick writes), with the peak memory of one epoch.
 
 Every method runs once before it is timed, so compilation is not in the times. ``train``'s time is its epoch as
 its metrics record it (the loop over the batches with the trainer's per-step work: the learning-rate schedule,
@@ -33,12 +35,16 @@ EPS, STEPS, BATCH, LR, BETAS = 0.3, 10, 100, 0.01, (0.5, 0.9)
 REPEATS = 3  # timed epochs per method; the median is reported
 
 
-def plain_epoch(images: torch.Tensor, labels: torch.Tensor, adversarial: bool, device: str) -> tuple[float, float]:
+def plain_epoch(images: torch.Tensor, labels: torch.Tensor, adversarial: bool, device: str,
+                channels_last: bool = False) -> tuple[float, float]:
     """One epoch as a user would write it: eager ops, ``loss.backward``; with ``adversarial`` the second half of
     each batch is replaced by its PGD-10 example (model in eval mode while attacking) and the loss is the mean of
-    the clean and adversarial cross-entropies. Returns (seconds, the last batch's loss)."""
+    the clean and adversarial cross-entropies; ``channels_last``: the model in that memory format. Returns
+    (seconds, the last batch's loss)."""
     torch.manual_seed(0)
     model = build_model("standard", (1, 28, 28), 10).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=1e-4)
     order = torch.randperm(images.shape[0])
     started = time.perf_counter()
@@ -100,7 +106,8 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench_training_"))
     rows = []
     for adversarial in (False, True):
-        methods = {"plain eager": lambda a=adversarial: plain_epoch(images, labels, a, args.device)}
+        methods = {"plain eager": lambda a=adversarial: plain_epoch(images, labels, a, args.device),
+                   "plain channels-last": lambda a=adversarial: plain_epoch(images, labels, a, args.device, True)}
         variants = (("ours", "auto"),) if args.no_compile else (("ours", "auto"), ("ours compiled", mode))
         for name, compile_mode in variants:
             methods[name] = (lambda a=adversarial, c=compile_mode, n=name:

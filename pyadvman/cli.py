@@ -224,7 +224,7 @@ class RunCommand:
     """Run an experiment; its config from a preset or a recorded run, every field an option."""
 
     out: Path | None = None  # run folder (default runs/<experiment>-<dataset>)
-    preset: str = "quick"  # quick: a 2-core CPU in minutes | paper: the papers' scale (GPU)
+    preset: str = "quick"  # quick: a 2-core CPU in minutes | paper: the papers' scale (GPU) | claims: standard
     config: Path | None = None  # a recorded config.json to start from instead of a preset (e.g. RUN/config.json)
     resume: bool = False  # continue the run in the folder
     progress: bool = True  # progress bars
@@ -243,7 +243,7 @@ def _run(args: list[str]) -> int:
 
     if not args or args[0].startswith("-"):
         listing = "\n".join(f"  {name:<18} {EXPERIMENTS.entry(name).description}" for name in EXPERIMENTS)
-        print(f"usage: pyadvman run EXPERIMENT [--preset quick|paper] [options]\n\nexperiments:\n{listing}")
+        print(f"usage: pyadvman run EXPERIMENT [--preset quick|paper|...] [options]\n\nexperiments:\n{listing}")
         return 0 if args and args[0] in ("-h", "--help") else 2
     name, args = args[0], args[1:]
     if name not in EXPERIMENTS:  # a positional argument: no --experiment option to name

@@ -1,6 +1,7 @@
 """How attacks, training and studies execute, as one setting: ``Execution`` (where, in what precision, compiled or
-not, with the model checks or not, in chunks of how many rows). It changes how fast a computation runs and what it
-warns about, never what it computes, but for the rounding of other kernels (compiled, chunked, half precision).
+not, in which memory layout, with the model checks or not, in chunks of how many rows). It changes how fast a
+computation runs and what it warns about, never what it computes, but for the rounding of other kernels (compiled,
+chunked, channels-last, half precision).
 
 >>> from pyadvman.attacks import PGD
 >>> from pyadvman.execution import Execution
@@ -22,6 +23,7 @@ from pyadvman.compilation import CompileMode, compiled_forward
 from pyadvman.configs import check_literal_fields
 from pyadvman.distributed import Processes
 from pyadvman.errors import ConfigError, check_fields
+from pyadvman.memory_format import MemoryFormat, in_memory_format
 from pyadvman.precision import Precision, in_precision
 
 
@@ -30,13 +32,15 @@ class Execution:
     """Execution settings, shared by attacks, the trainer and the studies (each takes one ``execution``).
 
     Raises:
-        ConfigError: an unknown compile mode, precision or device kind, or chunk_rows < 0.
+        ConfigError: an unknown compile mode, precision, memory format or device kind, or chunk_rows < 0.
     """
 
     device: str = "auto"  # runs: auto (CUDA if present) | cpu | cuda | cuda:N (attacks: their inputs')
     # model passes: float32 | bf16 | fp16 (autocast); a trainer's or a study's own attacks stay float32
     precision: Precision = "float32"
     compile: CompileMode = "auto"  # model passes under torch.compile: auto | off | default | reduce-overhead
+    # convolution weights' layout: auto (channels-last for pyadvman's models on CPU) | channels_last | contiguous
+    memory_format: MemoryFormat = "auto"
     check_model: bool = True  # attacks check the model (probabilities, randomness, zero gradient)
     chunk_rows: int | None = None  # attack rows (restarts × examples) per pass; None: CUDA all, CPU 2048
 
@@ -56,6 +60,11 @@ class Execution:
     def model(self, model: nn.Module) -> nn.Module:
         """``model`` in this precision (:func:`pyadvman.precision.in_precision`): what an attack runs."""
         return in_precision(model, self.precision)
+
+    def layout(self, model: nn.Module, device: torch.device | str):
+        """A context manager: ``model``'s convolution weights in this memory format for the block, their own
+        layout back after it (:func:`pyadvman.memory_format.in_memory_format`)."""
+        return in_memory_format(model, self.memory_format, device)
 
     def forward(self, model: nn.Module, device: torch.device | str, *, varying_batch: bool = False
                 ) -> Callable[[Tensor], Tensor]:

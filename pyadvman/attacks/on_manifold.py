@@ -143,5 +143,5 @@ class LearnedManifoldAttack(CodeAttack):
             images = manifold.decode(p.flatten(0, 1), routes.repeat(restarts))
             return images.view(restarts, -1, *images.shape[1:])
 
-        with eval_mode(manifold), frozen_parameters(manifold):
+        with eval_mode(manifold), frozen_parameters(manifold), self.execution.layout(manifold, x.device):
             yield CodeSpace(z, LinfBall(self.eta, low.to(z), high.to(z)), render)

@@ -26,19 +26,25 @@ from pyadvman.experiments.records import (
 )
 from pyadvman.experiments.report import data_lines, fmt, interval, table, verdict_line
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
-from pyadvman.experiments.study_config import STUDY_PAPER_PRESET, StudyConfig, variant_label
+from pyadvman.experiments.study_config import (
+    STUDY_PAPER_PRESET,
+    STUDY_QUICK_PRESET,
+    StudyConfig,
+    variant_label,
+)
 from pyadvman.experiments.study_figures import grid_figure
 from pyadvman.provenance import portable_fingerprint, provenance
 
 SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {
-    "quick": {},
+    "quick": dict(STUDY_QUICK_PRESET),  # the claims study's quick and standard grids
+    "standard": {},
     "paper": dict(STUDY_PAPER_PRESET),
     # claim 4's own experiment in the released code (experiments/fonts/verify_long_resnet_hypotheses.py lines
     # 154, 178, 188-195 and 217-220 at 220ff8a): a ResNet of 64 channels and [2, 2, 2] blocks trained 80 epochs,
     # normal vs 50/50 adversarial training, test error against N; for a GPU
     "long-resnet": {**STUDY_PAPER_PRESET, "model": "resnet", "model_options": {"init": "released"}, "epochs": 80,
                     "variants": ("normal", "adversarial")},
-    # its quick version for a 2-core CPU: the quick grid (FONTS, N 500 / 2,500 / 10,000, three seeds), the same
+    # its version for a 2-core CPU: the standard grid (FONTS, N 500 / 2,500 / 10,000, three seeds), the same
     # ResNet at 8 channels (6x the standard model's forward FLOPs, where 64 channels are 400x) trained twice the
     # quick epochs, and Madry AT beside the released AT so that a model robust to APGD-CE can show claim 4 (a);
     # claim 4 reads no on-manifold attack, so the strong one is skipped
@@ -55,11 +61,12 @@ METRICS = (("test_error", test_error, "test error"),
 @accepts_old_fields
 @dataclass(frozen=True)
 class SampleComplexityConfig(StudyConfig):
-    """The models of the study (see StudyConfig); defaults: the quick preset on FONTS."""
+    """The models of the study (see StudyConfig); defaults: the standard preset on FONTS."""
 
 
 def sample_complexity_config(preset: str = "quick", **overrides: object) -> SampleComplexityConfig:
-    """The config of ``preset`` ("quick", "paper", "long-resnet" or "long-resnet-quick") with ``overrides``.
+    """The config of ``preset`` ("quick", "standard", "paper", "long-resnet" or "long-resnet-quick") with
+    ``overrides``.
 
     Raises:
         ValueError: unknown preset or field, or an invalid value.

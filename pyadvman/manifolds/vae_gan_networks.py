@@ -30,6 +30,8 @@ def _conv_trunk(in_channels: int, size: int, channels: int) -> tuple[nn.Sequenti
 class Encoder(nn.Module):
     """x Tensor[B, C, S, S] in [0, 1] -> (μ Tensor[B, latent], log σ² Tensor[B, latent])."""
 
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
+
     def __init__(self, in_channels: int, size: int, latent: int, channels: int) -> None:
         super().__init__()
         self.trunk, features = _conv_trunk(in_channels, size, channels)
@@ -43,6 +45,8 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """z Tensor[B, latent] -> images Tensor[B, C, S, S] in (0, 1)."""
+
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
 
     def __init__(self, out_channels: int, size: int, latent: int, channels: int) -> None:
         super().__init__()
@@ -65,6 +69,8 @@ class Decoder(nn.Module):
 
 class Discriminator(nn.Module):
     """x Tensor[B, C, S, S] -> real-vs-reconstruction logit Tensor[B]."""
+
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
 
     def __init__(self, in_channels: int, size: int, channels: int) -> None:
         super().__init__()

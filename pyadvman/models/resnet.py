@@ -47,6 +47,8 @@ class ResNet(nn.Module):
         ValueError: a bad image shape, num_classes < 2, channels < 1 or an empty / non-positive ``blocks``.
     """
 
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
+
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, channels: int = 64,
                  blocks: tuple[int, ...] = (2, 2, 2), init: Init = "kaiming") -> None:
         super().__init__()

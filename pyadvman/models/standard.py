@@ -40,6 +40,8 @@ class StandardClassifier(nn.Module):
         ValueError: a bad image shape, num_classes < 2, channels < 1 or an unknown init.
     """
 
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
+
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, channels: int = 16,
                  batch_norm: bool = True, init: Init = "kaiming") -> None:
         super().__init__()

@@ -23,6 +23,8 @@ class VGG(nn.Module):
         ValueError: a bad image shape, num_classes < 2, or too many poolings for the input size.
     """
 
+    channels_last_ready = True  # runs on channels-last activations (pyadvman.memory_format)
+
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int,
                  channels: tuple[int, ...] = (64, 128, 256, 256), batch_norm: bool = True) -> None:
         super().__init__()

@@ -27,6 +27,7 @@ from pyadvman.data.overlaps import describe as describe_copies
 from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.errors import ConfigError, TrainingDivergedError, UnreadableFileError
 from pyadvman.folder_lock import folder_lock
+from pyadvman.memory_format import to_memory_format
 from pyadvman.models import build_model
 from pyadvman.precision import PRECISIONS
 from pyadvman.training.config import TrainConfig
@@ -213,6 +214,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
+    to_memory_format(model, cfg.execution.memory_format, device)
     optimizer = make_optimizer(cfg, model)
     objective = build_objective(cfg, data)
     if processes.main:
