@@ -1,7 +1,7 @@
 """How attacks, training and studies execute, as one setting: ``Execution`` (where, in what precision, compiled or
-not, in which memory layout, with the model checks or not, in chunks of how many rows). It changes how fast a
-computation runs and what it warns about, never what it computes, but for the rounding of other kernels (compiled,
-chunked, channels-last, half precision).
+not, in which memory layout, with BatchNorm folded or not, with the model checks or not, in chunks of how many
+rows). It changes how fast a computation runs and what it warns about, never what it computes, but for the
+rounding of other kernels (compiled, chunked, channels-last, folded, half precision).
 
 >>> from pyadvman.attacks import PGD
 >>> from pyadvman.execution import Execution
@@ -11,7 +11,8 @@ chunked, channels-last, half precision).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman._compat import deprecated
-from pyadvman.compilation import CompileMode, compiled_forward
+from pyadvman.batch_norm_folding import batch_norm_folded
+from pyadvman.compilation import CompileMode, compiled_forward, resolve_compile
 from pyadvman.configs import check_literal_fields
 from pyadvman.distributed import Processes
 from pyadvman.errors import ConfigError, check_fields
@@ -41,6 +43,7 @@ class Execution:
     compile: CompileMode = "auto"  # model passes under torch.compile: auto | off | default | reduce-overhead
     # convolution weights' layout: auto (channels-last for pyadvman's models on CPU) | channels_last | contiguous
     memory_format: MemoryFormat = "auto"
+    fold_batch_norm: bool = True  # attacks fold eval-mode BatchNorm into the convolution before it (eager passes)
     check_model: bool = True  # attacks check the model (probabilities, randomness, zero gradient)
     chunk_rows: int | None = None  # attack rows (restarts × examples) per pass; None: CUDA all, CPU 2048
 
@@ -61,10 +64,16 @@ class Execution:
         """``model`` in this precision (:func:`pyadvman.precision.in_precision`): what an attack runs."""
         return in_precision(model, self.precision)
 
-    def layout(self, model: nn.Module, device: torch.device | str):
-        """A context manager: ``model``'s convolution weights in this memory format for the block, their own
-        layout back after it (:func:`pyadvman.memory_format.in_memory_format`)."""
-        return in_memory_format(model, self.memory_format, device)
+    @contextmanager
+    def prepared(self, model: nn.Module, device: torch.device | str) -> Iterator[None]:
+        """A context manager for an attack's frozen eval-mode passes of ``model`` on ``device``: BatchNorm folded
+        into the convolutions (``fold_batch_norm``, where the model runs eagerly: a compiled forward would compile
+        again for the swapped modules; :func:`pyadvman.batch_norm_folding.batch_norm_folded`) and the convolution
+        weights in this memory format (:func:`pyadvman.memory_format.in_memory_format`); the model as it was
+        after the block. Enter it after putting the model in eval mode."""
+        fold = self.fold_batch_norm and resolve_compile(self.compile, device) == "off"
+        with batch_norm_folded(model) if fold else nullcontext(), in_memory_format(model, self.memory_format, device):
+            yield
 
     def forward(self, model: nn.Module, device: torch.device | str, *, varying_batch: bool = False
                 ) -> Callable[[Tensor], Tensor]:

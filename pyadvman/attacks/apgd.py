@@ -104,7 +104,8 @@ class APGD(Attack):
         check_images_labels(x, y)
         check_radius("eps", self.eps, x.shape[0])
         model = self.execution.model(model)
-        with eval_mode(model), frozen_parameters(model), self.execution.layout(model, x.device), torch.enable_grad():
+        with eval_mode(model), frozen_parameters(model), self.execution.prepared(model, x.device), \
+                torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
             losses = self._run_losses(logits, y)
             eps = self.eps if isinstance(self.eps, Tensor) else torch.full((x.shape[0],), float(self.eps),

@@ -77,7 +77,8 @@ class FABTargeted(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         model = self.execution.model(model)
-        with eval_mode(model), frozen_parameters(model), self.execution.layout(model, x.device), torch.enable_grad():
+        with eval_mode(model), frozen_parameters(model), self.execution.prepared(model, x.device), \
+                torch.enable_grad():
             logits, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
             targets = top_classes(logits, self.targets)
             forward = self.execution.forward(model, x.device, varying_batch=self.stop_on_success)

@@ -18,6 +18,7 @@ from pyadvman.attacks.threat_models import LinfBall
 from pyadvman.data.fonts_renderer import FontsRenderer
 from pyadvman.data.splits import DatasetSplits
 from pyadvman.manifolds.learned_manifold import LearnedManifold
+from pyadvman.memory_format import in_memory_format
 
 
 @accepts_old_spellings
@@ -143,5 +144,7 @@ class LearnedManifoldAttack(CodeAttack):
             images = manifold.decode(p.flatten(0, 1), routes.repeat(restarts))
             return images.view(restarts, -1, *images.shape[1:])
 
-        with eval_mode(manifold), frozen_parameters(manifold), self.execution.layout(manifold, x.device):
+        # the memory format only: folding BatchNorm would change the decoders' parameters under a stacked call
+        with eval_mode(manifold), frozen_parameters(manifold), \
+                in_memory_format(manifold, self.execution.memory_format, x.device):
             yield CodeSpace(z, LinfBall(self.eta, low.to(z), high.to(z)), render)

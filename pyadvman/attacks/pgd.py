@@ -136,7 +136,7 @@ def projected_gradient_search(model: nn.Module, p0: Tensor, labels: Tensor, ball
     """
     restarts, batch = protocol.restarts, p0.shape[0]
     model = execution.model(model)
-    with eval_mode(model), frozen_parameters(model), execution.layout(model, p0.device), torch.enable_grad():
+    with eval_mode(model), frozen_parameters(model), execution.prepared(model, p0.device), torch.enable_grad():
         p0 = p0.detach()
         with torch.no_grad():
             clean = render(p0[None])[0]
@@ -176,7 +176,7 @@ def adversarial_iterates(model: nn.Module, p0: Tensor, labels: Tensor, ball: Thr
     """
     batch = p0.shape[0]
     model = execution.model(model)
-    with eval_mode(model), frozen_parameters(model), execution.layout(model, p0.device), torch.enable_grad():
+    with eval_mode(model), frozen_parameters(model), execution.prepared(model, p0.device), torch.enable_grad():
         p0 = p0.detach()
         clean_logits = None
         if loss in CLEAN_LOGIT_LOSSES:

@@ -78,7 +78,7 @@ class Square(Attack):
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> AttackResult:
         check_images_labels(x, y)
         model = self.execution.model(model)
-        with eval_mode(model), self.execution.layout(model, x.device), torch.no_grad():
+        with eval_mode(model), self.execution.prepared(model, x.device), torch.no_grad():
             _, clean_correct, findings = clean_pass(model, x, y, self.execution.check_model)
             forward = self.execution.forward(model, x.device, varying_batch=True)
             runs = runs_on_unfooled(x, ~clean_correct, self.restarts,
