@@ -1,12 +1,15 @@
-"""The ``memory_format`` setting (pyadvman.memory_format): the studies' passes with the convolution weights
-channels-last against contiguous (NCHW), on the standard classifier (28×28, one channel) and the class VAE-GAN
-decoders of the learned manifold (quick preset's size, random weights: speed does not depend on training).
+"""The ``memory_format`` and ``fold_batch_norm`` settings (pyadvman.memory_format, pyadvman.batch_norm_folding):
+the studies' passes with the convolution weights contiguous (NCHW, BatchNorm unfolded: pyadvman before them),
+channels-last, and channels-last with BatchNorm folded into the convolutions (the default for attacks on CPU), on
+the standard classifier (28×28, one channel) and the class VAE-GAN decoders of the learned manifold (quick
+preset's size, random weights and statistics: speed does not depend on training).
 
 Rows: an attack step (forward and input gradient, weights frozen) at the batch sizes of a training attack (100),
 of a test attack's chunk (500, 2,500); a training step (forward, weight gradients, Adam) at batch 100; the
 claims study's test attack (the paper's: Adam, 20 iterations, 5 restarts) on 500 images end to end; the
-on-learned-manifold test attack (Adam, 20 steps, 5 restarts) on 500 images. Each time is the median of
-``torch.utils.benchmark`` runs; ratio = contiguous time / channels-last time (> 1: channels-last is faster).
+on-learned-manifold test attack (Adam, 20 steps, 5 restarts) on 500 images. Training steps run in training mode,
+where nothing is folded. Each time is the median of ``torch.utils.benchmark`` runs; ratios = NCHW time / the
+setting's time (> 1: faster than NCHW).
 
     python bench/bench_memory_format.py [--quick]
 """
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 
 from pyadvman.attacks import PGD, AttackProtocol, LearnedManifoldAttack
 from pyadvman.attacks.model_mode import frozen_parameters
+from pyadvman.batch_norm_folding import batch_norm_folded
 from pyadvman.execution import Execution
 from pyadvman.experiments.study_config import QUICK_EVALUATION
 from pyadvman.manifolds.learned_manifold import LearnedManifold
@@ -29,7 +33,9 @@ from pyadvman.manifolds.vae_gan import VAEGANConfig
 from pyadvman.memory_format import to_memory_format
 from pyadvman.models import build_model
 
-LAYOUTS = ("contiguous", "channels_last")
+# setting name -> (memory_format, fold_batch_norm)
+SETTINGS = {"NCHW": ("contiguous", False), "channels-last": ("channels_last", False),
+            "channels-last, folded": ("channels_last", True)}
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class LayoutRow:
     phase: str
     batch: int
     seconds: dict[str, float]
-    ratio: float  # contiguous / channels_last
+    ratios: dict[str, float]  # NCHW time / the setting's
 
 
 def _attack_step(model, batch: int):
@@ -73,41 +79,47 @@ def main() -> None:
     sizes = (100,) if args.quick else (100, 500, 2500)
     rows = []
 
-    def measure(phase: str, batch: int, make) -> None:
-        seconds = {layout: h.median_seconds(make(layout), args.min_run_time) for layout in LAYOUTS}
-        rows.append(LayoutRow(phase, batch, seconds, seconds["contiguous"] / seconds["channels_last"]))
-        print(f"  {phase:<40} {batch:>5} {seconds['contiguous'] * 1e3:10.1f} ms {seconds['channels_last'] * 1e3:10.1f} "
-              f"ms  {rows[-1].ratio:5.2f}x", flush=True)
+    def measure(phase: str, batch: int, make, settings=tuple(SETTINGS)) -> None:
+        seconds = {name: h.median_seconds(make(*SETTINGS[name]), args.min_run_time) for name in settings}
+        rows.append(LayoutRow(phase, batch, seconds, {n: seconds["NCHW"] / t for n, t in seconds.items()}))
+        cells = "".join(f"{seconds[n] * 1e3:12.1f} ms {rows[-1].ratios[n]:5.2f}x" for n in settings)
+        print(f"  {phase:<40} {batch:>5}{cells}", flush=True)
 
-    print(f"{'phase':<42} {'batch':>5} {'contiguous':>13} {'channels-last':>13}  ratio")
+    print(f"{'phase':<42} {'batch':>5}" + "".join(f"{name:>24}" for name in SETTINGS))
     for batch in sizes:
-        def attack_step(layout: str, batch=batch):
+        def attack_step(layout: str, fold: bool, batch=batch):
             model = copy.deepcopy(classifier)
-            to_memory_format(model, layout, "cpu")
             frozen_parameters(model).__enter__()
+            if fold:
+                batch_norm_folded(model).__enter__()
+            to_memory_format(model, layout, "cpu")
             return _attack_step(model, batch)
         measure("attack step (forward + input gradient)", batch, attack_step)
 
-    def training_step(layout: str):
+    def training_step(layout: str, fold: bool):
         model = copy.deepcopy(classifier).train()
         to_memory_format(model, layout, "cpu")
         return _training_step(model, 100)
-    measure("training step (Adam)", 100, training_step)
+    measure("training step (Adam)", 100, training_step, settings=("NCHW", "channels-last"))
 
-    def test_attack(layout: str):
-        attack = PGD(eps=0.3, protocol=QUICK_EVALUATION, execution=Execution(memory_format=layout, check_model=False))
+    def test_attack(layout: str, fold: bool):
+        attack = PGD(eps=0.3, protocol=QUICK_EVALUATION,
+                     execution=Execution(memory_format=layout, fold_batch_norm=fold, check_model=False))
         return lambda: attack.run(classifier, x, y)
     measure("paper's test attack (Adam, 20 x 5)", examples, test_attack)
 
     protocol = AttackProtocol(update="adam", start="radial", steps=20, restarts=5, lr=0.01)
 
-    def manifold_attack(layout: str):
+    def manifold_attack(layout: str, fold: bool):
         attack = LearnedManifoldAttack(manifold=manifold, eta=0.3, protocol=protocol,
-                                       execution=Execution(memory_format=layout, check_model=False))
+                                       execution=Execution(memory_format=layout, fold_batch_norm=fold,
+                                                           check_model=False))
         return lambda: attack.run(classifier, x, y)
     measure("on-learned-manifold test attack (20 x 5)", examples, manifold_attack)
 
-    path = h.write_results("memory_format", "cpu", "float32", rows, {"layouts": list(LAYOUTS)}, args.results_dir)
+    path = h.write_results("memory_format", "cpu", "float32", rows,
+                           {"settings": {n: {"memory_format": f, "fold_batch_norm": b} for n, (f, b) in SETTINGS.items()}},
+                           args.results_dir)
     print(f"results: {path}")
 
 

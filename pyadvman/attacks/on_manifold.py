@@ -144,7 +144,8 @@ class LearnedManifoldAttack(CodeAttack):
             images = manifold.decode(p.flatten(0, 1), routes.repeat(restarts))
             return images.view(restarts, -1, *images.shape[1:])
 
-        # the memory format only: folding BatchNorm would change the decoders' parameters under a stacked call
-        with eval_mode(manifold), frozen_parameters(manifold), \
-                in_memory_format(manifold, self.execution.memory_format, x.device):
+        # BatchNorm is folded only where each class model is called itself: a stacked call reads its own copy
+        prepared = self.execution.prepared(manifold, x.device) if manifold.calls_models_one_by_one(x.device) \
+            else in_memory_format(manifold, self.execution.memory_format, x.device)
+        with eval_mode(manifold), frozen_parameters(manifold), prepared:
             yield CodeSpace(z, LinfBall(self.eta, low.to(z), high.to(z)), render)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -59,3 +59,10 @@ def run_cell(job: CellJob, shared: object, cell: object, record: Path, *, execut
     history[-1]["seconds"] = round(time.monotonic() - started, 3)
     write_json_atomic({"attempts": history}, record)
     return result
+
+
+def start_order(names: list[str], priority: Mapping[str, float] | None) -> list[int]:
+    """The indices of ``names`` in the order their cells start: decreasing ``priority``, ties in ``names``'s
+    order."""
+    priority = priority or {}
+    return sorted(range(len(names)), key=lambda i: -priority.get(names[i], 0.0))

@@ -140,9 +140,12 @@ class Executor:
         return self.threads_for(self.worker_count)
 
     def run_cells(self, job: CellJob, shared: object, cells: Mapping[str, object], records: Path, *,
-                  progress: bool = True) -> list[object]:
+                  progress: bool = True, priority: Mapping[str, float] | None = None) -> list[object]:
         """``job(shared, cell, progress)`` for every cell, each attempt recorded in records/<name>.json
-        (pyadvman.experiments.cells); the results in the order of ``cells`` (name -> cell).
+        (pyadvman.experiments.cells); the results in the order of ``cells`` (name -> cell). Where several cells
+        run at once (worker processes, Ray) they start in decreasing ``priority`` (name -> number; the cells'
+        expected cost, so that the longest start first and no worker is left alone with one at the end), ties
+        and a single process in the order of ``cells``.
 
         ``job`` must be a module-level function, and it and ``shared`` picklable (Ray sends them to the workers;
         ``shared`` is put into Ray's object store once). Each cell must write what it computes into the run folder
@@ -157,12 +160,13 @@ class Executor:
         if self.kind == "ray":
             from pyadvman.experiments.ray_executor import run_on_ray
 
-            return run_on_ray(self, job, shared, cells, records, progress=progress)
+            return run_on_ray(self, job, shared, cells, records, progress=progress, priority=priority)
         workers, threads = self.workers_for(len(cells)), self.threads_for(len(cells))
         if workers > 1:
             from pyadvman.experiments.process_executor import run_in_processes
 
-            return run_in_processes(workers, threads, job, shared, cells, records, progress=progress)
+            return run_in_processes(workers, threads, job, shared, cells, records, progress=progress,
+                                    priority=priority)
         run_id = uuid.uuid4().hex
         results = []
         bar = tqdm(cells.items(), desc="models", unit="model", disable=not progress)

@@ -185,6 +185,10 @@ def run_grid(study: Study, folder: ExperimentFolder, evaluate: Evaluate, *, exec
     executor = executor or Executor()
     if executor.kind != "local":  # sent to workers that may have no GPU, or another one
         study = study.with_learned_on("cpu")
+    keys = model_keys(study)
+    # run one by one, smallest N first (partial results cover every variant early); at once, largest N first
+    # (training time grows with N), so the last cells to start are short ones
     cells = executor.run_cells(grid_cell, GridRun(study, folder, evaluate, after_model),
-                               {key.name: key for key in model_keys(study)}, folder.cells, progress=progress)
+                               {key.name: key for key in keys}, folder.cells, progress=progress,
+                               priority={key.name: key.train_size for key in keys})
     return [record for record, _ in cells], [after for _, after in cells]

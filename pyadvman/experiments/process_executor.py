@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pyadvman.errors import CellLostError, WorkerLoadError
-from pyadvman.experiments.cells import CellJob, run_cell
+from pyadvman.experiments.cells import CellJob, run_cell, start_order
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: object, cells: Mapping[str, object],
-                     records: Path, *, progress: bool) -> list[object]:
+                     records: Path, *, progress: bool, priority: Mapping[str, float] | None = None) -> list[object]:
     """The multi-process side of :meth:`pyadvman.experiments.executors.Executor.run_cells` (its contract and
-    errors): ``workers`` spawned processes, each cell run with ``threads`` torch threads; the results in the order
-    of ``cells``. On a cell's error or an interrupt the other workers are stopped (finished cells stay in the run
+    errors): ``workers`` spawned processes, each cell run with ``threads`` torch threads, started in decreasing
+    ``priority``; the results in the order of ``cells``. On a cell's error or an interrupt the other workers are stopped (finished cells stay in the run
     folder for --resume) and the error is raised as itself.
 
     Raises:
@@ -73,8 +73,9 @@ def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: ob
                                initargs=(pickle.dumps(shared),))
     bar = tqdm(total=len(names), desc="models", unit="model", disable=not progress)
     try:
-        pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, cell)),
-                               records / f"{name}.json", threads): i for i, (name, cell) in enumerate(cells.items())}
+        items = list(cells.items())
+        pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, items[i][1])),
+                               records / f"{items[i][0]}.json", threads): i for i in start_order(names, priority)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError
-from pyadvman.experiments.cells import CellJob, attempts, run_cell
+from pyadvman.experiments.cells import CellJob, attempts, run_cell, start_order
 from pyadvman.provenance import source_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -158,8 +158,9 @@ def _cancel(ray, refs) -> None:
 
 
 def run_on_ray(executor, job: CellJob, shared: object, cells: Mapping[str, object], records: Path, *,
-               progress: bool) -> list[object]:
-    """The Ray side of :meth:`pyadvman.experiments.executors.Executor.run_cells` (its contract and errors).
+               progress: bool, priority: Mapping[str, float] | None = None) -> list[object]:
+    """The Ray side of :meth:`pyadvman.experiments.executors.Executor.run_cells` (its contract and errors); the
+    cells are submitted in decreasing ``priority``.
     Uses the Ray this process has joined; else joins ``executor.address``, or RAY_ADDRESS, or starts a local
     Ray; shuts down only a Ray it joined or started itself."""
     ray = import_ray()
@@ -178,9 +179,10 @@ def run_on_ray(executor, job: CellJob, shared: object, cells: Mapping[str, objec
                           max_retries=executor.max_retries, retry_exceptions=False)(ray_cell)
         run_id, shared_ref, names = uuid.uuid4().hex, ray.put(shared), list(cells)
         driver = {"package": _package(), "cwd": os.getcwd(), "gpus": gpus}
-        refs = {task.remote(driver, job, [shared_ref], cell, records / f"{name}.json", executor="ray",
+        items = list(cells.items())
+        refs = {task.remote(driver, job, [shared_ref], items[i][1], records / f"{items[i][0]}.json", executor="ray",
                             run_id=run_id, threads=executor.threads, progress=False): i
-                for i, (name, cell) in enumerate(cells.items())}
+                for i in start_order(names, priority)}
         return _gather(ray, refs, names, records, run_id, executor.max_retries, progress)
     finally:
         if joined_here:

@@ -87,6 +87,12 @@ class LearnedManifold(nn.Module):
             return self.class_batching
         return "stacked" if device.type == "cuda" else "loop"
 
+    def calls_models_one_by_one(self, device: torch.device | str) -> bool:
+        """True when a mixed batch on ``device`` reaches the class models in one call per class (the "loop"
+        class batching), so their modules may be swapped for a block (BatchNorm folding); the stacked call reads
+        a stacked copy of their weights instead."""
+        return self._resolved_batching(torch.device(device)) == "loop"
+
     def _stacked_part(self, part: str) -> StackedModules:
         if part not in self._stacked:
             names = [str(c) for c in range(self.num_classes)] + ["all"]  # route C is the class-agnostic model

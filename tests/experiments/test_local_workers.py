@@ -53,6 +53,8 @@ def cell(shared, cell, progress):
         with open(shared, "w") as file:
             file.write(str(os.getpid()))
         time.sleep(120)
+    if isinstance(cell, float):
+        time.sleep(cell)
     return shared, cell, torch.get_num_threads(), os.getpid()
 """
 
@@ -67,6 +69,18 @@ def job(tmp_path, monkeypatch):
 
 def _unimportable_cell(shared, cell, progress):
     return cell
+
+
+def test_cells_start_in_decreasing_priority_and_their_results_keep_the_grid_order(job, tmp_path) -> None:
+    cells = {"short": 0.3, "middle": 0.6, "long": 0.9, "longest": 1.2}
+    priority = {"short": 1, "middle": 2, "long": 3, "longest": 4}
+    results = Executor("local", workers=2).run_cells(job, None, cells, tmp_path / "cells", progress=False,
+                                                     priority=priority)
+    assert [r[1] for r in results] == list(cells.values())
+    started = {name: attempts(tmp_path / "cells" / f"{name}.json")[0]["started"] for name in cells}
+    # two workers: the two longest start first, the shortest last
+    assert max(started["longest"], started["long"]) < min(started["middle"], started["short"])
+    assert started["short"] == max(started.values())
 
 
 def test_worker_processes_run_the_cells_in_order_with_their_threads(job, tmp_path) -> None:
