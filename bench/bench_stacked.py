@@ -8,7 +8,12 @@ a signed PGD-20 attack on 500 test images per model, written once over a [K, B, 
 the same code (sequential: K = 1 at a time), both in pyadvman's default layout (channels-last convolutions on
 CPU); training times are medians of 3 epochs after a warm-up, attacks ``torch.utils.benchmark`` medians. Also
 reported: the largest difference between a stacked model's
-test logits and the same model trained alone (rounding of the grouped kernels, amplified by training).
+test logits and the same model trained alone, in training mode (BatchNorm on the test batch's statistics): in
+eval mode the running means also carry the convolution biases before BatchNorm, whose gradient is zero up to
+rounding and which Adam moves by full steps of random sign, so eval-mode logits of any two runs that differ in
+rounding (another thread count, another kernel) drift apart without the model's function changing. Training is
+chaotic enough (Adam at lr 0.01, betas (0.5, 0.9)) that rounding differences grow over an epoch; for scale, the
+K = 1 rows print what training the same model alone again at one thread does.
 
     python bench/bench_stacked.py [--device cpu|cuda] [--quick]
 """
@@ -91,6 +96,7 @@ class StackedRow:
     peak_bytes: dict[str, int | None]
     speedup: float  # sequential / stacked
     max_logit_difference: float | None
+    prediction_agreement: float | None  # share of test images where stacked and alone predict the same class
 
 
 def main() -> None:
@@ -102,7 +108,7 @@ def main() -> None:
     test_x, test_y = data.test.images[:test_count].float(), data.test.labels[:test_count]
     rows = []
     print(f"{'phase':<28} {'K':>2} {'sequential s':>13} {'stacked s':>10} {'speedup':>8} {'seq MiB':>8} "
-          f"{'stk MiB':>8}  max |Δ logit|")
+          f"{'stk MiB':>8}  max |Δ logit|  same pred")
     for k in (1,) if args.quick else (1, 3, 8):
         models = [build_model("standard", (1, 28, 28), 10) for _ in range(k)]
         orders = torch.stack([torch.randperm(train_count, generator=torch.Generator().manual_seed(s))
@@ -123,15 +129,17 @@ def main() -> None:
             alone, together = sequential(madry), stacked(madry)  # also warms up
             seconds_sequential = _median_run(lambda m=madry: sequential(m))
             seconds_stacked = _median_run(lambda m=madry: stacked(m))
-            with torch.no_grad():
-                for module in (*alone, together):
-                    module.eval()
-                difference = max(float((together(test_x.expand(k, *test_x.shape))[i] - alone[i](test_x[None])[0])
-                                       .abs().max()) for i in range(k))
+            with torch.no_grad():  # training mode: BatchNorm on the batch's statistics (see the module docstring)
+                stacked_logits = together(test_x.expand(k, *test_x.shape))
+                alone_logits = torch.stack([alone[i](test_x[None])[0] for i in range(k)])
+            difference = float((stacked_logits - alone_logits).abs().max())
+            agreement = float((stacked_logits.argmax(-1) == alone_logits.argmax(-1)).float().mean())
+            if k == 1:
+                _print_rounding_reference(phase, alone[0], models[0], images, labels, orders[:1], madry, test_x)
             peaks = {"sequential": h.peak_memory_bytes(lambda m=madry: sequential(m), args.device),
                      "stacked": h.peak_memory_bytes(lambda m=madry: stacked(m), args.device)}
             rows.append(StackedRow(phase, k, {"sequential": seconds_sequential, "stacked": seconds_stacked}, peaks,
-                                   seconds_sequential / seconds_stacked, difference))
+                                   seconds_sequential / seconds_stacked, difference, agreement))
             _print(rows[-1])
 
         trained = [_laid_out(One(m.eval())) for m in models]
@@ -153,12 +161,29 @@ def main() -> None:
         peaks = {"sequential": h.peak_memory_bytes(attack_sequential, args.device),
                  "stacked": h.peak_memory_bytes(attack_stacked, args.device)}
         rows.append(StackedRow(f"PGD-20 on {test_count} images", k, seconds, peaks,
-                               seconds["sequential"] / seconds["stacked"], None))
+                               seconds["sequential"] / seconds["stacked"], None, None))
         _print(rows[-1])
     path = h.write_results("stacked", args.device, "float32", rows,
                            {"train_images": train_count, "test_images": test_count, "batch": BATCH, "eps": EPS},
                            args.results_dir)
     print(f"results: {path}")
+
+
+def _print_rounding_reference(phase: str, trained, initial, images, labels, order, madry: bool, test_x) -> None:
+    """What rounding alone does to the same training: model 0 trained alone again at one thread (other sums'
+    order), compared as the stacked models are."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        again = _laid_out(One(copy.deepcopy(initial)))
+        epoch(again, images, labels, order, madry)
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        a, b = trained(test_x[None]), again(test_x[None])
+    print(f"  (reference, {phase}: the same model trained alone at 1 thread instead of {threads}: max |Δ logit| "
+          f"{float((a - b).abs().max()):.1e}, same prediction on {float((a.argmax(-1) == b.argmax(-1)).float().mean()):.3f})",
+          flush=True)
 
 
 def _median_run(fn, repeats: int = 3) -> float:
@@ -173,8 +198,9 @@ def _median_run(fn, repeats: int = 3) -> float:
 def _print(row: StackedRow) -> None:
     mib = {name: f"{value / 2 ** 20:8.0f}" if value else f"{'—':>8}" for name, value in row.peak_bytes.items()}
     difference = f"{row.max_logit_difference:.1e}" if row.max_logit_difference is not None else "—"
+    agreement = f"{row.prediction_agreement:.3f}" if row.prediction_agreement is not None else "—"
     print(f"{row.phase:<28} {row.models:>2} {row.seconds['sequential']:13.2f} {row.seconds['stacked']:10.2f} "
-          f"{row.speedup:7.2f}x {mib['sequential']} {mib['stacked']}  {difference}", flush=True)
+          f"{row.speedup:7.2f}x {mib['sequential']} {mib['stacked']}  {difference:>13} {agreement:>10}", flush=True)
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ def report(study, metrics: dict, records: list[ModelRecord]) -> str:
     cfg = study.cfg
     released = cfg.train_attack == RELEASED_TRAINING and cfg.eval_attack == RELEASED_EVALUATION
     protocol = ("the released code's protocol" if released else
-                "the released code's protocol scaled down (docs/protocol.md, \"The quick preset\")")
+                "the released code's protocol scaled down (docs/protocol.md, \"The quick and standard presets\")")
     resumed = " (resumed: what earlier invocations finished was reloaded)" if metrics.get("resumed") else ""
     summary = table(["claim", "the paper's claim", "verdict", *(f"under {PROTOCOL_LABELS[p]}" for p in PROTOCOLS)],
                     [[k, c["claim"], f"**{c['verdict']}**",

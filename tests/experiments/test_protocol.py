@@ -101,3 +101,18 @@ def test_the_protocol_page_states_the_resolved_paper_preset() -> None:
     for name, fields in RELEASED_ATTACKS.items():  # every released attack setting is on the page
         assert {f"{name}.{key}" for key in fields if key != "step_size"} <= checked
     assert {f"train.{key}" for key in RELEASED_TRAINING if key != "epochs"} <= checked
+
+
+@pytest.mark.parametrize("config", [claims_config, sample_complexity_config])
+def test_the_quick_preset_is_the_standard_one_cut_as_docs_protocol_md_says(config) -> None:
+    quick, standard = config("quick"), config("standard")
+    section = PROTOCOL_DOC.read_text().split("## The quick and standard presets", 1)[1].split("\n## ", 1)[0]
+    sizes = re.search(r"The quick preset .*?N ∈ \{([\d, ]+)\} and ([\d,]+) test images", section, re.DOTALL)
+    numbers = [int(n.replace(",", "")) for n in re.split(r", (?=\d)", sizes.group(1))]
+    assert quick.train_sizes == tuple(numbers)
+    assert quick.regular_examples == quick.on_manifold_examples == int(sizes.group(2).replace(",", ""))
+    assert "N ∈ {500, 2,500, 10,000}" in section and "500\nregular and 1,250 on-manifold" in section
+    assert (standard.train_sizes, standard.regular_examples, standard.on_manifold_examples) == \
+        ((500, 2500, 10000), 500, 1250)
+    differing = {f for f in asdict(quick) if getattr(quick, f) != getattr(standard, f)}
+    assert differing == {"train_sizes", "regular_examples", "on_manifold_examples"}

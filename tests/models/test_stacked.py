@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pyadvman.memory_format import to_memory_format
 from pyadvman.models import build_model
 from pyadvman.models.stacked import StackedClassifiers
 
@@ -19,10 +20,13 @@ def _models(count: int, shape=(1, 28, 28)):
     return [build_model("standard", shape, 10) for _ in range(count)]
 
 
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-def test_logits_and_input_gradients_are_each_models_own(shape):
+@pytest.mark.parametrize("shape, layout", [((1, 28, 28), "contiguous"), ((3, 32, 32), "contiguous"),
+                                           ((1, 28, 28), "channels_last"), ((3, 32, 32), "channels_last")])
+def test_logits_and_input_gradients_are_each_models_own(shape, layout):
     models = _models(3, shape)
     stacked = StackedClassifiers(models)
+    for module in (stacked, *models):
+        to_memory_format(module, layout, "cpu")
     x = torch.rand(3, 7, *shape, requires_grad=True)
     for module in (stacked, *models):
         module.train()
