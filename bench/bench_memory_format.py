@@ -17,7 +17,7 @@ setting's time (> 1: faster than NCHW).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import _harness as h
 import torch
@@ -77,6 +77,7 @@ def main() -> None:
     x = torch.rand(examples, 1, 28, 28)
     y = torch.randint(0, 10, (examples,))
     sizes = (100,) if args.quick else (100, 500, 2500)
+    steps = 2 if args.quick else 20  # --quick: a smoke test of the script, not a measurement
     rows = []
 
     def measure(phase: str, batch: int, make, settings=tuple(SETTINGS)) -> None:
@@ -103,19 +104,19 @@ def main() -> None:
     measure("training step (Adam)", 100, training_step, settings=("NCHW", "channels-last"))
 
     def test_attack(layout: str, fold: bool):
-        attack = PGD(eps=0.3, protocol=QUICK_EVALUATION,
+        attack = PGD(eps=0.3, protocol=replace(QUICK_EVALUATION, steps=steps),
                      execution=Execution(memory_format=layout, fold_batch_norm=fold, check_model=False))
         return lambda: attack.run(classifier, x, y)
-    measure("paper's test attack (Adam, 20 x 5)", examples, test_attack)
+    measure(f"paper's test attack (Adam, {steps} x 5)", examples, test_attack)
 
-    protocol = AttackProtocol(update="adam", start="radial", steps=20, restarts=5, lr=0.01)
+    protocol = AttackProtocol(update="adam", start="radial", steps=steps, restarts=5, lr=0.01)
 
     def manifold_attack(layout: str, fold: bool):
         attack = LearnedManifoldAttack(manifold=manifold, eta=0.3, protocol=protocol,
                                        execution=Execution(memory_format=layout, fold_batch_norm=fold,
                                                            check_model=False))
         return lambda: attack.run(classifier, x, y)
-    measure("on-learned-manifold test attack (20 x 5)", examples, manifold_attack)
+    measure(f"on-learned-manifold test attack ({steps} x 5)", examples, manifold_attack)
 
     path = h.write_results("memory_format", "cpu", "float32", rows,
                            {"settings": {n: {"memory_format": f, "fold_batch_norm": b} for n, (f, b) in SETTINGS.items()}},

@@ -98,7 +98,7 @@ def test_training_bench_times_an_epoch_beside_the_plain_loop(tmp_path) -> None:
     rows = data["training"]["rows"]
     assert [row["objective"] for row in rows] == ["normal", "adversarial (50/50, PGD-10)"]
     for row in rows:
-        assert set(row["seconds"]) == {"plain eager", "ours"} == set(row["peak_bytes"])
+        assert set(row["seconds"]) == {"plain eager", "plain channels-last", "ours"} == set(row["peak_bytes"])
         # the trainer's epoch time is its metrics' (rounded to 0.01 s): a 3-batch epoch may read 0.0
         assert row["seconds"]["plain eager"] > 0 and min(row["seconds"].values()) >= 0 and row["images"] == 300
         assert f"{row['seconds']['plain eager']:14.2f}" in run.stdout
@@ -150,3 +150,27 @@ def test_roofline_bench_reports_flops_and_rates_per_phase(tmp_path) -> None:
     # 50/50 epoch (attacks over half the batch) and far more than normal training
     gflop = {row["phase"].split(" ")[0]: row["gflop"] for row in data["rows"]}
     assert gflop["Madry"] > gflop["regular"] > 3 * gflop["normal"]
+
+
+def test_memory_format_bench_compares_the_layouts_per_phase(tmp_path) -> None:
+    run, data = _run_bench("bench_memory_format.py", tmp_path, "--min-run-time", "0.01")
+    rows = data["memory_format"]["rows"]
+    assert [row["phase"] for row in rows][-2:] == ["paper's test attack (Adam, 2 x 5)",   # --quick: 2 steps
+                                                  "on-learned-manifold test attack (2 x 5)"]
+    for row in rows:
+        assert row["seconds"]["NCHW"] > 0 and row["ratios"]["NCHW"] == 1.0
+        for name, seconds in row["seconds"].items():
+            assert row["ratios"][name] == pytest.approx(row["seconds"]["NCHW"] / seconds)
+            assert f"{seconds * 1e3:12.1f} ms" in run.stdout   # the table shows the measured times
+
+
+def test_stacked_bench_times_stacked_against_sequential_models(tmp_path) -> None:
+    run, data = _run_bench("bench_stacked.py", tmp_path, "--min-run-time", "0.01")
+    rows = data["stacked"]["rows"]
+    assert [(row["phase"], row["models"]) for row in rows] == [
+        ("normal training epoch", 1), ("Madry AT epoch (PGD-10)", 1), ("PGD-20 on 50 images", 1)]
+    for row in rows:
+        assert row["speedup"] == pytest.approx(row["seconds"]["sequential"] / row["seconds"]["stacked"])
+        assert set(row["peak_bytes"]) == {"sequential", "stacked"}
+        assert f"{row['speedup']:7.2f}x" in run.stdout
+    assert 0 <= rows[0]["prediction_agreement"] <= 1 and "the same model trained alone at 1 thread" in run.stdout
