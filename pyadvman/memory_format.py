@@ -2,9 +2,10 @@
 weights, which decides the layout oneDNN (CPU) and cuDNN (CUDA) run the convolutions and their backward passes in.
 
 Modes: "contiguous" (NCHW, PyTorch's default), "channels_last" (NHWC) and "auto". On CPU "auto" is "channels_last"
-for pyadvman's own classifiers and decoders, as measured: on the 2-core AMD EPYC of bench/results, the standard
-classifier's forward and input-gradient pass takes 72 instead of 106 µs per image at B = 100 and 50 instead of 98
-at B = 2,500, and a training step 7.6 instead of 9.4 ms (bench/bench_memory_format.py). For other models "auto" is
+for pyadvman's own classifiers and decoders, as measured (bench/bench_memory_format.py on the 2-core AMD EPYC,
+bench/results/amd-epyc-2-threads-2026-12-06.json): the standard classifier's forward and input-gradient pass
+takes 30.3 instead of 54.5 ms at B = 500 and 182.3 instead of 250.0 ms at B = 2,500, and a training step at
+B = 100 9.3 instead of 11.2 ms. For other models "auto" is
 "contiguous": a module that calls ``.view`` on a convolution's output fails on a channels-last tensor, so a user
 model gets channels-last only when asked. On CUDA "auto" is "contiguous" until bench/device_check measures the
 other layout there (cuDNN's NHWC kernels pay mainly in half precision, where tensor cores run).

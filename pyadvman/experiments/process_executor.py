@@ -59,8 +59,8 @@ def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: ob
                      records: Path, *, progress: bool, priority: Mapping[str, float] | None = None) -> list[object]:
     """The multi-process side of :meth:`pyadvman.experiments.executors.Executor.run_cells` (its contract and
     errors): ``workers`` spawned processes, each cell run with ``threads`` torch threads, started in decreasing
-    ``priority``; the results in the order of ``cells``. On a cell's error or an interrupt the other workers are stopped (finished cells stay in the run
-    folder for --resume) and the error is raised as itself.
+    ``priority``; the results in the order of ``cells``. On a cell's error or an interrupt the other workers are
+    stopped (finished cells stay in the run folder for --resume) and the error is raised as itself.
 
     Raises:
         WorkerLoadError: a worker cannot unpickle the job or ``shared``. CellLostError: a worker process died
@@ -73,9 +73,8 @@ def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: ob
                                initargs=(pickle.dumps(shared),))
     bar = tqdm(total=len(names), desc="models", unit="model", disable=not progress)
     try:
-        items = list(cells.items())
-        pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, items[i][1])),
-                               records / f"{items[i][0]}.json", threads): i for i in start_order(names, priority)}
+        pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, cells[names[i]])),
+                               records / f"{names[i]}.json", threads): i for i in start_order(names, priority)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -179,8 +179,7 @@ def run_on_ray(executor, job: CellJob, shared: object, cells: Mapping[str, objec
                           max_retries=executor.max_retries, retry_exceptions=False)(ray_cell)
         run_id, shared_ref, names = uuid.uuid4().hex, ray.put(shared), list(cells)
         driver = {"package": _package(), "cwd": os.getcwd(), "gpus": gpus}
-        items = list(cells.items())
-        refs = {task.remote(driver, job, [shared_ref], items[i][1], records / f"{items[i][0]}.json", executor="ray",
+        refs = {task.remote(driver, job, [shared_ref], cells[names[i]], records / f"{names[i]}.json", executor="ray",
                             run_id=run_id, threads=executor.threads, progress=False): i
                 for i in start_order(names, priority)}
         return _gather(ray, refs, names, records, run_id, executor.max_retries, progress)
