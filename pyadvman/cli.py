@@ -31,7 +31,15 @@ from typing import Annotated, Literal
 import tyro
 
 from pyadvman import command_line
-from pyadvman.command_line import OptionError, build, command_options, parse, take_option, upgrade_args
+from pyadvman.command_line import (
+    OptionError,
+    build,
+    command_options,
+    option,
+    parse,
+    take_option,
+    upgrade_args,
+)
 from pyadvman.errors import CellLostError, ConfigError, MissingDependencyError, WorkerLoadError
 
 # The exceptions a user's mistake raises (pyadvman.errors derive from these), a missing optional dependency and a
@@ -171,8 +179,10 @@ OLD_CONFIG_OPTIONS = {"--compile": _execution("compile"), "--device": _execution
                       "--robust-restarts": lambda value: ["--robust-attack.restarts", value]}
 
 
-def config_from_args(args: list[str], config_class: type, preset_config, default_preset: str):
-    """(args, the config to start from): ``--config FILE`` (a recorded config.json) or ``--preset NAME``."""
+def config_from_args(args: list[str], config_class: type, preset_config, default_preset: str,
+                     context: tuple[str, ...] = ()):
+    """(args, the config to start from): ``--config FILE`` (a recorded config.json) or ``--preset NAME``, given
+    the ``context`` fields found in args (a study's dataset and manifold choose a preset's learned-manifold form)."""
     from pyadvman._file_reading import read_json
 
     args = upgrade_args(args, [config_class], OLD_CONFIG_OPTIONS)
@@ -188,7 +198,8 @@ def config_from_args(args: list[str], config_class: type, preset_config, default
         reader = getattr(config_class, "from_record", None)
         cfg = reader(stored) if reader else config_class(**stored)
     else:
-        cfg = preset_config(take_option(args, "--preset", default_preset))
+        given = {name: value for name in context if (value := take_option(args, option(name))) is not None}
+        cfg = preset_config(take_option(args, "--preset", default_preset), **given)
     return command_line.switch_nested(args, cfg)
 
 
@@ -249,7 +260,8 @@ def _run(args: list[str]) -> int:
     if name not in EXPERIMENTS:  # a positional argument: no --experiment option to name
         raise ValueError(f"EXPERIMENT (the first argument) must be one of {sorted(EXPERIMENTS)}, got {name!r}")
     experiment = EXPERIMENTS[name]
-    args, cfg = config_from_args(args, experiment.config_class, experiment.config, "quick")
+    args, cfg = config_from_args(args, experiment.config_class, experiment.config, "quick",
+                                 context=("dataset", "manifold"))
     options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
     command = parse(f"pyadvman run {name}", options, args, experiment.description)
     cfg = build(experiment.config_class, command.settings)

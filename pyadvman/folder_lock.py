@@ -2,7 +2,8 @@
 at a time. The owner holds an advisory lock (``fcntl.flock``) on ``FOLDER/.lock``, which also names it (pid,
 host, command, start time). The kernel drops the lock when its process dies, however it dies, so a lock left by
 a dead process is taken over (with a warning that names it); a live owner makes a second writer, or a
-``--resume`` of the live run, fail at once with FolderInUseError."""
+``--resume`` of the live run, fail at once with FolderInUseError. ``waiting_lock`` is the other kind: processes
+that would all create the same cache entry wait for the first one instead of failing."""
 
 from __future__ import annotations
 
@@ -114,3 +115,23 @@ def _remove_if_only_the_lock(folder: Path) -> None:
             folder.rmdir()
     except OSError:
         pass
+
+
+@contextmanager
+def waiting_lock(path: str | Path) -> Iterator[None]:
+    """Holds an advisory lock on the file ``path`` (created, never removed) while the block runs, waiting as long
+    as another process holds it: for work that processes starting at once should do only once (a cache entry),
+    where :func:`folder_lock` refuses a second writer instead. Not re-entrant; without ``fcntl`` it does not lock.
+
+    Raises:
+        OSError: ``path`` cannot be created or opened.
+    """
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock

@@ -36,6 +36,7 @@ from pyadvman.data.font_selection import FontSet, select_fonts
 from pyadvman.data.fonts_renderer import FontsRenderer
 from pyadvman.data.splits import DatasetSplits, Split, check_class_coverage
 from pyadvman.errors import UnreadableFileError
+from pyadvman.folder_lock import waiting_lock
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,16 @@ def generate_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -
     final = cache_root(cfg.cache_dir) / f"fonts-{key}"
     if (final / "meta.json").is_file():
         return final
+    # processes that start at once (test workers, a study's cells) render it once: the others wait, then read it
+    with waiting_lock(final.with_name(final.name + ".lock")):
+        if not (final / "meta.json").is_file():
+            _render(cfg, fonts, faces, description, provenance, final, progress)
+    return final
+
+
+def _render(cfg: FontsConfig, fonts: FontSet, faces: list[dict], description: dict, provenance: dict, final: Path,
+            progress: bool) -> None:
+    """Renders FONTS into ``final`` through a ``.partial`` folder that an interrupted run resumes."""
     partial = final.with_name(final.name + ".partial")
     partial.mkdir(exist_ok=True)
     num_fonts, num_letters = fonts.prototypes.shape[:2]
@@ -200,11 +211,9 @@ def generate_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -
             "splits": {"train": total - test - validation, "validation": validation, "test": test}}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     progress_path.unlink()
-    if final.exists():  # another process finished first
-        shutil.rmtree(partial)
-    else:
-        os.replace(partial, final)
-    return final
+    if final.exists():  # a folder without meta.json, left broken by something else
+        shutil.rmtree(final)
+    os.replace(partial, final)
 
 
 def load_fonts(cfg: FontsConfig = FontsConfig(), *, progress: bool = True) -> DatasetSplits:

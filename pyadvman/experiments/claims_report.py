@@ -269,9 +269,10 @@ def _strong_evaluation(records: list[ModelRecord], cfg) -> list[str]:
              "random start, where signed PGD can cross the whole ball. The same models under "
              f"{cfg.strong_attack.describe('ε', cfg.epsilon)}"
              + (f", and APGD-CE ({cfg.apgd_attack.steps} iterations)" if cfg.apgd_attack is not None else "")
-             + (f"; on the manifold {cfg.strong_on_manifold_attack.describe('η', cfg.eta)}"
-                if cfg.strong_on_manifold_attack is not None else "")
-             + f"; all on the first {cfg.regular_examples} test images. Conclusions that change between the columns "
+             + f" on the first {cfg.regular_examples} test images"
+             + (f"; on the manifold {cfg.strong_on_manifold_attack.describe('η', cfg.eta)} on the first "
+                f"{cfg.strong_on_manifold_examples}" if cfg.strong_on_manifold_attack is not None else "")
+             + ". Conclusions that change between the columns "
              "depend on attack strength."), "",
             table(header, rows), "",
             *grid_autoattack_section(records, cfg.epsilon)]

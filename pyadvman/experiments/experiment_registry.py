@@ -13,17 +13,21 @@ from pyadvman.registry import Registry
 
 @dataclass(frozen=True)
 class Experiment:
-    """A study: its name, a one-line description, its frozen config class with named presets, and
-    ``run(cfg, out_dir, *, resume, progress, executor) -> metrics``."""
+    """A study: its name, a one-line description, its frozen config class with named presets,
+    ``run(cfg, out_dir, *, resume, progress, executor) -> metrics`` and ``configure(preset, **overrides)``
+    (its config function, where a preset depends on the overrides; default: the presets as they are)."""
 
     name: str
     description: str
     config_class: type
     presets: dict[str, dict]
     run: Callable[..., dict]
+    configure: Callable[..., object] | None = None
 
     def config(self, preset: str = "quick", **overrides: object):
         """The config of ``preset`` with ``overrides`` (ValueError for unknown ones)."""
+        if self.configure is not None:
+            return self.configure(preset, **overrides)
         return config_from_preset(self.config_class, self.presets, preset, **overrides)
 
 
@@ -36,10 +40,11 @@ def _register(experiment: Experiment) -> None:
 
 _register(Experiment("claims", "the four claims of Stutz et al., CVPR 2019: models across N, attacks on and off "
                      "the manifold, distances, report.md with verdicts", claims.ClaimsConfig, claims.CLAIMS_PRESETS,
-                     claims.run))
+                     claims.run, claims.claims_config))
 _register(Experiment("sample-complexity", "test error, robust accuracy and on-manifold success rate vs N per "
                      "training variant", sample_complexity.SampleComplexityConfig,
-                     sample_complexity.SAMPLE_COMPLEXITY_PRESETS, sample_complexity.run))
+                     sample_complexity.SAMPLE_COMPLEXITY_PRESETS, sample_complexity.run,
+                     sample_complexity.sample_complexity_config))
 _register(Experiment("flatness", "flatness of the robust loss vs the robust generalization gap across variants and "
                      "epochs (Stutz et al., ICCV 2021)", flatness_study.FlatnessConfig, flatness_study.FLATNESS_PRESETS,
                      flatness_study.run))

@@ -19,8 +19,9 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
     """The record of a trained model: test error on the whole test split, and under "attacks" the counts and
     rates (AttackResult.counts) of the paper's attack off the manifold ("regular", the first
     ``regular_examples`` test images) and on it ("on_manifold", the first ``on_manifold_examples``), and of the
-    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE;
-    "strong_on_manifold": signed PGD with restarts in code space, ``strong_on_manifold_attack``) and,
+    strong evaluation on the regular examples ("strong_pgd": signed PGD with restarts; "apgd": APGD-CE) and
+    on the first ``strong_on_manifold_examples`` ("strong_on_manifold": signed PGD with restarts in code space,
+    ``strong_on_manifold_attack``) and,
     with ``autoattack_examples``, AutoAttack standard ("autoattack", with its per-attack robust accuracy and
     findings; its state in the model's folder, so an interrupted evaluation resumes)."""
     cfg, model = study.cfg, result.model
@@ -46,9 +47,8 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
         timed("apgd", lambda: study.attack_test_images(model, apgd, cfg.regular_examples, key.seed,
                                                        keep_images=False))
     if cfg.strong_on_manifold_attack is not None:
-        timed("strong_on_manifold", lambda: study.attack_on_manifold(model, cfg.regular_examples, key.seed,
-                                                                     keep_images=False,
-                                                                     protocol=cfg.strong_on_manifold_attack))
+        timed("strong_on_manifold", lambda: study.attack_on_manifold(
+            model, cfg.strong_on_manifold_examples, key.seed, keep_images=False, protocol=cfg.strong_on_manifold_attack))
     if cfg.autoattack_examples:
         timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
                                                       key.seed, result.out_dir / "autoattack", progress=False,

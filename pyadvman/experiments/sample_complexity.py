@@ -28,8 +28,10 @@ from pyadvman.experiments.report import data_lines, fmt, interval, table, verdic
 from pyadvman.experiments.strong_evaluation import grid_autoattack_section
 from pyadvman.experiments.study_config import (
     STUDY_PAPER_PRESET,
+    STUDY_QUICK_LEARNED_PRESET,
     STUDY_QUICK_PRESET,
     StudyConfig,
+    study_presets,
     variant_label,
 )
 from pyadvman.experiments.study_figures import grid_figure
@@ -51,6 +53,7 @@ SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {
     "long-resnet-quick": {"model": "resnet", "model_options": {"init": "released", "channels": 8}, "epochs": 30,
                           "variants": ("normal", "adversarial", "madry"), "strong_on_manifold_attack": None},
 }
+SAMPLE_COMPLEXITY_LEARNED_PRESETS: dict[str, dict] = {"quick": dict(STUDY_QUICK_LEARNED_PRESET)}  # the claims'
 # (key in metrics.json's summary, what it measures, its label)
 METRICS = (("test_error", test_error, "test error"),
            ("regular.success_rate", success_rate("regular"), "success rate (paper's L∞ attack)"),
@@ -66,12 +69,13 @@ class SampleComplexityConfig(StudyConfig):
 
 def sample_complexity_config(preset: str = "quick", **overrides: object) -> SampleComplexityConfig:
     """The config of ``preset`` ("quick", "standard", "paper", "long-resnet" or "long-resnet-quick") with
-    ``overrides``.
+    ``overrides``; "quick" on a learned manifold is SAMPLE_COMPLEXITY_LEARNED_PRESETS' (the claims study's).
 
     Raises:
         ValueError: unknown preset or field, or an invalid value.
     """
-    return config_from_preset(SampleComplexityConfig, SAMPLE_COMPLEXITY_PRESETS, preset, **overrides)
+    presets = study_presets(SAMPLE_COMPLEXITY_PRESETS, SAMPLE_COMPLEXITY_LEARNED_PRESETS, overrides)
+    return config_from_preset(SampleComplexityConfig, presets, preset, **overrides)
 
 
 def summarise(records: list[ModelRecord]) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from pyadvman.data.font_files import FontFace, discover_fonts, package_font_file
 from pyadvman.data.font_glyphs import GlyphError, render_glyphs
 from pyadvman.data.font_selection import duplicate_of, illegible_letters, select_fonts
 from pyadvman.data.image_tiles import fonts_contact_sheet
+from pyadvman.folder_lock import waiting_lock
 from pyadvman.manifolds import FontsRenderer, theta_preset
 
 MATPLOTLIB_FONTS = sorted({p.parent for p in package_font_files() if "matplotlib" in str(p)})
@@ -123,6 +125,26 @@ def test_generation_is_deterministic_cached_and_seeded(font_dir, tmp_path) -> No
     assert not np.array_equal(np.load(first / "theta.npy"), np.load(other_seed / "theta.npy"))
     meta = json.loads((first / "meta.json").read_text())
     assert meta["splits"] == {"train": 40, "validation": 20, "test": 40} and len(meta["fonts"]) == 2
+
+
+def test_a_generation_waits_for_another_process_rendering_the_same_data_and_reads_it(font_dir, tmp_path,
+                                                                                     monkeypatch) -> None:
+    finished = generate_fonts(_config(font_dir, tmp_path / "other", num_fonts=2), progress=False)
+    cache = tmp_path / "shared"
+    cache.mkdir()
+    renders = []
+    original = FontsRenderer.forward
+    monkeypatch.setattr(FontsRenderer, "forward", lambda self, *args: renders.append(1) or original(self, *args))
+    result = {}
+    with waiting_lock(cache / f"{finished.name}.lock"):  # another process is rendering this very dataset
+        waiting = threading.Thread(target=lambda: result.update(path=generate_fonts(
+            _config(font_dir, cache, num_fonts=2), progress=False)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and not renders  # it waits instead of rendering into the same folder
+        shutil.copytree(finished, cache / finished.name)  # the other process finishes
+    waiting.join(timeout=60)
+    assert result["path"] == cache / finished.name and not renders
 
 
 def test_interrupted_generation_resumes_to_the_same_data(font_dir, tmp_path, monkeypatch) -> None:

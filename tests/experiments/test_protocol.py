@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from pyadvman.experiments import claims_config, sample_complexity_config
+from pyadvman.manifolds.vae_gan import vae_gan_config
 
 PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -116,3 +117,26 @@ def test_the_quick_preset_is_the_standard_one_cut_as_docs_protocol_md_says(confi
         ((500, 2500, 10000), 500, 1250)
     differing = {f for f in asdict(quick) if getattr(quick, f) != getattr(standard, f)}
     assert differing == {"train_sizes", "regular_examples", "on_manifold_examples"}
+
+
+@pytest.mark.parametrize("config", [claims_config, sample_complexity_config])
+def test_the_quick_preset_on_a_learned_manifold_is_cut_as_docs_protocol_md_says(config) -> None:
+    section = PROTOCOL_DOC.read_text().split("## The quick and standard presets", 1)[1].split("\n## ", 1)[0]
+    text = section.split("On a learned manifold", 1)[1]
+    sizes = re.search(r"N ∈ \{([\d, ]+)\}, and (\d+) test images\non the manifold .*?\((\d+) off it.*?first (\d+) test "
+                      r"images in claim 1's distances \(otherwise (\d+)\)", text, re.DOTALL)
+    numbers = [int(n.replace(",", "")) for n in re.split(r", (?=\d)", sizes.group(1))]
+    on_manifold, regular, distances, fonts_distances = (int(sizes.group(k)) for k in (2, 3, 4, 5))
+    for learned in (config("quick", dataset="fashion-mnist"), config("quick", dataset="npz", manifold="auto"),
+                    config("quick", manifold="learned")):
+        fonts = config("quick")
+        assert (learned.train_sizes, learned.on_manifold_examples, learned.regular_examples) == \
+            (tuple(numbers), on_manifold, regular)
+        assert learned.strong_on_manifold_examples == on_manifold and fonts.strong_on_manifold_examples == 250
+        differing = {f for f in asdict(learned) if getattr(learned, f) != getattr(fonts, f)}
+        assert differing - {"dataset", "manifold"} == {"train_sizes", "on_manifold_examples"} | \
+            ({"distance_examples"} if config is claims_config else set())
+        if config is claims_config:
+            assert (learned.distance_examples, fonts.distance_examples) == (distances, fonts_distances)
+    assert config("standard", dataset="fashion-mnist") == replace(config("standard"), dataset="fashion-mnist")
+    assert "16 channels" in text and vae_gan_config("quick", "fashion-mnist").channels == 16

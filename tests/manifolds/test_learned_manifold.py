@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from pyadvman.data.splits import DatasetSplits, Split
 from pyadvman.errors import DataError
@@ -63,6 +64,8 @@ def test_training_resumes_to_the_same_weights(tmp_path) -> None:
     resumed = train_vae_gan(images, TINY, tmp_path / "resumed.pt", progress=False)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    convolutions = [m.weight for m in resumed.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)  # trained channels-last
     with pytest.raises(ValueError, match="was written with another config"):
         train_vae_gan(images, replace(TINY, beta=1.0), tmp_path / "resumed.pt", progress=False)
     with pytest.raises(ValueError, match=r"images must have shape \[N, C, S, S\] with N > 0, got \[0, 1, 16, 16\]"):
@@ -73,7 +76,7 @@ def test_presets() -> None:
     paper = vae_gan_config("paper", "fonts")
     assert (paper.beta, paper.epochs, paper.latent, paper.channels, paper.lr, paper.lr_decay) == (3.0, 10, 10, 64,
                                                                                                   0.005, 0.9)
-    assert vae_gan_config("paper", "fashion-mnist").beta == 2.75 and vae_gan_config("quick", "fonts").channels == 32
+    assert vae_gan_config("paper", "fashion-mnist").beta == 2.75 and vae_gan_config("quick", "fonts").channels == 16
     with pytest.raises(ValueError, match="VAE-GAN preset must be 'quick' or 'paper', got 'fast'"):
         vae_gan_config("fast", "fonts")
 
