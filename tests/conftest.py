@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 import pyadvman
 
 HAS_CUDA = torch.cuda.is_available() and bool(pyadvman.build_info().get("cuda"))
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch thread per test worker: the workers share the cores, and two processes of torch's default
+    # thread count each would oversubscribe them (OpenMP threads spinning on each other's cores)
+    torch.set_num_threads(1)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -22,11 +25,21 @@ from pyadvman.experiments.cells import CellJob, run_cell, start_order
 
 logger = logging.getLogger(__name__)
 
+_DRIVER_CHECK_SECONDS = 1.0  # how often a worker checks that its driver is alive
 _SHARED: dict[str, object] = {}  # per worker: the study's shared object (pickled until its first cell loads it)
 
 
 def _start_worker(shared: bytes) -> None:
     _SHARED["pickled"] = shared  # sent once per worker; unpickled in a cell, where an error reaches the driver
+    threading.Thread(target=_exit_with_the_driver, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_the_driver(driver: int) -> None:
+    """Ends this worker once the driver is gone (killed, or ended by a signal that runs no clean-up): a cell left
+    running would go on writing into a run folder whose lock died with the driver, beside a --resume."""
+    while os.getppid() == driver:
+        time.sleep(_DRIVER_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _worker_cell(run_id: str, payload: bytes, record: Path, threads: int | None) -> object:

@@ -7,7 +7,11 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +115,42 @@ def test_a_failing_cell_stops_the_cells_still_running(job, tmp_path) -> None:
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # its worker was stopped, not left running
+
+
+def _running(pid: int) -> bool:
+    """Whether process pid exists and has not ended (a zombie left to an init that does not reap has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def test_the_workers_end_when_their_driver_is_killed(tmp_path) -> None:
+    (tmp_path / "worker_jobs.py").write_text(JOBS)
+    pid_file = tmp_path / "long.pid"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from worker_jobs import cell; "
+         "from pyadvman.experiments.executors import Executor; Executor('local', workers=2).run_cells(cell, "
+         "sys.argv[1], {'long': 'long', 'short': 1.0}, Path(sys.argv[2]), progress=False)", str(pid_file),
+         str(tmp_path / "cells")], env={**os.environ, "PYTHONPATH": str(tmp_path)}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    worker = int(pid_file.read_text())
+    driver.kill()  # SIGKILL: no clean-up runs in the driver
+    driver.wait()
+    while time.monotonic() < deadline and _running(worker):
+        time.sleep(0.1)
+    if _running(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker of the long cell outlived its driver")
 
 
 def test_a_dead_worker_or_a_job_the_workers_cannot_load_ends_in_an_error_not_a_hang(job, tmp_path) -> None:
