@@ -3,7 +3,8 @@
 (``"loop"``), on 1,000 mixed-label Fashion-MNIST-sized images, with the peak memory of one call. Two settings:
 the claims study's test attack (Adam, 20 steps, 5 restarts, batches of 500 examples) and its training attack
 (Adam, 10 steps, 1 restart, batches of 50: the adversarial half of a training batch). The VAE-GANs have the
-quick preset's size (32 channels, latent 10) and random weights: their speed does not depend on training.
+size the quick preset had when the committed figures were measured (32 channels, latent 10; it has 16 since
+2026-12-06) and random weights: their speed does not depend on training.
 
     python bench/bench_decoders.py [--device cpu|cuda] [--quick]
 """

@@ -1,8 +1,9 @@
 """The ``memory_format`` and ``fold_batch_norm`` settings (pyadvman.memory_format, pyadvman.batch_norm_folding):
 the studies' passes with the convolution weights contiguous (NCHW, BatchNorm unfolded: pyadvman before them),
 channels-last, and channels-last with BatchNorm folded into the convolutions (the default for attacks on CPU), on
-the standard classifier (28×28, one channel) and the class VAE-GAN decoders of the learned manifold (quick
-preset's size, random weights and statistics: speed does not depend on training).
+the standard classifier (28×28, one channel) and the class VAE-GAN decoders of the learned manifold (32 channels,
+the quick preset's size when the committed figures were measured, 16 since 2026-12-06; random weights and
+statistics: speed does not depend on training).
 
 Rows: an attack step (forward and input gradient, weights frozen) at the batch sizes of a training attack (100),
 of a test attack's chunk (500, 2,500); a training step (forward, weight gradients, Adam) at batch 100; the

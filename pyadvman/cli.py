@@ -247,6 +247,19 @@ class RunCommand:
     cpus_per_model: float | None = None  # CPUs each model reserves (ray; default 1) and its torch threads
 
 
+def run_command(name: str, args: list[str]) -> tuple[RunCommand, object]:
+    """The parsed options and the config of ``pyadvman run NAME ARGS``: the preset (its learned-manifold form where
+    ``--dataset`` or ``--manifold`` asks for one) or ``--config``, then every option given."""
+    from pyadvman.experiments import EXPERIMENTS
+
+    experiment = EXPERIMENTS[name]
+    args, cfg = config_from_args(list(args), experiment.config_class, experiment.config, "quick",
+                                 context=("dataset", "manifold"))
+    options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
+    command = parse(f"pyadvman run {name}", options, args, experiment.description)
+    return command, build(experiment.config_class, command.settings)
+
+
 def _run(args: list[str]) -> int:
     from pyadvman.experiments import EXPERIMENTS
     from pyadvman.experiments.executors import Executor
@@ -260,11 +273,7 @@ def _run(args: list[str]) -> int:
     if name not in EXPERIMENTS:  # a positional argument: no --experiment option to name
         raise ValueError(f"EXPERIMENT (the first argument) must be one of {sorted(EXPERIMENTS)}, got {name!r}")
     experiment = EXPERIMENTS[name]
-    args, cfg = config_from_args(args, experiment.config_class, experiment.config, "quick",
-                                 context=("dataset", "manifold"))
-    options = command_options("RunOptions", RunCommand, {"settings": (experiment.config_class, cfg)})
-    command = parse(f"pyadvman run {name}", options, args, experiment.description)
-    cfg = build(experiment.config_class, command.settings)
+    command, cfg = run_command(name, args)
     executor = Executor(command.executor, workers=command.workers, address=command.address,
                         gpus_per_model=command.gpus_per_model, cpus_per_model=command.cpus_per_model)
     metrics = experiment.run(cfg, command.out, resume=command.resume, progress=command.progress,

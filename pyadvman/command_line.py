@@ -404,13 +404,13 @@ def upgrade_args(args: list[str], classes: list[type | Callable],
 
 
 def take_option(args: list[str], name: str, default: Any = None) -> Any:
-    """The value of ``--name VALUE`` in args (the last one), without removing it; ``default`` when absent."""
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in args (the last one, as the parser reads them), without
+    removing it; ``default`` when absent."""
     value = default
-    for i, token in enumerate(args[:-1]):
-        if token == name:
+    for i, token in enumerate(args):
+        if token == name and i + 1 < len(args):
             value = args[i + 1]
-    for token in args:
-        if token.startswith(name + "="):
+        elif token.startswith(name + "="):
             value = token.split("=", 1)[1]
     return value
 

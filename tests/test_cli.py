@@ -17,13 +17,24 @@ from pyadvman.cli import main
 
 def _claims_config(*args: str):
     """The ClaimsConfig that ``pyadvman run claims ARGS`` runs."""
-    from pyadvman.cli import RunCommand, config_from_args
-    from pyadvman.command_line import build, command_options, parse
-    from pyadvman.experiments import ClaimsConfig, claims_config
+    from pyadvman.cli import run_command
 
-    rest, cfg = config_from_args(list(args), ClaimsConfig, claims_config, "quick")
-    options = command_options("Options", RunCommand, {"settings": (ClaimsConfig, cfg)})
-    return build(ClaimsConfig, parse("pyadvman run claims", options, rest).settings)
+    return run_command("claims", list(args))[1]
+
+
+def test_the_dataset_or_manifold_given_picks_the_learned_manifold_quick_preset() -> None:
+    from pyadvman.experiments import claims_config
+
+    fonts, learned = claims_config("quick"), claims_config("quick", dataset="fashion-mnist")
+    assert fonts.train_sizes != learned.train_sizes  # the two forms differ, so the test can tell them apart
+    for args in (["--dataset", "fashion-mnist"], ["--dataset=fashion-mnist"], ["--manifold", "learned"],
+                 ["--dataset=fonts", "--dataset", "fashion-mnist"]):
+        cfg = _claims_config(*args)
+        assert (cfg.train_sizes, cfg.on_manifold_examples, cfg.distance_examples) == \
+            (learned.train_sizes, learned.on_manifold_examples, learned.distance_examples), args
+    assert _claims_config("--dataset", "fashion-mnist", "--train-sizes", "300", "600").train_sizes == (300, 600)
+    assert _claims_config("--dataset", "fashion-mnist", "--preset", "standard").train_sizes == (500, 2500, 10000)
+    assert _claims_config("--dataset", "fashion-mnist", "--dataset", "fonts").train_sizes == fonts.train_sizes
 
 
 def _npz(path: Path) -> Path:

@@ -211,7 +211,10 @@ def _render(cfg: FontsConfig, fonts: FontSet, faces: list[dict], description: di
             "splits": {"train": total - test - validation, "validation": validation, "test": test}}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     progress_path.unlink()
-    if final.exists():  # a folder without meta.json, left broken by something else
+    if (final / "meta.json").is_file():  # finished by another process meanwhile (no file locks on this system)
+        shutil.rmtree(partial)
+        return
+    if final.exists():  # a folder without meta.json, left broken
         shutil.rmtree(final)
     os.replace(partial, final)
 

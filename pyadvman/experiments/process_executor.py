@@ -29,9 +29,11 @@ _DRIVER_CHECK_SECONDS = 1.0  # how often a worker checks that its driver is aliv
 _SHARED: dict[str, object] = {}  # per worker: the study's shared object (pickled until its first cell loads it)
 
 
-def _start_worker(shared: bytes) -> None:
+def _start_worker(shared: bytes, driver: int) -> None:
     _SHARED["pickled"] = shared  # sent once per worker; unpickled in a cell, where an error reaches the driver
-    threading.Thread(target=_exit_with_the_driver, args=(os.getppid(),), daemon=True).start()
+    # the driver's pid comes from the driver: one that died while this worker started would already be replaced
+    # as the parent (os.getppid) by an init that never dies
+    threading.Thread(target=_exit_with_the_driver, args=(driver,), daemon=True).start()
 
 
 def _exit_with_the_driver(driver: int) -> None:
@@ -83,7 +85,7 @@ def run_in_processes(workers: int, threads: int | None, job: CellJob, shared: ob
     results: list[object] = [None] * len(names)
     context = multiprocessing.get_context("spawn")  # fork would copy the driver's torch threads and locks
     pool = ProcessPoolExecutor(min(workers, len(names)), mp_context=context, initializer=_start_worker,
-                               initargs=(pickle.dumps(shared),))
+                               initargs=(pickle.dumps(shared), os.getpid()))
     bar = tqdm(total=len(names), desc="models", unit="model", disable=not progress)
     try:
         pending = {pool.submit(_worker_cell, run_id, pickle.dumps((job, cells[names[i]])),

@@ -134,8 +134,9 @@ STUDY_QUICK_LEARNED_PRESET: dict[str, object] = {**STUDY_QUICK_PRESET, "train_si
 
 
 def learns_its_manifold(dataset: object = "fonts", manifold: object = "auto") -> bool:
-    """Whether a study on ``dataset`` with ``manifold`` ("auto", "true", "learned") fits class VAE-GANs: "learned",
-    or "auto" on any dataset but FONTS (the only one with a renderer). Picks a preset's learned-manifold form."""
+    """Whether a study on ``dataset`` with ``manifold`` ("auto", "true", "learned") attacks on a learned manifold:
+    "learned", or "auto" on any dataset but FONTS (the only one with a renderer). Picks a preset's learned-manifold
+    form (a FONTS study with an on-learned-manifold variant fits VAE-GANs too, and keeps the FONTS form)."""
     return manifold == "learned" or (manifold == "auto" and dataset != "fonts")
 
 

@@ -56,7 +56,7 @@ PAPER_EPOCHS = {"fonts": 10, "emnist": 30, "fashion-mnist": 60}
 
 def vae_gan_config(preset: str, dataset: str, **overrides: object) -> VAEGANConfig:
     """The "paper" preset (paper hyperparameters for the dataset, for a GPU) or "quick" (a quarter of the channels,
-    5 epochs on at most 5,000 images per model: about 2 minutes for Fashion-MNIST's 11 models on 2 CPU cores;
+    5 epochs on at most 5,000 images per model: about 2.5 minutes for Fashion-MNIST's 11 models on 2 CPU cores;
     in five epochs it reconstructs Fashion-MNIST's test images better than 32 channels do, docs/protocol.md).
 
     Raises:

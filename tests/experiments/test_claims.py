@@ -161,9 +161,13 @@ def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -
     cfg = claims_config("quick", dataset="npz", dataset_options=npz_options(patterns_npz),
                         vae_gan_options={"epochs": 1, "channels": 4, "latent": 4, "max_examples": 120},
                         **{**TINY, "variants": ("normal", "adversarial", "on_manifold", "reconstruction"),
-                           "train_sizes": (200, 400)})
+                           "train_sizes": (200, 400), "on_manifold_examples": 30})
     metrics = run(cfg, tmp_path / "npz", progress=False)
     assert metrics["manifold"] == "learned" and metrics["resumed"] is False
+    for record in metrics["models"]:  # both on-manifold attacks on the first 30 images, the others on 60
+        attacks = record["attacks"]
+        assert (attacks["on_manifold"]["examples"], attacks["strong_on_manifold"]["examples"],
+                attacks["strong_pgd"]["examples"]) == (30, 30, 60)
     assert {r["objective"] for r in metrics["models"]} == {"normal", "adversarial", "on_learned_manifold",
                                                             "reconstruction"}
     entry = next(iter(metrics["distances"].values()))["on_manifold"]
@@ -171,6 +175,7 @@ def test_claims_on_a_user_npz_use_the_learned_manifold(patterns_npz, tmp_path) -
     assert entry["examples"] == 0 or len(entry["learned_manifold_distance"]) == entry["examples"]
     report = (tmp_path / "npz" / "report.md").read_text()
     assert "on-learned-manifold AT" in report
+    assert "on the first 60 test images; on the manifold signed PGD" in report and "on the first 30. " in report
     for n, errors in metrics["claims"]["3"]["test_error"].items():
         assert_row(section(report, "## Claim 3"), n, interval(errors["normal"]),
                    interval(errors["on_learned_manifold"]))
