@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -198,7 +198,9 @@ def config_from_args(args: list[str], config_class: type, preset_config, default
         reader = getattr(config_class, "from_record", None)
         cfg = reader(stored) if reader else config_class(**stored)
     else:
-        given = {name: value for name in context if (value := take_option(args, option(name))) is not None}
+        known = {f.name for f in fields(config_class)}  # an unknown option is the parser's to name
+        given = {name: value for name in context
+                 if name in known and (value := take_option(args, option(name))) is not None}
         cfg = preset_config(take_option(args, "--preset", default_preset), **given)
     return command_line.switch_nested(args, cfg)
 

@@ -35,6 +35,11 @@ def test_the_dataset_or_manifold_given_picks_the_learned_manifold_quick_preset()
     assert _claims_config("--dataset", "fashion-mnist", "--train-sizes", "300", "600").train_sizes == (300, 600)
     assert _claims_config("--dataset", "fashion-mnist", "--preset", "standard").train_sizes == (500, 2500, 10000)
     assert _claims_config("--dataset", "fashion-mnist", "--dataset", "fonts").train_sizes == fonts.train_sizes
+    from pyadvman.cli import run_command
+    from pyadvman.command_line import OptionError
+
+    with pytest.raises(OptionError, match="Unrecognized options: --manifold"):  # flatness has no manifold field
+        run_command("flatness", ["--manifold", "learned"])
 
 
 def _npz(path: Path) -> Path:

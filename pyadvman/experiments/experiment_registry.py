@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyadvman.configs import config_from_preset
 from pyadvman.experiments import claims, flatness_study, sample_complexity, spectra_study
 from pyadvman.registry import Registry
 
@@ -14,21 +13,19 @@ from pyadvman.registry import Registry
 @dataclass(frozen=True)
 class Experiment:
     """A study: its name, a one-line description, its frozen config class with named presets,
-    ``run(cfg, out_dir, *, resume, progress, executor) -> metrics`` and ``configure(preset, **overrides)``
-    (its config function, where a preset depends on the overrides; default: the presets as they are)."""
+    ``run(cfg, out_dir, *, resume, progress, executor) -> metrics`` and ``configure(preset, **overrides)``, its
+    config function (which may pick a preset's form by the overrides: the learned-manifold quick preset)."""
 
     name: str
     description: str
     config_class: type
     presets: dict[str, dict]
     run: Callable[..., dict]
-    configure: Callable[..., object] | None = None
+    configure: Callable[..., object]
 
     def config(self, preset: str = "quick", **overrides: object):
         """The config of ``preset`` with ``overrides`` (ValueError for unknown ones)."""
-        if self.configure is not None:
-            return self.configure(preset, **overrides)
-        return config_from_preset(self.config_class, self.presets, preset, **overrides)
+        return self.configure(preset, **overrides)
 
 
 EXPERIMENTS: Registry = Registry("experiment")
@@ -47,6 +44,7 @@ _register(Experiment("sample-complexity", "test error, robust accuracy and on-ma
                      sample_complexity.sample_complexity_config))
 _register(Experiment("flatness", "flatness of the robust loss vs the robust generalization gap across variants and "
                      "epochs (Stutz et al., ICCV 2021)", flatness_study.FlatnessConfig, flatness_study.FLATNESS_PRESETS,
-                     flatness_study.run))
+                     flatness_study.run, flatness_study.flatness_config))
 _register(Experiment("spectra", "layer spectra and confidence, normal vs adversarial training (Wen et al., ICML "
-                     "2020)", spectra_study.SpectraConfig, spectra_study.SPECTRA_PRESETS, spectra_study.run))
+                     "2020)", spectra_study.SpectraConfig, spectra_study.SPECTRA_PRESETS, spectra_study.run,
+                     spectra_study.spectra_config))
