@@ -87,7 +87,7 @@ class DataCommand:
 
 def _data(args: list[str]) -> int:
     from pyadvman.data import DATASETS, FONTS_PRESETS, load_dataset
-    from pyadvman.data.image_tiles import tile
+    from pyadvman.data.image_tiles import displayable, show_images, tile
     from pyadvman.data.overlaps import describe as describe_copies
 
     options = command_options("DataOptions", DataCommand, choices={"name": DATASETS, "preset": FONTS_PRESETS})
@@ -111,10 +111,10 @@ def _data(args: list[str]) -> int:
         from matplotlib.figure import Figure
 
         images = data.train.images[:64].float()
-        mosaic = tile(images.mean(dim=1).numpy(), columns=16)
+        mosaic = tile(displayable(images.numpy()), columns=16)
         fig = Figure(figsize=(8, 8 * mosaic.shape[0] / mosaic.shape[1] + 0.4))
         ax = fig.add_subplot(1, 1, 1)
-        ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1)
+        show_images(ax, mosaic)
         ax.set_axis_off()
         ax.set_title(f"{data.name}: first 64 training images", fontsize=9)
         command.figure.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,7 @@ class TrainCommand:
 def _train(args: list[str]) -> int:
     from pyadvman.training import TRAIN_PRESETS, TrainConfig, train, train_config
 
-    args, cfg = config_from_args(args, TrainConfig, train_config, "paper")
+    args, cfg = config_from_args(args, TrainConfig, train_config, "paper", context=("dataset",))
     options = command_options("TrainOptions", TrainCommand, {"settings": (TrainConfig, cfg)},
                               choices={"preset": TRAIN_PRESETS})
     command = parse("pyadvman train", options, args, TrainCommand.__doc__)
@@ -305,9 +305,18 @@ class AttackCommand:
 
 @dataclass
 class EvaluateCommand:
-    """Clean accuracy, robust accuracy under an attack, and confidence of a trained classifier."""
+    """Clean accuracy, robust accuracy under an attack, and confidence of a classifier: a training run, a
+    checkpoint, or your own model (package.module:factory); a RobustBench-style table on stderr, JSON on stdout."""
 
-    run: Path  # a finished training run folder (with model.pt)
+    run: Path | None = None  # a finished training run folder (with model.pt); or give --model
+    # a run folder, a checkpoint (a run's model.pt or checkpoints/*.pt), or package.module:factory
+    model: str | None = None
+    weights: Path | None = None  # --model package.module:factory: a state dict to load into its model
+    model_options: dict = field(default_factory=dict)  # --model package.module:factory: its keyword arguments
+    # the factory's model takes normalised inputs: cifar10 | cifar100 | imagenet | MEAN,STD
+    normalize: str | None = None
+    dataset: str | None = None  # the test data (needed for a factory; default: the run's)
+    dataset_options: dict = field(default_factory=dict)  # loader options as JSON, e.g. '{"root": "data"}'
     attack: str = "pgd"  # the attack; pgd at --protocol.*, the others at AutoAttack's settings
     examples: int = 1000  # first test images attacked
     seed: int = 0  # seed of the random starts
@@ -351,48 +360,13 @@ def _attack_settings(name: str, args: list[str], command_class: type, names: tup
     return parse(f"pyadvman {command_class.__name__[:-7].lower()}", options, args, command_class.__doc__), entry
 
 
-def _load_run(run: Path, device: str, data_changed_ok: bool):
-    """The run's model on ``device`` (under torchrun "cuda" is the local GPU), its config, its dataset and how
-    that dataset differs from the one the run was trained on (data.json; empty when it does not).
-
-    Raises:
-        DataError: the data differ from the run's data.json (what differs is named), or it has none, and not
-            ``data_changed_ok``.
-    """
-    from pyadvman.data import load_dataset
-    from pyadvman.distributed import Processes
-    from pyadvman.errors import DataError
-    from pyadvman.execution import resolve_device
-    from pyadvman.training import load_trained
-    from pyadvman.training.run_folder import data_differences
-
-    processes = Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-    model, cfg = load_trained(run, map_location=resolve_device(device, processes))
-    data = load_dataset(cfg.dataset, **cfg.dataset_options)
-    differences = data_differences(Path(run), data, "restore it, or pass --data-changed-ok")
-    if not (Path(run) / "data.json").is_file():
-        differences = ["unchecked: the run records no data.json"]
-        if not data_changed_ok:
-            raise DataError(f"{run} records no data.json (a run of pyadvman 0.1, or the file was deleted), so that "
-                            f"{cfg.dataset} {cfg.dataset_options or ''} gives the data it was trained on cannot be "
-                            "checked; pass --data-changed-ok to evaluate on these data anyway (the output says so)")
-    if differences and not data_changed_ok:
-        raise DataError(f"{run} was trained on other data than {cfg.dataset} {cfg.dataset_options or ''} gives "
-                        f"now ({'; '.join(differences)}); a relative path resolves against the current "
-                        "directory. Run from where it was trained, restore the data, or pass --data-changed-ok "
-                        "to evaluate on these data anyway")
-    if differences:
-        logging.getLogger("pyadvman").warning("%s: evaluating on data that differ from the run's (%s)", run,
-                                              "; ".join(differences))
-    return model, cfg, data, differences
-
-
 def _attack(args: list[str]) -> int:
     import torch
 
     from pyadvman.attacks import attack_in_batches
     from pyadvman.attacks.attack_registry import ATTACKS
     from pyadvman.command_line import built_fields
+    from pyadvman.experiments.evaluation_target import evaluation_target
     from pyadvman.manifolds.learned_manifold import LearnedManifold
 
     name = take_option(args, "--attack", "pgd")
@@ -402,7 +376,9 @@ def _attack(args: list[str]) -> int:
     if command.manifold and not entry.extras.get("needs_manifold"):
         raise ConfigError("manifold", f"given only with --attack on-learned-manifold (--attack {name} does not "
                           "use it)", str(command.manifold))
-    model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
+    target = evaluation_target(str(command.run), device=command.device, data_changed_ok=command.data_changed_ok,
+                               run_only=True)
+    model, data, changed = target.model, target.data, target.data_changed
     settings = built_fields(entry.builder, command.settings)
     if entry.extras.get("targets"):
         settings["targets"] = _targets(settings, len(data.classes), "--targets" in args)
@@ -430,47 +406,84 @@ def _evaluate(args: list[str]) -> int:
 
     from pyadvman.analysis import confidence
     from pyadvman.attacks.attack_registry import ATTACKS
-    from pyadvman.training import TrainConfig, clean_accuracy
+    from pyadvman.experiments.evaluation_table import evaluation_table
+    from pyadvman.experiments.evaluation_target import evaluation_target
+    from pyadvman.training import clean_accuracy
 
     name = take_option(args, "--attack", "pgd")
-    run = take_option(args, "--run")
-    # --eps defaults to the run's evaluation radius (0.3 before a run has finished: loading it then fails)
-    finished = run is not None and (Path(run) / "model.pt").is_file()
-    eps = TrainConfig.from_record(_recorded_config(run)).evaluation_epsilon if finished else 0.3
     names = ATTACKS.with_extra("evaluate")
+    spec = _evaluated_model(take_option(args, "--run"), take_option(args, "--model"))
+    # --eps defaults to the run's evaluation radius, else the dataset's (colour images: 8/255), else 0.3
+    eps = _default_epsilon(spec, take_option(args, "--dataset"))
     defaults = {"eps": eps, **ATTACKS.entry(name).extras.get("evaluate_defaults", {})} if name in names else {}
     command, entry = _attack_settings(name, args, EvaluateCommand, names, defaults)
     _positive("examples", command.examples)
     _positive("batch_size", command.batch_size)
     _check_out(command.out)
-    model, _, data, changed = _load_run(command.run, command.device, command.data_changed_ok)
+    target = evaluation_target(spec, weights=command.weights, model_options=command.model_options,
+                               normalize=command.normalize, dataset=command.dataset,
+                               dataset_options=command.dataset_options, device=command.device,
+                               data_changed_ok=command.data_changed_ok, run_only=command.run is not None)
+    model, data = target.model, target.data
     test = data.test
     attacked = test.first(min(command.examples, len(test)))
     torch.manual_seed(command.seed)
-    robust, description = _evaluation(command, entry, model, attacked, len(data.classes), "--targets" in args)
+    robust, description = _evaluation(command, entry, model, attacked, len(data.classes), "--targets" in args,
+                                      target.state_root)
     if robust is None:  # not the main process of a torchrun evaluation
         return 0
     stats = confidence(model, test.images, test.labels)
-    _write({"run": str(command.run), "test_accuracy": clean_accuracy(model, test.images, test.labels),
-            "robust_accuracy": robust.robust_accuracy(),
-            # APGD-T and FAB-T skip the targets of examples already fooled: their pairs have no success rate
-            "success_rate": None if entry.extras.get("skips_fooled") else robust.success_rate(),
-            "attack": {**description, "examples": len(attacked)},
-            "mean_max_probability": float(stats["max_probability"].mean()),
-            "mean_logit_margin": float(stats["logit_margin"].mean()), **_data_changed(changed)}, command.out)
+    result = {("run" if target.kind == "run" else "model"): target.source, "dataset": data.name,
+              "test_accuracy": clean_accuracy(model, test.images, test.labels),
+              "robust_accuracy": robust.robust_accuracy(),
+              # APGD-T and FAB-T skip the targets of examples already fooled: their pairs have no success rate
+              "success_rate": None if entry.extras.get("skips_fooled") else robust.success_rate(),
+              "attack": {**description, "examples": len(attacked)},
+              "mean_max_probability": float(stats["max_probability"].mean()),
+              "mean_logit_margin": float(stats["logit_margin"].mean()), **_data_changed(target.data_changed)}
+    print(evaluation_table(result, len(test)), file=sys.stderr)
+    _write(result, command.out)
     return 0
+
+
+def _evaluated_model(run: str | None, model: str | None) -> str:
+    """The --model of ``pyadvman evaluate`` (--run RUN is --model RUN).
+
+    Raises:
+        ConfigError: both or neither given.
+    """
+    if (run is None) == (model is None):
+        raise ConfigError("model", "given (a run folder, a checkpoint or package.module:factory), or --run RUN, "
+                          "but not both", model if run is None else f"{model} and --run {run}")
+    return run if model is None else model
+
+
+def _default_epsilon(model: str, dataset: str | None) -> float:
+    """The radius ``pyadvman evaluate`` attacks at without --eps: the evaluation ε of the run that ``model`` is or
+    holds (its config.json, or a model.pt's own record), else the dataset's default (8/255 for colour images),
+    else 0.3."""
+    from pyadvman._file_reading import load_checkpoint, read_json
+    from pyadvman.data.dataset_registry import dataset_defaults
+    from pyadvman.training import TrainConfig
+
+    path = Path(model)
+    if path.exists():
+        records = [lambda config=config: read_json(config, "") for config in
+                   (path / "config.json", path.parent / "config.json", path.parent.parent / "config.json")
+                   if config.is_file()]
+        if path.is_file():
+            records.insert(0, lambda: load_checkpoint(path, "")["config"])
+        for record in records:
+            try:
+                return TrainConfig.from_record(record()).evaluation_epsilon
+            except (OSError, ValueError, KeyError, TypeError):  # not a run's: loading the model says what it is
+                continue
+    return dataset_defaults(dataset).get("epsilon", 0.3) if dataset else 0.3
 
 
 def _data_changed(differences: list[str]) -> dict:
     """The output's record of data that differ from the run's (--data-changed-ok), nothing when they do not."""
     return {"data_changed": differences} if differences else {}
-
-
-def _recorded_config(run: str) -> dict:
-    from pyadvman.training.loop import trained_model_file
-    from pyadvman.training.run_folder import RunFolder
-
-    return trained_model_file(RunFolder(run))["config"]
 
 
 def _targets(settings: dict, classes: int, given: bool) -> int:
@@ -494,7 +507,8 @@ def _record(parsed: object, settings: dict) -> dict:
     return {**record, **{k: v for k, v in settings.items() if k in record and isinstance(v, (int, float, str))}}
 
 
-def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, targets_given: bool):
+def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, targets_given: bool,
+                state_root: Path):
     """The robustness result of ``pyadvman evaluate``'s attack and its description for the JSON."""
     from pyadvman.attacks import attack_in_batches
     from pyadvman.attacks.robust_evaluation import evaluate_robustness
@@ -506,7 +520,7 @@ def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, 
     attack = entry.builder(**settings)
     eps, label = attack.eps, entry.label
     if command.attack == "autoattack":
-        state = command.state_dir or (command.run / "evaluation" / (
+        state = command.state_dir or (state_root / (
             f"autoattack-{attack.version}-eps{eps:g}-n{len(attacked)}-seed{command.seed}-"
             f"{attack.execution.precision}-batch{command.batch_size}"))
         robust = evaluate_robustness(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
@@ -519,13 +533,14 @@ def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, 
         if int(os.environ.get("RANK", "0")) != 0:
             return None, {}
         disagreements = None if robust.disagreements is None else int(robust.disagreements.sum())
-        return robust, {"name": f"AutoAttack ({attack.version})", "epsilon": eps,
+        return robust, {"name": f"AutoAttack ({attack.version})", "norm": attack.norm, "epsilon": eps,
                         "robust_accuracy_after": robust.robust_accuracy_after(), "findings": robust.findings,
                         "precision": attack.execution.precision, "disagreements": disagreements,
                         "state_dir": str(state)}
     robust = attack_in_batches(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
                                keep_images=False, desc=label)
-    return robust, {"name": label, "epsilon": eps, "settings": _record(command.settings, settings)}
+    return robust, {"name": label, "norm": getattr(attack, "norm", "linf"), "epsilon": eps,
+                    "settings": _record(command.settings, settings)}
 
 
 # --- dispatch ------------------------------------------------------------------------------------------------------

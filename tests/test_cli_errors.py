@@ -69,7 +69,7 @@ def _one_line_error(capsys) -> str:
     (["--out", ""], "pyadvman train: error: --out must be a path, got an empty string (an unset shell variable?)"),
     (["--model-options", "[" * 5000 + "]" * 5000], ("pyadvman train: error: --model-options must be a JSON object "
                                                     "nested at most a few hundred levels deep")),
-    (["--lr-schedule", "cosine"], "pyadvman train: error: invalid choice 'cosine' for argument '--lr-schedule'"),
+    (["--lr-schedule", "linear"], "pyadvman train: error: invalid choice 'linear' for argument '--lr-schedule'"),
     (["--execution.compile", "fast"], ("pyadvman train: error: invalid choice 'fast' for argument "
                                        "'--execution.compile'. Expected one of ('auto', 'off', 'default', "
                                        "'reduce-overhead').")),

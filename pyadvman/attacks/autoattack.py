@@ -31,7 +31,7 @@ from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
-from pyadvman.attacks.threat_models import checked_distance
+from pyadvman.attacks.threat_models import canonical_norm, checked_distance
 from pyadvman.execution import Execution
 
 VERSIONS = ("standard", "rand")
@@ -153,6 +153,7 @@ class AutoAttack(Attack):
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
         if self.norm != "linf":
             raise ValueError(f"norm must be 'linf' (APGD and Square here are L∞ attacks), got {self.norm!r}")
         if self.version not in VERSIONS:

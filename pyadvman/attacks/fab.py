@@ -18,7 +18,7 @@ from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
-from pyadvman.attacks.threat_models import checked_distance, perturbation_norm
+from pyadvman.attacks.threat_models import canonical_norm, checked_distance, perturbation_norm
 from pyadvman.execution import Execution
 
 
@@ -69,6 +69,7 @@ class FABTargeted(Attack):
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         for name in ("steps", "targets", "restarts"):

@@ -28,7 +28,7 @@ from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.protocol import AttackProtocol, Bound
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.steps import update_rule
-from pyadvman.attacks.threat_models import L2Ball, LinfBall, ThreatModel, check_radius
+from pyadvman.attacks.threat_models import L2Ball, LinfBall, ThreatModel, canonical_norm, check_radius
 from pyadvman.execution import Execution
 
 NORMS = ("linf", "l2")
@@ -82,6 +82,7 @@ class PGD(Attack):
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.protocol.update == "apgd":

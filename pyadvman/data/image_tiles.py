@@ -6,14 +6,27 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
+def displayable(images: np.ndarray) -> np.ndarray:
+    """Images [N, C, H, W] in [0, 1] -> what imshow shows as they are: [N, H, W] for one channel (gray), else
+    [N, H, W, C] (RGB; C = 3)."""
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+
+def show_images(ax: Axes, image: np.ndarray, **options: object) -> None:
+    """``ax.imshow`` of a gray [H, W] or RGB [H, W, 3] image in [0, 1] (gray colour map only for the first)."""
+    ax.imshow(image, **({"cmap": "gray"} if image.ndim == 2 else {}), vmin=0, vmax=1, **options)
+
+
 def tile(images: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
-    """Images [N, H, W] in [0, 1] -> one mosaic [rows·(H+pad), columns·(W+pad)], row-major, gaps = 0.5."""
-    count, height, width = images.shape
+    """Images [N, H, W] or [N, H, W, 3] in [0, 1] -> one mosaic [rows·(H+pad), columns·(W+pad)] (and the
+    channels), row-major, gaps = 0.5."""
+    count, height, width = images.shape[:3]
     rows = max(1, math.ceil(count / columns))
-    mosaic = np.full((rows * (height + pad), columns * (width + pad)), 0.5, dtype=np.float32)
+    mosaic = np.full((rows * (height + pad), columns * (width + pad), *images.shape[3:]), 0.5, dtype=np.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
         mosaic[r * (height + pad): r * (height + pad) + height, c * (width + pad): c * (width + pad) + width] = image
@@ -40,7 +53,7 @@ def fonts_contact_sheet(prototypes: np.ndarray, path: str | Path, *, columns: in
     fig_width = 2.0 * columns
     fig = Figure(figsize=(fig_width, max(1.5, fig_width * mosaic.shape[0] / mosaic.shape[1] + 0.6)))
     ax = fig.subplots()
-    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    show_images(ax, mosaic, interpolation="nearest")
     ax.set_yticks((np.arange(int(rows)) + 0.5) * (height + 1))
     ax.set_yticklabels([str(r * columns) for r in range(int(rows))], fontsize=5)
     ax.set_xticks([])

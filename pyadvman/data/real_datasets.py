@@ -20,7 +20,8 @@ import torch
 
 from pyadvman._file_reading import require_file
 from pyadvman.data.idx import read_idx
-from pyadvman.data.splits import SPLIT_RULES, DatasetSplits, Split, check_class_coverage, split_off
+from pyadvman.data.official_splits import check_split_rule
+from pyadvman.data.splits import DatasetSplits, Split, check_class_coverage, split_off
 from pyadvman.errors import DataError, UnreadableFileError
 
 logger = logging.getLogger(__name__)
@@ -160,13 +161,6 @@ def _check_same_image_shape(source: str, train: torch.Tensor, test: torch.Tensor
                         "to the training size first")
 
 
-def _check_rule(split: str, split_seed: int) -> None:
-    if split not in SPLIT_RULES:
-        raise DataError(f"split must be one of {SPLIT_RULES}, got {split!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-        raise DataError(f"split_seed must be an integer >= 0, got {split_seed!r}")
-
-
 def _find(root: Path, stem: str) -> Path:
     names = (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz")
     found = [root / name for name in dict.fromkeys(names) if (root / name).is_file()]
@@ -196,7 +190,7 @@ def load_idx_dataset(root: str | Path, *, validation_size: int | None = None, na
     Raises:
         FileNotFoundError: a file is missing. DataError: unreadable or inconsistent files, a bad split.
     """
-    _check_rule(split, split_seed)
+    check_split_rule(split, split_seed)
     root = Path(root)
     paths = {key: _find(root, stem) for key, stem in IDX_FILES.items()}
     arrays = {key: read_idx(path) for key, path in paths.items()}
@@ -287,7 +281,7 @@ def load_npz_dataset(path: str | Path, *, test_size: int | None = None, validati
         FileNotFoundError: no such file. DataError: an unreadable file, a missing or unknown key, bad shapes or values
         (NaN, another test image size, empty classes), or a split that lacks a class.
     """
-    _check_rule(split, split_seed)
+    check_split_rule(split, split_seed)
     path = Path(path)
     require_file(path, "npz dataset")
     arrays = _read_npz(path)

@@ -21,7 +21,7 @@ from pyadvman.errors import ConfigError, check_fields
 from pyadvman.execution import Execution
 from pyadvman.experiments.data_config import DataConfig
 from pyadvman.models import MODELS
-from pyadvman.training import TrainConfig, train_config
+from pyadvman.training import TRAIN_PRESETS, TrainConfig, train_config
 from pyadvman.training.config import LrSchedule
 
 # The released training attack scaled to 10 iterations: Adam on δ at lr 0.02, so that lr × iterations (about how
@@ -38,6 +38,9 @@ class ClassifierConfig(DataConfig):
 
     model: str = "standard"  # the classifier (pyadvman.models.MODELS)
     model_options: dict = field(default_factory=dict)  # its options, e.g. {"channels": 32, "init": "released"}
+    # the TrainConfig preset every model starts from (paper: Stutz et al.'s Adam; cifar10: SGD, crops and flips),
+    # before the fields below replace its values
+    training_preset: str = "paper"
     epochs: int = 15  # training epochs (paper: 20)
     lr_schedule: LrSchedule = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
     epsilon: float = 0.3  # L∞ radius of regular attacks and regular AT (images in [0, 1])
@@ -52,6 +55,8 @@ class ClassifierConfig(DataConfig):
         check_literal_fields(self)
         check_fields([
             (self.model in MODELS, "model", f"one of {list(MODELS)}", self.model),
+            (self.training_preset in TRAIN_PRESETS, "training_preset", f"one of {list(TRAIN_PRESETS)}",
+             self.training_preset),
             (self.epochs >= 1, "epochs", ">= 1", self.epochs),
             (self.epsilon >= 0, "epsilon", ">= 0", self.epsilon),
             (self.autoattack_examples >= 0, "autoattack_examples", ">= 0", self.autoattack_examples),
@@ -76,14 +81,14 @@ class ClassifierConfig(DataConfig):
         return move_fields(record, MOVED_TO_EXECUTION)
 
     def train_config(self, objective: str, **fields: object) -> TrainConfig:
-        """The TrainConfig of one classifier: the paper preset with this config's dataset, model, epochs,
+        """The TrainConfig of one classifier: the training_preset with this config's dataset, model, epochs,
         schedule, ε, training attack and execution, objective ``objective`` and ``fields`` (train_size, seed, ...,
         which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
         shared = {"dataset": self.dataset, "dataset_options": self.loader_options(), "model": self.model,
                   "model_options": self.model_options,
                   "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon,
                   "train_attack": self.train_attack, "execution": self.execution}
-        return train_config("paper", objective=objective, **{**shared, **fields})
+        return train_config(self.training_preset, objective=objective, **{**shared, **fields})
 
 
 def check_variants(variants: tuple[str, ...], allowed: Iterable[str]) -> None:

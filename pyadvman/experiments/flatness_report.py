@@ -8,7 +8,15 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE, FLATTER_THAN_AT, by_variant
-from pyadvman.experiments.report import data_lines, fmt, interval, table, tests_table, verdict_line
+from pyadvman.experiments.report import (
+    data_lines,
+    fmt,
+    interval,
+    table,
+    tests_table,
+    training_images,
+    verdict_line,
+)
 from pyadvman.experiments.strong_evaluation import autoattack_section
 from pyadvman.experiments.study_config import variant_label as _label
 from pyadvman.experiments.study_figures import color, save
@@ -152,6 +160,12 @@ def _magnitude(records: list[dict], verdicts: dict, cfg) -> list[str]:
              f"{fmt(max(r['average_flatness'] for r in robust))}."), ""]
 
 
+def _fewer(cfg, metrics: dict) -> str:
+    """Where the test split holds fewer than ``examples`` images: how many were measured."""
+    measured = min((r.get("examples", cfg.examples) for r in metrics["records"]), default=cfg.examples)
+    return f" (the test split holds {measured}, all measured)" if measured < cfg.examples else ""
+
+
 def _awp_gammas(cfg) -> str:
     """The AWP radius of each AWP variant of the study, e.g. "0.01 (AT-AWP)"."""
     variants = [v for v in cfg.variants if v in AWP_GAMMA] or ["awp"]
@@ -166,7 +180,7 @@ def report(cfg, metrics: dict) -> str:
     lines = [
         f"# Flatness vs robust generalization on {cfg.dataset}", "",
         *data_lines(metrics["data"]), "",
-        (f"Training: {', '.join(_label(v) for v in cfg.variants)} on the first {cfg.train_size or 'all'} training "
+        (f"Training: {', '.join(_label(v) for v in cfg.variants)} on {training_images(cfg)} training "
          f"images for {cfg.epochs} epochs (lr schedule {cfg.lr_schedule}; adversarial variants at ε = {cfg.epsilon}, "
          f"{cfg.train_attack.describe('ε')}; regular AT and AT-AWP perturb {fraction:.0%} of each batch (Stutz et "
          f"al.'s 50/50 scheme by default; Wu et al.'s AT-AWP perturbs 100%); AWP γ = {_awp_gammas(cfg)}, warm-up "
@@ -174,7 +188,8 @@ def report(cfg, metrics: dict) -> str:
          f"seed {cfg.seed}. Measured every {cfg.evaluate_every} epoch(s) and at the last: the robust loss (L∞ "
          f"PGD-{cfg.robust_attack.steps}, ε = {cfg.epsilon}, {cfg.robust_attack.restarts} restart(s), "
          "worst per example) on the "
-         f"first {cfg.examples} training and test images; average-case flatness (ξ = {cfg.average_xi}, "
+         f"first {cfg.examples} training and test images{_fewer(cfg, metrics)}; average-case flatness "
+         f"(ξ = {cfg.average_xi}, "
          f"{cfg.average_samples} samples) and worst-case flatness (ξ = {cfg.worst_xi}, {cfg.worst_passes} passes, "
          f"{cfg.worst_restarts} restart(s) per search, {cfg.worst_searches} independent search(es) per epoch) on "
          f"the test images, each the perturbed minus the unperturbed test robust loss (nats); claims 1 and 3 "

@@ -111,11 +111,30 @@ FLATNESS_PRESETS: dict[str, dict] = {
               "robust_attack": replace(SIGNED_PGD, steps=20, restarts=10), "average_samples": 10, "worst_passes": 20,
               "worst_restarts": 10,
               "autoattack_examples": 1000},
+    # CIFAR-10 as the paper measures it (docs/papers.md §4): ResNet-18, ε 8/255, robust loss PGD-20 (step 0.007)
+    # with 10 restarts on 1,000 test images, 10 average-case samples, worst-case 20 passes × 10 restarts (input
+    # step 0.007), AutoAttack robust accuracy; trained with the cifar10 recipe (Rice et al.: SGD, crops and flips,
+    # 200 epochs, lr ×0.1 at 100 and 150), every 10th epoch measured. GPU scale: docs/studies.md gives the time.
+    "cifar10-paper": {"dataset": "cifar10", "training_preset": "cifar10", "model": "resnet18", "epochs": 200,
+                      "lr_schedule": "piecewise", "epsilon": 8 / 255, "train_size": None,
+                      "train_attack": replace(SIGNED_PGD, steps=10, step_size=2 / 255),
+                      "robust_attack": replace(SIGNED_PGD, steps=20, step_size=0.007, restarts=10),
+                      "worst_input_step": 0.007, "average_samples": 10, "worst_passes": 20, "worst_restarts": 10,
+                      "evaluate_every": 10, "autoattack_examples": 1000},
+    # the cifar10-paper measurements at a 2-core CPU's scale: the small ResNet (16 channels) on the first 2,500
+    # training images, 10 epochs of the cifar10-quick recipe, PGD-5 training and PGD-10 robust-loss attacks on 250
+    # images, every second epoch measured; the five variants the criteria compare
+    "cifar10-quick": {"dataset": "cifar10", "training_preset": "cifar10-quick", "model": "resnet",
+                      "model_options": {"channels": 16}, "epochs": 10, "lr_schedule": "piecewise",
+                      "epsilon": 8 / 255, "train_size": 2500,
+                      "train_attack": replace(SIGNED_PGD, steps=5, step_size=2 / 255),
+                      "robust_attack": replace(SIGNED_PGD, steps=10, step_size=2 / 255), "examples": 250,
+                      "evaluate_every": 2},
 }
 
 
 def flatness_config(preset: str = "quick", **overrides: object) -> FlatnessConfig:
-    """The FlatnessConfig of ``preset`` ("quick" or "paper") with ``overrides``.
+    """The FlatnessConfig of ``preset`` ("quick", "paper", "cifar10-quick" or "cifar10-paper") with ``overrides``.
 
     Raises:
         ValueError: unknown preset or field, or an invalid value.
@@ -137,7 +156,8 @@ def measure_epoch(cfg: FlatnessConfig, model, data) -> dict:
     over searches), "worst_case_robust_loss_searches" (one list per search)}})."""
     robust = cfg.robust_loss()
     trained = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
-    train_split, test = trained.first(min(cfg.examples, len(trained))), data.test.first(cfg.examples)
+    train_split = trained.first(min(cfg.examples, len(trained)))
+    test = data.test.first(min(cfg.examples, len(data.test)))
     train_losses, train_robust = robust.per_example(model, train_split.images, train_split.labels)
     base = robust.per_example(model, test.images, test.labels)
     average = average_flatness(model, test.images, test.labels, xi=cfg.average_xi, samples=cfg.average_samples,
@@ -179,7 +199,7 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
     records = []
     for epoch in tqdm(cfg.measured_epochs(), desc=f"measure {variant}", unit="epoch", disable=not progress):
         def measure(epoch=epoch):
-            model = build_model(cfg.model, data.image_shape, len(data.classes)).to(device)
+            model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
             path = RunFolder(run_dir).epoch_checkpoint(epoch)
             advice = f"delete {run_dir} to train this variant again"
             load_weights(model, load_checkpoint(path, advice), "model", path, advice)

@@ -65,6 +65,11 @@ def verdict_line(claim: dict) -> str:
                                                   " (the variants it needs were not trained).")
 
 
+def training_images(cfg) -> str:
+    """"the first N" or "all" of a study config's ``train_size``, as its report says what the models saw."""
+    return "all" if cfg.train_size is None else f"the first {cfg.train_size}"
+
+
 def data_lines(fingerprint: dict) -> list[str]:
     """The dataset's fingerprint as report lines: splits, content hashes and, for FONTS, the fonts and θ seed,
     so that two machines can tell whether they built the same data."""

@@ -28,7 +28,7 @@ from pyadvman.errors import check_fields
 from pyadvman.experiments.classifier_config import ClassifierConfig, check_variants
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder, default_out_dir, locks_its_folder
-from pyadvman.experiments.report import interval, table, tests_table, verdict_line
+from pyadvman.experiments.report import interval, table, tests_table, training_images, verdict_line
 from pyadvman.experiments.study_config import variant_label
 from pyadvman.experiments.variant_cells import VariantRun, run_variants, train_variant
 from pyadvman.experiments.verdicts import all_of, compare, verdict_of
@@ -175,7 +175,7 @@ def report(cfg: SpectraConfig, metrics: dict) -> str:
     v = metrics["verdicts"]
     return "\n".join([
         f"# Layer spectra and confidence on {cfg.dataset}", "",
-        (f"Models trained on the first {cfg.train_size or 'all'} training examples for {cfg.epochs} epochs "
+        (f"Models trained on {training_images(cfg)} training examples for {cfg.epochs} epochs "
         f"(adversarial variants: ε = {cfg.epsilon}, {cfg.train_attack.describe('ε')}). Jacobians of each layer's "
         f"output w.r.t. the input on the first {cfg.jacobian_examples} test images: the mean over images with its "
         f"95% t interval, and the spread (standard deviation) of the largest singular value over images."), "",

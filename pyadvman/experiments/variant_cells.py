@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyadvman.data import DatasetSplits
+from pyadvman.errors import ConfigError
 from pyadvman.experiments.cells import CellJob
 from pyadvman.experiments.executors import Executor
 from pyadvman.experiments.folder import ExperimentFolder
@@ -33,6 +34,9 @@ def run_variants(job: CellJob, cfg, folder: ExperimentFolder, data: DatasetSplit
                  progress: bool) -> dict[str, object]:
     """``job(VariantRun, variant, progress)`` for each of cfg.variants, one cell each under ``executor`` (default:
     local); {variant: result} in cfg.variants' order (a repeated variant runs once)."""
+    if cfg.train_size is not None and cfg.train_size > len(data.train):
+        raise ConfigError("train_size", f"<= {len(data.train)} (the training split of {data.name!r}), or None to "
+                          "train on all of it (--train-size none)", cfg.train_size)
     variants = list(dict.fromkeys(cfg.variants))
     results = (executor or Executor()).run_cells(job, VariantRun(cfg, folder, data), {v: v for v in variants},
                                                  folder.cells, progress=progress)

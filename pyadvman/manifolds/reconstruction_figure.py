@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from pyadvman.data.image_tiles import displayable, show_images
 from pyadvman.data.splits import Split
 
 
@@ -28,14 +29,15 @@ def reconstruction_figure(manifold, test: Split, classes: tuple[str, ...], error
         low, high = manifold.bounds[c]
         u = torch.rand(per_class, low.shape[0], generator=generator).to(device)
         samples = manifold.decode(low + (high - low) * u, torch.full((per_class,), c, device=device))
-        rows.append([t.mean(1).cpu().numpy() for t in (images, recon, samples)])  # channel mean for display
-    size = test.images.shape[-1]
+        rows.append([displayable(t.cpu().numpy()) for t in (images, recon, samples)])
+    channels, size = test.images.shape[1], test.images.shape[-1]
     fig = Figure(figsize=(3 * per_class * 0.45, len(classes) * 0.6 + 0.6))
     axes = fig.subplots(len(classes), 3, squeeze=False)
     for c, parts in enumerate(rows):
         for j, (part, name) in enumerate(zip(parts, ("test images", "reconstructions", "samples"))):
-            strip = np.concatenate(list(part), axis=1) if part.shape[0] else np.zeros((size, size))
-            axes[c, j].imshow(strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            empty = np.zeros((size, size) if channels == 1 else (size, size, channels))
+            strip = np.concatenate(list(part), axis=1) if part.shape[0] else empty
+            show_images(axes[c, j], strip, interpolation="nearest")
             axes[c, j].set_xticks([])
             axes[c, j].set_yticks([])
             if c == 0:

@@ -17,14 +17,18 @@ from pyadvman.configs import (
     move_fields,
 )
 from pyadvman.data import DATASETS
+from pyadvman.data.dataset_registry import dataset_defaults
 from pyadvman.errors import check_fields
 from pyadvman.execution import Execution
-from pyadvman.models import MODELS
+from pyadvman.models import MODELS, NORMALIZATIONS
+from pyadvman.models.normalized import parse_normalization
+from pyadvman.models.user_models import is_factory_path
+from pyadvman.training.augmentation import Augmentation
 from pyadvman.training.objective_registry import OBJECTIVES
 
 DaleAttack = Literal["gaussian", "laplacian", "kl"]
 Selection = Literal["auto", "validation_accuracy", "validation_robust_accuracy", "last"]
-LrSchedule = Literal["batch", "epoch"]
+LrSchedule = Literal["batch", "epoch", "piecewise", "cosine"]
 Optimizer = Literal["adam", "sgd"]
 TransformationRanges = Literal["auto", "emnist", "easy", "moderate", "hard"]
 StnSteps = Literal["joint", "separate"]
@@ -51,6 +55,14 @@ def _as_trained(record: dict) -> dict:
     return record
 
 
+def _parses(normalize: str) -> bool:
+    try:
+        parse_normalization(normalize)
+    except ValueError:
+        return False
+    return True
+
+
 def _finite_at_least(value: float, low: float) -> bool:
     return math.isfinite(value) and value >= low
 
@@ -65,8 +77,9 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)  # passed to load_dataset (e.g. {"path": "my.npz"})
     train_size: int | None = None  # the first N training examples (None: all)
     # model
-    model: str = "standard"  # the classifier (pyadvman.models.MODELS)
-    model_options: dict = field(default_factory=dict)  # e.g. {"channels": 32}
+    model: str = "standard"  # the classifier (pyadvman.models.MODELS), or a factory: package.module:function
+    model_options: dict = field(default_factory=dict)  # e.g. {"channels": 32}; a factory's keyword arguments
+    normalize: str | None = None  # the model normalises its [0, 1] inputs: cifar10 | cifar100 | imagenet | MEAN,STD
     # objective
     objective: str = "normal"  # the training objective (pyadvman.training.OBJECTIVES)
     adversarial_fraction: float = 0.5  # share of each batch that is perturbed: 0.5 (Stutz et al.), 1.0 (Madry et al.)
@@ -91,12 +104,15 @@ class TrainConfig:
     batch_size: int = 100  # global batch (split across processes under DDP)
     optimizer: Optimizer = "adam"  # adam | sgd
     lr: float = 0.01  # learning rate (of the first batch, before decay)
-    lr_decay: float = 0.95  # the decay of the lr schedule
-    lr_schedule: LrSchedule = "batch"  # batch: lr·decay^(epoch + 1 + b/B), released code | epoch: lr·decay^epoch
+    lr_decay: float = 0.95  # the decay of the lr schedule (piecewise: the factor at each milestone, e.g. 0.1)
+    # batch: lr·decay^(epoch + 1 + b/B), released code | epoch: lr·decay^epoch | piecewise: ×decay at 50% and 75% of
+    # the epochs (Madry et al., Rice et al.: 100 and 150 of 200) | cosine: lr·(1 + cos(π·t/epochs))/2 per batch
+    lr_schedule: LrSchedule = "batch"
     betas: tuple[float, float] = (0.5, 0.9)  # Adam's β1, β2
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
-    seed: int = 0  # seeds the initialisation, the data order and the attacks
+    augmentation: Augmentation = "none"  # crop-flip: random 4-pixel-padded crops and horizontal flips (CIFAR)
+    seed: int = 0  # seeds the initialisation, the data order, the augmentation and the attacks
     # validation, checkpoint selection and final evaluation
     validation_examples: int = 1000  # first examples of the validation split used each epoch
     validation_attack: AttackProtocol | None = RELEASED_VALIDATION  # per-epoch robust validation (none: no attack)
@@ -118,7 +134,10 @@ class TrainConfig:
         OBJECTIVES.check(self.objective, "objective")
         check_literal_fields(self)
         checks = [
-            (self.model in MODELS, "model", f"one of {list(MODELS)}", self.model),
+            (self.model in MODELS or is_factory_path(self.model), "model",
+             f"one of {list(MODELS)} or package.module:factory", self.model),
+            (self.normalize is None or _parses(self.normalize), "normalize",
+             f"None, one of {sorted(NORMALIZATIONS)} or MEAN,STD (channels separated by '/')", self.normalize),
             (0 < self.adversarial_fraction <= 1, "adversarial_fraction", "in (0, 1]", self.adversarial_fraction),
             (self.epochs >= 1, "epochs", ">= 1", self.epochs),
             (self.batch_size >= 2, "batch_size", ">= 2", self.batch_size),
@@ -136,6 +155,9 @@ class TrainConfig:
              "a metric that is measured (validation_robust_accuracy needs an adversarial objective, a "
              "validation_attack and validation_examples >= 1)", self.selection),
             (self.train_size is None or self.train_size >= 1, "train_size", ">= 1 or None", self.train_size),
+            (self.augmentation == "none" or self.objective != "on_true_manifold", "augmentation",
+             "'none' for on_true_manifold (its attack renders from each image's FONTS code, which a crop or flip "
+             "would no longer match)", self.augmentation),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
             (not OBJECTIVES.entry(self.objective).extras.get("needs_manifold") or self.manifold is not None, "manifold",
              f"a manifold.pt path for objective {self.objective}", self.manifold),
@@ -203,9 +225,17 @@ class TrainConfig:
     def lr_at(self, epoch: int, batch: int, batches: int) -> float:
         """The learning rate of batch ``batch`` (0-based) of ``batches`` in epoch ``epoch`` (0-based): per batch,
         lr·decay^(epoch + 1 + batch/batches) as the released code of Stutz et al. updates it (its first batch
-        already runs at lr·decay), clamped below at 1e-7 as there; per epoch, lr·decay^epoch."""
+        already runs at lr·decay), clamped below at 1e-7 as there; per epoch, lr·decay^epoch; piecewise, lr times
+        decay from epoch ⌈epochs/2⌉ on and decay² from ⌈3·epochs/4⌉ on (0-based: 100 and 150 of 200 epochs, the
+        schedule of Madry et al. and Rice et al. with decay 0.1); cosine, lr·(1 + cos(π·t/epochs))/2 with
+        t = epoch + batch/batches (Loshchilov & Hutter 2017, without restarts)."""
         if self.lr_schedule == "epoch":
             return self.lr * self.lr_decay ** epoch
+        if self.lr_schedule == "piecewise":
+            milestones = (math.ceil(self.epochs / 2), math.ceil(3 * self.epochs / 4))
+            return self.lr * self.lr_decay ** sum(epoch >= milestone for milestone in milestones)
+        if self.lr_schedule == "cosine":
+            return self.lr * (1 + math.cos(math.pi * (epoch + batch / batches) / self.epochs)) / 2
         return max(self.lr * self.lr_decay ** (epoch + 1 + batch / batches), 1e-7)
 
     @property
@@ -214,6 +244,14 @@ class TrainConfig:
             return self.selection
         return "validation_robust_accuracy" if self._measures_robust_validation() else "validation_accuracy"
 
+
+CIFAR10_TRAINING: dict[str, object] = {
+    "dataset": "cifar10", "model": "preact_resnet18", "epochs": 200, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+    "weight_decay": 5e-4, "batch_size": 128, "lr_schedule": "piecewise", "lr_decay": 0.1,
+    "augmentation": "crop-flip", "epsilon": 8 / 255, "adversarial_fraction": 1.0,
+    "train_attack": replace(SIGNED_PGD, steps=10, step_size=2 / 255),
+    "validation_attack": replace(SIGNED_PGD, steps=10, step_size=2 / 255), "validation_examples": 1000,
+    "eval_attack": replace(SIGNED_PGD, steps=20, step_size=2 / 255)}
 
 TRAIN_PRESETS: dict[str, dict[str, object]] = {
     # Stutz et al., CVPR 2019, as their released code trains (docs/protocol.md): 20 epochs, per-batch lr decay,
@@ -224,6 +262,21 @@ TRAIN_PRESETS: dict[str, dict[str, object]] = {
     "quick": {"epochs": 8, "lr_schedule": "epoch", "train_attack": replace(SIGNED_PGD, steps=10),
               "validation_examples": 2000, "validation_attack": replace(SIGNED_PGD, steps=5),
               "eval_attack": SIGNED_PGD},
+    # CIFAR-10 adversarial training as Madry et al. (ICLR 2018) and Rice et al. (ICML 2020) run it: PreAct-ResNet-18,
+    # SGD (lr 0.1, momentum 0.9, weight decay 5e-4, batch 128), 200 epochs with the lr ×0.1 at 100 and 150, random
+    # crops and flips, ε = 8/255, PGD-10 (step 2/255) on every example of a batch (--objective madry), PGD-20 test
+    # attacks; also AWP's (Wu et al. 2020: --objective awp) and TRADES' (--objective trades, β = 6) recipe
+    "cifar10": CIFAR10_TRAINING,
+    # the cifar10 recipe at a 2-core CPU's scale: the small ResNet, 10 epochs, PGD-5 training attacks
+    "cifar10-quick": {**CIFAR10_TRAINING, "model": "resnet", "model_options": {"channels": 16}, "epochs": 10,
+                      "lr": 0.05, "train_attack": replace(SIGNED_PGD, steps=5, step_size=2 / 255),
+                      "validation_attack": replace(SIGNED_PGD, steps=5, step_size=2 / 255)},
+    # Robey et al., NeurIPS 2021, CIFAR-10 (docs/papers.md §3): ResNet-18, ε 8/255, PGD-10 with step 0.007 from
+    # x + 0.001·N(0, I), 200 epochs, PGD-20 test attacks; the paper does not state its CIFAR optimiser, so the
+    # cifar10 recipe's is kept
+    "robey-cifar10": {**CIFAR10_TRAINING, "model": "resnet18",
+                      "train_attack": replace(SIGNED_PGD, steps=10, step_size=0.007, start="gaussian", keep="last"),
+                      "eval_attack": replace(SIGNED_PGD, steps=20, step_size=0.007)},
     # Robey et al., NeurIPS 2021, MNIST set-up (docs/papers.md §3): PGD-7 (step 0.1) from x + 0.001·N(0, I)
     "robey-mnist": {"epochs": 50, "optimizer": "sgd", "lr": 0.01, "lr_decay": 1.0, "lr_schedule": "epoch",
                     "momentum": 0.9, "weight_decay": 3.5e-3, "batch_size": 128,
@@ -234,12 +287,16 @@ TRAIN_PRESETS: dict[str, dict[str, object]] = {
 
 
 def train_config(preset: str = "paper", **overrides: object) -> TrainConfig:
-    """The config of ``preset`` (keys of TRAIN_PRESETS) with ``overrides`` applied.
+    """The config of ``preset`` (keys of TRAIN_PRESETS) with ``overrides`` applied; fields that neither sets take
+    the dataset's defaults where it has some (colour images: epsilon 8/255; ``dataset_defaults``).
 
     Raises:
         ValueError: an unknown preset or field name, or an invalid value.
     """
-    return config_from_preset(TrainConfig, TRAIN_PRESETS, preset, **overrides)
+    fixed = TRAIN_PRESETS.get(preset, {})
+    dataset = overrides.get("dataset", fixed.get("dataset", TrainConfig.dataset))
+    defaults = {k: v for k, v in dataset_defaults(dataset).items() if k not in fixed}
+    return config_from_preset(TrainConfig, TRAIN_PRESETS, preset, **{**defaults, **overrides})
 
 
 def _objective_names(**extras: object) -> tuple[str, ...]:

@@ -29,7 +29,9 @@ from pyadvman.errors import ConfigError, TrainingDivergedError, UnreadableFileEr
 from pyadvman.folder_lock import folder_lock
 from pyadvman.memory_format import to_memory_format
 from pyadvman.models import build_model
+from pyadvman.models.model_registry import with_normalization
 from pyadvman.precision import PRECISIONS
+from pyadvman.training.augmentation import augment
 from pyadvman.training.config import TrainConfig
 from pyadvman.training.evaluation import clean_accuracy, pgd_robustness
 from pyadvman.training.objective_registry import build_objective
@@ -69,6 +71,12 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 def epoch_order(cfg: TrainConfig, epoch: int, size: int) -> torch.Tensor:
     """The shuffled example order of an epoch, a function of (seed, epoch) only, so a resumed run repeats it."""
     return torch.randperm(size, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+
+
+def augmentation_seed(seed: int, epoch: int, step: int, rank: int) -> int:
+    """The seed of one batch's augmentation: a function of where the batch is in the run, so that a resumed run
+    draws the same crops and flips as an uninterrupted one."""
+    return (((seed * 1_000_003 + epoch) * 1_000_003 + step) * 1024 + rank) % 2 ** 63
 
 
 def batch_rows(order: torch.Tensor, index: int, batch_size: int, processes: Processes) -> torch.Tensor:
@@ -163,7 +171,7 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None = None, resume: bool = False,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, model: nn.Module | None = None) -> TrainResult:
     """Trains a classifier as ``cfg`` says and evaluates the selected checkpoint (docs/papers.md §1 "Training").
 
     Each epoch: batches of cfg.batch_size in a seeded order, the learning rate set before every batch by
@@ -182,6 +190,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
     Args:
         cfg: the configuration. out_dir: the run folder. data: the dataset (default: load cfg.dataset).
         resume: continue the run in out_dir. progress: show progress bars.
+        model: train this module (initialised as it is) instead of building cfg.model; the run records its class
+            as cfg.model ("package.module:Class"), from which :func:`load_trained` rebuilds it (the class called
+            with ``num_classes`` and ``image_shape`` where it takes them), or pass the module again there.
 
     Returns:
         TrainResult (on every process).
@@ -194,12 +205,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None =
         TrainingDivergedError: the loss or the weights became NaN or inf (the last good checkpoint is kept).
         FolderInUseError: another live process writes out_dir (pyadvman.folder_lock).
     """
+    if model is not None:
+        cfg = replace(cfg, model=f"{type(model).__module__}:{type(model).__qualname__}", model_options={})
     with folder_lock(out_dir, "training run"):
-        return _train(cfg, out_dir, data=data, resume=resume, progress=progress)
+        return _train(cfg, out_dir, data=data, resume=resume, progress=progress, given_model=model)
 
 
 def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None, resume: bool,
-           progress: bool) -> TrainResult:
+           progress: bool, given_model: nn.Module | None) -> TrainResult:
     device = cfg.execution.torch_device()
     if device.type != "cuda" and PRECISIONS[cfg.execution.precision] is not None:  # it would train in float32
         raise ConfigError("execution.precision", "float32 for training on the CPU (mixed-precision training runs "
@@ -213,7 +226,11 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
     train_split = data.train.first(cfg.train_size) if cfg.train_size is not None else data.train
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.image_shape, len(data.classes), **cfg.model_options).to(device)
+    if given_model is None:
+        model = build_model(cfg.model, data.image_shape, len(data.classes), normalize=cfg.normalize,
+                            **cfg.model_options).to(device)
+    else:
+        model = with_normalization(given_model, cfg.normalize, data.image_shape[0]).to(device)
     to_memory_format(model, cfg.execution.memory_format, device)
     optimizer = make_optimizer(cfg, model)
     objective = build_objective(cfg, data)
@@ -263,7 +280,9 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(epoch, state["step"], batches)
             rows = batch_rows(order, state["step"], cfg.batch_size, processes)
-            batch = Batch(train_split.images[rows].to(device, torch.float32), train_split.labels[rows].to(device),
+            images = augment(train_split.images[rows].to(device, torch.float32), cfg.augmentation,
+                             augmentation_seed(cfg.seed, epoch, state["step"], processes.rank))
+            batch = Batch(images, train_split.labels[rows].to(device),
                           None if train_split.codes is None else train_split.codes[rows].to(device),
                           None if train_split.theta is None else train_split.theta[rows].to(device))
             model.train()
@@ -372,9 +391,11 @@ def _load_finished(folder: RunFolder, model: nn.Module) -> TrainResult:
                        history=[r for r in history if "final" not in r], out_dir=folder.root)
 
 
-def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
+def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu", *,
+                 model: nn.Module | None = None) -> tuple[nn.Module, TrainConfig]:
     """The evaluated classifier of a finished run (model.pt, loaded with weights_only=True, eval mode) and its
-    config.
+    config. ``model``: the module to load the weights into (a run of ``train(..., model=...)`` whose class cannot
+    be rebuilt from its name alone); by default it is built from the run's config.
 
     Raises:
         FileNotFoundError: no run folder at out_dir, or the run has not finished (no model.pt).
@@ -383,7 +404,11 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu") 
     folder = RunFolder(out_dir)
     saved = trained_model_file(folder)
     cfg = TrainConfig.from_record(saved["config"])
-    model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], **cfg.model_options)
+    if model is None:
+        model = build_model(cfg.model, tuple(saved["image_shape"]), saved["num_classes"], normalize=cfg.normalize,
+                            **cfg.model_options)
+    else:
+        model = with_normalization(model, cfg.normalize, saved["image_shape"][0])
     load_weights(model, saved, "model", folder.model, _reevaluate_advice(folder))
     return model.to(map_location).eval(), cfg
 

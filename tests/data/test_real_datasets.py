@@ -92,7 +92,8 @@ def test_npz_errors_name_the_problem(tmp_path) -> None:
 
 
 def test_registry_rejects_unknown_names() -> None:
-    with pytest.raises(ValueError, match=r"dataset must be one of \['fashion-mnist', 'fonts', 'idx', 'npz'\], "
+    with pytest.raises(ValueError, match=r"dataset must be one of \['cifar10', 'cifar100', 'fashion-mnist', 'fonts', "
+                                         r"'idx', 'imagefolder', 'npz', 'svhn'\], "
                                          r"got 'mnist'"):
         load_dataset("mnist")
 

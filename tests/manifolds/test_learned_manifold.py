@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -152,3 +153,19 @@ def test_a_manifold_is_used_only_on_the_data_it_was_fitted_on(fitted, tmp_path, 
     torch.save(old, tmp_path / "old.pt")
     LearnedManifold.load(tmp_path / "old.pt", data=changed)
     assert "old.pt records no data (pyadvman 0.2 or earlier)" in caplog.text
+
+
+def test_a_colour_manifold_fits_and_its_figure_is_in_colour(tmp_path) -> None:
+    """Class VAE-GANs on RGB images: three-channel reconstructions, and a figure that shows their colours."""
+    labels = torch.arange(2).repeat_interleave(8)
+    images = torch.zeros(16, 3, 16, 16)
+    images[labels == 0, 0], images[labels == 1, 2] = 0.9, 0.9  # red and blue classes
+    data = DatasetSplits("colours", ("red", "blue"), Split(images, labels), Split(images[:0], labels[:0]),
+                         Split(images[[0, 8]], labels[[0, 8]]))
+    manifold = fit_learned_manifold(data, replace(TINY, epochs=1), tmp_path, progress=False)
+    assert manifold.reconstruct(data.test.images, data.test.labels).shape == (2, 3, 16, 16)
+    with Image.open(tmp_path / "reconstruction.png") as figure:
+        pixels = torch.from_numpy(np.asarray(figure.convert("RGB"), dtype=np.int64).reshape(-1, 3))
+    red = (pixels[:, 0] > 180) & (pixels[:, 1] < 80) & (pixels[:, 2] < 80)
+    blue = (pixels[:, 2] > 180) & (pixels[:, 0] < 80) & (pixels[:, 1] < 80)
+    assert int(red.sum()) > 50 and int(blue.sum()) > 50  # the test images, drawn in their colours
