@@ -70,15 +70,18 @@ def test_a_user_factory_trains_and_every_form_of_the_model_evaluates(setting, ca
     model, cfg = load_trained(run)
     assert cfg.model == "user_models:tiny" and model[0].out_channels == 6
     results = {}
-    for form in (["--run", str(run)], ["--model", str(run / "model.pt")],
-                 ["--model", str(run / "checkpoints" / "best.pt")]):
-        assert main(["evaluate", *form, "--examples", "6", "--eps", "8/255", "--protocol.steps", "3"]) == 0
+    for form in (["--run", str(run), "--eps", "8/255"], ["--model", str(run / "model.pt")],
+                 ["--model", str(run / "checkpoints" / "best.pt")]):  # without --eps: the run's radius
+        assert main(["evaluate", *form, "--examples", "6", "--protocol.steps", "3"]) == 0
         captured = capsys.readouterr()
         results[form[1]] = json.loads(captured.out)
+        assert results[form[1]]["attack"]["epsilon"] == pytest.approx(8 / 255)
         assert "threat model     Linf, eps = 8/255 (0.03137)" in captured.err
         assert f"clean accuracy   {100 * results[form[1]]['test_accuracy']:.2f}%" in captured.err
     accuracies = {(r["test_accuracy"], r["robust_accuracy"]) for r in results.values()}
     assert len(accuracies) == 1  # the run, its model.pt and its best checkpoint are one model
+    assert main(["evaluate", "--run", str(run), "--normalize", "cifar10"]) == 2
+    assert "--normalize must be left out for a run or checkpoint (it records its model)" in capsys.readouterr().err
     torch.save(model.state_dict(), setting["root"] / "weights.pt")
     assert main(["evaluate", "--model", "user_models:tiny", "--model-options", '{"width": 6}', "--weights",
                  str(setting["root"] / "weights.pt"), *setting["data"], "--examples", "6",
@@ -112,6 +115,22 @@ def test_run_and_model_are_one_or_the_other(setting, capsys) -> None:
     assert "--model must be given (a run folder, a checkpoint or package.module:factory)" in capsys.readouterr().err
     assert main(["evaluate", "--model", "user_models:tiny"]) == 2
     assert "--dataset must be given for a model without a run" in capsys.readouterr().err
+
+
+def test_a_module_given_to_train_is_checked_and_its_record_tested(setting, caplog) -> None:
+    data_options = json.loads(setting["data"][3])
+    cfg = train_config("quick", dataset="imagefolder", dataset_options=data_options, epochs=1, batch_size=10,
+                       eval_examples=0, validation_examples=6)
+    with pytest.raises(ValueError, match=r"returns logits \[B, 3\] \(3 classes in the data\); for 2 images it "
+                                         r"returned \[2, 5\]"):
+        train(cfg, setting["root"] / "wrong", model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 5)))
+    sequential = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 3))
+    train(cfg, setting["root"] / "sequential", model=sequential, progress=False)
+    assert "the run records the model as torch.nn.modules.container:Sequential, which does not rebuild the module " \
+           "given" in caplog.text
+    model, _ = load_trained(setting["root"] / "sequential", model=torch.nn.Sequential(torch.nn.Flatten(),
+                                                                                       torch.nn.Linear(192, 3)))
+    assert torch.equal(model[1].weight, sequential[1].weight)
 
 
 def test_python_training_of_a_module_and_preact_resnet18(setting) -> None:

@@ -28,12 +28,12 @@ def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
     return x.copy_(moved)
 
 
-_NORM_SPELLINGS = {"linf": "linf", "inf": "linf", "l2": "l2", "2": "l2", "l1": "l1", "1": "l1"}
+_NORM_SPELLINGS = {"linf": "linf", "inf": "linf", "l2": "l2", "2": "l2"}
 
 
 def canonical_norm(norm: object) -> object:
-    """pyadvman's name of a norm ("linf", "l2", "l1") for any case of it, as AutoAttack spells them ("Linf", "L2",
-    "L1") or numpy ("inf", "2"); anything else is returned unchanged, for the attack to refuse by name."""
+    """pyadvman's name of a norm ("linf", "l2") for any case of it, as AutoAttack spells them ("Linf", "L2") or
+    numpy ("inf", "2"); anything else is returned unchanged, for the attack to refuse by name."""
     return _NORM_SPELLINGS.get(norm.lower(), norm) if isinstance(norm, str) else norm
 
 

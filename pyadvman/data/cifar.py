@@ -151,15 +151,21 @@ def load_cifar(name: str, root: str | Path, *, validation_size: int = 5000, spli
         the class names from the files' meta data.
 
     Raises:
+        ValueError: another name; validation_size outside [0, 50,000).
         FileNotFoundError: the files are missing (the message names the folders looked for).
         UnreadableFileError: a truncated or damaged file (named), or labels outside the classes.
-        DataError: a bad split or file_format; a split that lacks a class.
+        DataError: a bad split or file_format, or download=True with file_format "binary"; a split that lacks a
+            class.
+        ImportError: download=True without a usable torchvision.
     """
     if name not in _NUM_CLASSES:
         raise ValueError(f"name must be 'cifar10' or 'cifar100', got {name!r}")
     if file_format not in ("auto", "binary", "python"):
         raise DataError(f"file_format must be 'auto', 'binary' or 'python', got {file_format!r}")
     root = Path(root).expanduser()
+    if download and file_format == "binary":
+        raise DataError("download=True fetches the python version of the files; leave file_format 'auto' or give "
+                        "'python', or download the binary version yourself")
     if download:
         try:
             _find_folder(root, name, file_format)

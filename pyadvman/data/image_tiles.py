@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 
 
 def displayable(images: np.ndarray) -> np.ndarray:
-    """Images [N, C, H, W] in [0, 1] -> what imshow shows as they are: [N, H, W] for one channel (gray), else
-    [N, H, W, C] (RGB; C = 3)."""
-    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    """Images [N, C, H, W] in [0, 1] -> what imshow shows as they are: [N, H, W, 3] for RGB, else [N, H, W] (gray;
+    the channel mean for other channel counts, e.g. gray + alpha)."""
+    return images.transpose(0, 2, 3, 1) if images.shape[1] == 3 else images.mean(axis=1)
 
 
 def show_images(ax: Axes, image: np.ndarray, **options: object) -> None:

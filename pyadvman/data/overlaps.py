@@ -4,6 +4,7 @@ many."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from torch import Tensor
@@ -14,8 +15,16 @@ if TYPE_CHECKING:
 SHOWN = 5  # indices listed per overlap
 
 
+_CHUNK_ROWS = 4096  # rows read at a time: memory-mapped data is never read whole
+
+
 def _rows(images: Tensor) -> list[bytes]:
-    return [row.tobytes() for row in images.reshape(images.shape[0], -1).contiguous().cpu().numpy()]
+    """One SHA-256 digest per image (of its dtype's bytes): equal digests are equal images."""
+    digests = []
+    for start in range(0, images.shape[0], _CHUNK_ROWS):
+        chunk = images[start:start + _CHUNK_ROWS].reshape(-1, images[0].numel() if len(images) else 0)
+        digests += [hashlib.sha256(row.tobytes()).digest() for row in chunk.contiguous().cpu().numpy()]
+    return digests
 
 
 def training_copies(data: DatasetSplits) -> dict[str, dict]:

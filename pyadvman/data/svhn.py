@@ -63,7 +63,8 @@ def load_svhn(root: str | Path, *, validation_size: int = 5000, split: str = "st
 
     Raises:
         FileNotFoundError: a file is missing. UnreadableFileError: a damaged or foreign file (named).
-        DataError: a bad split; a split that lacks a class.
+        DataError: a bad split; a split that lacks a class. ValueError: validation_size outside [0, N).
+        ImportError: download=True without a usable torchvision.
     """
     root = Path(root).expanduser()
     parts = ("train", "test", "extra") if extra else ("train", "test")

@@ -19,9 +19,14 @@ def _percent(value: float | None) -> str:
 
 
 def evaluation_table(result: dict, test_examples: int) -> str:
-    """The lines of the table for a ``pyadvman evaluate`` result (its JSON record): model, data, threat model,
-    clean accuracy on the test split, robust accuracy on the attacked examples (and after each attack of
-    AutoAttack)."""
+    """The lines of the table for a ``pyadvman evaluate`` result (its JSON record: "run" or "model", "dataset",
+    "test_accuracy", "robust_accuracy", "attack" with "name", "epsilon", "examples" and optionally "norm" and
+    "robust_accuracy_after"): model, data, threat model, clean accuracy on the test split, robust accuracy on the
+    attacked examples (and after each attack of AutoAttack), as percentages.
+
+    Raises:
+        KeyError: a record without one of those keys.
+    """
     attack = result["attack"]
     norm = {"linf": "Linf", "l2": "L2", "l1": "L1"}.get(str(attack.get("norm", "linf")).lower(), "Linf")
     rows = [("model", str(result.get("run") or result.get("model"))),

@@ -49,17 +49,32 @@ def _data(name: str | None, options: dict, recorded: tuple[str, dict] | None) ->
 
 
 def _state_dict(saved: object, path: Path) -> dict:
-    """The weights in a checkpoint: the dict itself, or its model / state_dict / ... entry."""
+    """The weights in a checkpoint: the dict itself, or its model / state_dict / ... entry, without the "module."
+    prefix that DataParallel and DistributedDataParallel put on every key."""
     from pyadvman.errors import UnreadableFileError
 
+    weights = None
     if isinstance(saved, dict):
-        for key in _STATE_DICT_KEYS:
-            if isinstance(saved.get(key), dict):
-                return saved[key]
-        if saved and all(hasattr(value, "shape") for value in saved.values()):
-            return saved
-    raise UnreadableFileError(path, f"no weights found (keys {sorted(saved) if isinstance(saved, dict) else '—'})",
-                              "give a state dict, or a checkpoint that keeps one under 'model' or 'state_dict'")
+        weights = next((saved[key] for key in _STATE_DICT_KEYS if isinstance(saved.get(key), dict)), None)
+        if weights is None and saved and all(hasattr(value, "shape") for value in saved.values()):
+            weights = saved
+    if weights is None:
+        raise UnreadableFileError(path, f"no weights found (keys {sorted(saved) if isinstance(saved, dict) else '—'})",
+                                  "give a state dict, or a checkpoint that keeps one under 'model' or 'state_dict'")
+    if weights and all(key.startswith("module.") for key in weights):
+        weights = {key[len("module."):]: value for key, value in weights.items()}
+    return weights
+
+
+def _factory_state_root(model: str, weights: Path | None) -> Path:
+    """evaluations/<factory>[-<weights file>-<its SHA-256, 8 digits>]: one folder per model and weights."""
+    import hashlib
+
+    name = model.replace(":", "-").replace("/", "-")
+    if weights is not None:
+        digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:8]
+        name += f"-{Path(weights).stem}-{digest}"
+    return Path("evaluations") / name
 
 
 def evaluation_target(model: str, *, weights: Path | None = None, model_options: dict | None = None,
@@ -76,14 +91,15 @@ def evaluation_target(model: str, *, weights: Path | None = None, model_options:
             (see ``build_model``; runs and checkpoints record theirs).
         dataset, dataset_options: the test data (needed for a factory; for a run or checkpoint, default the run's).
         device: where the model goes (under torchrun "cuda" is the local GPU).
-        data_changed_ok: evaluate a run on data that differ from its data.json.
+        data_changed_ok: evaluate a run (or a checkpoint on its run's data) on data that differ from the run's
+            data.json.
         run_only: ``model`` must be a run folder (``--run``): anything else is refused as not one.
 
     Raises:
         FileNotFoundError: nothing at ``model``. ConfigError: an option that does not apply to the kind of model,
             a factory without --dataset, a factory that fails. UnreadableFileError: a damaged checkpoint, or
             weights of another architecture (the first mismatch is named). DataError: data that differ from the
-            run's, without data_changed_ok.
+            run's, without data_changed_ok; a checkpoint for another image size or number of classes than the data.
     """
     from pyadvman.distributed import Processes
     from pyadvman.execution import resolve_device
@@ -91,9 +107,15 @@ def evaluation_target(model: str, *, weights: Path | None = None, model_options:
 
     model_options, dataset_options = dict(model_options or {}), dict(dataset_options or {})
     where = resolve_device(device, Processes(local_rank=int(os.environ.get("LOCAL_RANK", "0"))))
+    factory = is_factory_path(model) and not Path(model).exists() and not run_only
+    if not factory:
+        for name, value in (("weights", weights), ("model_options", model_options or None),
+                            ("normalize", normalize)):
+            if value is not None:
+                raise ConfigError(name, "left out for a run or checkpoint (it records its model)", value)
     if run_only:
         return _run_target(Path(model), dataset, dataset_options, where, data_changed_ok)
-    if is_factory_path(model) and not Path(model).exists():
+    if factory:
         data = _data(dataset, dataset_options, None)
         built = build_model(model, data.image_shape, len(data.classes), **model_options)
         if weights is not None:
@@ -101,12 +123,7 @@ def evaluation_target(model: str, *, weights: Path | None = None, model_options:
             load_weights(built, {"model": _state_dict(load_checkpoint(weights, advice), weights)}, "model", weights,
                          advice)
         built = with_normalization(built, normalize, data.image_shape[0])
-        root = Path("evaluations") / model.replace(":", "-").replace("/", "-")
-        return EvaluationTarget(built.to(where).eval(), data, model, "factory", root)
-    for name, value in (("weights", weights), ("model_options", model_options or None),
-                        ("normalize", normalize)):
-        if value is not None:
-            raise ConfigError(name, "left out for a run or checkpoint (it records its model)", value)
+        return EvaluationTarget(built.to(where).eval(), data, model, "factory", _factory_state_root(model, weights))
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"run folder {path} does not exist, nor a checkpoint file there (--model also takes "
@@ -115,36 +132,51 @@ def evaluation_target(model: str, *, weights: Path | None = None, model_options:
         return _run_target(path, dataset, dataset_options, where, data_changed_ok)
     advice = "give a pyadvman run's model.pt or checkpoints/*.pt, or a state dict with --model package.module:factory"
     saved = load_checkpoint(path, advice)
+    run = path.parent if (path.parent / "config.json").is_file() else path.parent.parent
     if isinstance(saved, dict) and _RUN_FILE_KEYS <= set(saved):
         record, image_shape, num_classes = saved["config"], tuple(saved["image_shape"]), saved["num_classes"]
-    elif (path.parent.parent / "config.json").is_file():
-        record = read_json(path.parent.parent / "config.json", "the run's config.json is damaged")
+    elif (run / "config.json").is_file():
+        record = read_json(run / "config.json", "the run's config.json is damaged")
         image_shape = num_classes = None
     else:
         raise ConfigError("model", "a pyadvman run's model.pt, a checkpoint inside a run folder, or "
                           "package.module:factory with --weights FILE (this file records no architecture)", model)
     cfg = TrainConfig.from_record(record)
     data = _data(dataset, dataset_options, (cfg.dataset, cfg.dataset_options))
-    shape = image_shape or data.image_shape
-    built = build_model(cfg.model, shape, num_classes or len(data.classes), normalize=cfg.normalize,
-                        **cfg.model_options)
+    shape, classes = image_shape or data.image_shape, num_classes or len(data.classes)
+    if tuple(shape) != data.image_shape or classes != len(data.classes):
+        raise DataError(f"--model {model} takes images {list(shape)} of {classes} classes, the data {dataset or ''} "
+                        f"give {list(data.image_shape)} of {len(data.classes)}")
+    built = build_model(cfg.model, shape, classes, normalize=cfg.normalize, **cfg.model_options)
     load_weights(built, {"model": _state_dict(saved, path)}, "model", path, advice)
-    if tuple(shape) != data.image_shape:
-        raise DataError(f"--model {model} takes images {list(shape)}, the data {list(data.image_shape)}")
-    return EvaluationTarget(built.to(where).eval(), data, model, "checkpoint", path.parent / "evaluation")
+    # on the run's own data, checked as a run is; on data named with --dataset, the user's choice
+    changed = _data_check(run, cfg, data, data_changed_ok) if dataset is None else []
+    root = run / "evaluation" if path == run / "model.pt" else path.parent / f"evaluation-{path.stem}"
+    return EvaluationTarget(built.to(where).eval(), data, model, "checkpoint", root, changed)
 
 
 def _run_target(run: Path, dataset: str | None, dataset_options: dict, where, data_changed_ok: bool
                 ) -> EvaluationTarget:
     """A finished run's model on its own data, checked against its data.json."""
     from pyadvman.training import load_trained
-    from pyadvman.training.run_folder import data_differences
 
     if dataset is not None or dataset_options:
         raise ConfigError("dataset", "left out for a run folder (it is evaluated on its own data; give its model.pt "
                           "as --model to evaluate it on other data)", dataset)
     model, cfg = load_trained(run, map_location=where)
     data = load_dataset(cfg.dataset, **cfg.dataset_options)
+    differences = _data_check(run, cfg, data, data_changed_ok)
+    return EvaluationTarget(model.eval(), data, str(run), "run", run / "evaluation", differences)
+
+
+def _data_check(run: Path, cfg, data: DatasetSplits, data_changed_ok: bool) -> list[str]:
+    """How ``data`` differ from the run's data.json (empty when they do not).
+
+    Raises:
+        DataError: they differ, or the run has no data.json, and not ``data_changed_ok``.
+    """
+    from pyadvman.training.run_folder import data_differences
+
     differences = data_differences(run, data, "restore it, or pass --data-changed-ok")
     if not (run / "data.json").is_file():
         differences = ["unchecked: the run records no data.json"]
@@ -159,4 +191,4 @@ def _run_target(run: Path, dataset: str | None, dataset_options: dict, where, da
                         "to evaluate on these data anyway")
     if differences:
         logger.warning("%s: evaluating on data that differ from the run's (%s)", run, "; ".join(differences))
-    return EvaluationTarget(model.eval(), data, str(run), "run", run / "evaluation", differences)
+    return differences

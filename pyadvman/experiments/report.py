@@ -55,14 +55,14 @@ def tests_table(tests: list[dict]) -> str:
     return table(["test", "measured [95% interval]", "criterion", "outcome"], rows)
 
 
-def verdict_line(claim: dict) -> str:
+def verdict_line(claim: dict, nothing_tested: str = "the variants it needs were not trained") -> str:
     """"**Verdict: holds** — decided by ..." naming the tests that decided the verdict (``claim["decided_by"]``,
-    from the combination rules of pyadvman.experiments.verdicts) with their numbers."""
+    from the combination rules of pyadvman.experiments.verdicts) with their numbers; ``nothing_tested`` says why
+    when no test decided it."""
     by_name = {t["test"]: t for t in claim["tests"]}
     deciding = [by_name[name] for name in claim["decided_by"]]
     reasons = "; ".join(f"{t['test']} = {_measured(t)} vs {criterion(t)}: {t['outcome']}" for t in deciding)
-    return f"**Verdict: {claim['verdict']}**" + (f" — decided by: {reasons}." if reasons else
-                                                  " (the variants it needs were not trained).")
+    return f"**Verdict: {claim['verdict']}**" + (f" — decided by: {reasons}." if reasons else f" ({nothing_tested}).")
 
 
 def training_images(cfg) -> str:

@@ -66,18 +66,47 @@ def build_user_model(path: str, image_shape: tuple[int, int, int], num_classes: 
     if not isinstance(model, nn.Module):
         raise ConfigError("model", f"a factory that returns a torch.nn.Module (it returned a {type(model).__name__})",
                           path)
+    check_logits(model, image_shape, num_classes, path)
+    return model
+
+
+def check_logits(model: nn.Module, image_shape: tuple[int, int, int], num_classes: int, name: str) -> None:
+    """Checks that ``model`` maps two images of ``image_shape`` (zeros) to logits [2, num_classes]; run in eval
+    mode without gradients, the module's mode restored.
+
+    Raises:
+        ConfigError: naming ``name`` (the model field's value), when the forward pass raises or returns another
+            shape.
+    """
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            output = model(torch.zeros(2, *image_shape))
+            device = next((p.device for p in model.parameters()), torch.device("cpu"))
+            output = model(torch.zeros(2, *image_shape, device=device))
     except Exception as error:  # noqa: BLE001
         raise ConfigError("model", f"a module that takes images [B, {', '.join(map(str, image_shape))}] (the "
-                          f"data's; its forward raised {type(error).__name__}: {error})", path) from error
+                          f"data's; its forward raised {type(error).__name__}: {error})", name) from error
     finally:
         model.train(was_training)
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, num_classes):
         shape = list(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ConfigError("model", f"a module that returns logits [B, {num_classes}] ({num_classes} classes in the "
-                          f"data); for 2 images it returned {shape}", path)
-    return model
+                          f"data); for 2 images it returned {shape}", name)
+
+
+def rebuild_problem(name: str, model: nn.Module, image_shape: tuple[int, int, int], num_classes: int) -> str | None:
+    """Why ``name`` ("package.module:Class", as a run records a module given to ``train``) does not rebuild a
+    module with ``model``'s weights (their names and shapes), or None when it does. The global random state is
+    left as it was."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    try:
+        with torch.random.fork_rng(devices=[]):
+            rebuilt = build_user_model(name, image_shape, num_classes)
+    except ConfigError as error:
+        return str(error)
+    found = {key: tuple(value.shape) for key, value in rebuilt.state_dict().items()}
+    if found != expected:
+        differing = sorted(set(found) ^ set(expected)) or [k for k in found if found[k] != expected[k]]
+        return f"{name}() has other weights ({len(found)} tensors against {len(expected)}; first: {differing[0]})"
+    return None

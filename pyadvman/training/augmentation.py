@@ -35,9 +35,13 @@ def crop_flip(images: Tensor, rows: Tensor, columns: Tensor, flips: Tensor, padd
     return cropped.permute(0, 3, 1, 2).contiguous(memory_format=torch.contiguous_format)
 
 
-def augment(images: Tensor, augmentation: str, seed: int) -> Tensor:
-    """``images`` (Tensor[B, C, H, W]) under ``augmentation``: "none" returns them unchanged; "crop-flip" draws each
-    image's crop offset and flip from a generator seeded with ``seed`` (so a resumed run draws what it would have).
+def augment(images: Tensor, augmentation: str, seed: int, *, batch: int | None = None, rank: int = 0,
+            world: int = 1) -> Tensor:
+    """``images`` (Tensor[B, C, H, W]) under ``augmentation``: "none" returns them unchanged; "crop-flip" returns a new
+    tensor like them (dtype, device), each image's crop offset and flip drawn from a generator seeded with
+    ``seed``. Under DDP ``images`` are the rows ``rank::world`` of a global batch of ``batch`` (default B) rows:
+    the draws are the global batch's, so that a run draws the same crops and flips however many processes share
+    it, and a resumed run those of an uninterrupted one.
 
     Raises:
         ValueError: an unknown augmentation.
@@ -47,8 +51,8 @@ def augment(images: Tensor, augmentation: str, seed: int) -> Tensor:
     if augmentation != "crop-flip":
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
     generator = torch.Generator().manual_seed(seed)
-    batch = images.shape[0]
-    rows = torch.randint(0, 2 * CROP_PADDING + 1, (batch,), generator=generator)
-    columns = torch.randint(0, 2 * CROP_PADDING + 1, (batch,), generator=generator)
-    flips = torch.rand(batch, generator=generator) < 0.5
+    size = images.shape[0] if batch is None else batch
+    rows = torch.randint(0, 2 * CROP_PADDING + 1, (size,), generator=generator)[rank::world]
+    columns = torch.randint(0, 2 * CROP_PADDING + 1, (size,), generator=generator)[rank::world]
+    flips = (torch.rand(size, generator=generator) < 0.5)[rank::world]
     return crop_flip(images, rows, columns, flips)

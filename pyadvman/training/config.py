@@ -122,6 +122,7 @@ class TrainConfig:
     eval_attack: AttackProtocol = RELEASED_EVALUATION  # the final test attack (L∞, eval_epsilon)
     # machinery
     checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
+    data_workers: int = 0  # processes that read the training batches ahead (a DataLoader's workers; 0: this one)
     epoch_checkpoints: bool = False  # also keep each epoch's weights in checkpoints/epoch_<k>.pt (flatness study)
     execution: Execution = Execution()  # device, precision (AMP of the training passes), compile mode, ...
 
@@ -155,10 +156,11 @@ class TrainConfig:
              "a metric that is measured (validation_robust_accuracy needs an adversarial objective, a "
              "validation_attack and validation_examples >= 1)", self.selection),
             (self.train_size is None or self.train_size >= 1, "train_size", ">= 1 or None", self.train_size),
-            (self.augmentation == "none" or self.objective != "on_true_manifold", "augmentation",
-             "'none' for on_true_manifold (its attack renders from each image's FONTS code, which a crop or flip "
-             "would no longer match)", self.augmentation),
+            (self.augmentation == "none" or not OBJECTIVES.entry(self.objective).extras.get("needs_codes"),
+             "augmentation", f"'none' for {self.objective} (its attack renders from each image's FONTS code, which "
+             "a crop or flip would no longer match)", self.augmentation),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
+            (self.data_workers >= 0, "data_workers", ">= 0", self.data_workers),
             (not OBJECTIVES.entry(self.objective).extras.get("needs_manifold") or self.manifold is not None, "manifold",
              f"a manifold.pt path for objective {self.objective}", self.manifold),
             (betas_ok, "betas", "two numbers in [0, 1) (Adam's β1, β2), e.g. 0.5,0.9", self.betas),
@@ -246,7 +248,7 @@ class TrainConfig:
 
 
 CIFAR10_TRAINING: dict[str, object] = {
-    "dataset": "cifar10", "model": "preact_resnet18", "epochs": 200, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+    "dataset": "cifar10", "objective": "madry", "model": "preact_resnet18", "epochs": 200, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
     "weight_decay": 5e-4, "batch_size": 128, "lr_schedule": "piecewise", "lr_decay": 0.1,
     "augmentation": "crop-flip", "epsilon": 8 / 255, "adversarial_fraction": 1.0,
     "train_attack": replace(SIGNED_PGD, steps=10, step_size=2 / 255),
@@ -264,7 +266,7 @@ TRAIN_PRESETS: dict[str, dict[str, object]] = {
               "eval_attack": SIGNED_PGD},
     # CIFAR-10 adversarial training as Madry et al. (ICLR 2018) and Rice et al. (ICML 2020) run it: PreAct-ResNet-18,
     # SGD (lr 0.1, momentum 0.9, weight decay 5e-4, batch 128), 200 epochs with the lr ×0.1 at 100 and 150, random
-    # crops and flips, ε = 8/255, PGD-10 (step 2/255) on every example of a batch (--objective madry), PGD-20 test
+    # crops and flips, ε = 8/255, PGD-10 (step 2/255) on every example of a batch (objective madry), PGD-20 test
     # attacks; also AWP's (Wu et al. 2020: --objective awp) and TRADES' (--objective trades, β = 6) recipe
     "cifar10": CIFAR10_TRAINING,
     # the cifar10 recipe at a 2-core CPU's scale: the small ResNet, 10 epochs, PGD-5 training attacks

@@ -22,7 +22,7 @@ from pyadvman._compat import moved_names
 from pyadvman._file_reading import load_checkpoint, load_weights, read_json, read_json_lines
 from pyadvman.compilation import resolve_compile
 from pyadvman.configs import config_record
-from pyadvman.data import DatasetSplits, load_dataset
+from pyadvman.data import DatasetSplits, Split, load_dataset
 from pyadvman.data.overlaps import describe as describe_copies
 from pyadvman.distributed import Processes, agree, barrier, gather, init_processes, mean_across
 from pyadvman.errors import ConfigError, TrainingDivergedError, UnreadableFileError
@@ -30,6 +30,7 @@ from pyadvman.folder_lock import folder_lock
 from pyadvman.memory_format import to_memory_format
 from pyadvman.models import build_model
 from pyadvman.models.model_registry import with_normalization
+from pyadvman.models.user_models import check_logits, rebuild_problem
 from pyadvman.precision import PRECISIONS
 from pyadvman.training.augmentation import augment
 from pyadvman.training.config import TrainConfig
@@ -73,10 +74,42 @@ def epoch_order(cfg: TrainConfig, epoch: int, size: int) -> torch.Tensor:
     return torch.randperm(size, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
 
 
-def augmentation_seed(seed: int, epoch: int, step: int, rank: int) -> int:
-    """The seed of one batch's augmentation: a function of where the batch is in the run, so that a resumed run
-    draws the same crops and flips as an uninterrupted one."""
-    return (((seed * 1_000_003 + epoch) * 1_000_003 + step) * 1024 + rank) % 2 ** 63
+def augmentation_seed(seed: int, epoch: int, step: int) -> int:
+    """The seed of global batch ``step`` of ``epoch``'s augmentation, an integer in [0, 2^63): a function of
+    where the batch is in the run only, so that a resumed run draws the same crops and flips as an uninterrupted
+    one."""
+    return ((seed * 1_000_003 + epoch) * 1_000_003 + step) % 2 ** 63
+
+
+class _EpochBatches(torch.utils.data.Dataset):
+    """Item k: (images, labels, codes, theta) of this process's rows of global batch start + k of an epoch."""
+
+    def __init__(self, split: Split, order: torch.Tensor, batch_size: int, processes: Processes, start: int,
+                 batches: int) -> None:
+        self.split, self.order, self.batch_size, self.processes = split, order, batch_size, processes
+        self.start, self.batches = start, batches
+
+    def __len__(self) -> int:
+        return self.batches - self.start
+
+    def __getitem__(self, k: int) -> tuple[Tensor | None, ...]:
+        rows = batch_rows(self.order, self.start + k, self.batch_size, self.processes)
+        split = self.split
+        return (split.images[rows], split.labels[rows], None if split.codes is None else split.codes[rows],
+                None if split.theta is None else split.theta[rows])
+
+
+def epoch_batches(cfg: TrainConfig, split: Split, order: torch.Tensor, start: int, batches: int,
+                  processes: Processes, device: torch.device):
+    """The batches ``start`` … ``batches`` − 1 of an epoch in ``order`` (this process's rows of each), read by a
+    DataLoader with ``cfg.data_workers`` worker processes (0: read here, as the loop always did), so that workers
+    read a memory-mapped dataset ahead of the training step. The rows, and so the result, do not depend on the
+    number of workers."""
+    dataset = _EpochBatches(split, order, cfg.batch_size, processes, start, batches)
+    if cfg.data_workers == 0:
+        return (dataset[k] for k in range(len(dataset)))
+    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=cfg.data_workers,
+                                       pin_memory=device.type == "cuda")
 
 
 def batch_rows(order: torch.Tensor, index: int, batch_size: int, processes: Processes) -> torch.Tensor:
@@ -230,6 +263,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
         model = build_model(cfg.model, data.image_shape, len(data.classes), normalize=cfg.normalize,
                             **cfg.model_options).to(device)
     else:
+        _check_given_model(cfg, given_model, data)
         model = with_normalization(given_model, cfg.normalize, data.image_shape[0]).to(device)
     to_memory_format(model, cfg.execution.memory_format, device)
     optimizer = make_optimizer(cfg, model)
@@ -276,15 +310,14 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
         order = epoch_order(cfg, epoch, len(train_split))
         averages = _Averages(state["averages"], state["count"])
         objective.begin_epoch(epoch)
-        while state["step"] < batches:
+        for parts in epoch_batches(cfg, train_split, order, state["step"], batches, processes, device):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(epoch, state["step"], batches)
-            rows = batch_rows(order, state["step"], cfg.batch_size, processes)
-            images = augment(train_split.images[rows].to(device, torch.float32), cfg.augmentation,
-                             augmentation_seed(cfg.seed, epoch, state["step"], processes.rank))
-            batch = Batch(images, train_split.labels[rows].to(device),
-                          None if train_split.codes is None else train_split.codes[rows].to(device),
-                          None if train_split.theta is None else train_split.theta[rows].to(device))
+            images, labels, codes, theta = (None if part is None else part.to(device, non_blocking=True)
+                                            for part in parts)
+            images = augment(images.float(), cfg.augmentation, augmentation_seed(cfg.seed, epoch, state["step"]),
+                             batch=cfg.batch_size, rank=processes.rank, world=processes.world)
+            batch = Batch(images, labels, codes, theta)
             model.train()
             steps, logs = _optimiser_steps(objective, model, net, batch), {}
             while True:  # one optimiser step per loss the objective yields (one, but for SeparateSteps)
@@ -336,6 +369,16 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, data: DatasetSplits | None,
     bar.close()
     barrier(processes)
     return _finish(cfg, folder, model, data, state, processes, progress)
+
+
+def _check_given_model(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> None:
+    """A module given to ``train``: its logits fit the data (ConfigError otherwise), and a warning where the class
+    the run records cannot rebuild it, so that loading the run will need the module again."""
+    check_logits(model, data.image_shape, len(data.classes), cfg.model)
+    problem = rebuild_problem(cfg.model, model, data.image_shape, len(data.classes))
+    if problem:
+        logger.warning("the run records the model as %s, which does not rebuild the module given (%s); load the "
+                       "run with load_trained(out_dir, model=<a module like it>)", cfg.model, problem)
 
 
 def _check_data(cfg: TrainConfig, data: DatasetSplits) -> None:
@@ -399,7 +442,9 @@ def load_trained(out_dir: str | Path, map_location: str | torch.device = "cpu", 
 
     Raises:
         FileNotFoundError: no run folder at out_dir, or the run has not finished (no model.pt).
-        NotADirectoryError: out_dir is a file. UnreadableFileError: a damaged model.pt, or another kind of file.
+        NotADirectoryError: out_dir is a file. UnreadableFileError: a damaged model.pt, another kind of file, or
+            weights that do not fit ``model``. ConfigError: a recorded "package.module:factory" that cannot be
+            imported or called now (give ``model``).
     """
     folder = RunFolder(out_dir)
     saved = trained_model_file(folder)

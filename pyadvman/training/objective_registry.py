@@ -110,7 +110,7 @@ def _madry(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mixed(attack_perturbation(attack), 1.0)
 
 
-@OBJECTIVES.register("on_true_manifold", label="on-true-manifold AT")
+@OBJECTIVES.register("on_true_manifold", label="on-true-manifold AT", needs_codes=True)
 def _on_true_manifold(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """Raises ValueError without FONTS codes (the dataset must come with prototypes and θ)."""
     attack = TrueManifoldAttack.on_split(data, "train", **_code_attack(cfg))

@@ -32,7 +32,7 @@ _BOOKKEEPING_DIRS = ("cells",)
 # fields that change where and how fast a run computes, not what: a resumed run may change them (with a warning;
 # another device or compile mode can change the last bits of the numbers)
 MACHINERY_FIELDS = ("execution.compile", "execution.check_model", "execution.device", "execution.chunk_rows",
-                    "checkpoint_minutes")
+                    "checkpoint_minutes", "data_workers")
 
 
 def _flat(record: dict, nested: Iterable[str]) -> dict:

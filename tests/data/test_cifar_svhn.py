@@ -13,7 +13,7 @@ import scipy.io
 import torch
 
 from pyadvman.data import load_dataset
-from pyadvman.errors import UnreadableFileError
+from pyadvman.errors import DataError, UnreadableFileError
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -130,6 +130,8 @@ def test_cifar100_fine_labels_in_both_versions(tmp_path) -> None:
 def test_cifar_errors_name_the_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no cifar-10-batches-bin/ or cifar-10-batches-py/ in"):
         load_dataset("cifar10", root=str(tmp_path))
+    with pytest.raises(DataError, match="download=True fetches the python version"):
+        load_dataset("cifar10", root=str(tmp_path), download=True, file_format="binary")
     folder = tmp_path / "cifar-10-batches-bin"
     _write_cifar10_binary(folder, np.zeros((60, 32, 32, 3), np.uint8), np.arange(60) % 10, 10)
     with open(folder / "data_batch_3.bin", "ab") as file:
@@ -161,7 +163,7 @@ def test_download_without_torchvision_says_what_to_install(tmp_path) -> None:
 
 
 def _write_svhn(path: Path, pixels: np.ndarray, digits: np.ndarray) -> None:
-    labels = np.where(digits == 0, 10, digits).astype(np.uint8)[:, None]  # the published files: 10 for the digit 0
+    labels = np.where(digits == 0, 10, digits).astype(np.float64)[:, None]  # as published: doubles, 10 for 0
     scipy.io.savemat(path, {"X": np.ascontiguousarray(pixels.transpose(1, 2, 3, 0)), "y": labels})
 
 

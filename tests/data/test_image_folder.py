@@ -53,6 +53,8 @@ def test_train_and_test_folders_are_kept(tmp_path) -> None:
     assert data.test.labels.tolist() == [0, 0, 0, 1, 1, 1]
     (tmp_path / "test" / "c").mkdir()
     _write_images(tmp_path / "test" / "c", 1, rng)
+    with pytest.raises(DataError, match="test_size is for a folder without test/"):
+        load_dataset("imagefolder", root=str(tmp_path), test_size=3)
     with pytest.raises(DataError, match=r"train/ has the classes \['a', 'b'\], test/ \['a', 'b', 'c'\]"):
         load_dataset("imagefolder", root=str(tmp_path))
 
@@ -64,7 +66,7 @@ def test_mixed_sizes_are_refused_or_resized(tmp_path) -> None:
     _write_images(tmp_path / "b" / "big", 1, rng, size=(20, 10))
     with pytest.raises(DataError, match=r"images of 2 sizes, 8×6 \(17 images\) and 20×10 \(1\) \(first: .*b/big/000"
                                         r"\.png\); pass image_size=S to resize every image to S × S"):
-        load_dataset("imagefolder", root=str(tmp_path))
+        load_dataset("imagefolder", root=str(tmp_path), validation_size=4)
     data = load_dataset("imagefolder", root=str(tmp_path), image_size=5, validation_size=4)
     assert data.image_shape == (3, 5, 5) and len(data.train) + len(data.validation) + len(data.test) == 18
 
@@ -91,11 +93,13 @@ def test_messy_folders_end_in_one_clear_line(tmp_path) -> None:
     with pytest.raises(DataError, match=r"class folder .*empty holds no images \(extensions .png"):
         load_dataset("imagefolder", root=str(tmp_path))
     _write_images(tmp_path / "empty", 7, rng)
+    with pytest.raises(DataError, match="the validation split \\(1 examples\\) lacks classes"):
+        load_dataset("imagefolder", root=str(tmp_path))  # refused from the file list, before decoding
     good = (tmp_path / "a" / "003.png").read_bytes()
     (tmp_path / "a" / "003.png").write_bytes(good[: len(good) // 2])
     with pytest.raises(UnreadableFileError, match=r"a/003.png cannot be read \(OSError: .*\); the image is "
                                                   r"truncated or not an image: remove or replace it"):
-        load_dataset("imagefolder", root=str(tmp_path))
+        load_dataset("imagefolder", root=str(tmp_path), validation_size=2)
     with pytest.raises(DataError, match="no class folders"):
         load_dataset("imagefolder", root=str(tmp_path / "a"))
     with pytest.raises(FileNotFoundError, match="is not a folder"):
@@ -118,3 +122,26 @@ def test_the_data_figure_keeps_the_colours(tmp_path, capsys) -> None:
     pixels = np.asarray(Image.open(tmp_path / "d.png").convert("RGB")).reshape(-1, 3).astype(int)
     assert ((pixels[:, 0] > 200) & (pixels[:, 2] < 50)).sum() > 100  # red tiles
     assert ((pixels[:, 2] > 200) & (pixels[:, 0] < 50)).sum() > 100  # blue tiles
+
+
+def test_a_memory_mapped_folder_holds_the_same_splits(tmp_path, monkeypatch, caplog) -> None:
+    """in_memory=False decodes once into the cache and maps the files: the same tensors as in memory."""
+    monkeypatch.setenv("PYADVMAN_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(5)
+    for name in ("a", "b", "c"):
+        _write_images(tmp_path / "data" / name, 14, rng)
+    _write_images(tmp_path / "data" / "c" / "gray", 1, rng, mode="L")
+    in_memory = load_dataset("imagefolder", root=str(tmp_path / "data"))
+    with caplog.at_level(logging.WARNING):
+        mapped = load_dataset("imagefolder", root=str(tmp_path / "data"), in_memory=False)
+    assert "1 of 43 images were not RGB (L: 1; first: " in caplog.text
+    for split in ("train", "validation", "test"):
+        assert torch.equal(getattr(mapped, split).images, getattr(in_memory, split).images)
+        assert torch.equal(getattr(mapped, split).labels, getattr(in_memory, split).labels)
+    assert not mapped.train.images.untyped_storage().resizable()  # numpy's buffer: the mapped file
+    assert in_memory.train.images.untyped_storage().resizable()
+    again = load_dataset("imagefolder", root=str(tmp_path / "data"), in_memory=False)
+    assert torch.equal(again.test.images, mapped.test.images)
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1  # decoded once
+    _write_images(tmp_path / "data" / "a" / "more", 1, rng)  # a changed folder is decoded again
+    assert len(load_dataset("imagefolder", root=str(tmp_path / "data"), in_memory=False).train) == len(mapped.train) + 1

@@ -65,3 +65,14 @@ def test_piecewise_and_cosine_schedules() -> None:
 def test_augmentation_is_refused_where_it_breaks_the_fonts_codes() -> None:
     with pytest.raises(ValueError, match="augmentation must be 'none' for on_true_manifold"):
         train_config("quick", objective="on_true_manifold", augmentation="crop-flip")
+
+
+def test_the_shards_of_a_batch_draw_what_the_whole_batch_draws() -> None:
+    """Under DDP each process augments rows rank::world of the global batch: together they draw what one process
+    draws for the whole batch, so the crops do not depend on the number of processes."""
+    images = torch.rand(10, 3, 8, 8)
+    whole = augment(images, "crop-flip", 7)
+    for world in (2, 3):
+        for rank in range(world):
+            shard = augment(images[rank::world], "crop-flip", 7, batch=10, rank=rank, world=world)
+            assert torch.equal(shard, whole[rank::world])

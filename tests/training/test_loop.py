@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,14 @@ def test_reusing_a_folder_needs_resume_and_the_same_config(blocks, tmp_path) -> 
     assert again.final == json.loads((tmp_path / "run" / "final.json").read_text())
 
 
+def test_data_workers_read_the_same_batches(blocks, tmp_path) -> None:
+    """Batches read ahead by DataLoader workers (with crops and flips) train the same weights as read in place."""
+    cfg = tiny_config(blocks, epochs=1, train_size=200, augmentation="crop-flip", eval_examples=0)
+    here = train(cfg, tmp_path / "here", progress=False).model.state_dict()
+    ahead = train(replace(cfg, data_workers=2), tmp_path / "ahead", progress=False).model.state_dict()
+    assert here.keys() == ahead.keys() and all(torch.equal(here[k], ahead[k]) for k in here)
+
+
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match="objective must be one of"):
         train_config("quick", objective="magic")
@@ -104,7 +113,8 @@ def _run(cfg_json: str, out: Path, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(out.parent))
 
 
-@pytest.mark.parametrize("objective", [{"objective": "adversarial"},
+# the crops and flips too are drawn again as the uninterrupted run drew them
+@pytest.mark.parametrize("objective", [{"objective": "adversarial", "augmentation": "crop-flip"},
                                        {"objective": "awp", "awp_warmup_epochs": 1}])  # killed after AWP starts
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, objective) -> None:
     npz = tmp_path / "blocks.npz"
