@@ -17,7 +17,7 @@ from pyadvman.errors import DataError, UnreadableFileError
 logger = logging.getLogger(__name__)
 
 _DECODING_THREADS = 4  # Pillow decodes without the GIL
-_PROGRESS_FROM = 2000  # a progress bar for at least this many images
+PROGRESS_FROM = 2000  # a progress bar for at least this many images
 
 
 def _decode(path: Path, color: str, image_size: int | None) -> tuple[np.ndarray, str, tuple[int, int]]:
@@ -51,7 +51,7 @@ def decode_images(files: list[Path], color: str, image_size: int | None, source:
     """
     with ThreadPoolExecutor(_DECODING_THREADS) as pool:
         decoded = list(tqdm(pool.map(lambda path: _decode(path, color, image_size), files), total=len(files),
-                            desc=f"decoding {source.name}", unit="img", disable=len(files) < _PROGRESS_FROM))
+                            desc=f"decoding {source.name}", unit="img", disable=len(files) < PROGRESS_FROM))
     sizes = Counter(size for _, _, size in decoded)
     if image_size is None and len(sizes) > 1:
         (common, count), *others = sizes.most_common()

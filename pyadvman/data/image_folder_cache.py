@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pyadvman.data.cache import cache_root, content_key
-from pyadvman.data.image_decoding import decode_images, warn_converted
+from pyadvman.data.image_decoding import PROGRESS_FROM, decode_images, warn_converted
 from pyadvman.errors import DataError, UnreadableFileError
 from pyadvman.folder_lock import waiting_lock
 
@@ -66,7 +66,8 @@ def _decode_into(final: Path, root: Path, files: list[Path], order: dict[str, to
     first = decode_images(files[:1], color, image_size, root)[0]  # [H, W, C]: the size every image must have
     modes: Counter = Counter()
     total = sum(len(rows) for rows in order.values())
-    with tqdm(total=total, desc=f"decoding {root.name} to the cache", unit="img") as bar:
+    with tqdm(total=total, desc=f"decoding {root.name} to the cache", unit="img",
+              disable=total < PROGRESS_FROM) as bar:
         for name, rows in order.items():
             array = np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+", dtype=np.float32,
                                               shape=(len(rows), first.shape[2], first.shape[0], first.shape[1]))

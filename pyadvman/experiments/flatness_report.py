@@ -144,7 +144,7 @@ def _claim_section(key: str, claim: dict, verdicts: dict) -> list[str]:
     if claim["tests"]:
         lines += [tests_table(claim["tests"]), ""]
     trained = [v for v in verdicts["robust"] if v != "normal"]
-    why = ("no variant trained is robust enough to enter the criteria (the summary's robust column)"
+    why = ("no variant trained is robust enough to enter the criteria: see the summary's robust column"
            if trained and not verdicts["robust_variants"] else "the variants it needs were not trained")
     return [*lines, verdict_line(claim, why), ""]
 
