@@ -24,22 +24,25 @@ constexpr int64_t kCudaTileElements = int64_t{1} << 26;  // 256 MiB
 constexpr int64_t kMaxQueryBlock = 4096;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Unit roundoff of the GEMM: torch.set_float32_matmul_precision("high"/"medium") and, on CUDA,
-// torch.backends.cuda.matmul.allow_tf32 let float32 matmuls use TF32 / bfloat16, which widens the screening
-// margin (slower, still exact).
+// On CUDA the screening GEMMs run without TF32 whatever torch.set_float32_matmul_precision or
+// torch.backends.cuda.matmul.allow_tf32 say (at::NoTF32Guard: this thread only, for the search's duration): with
+// TF32 (unit roundoff 2^-11) the rigorous margin for 784-pixel images exceeds the largest squared distance they can
+// have, every reference row stays a candidate and the float64 re-rank reads them all (about 25x slower at
+// N = 60,000). On the CPU the margin follows the precision oneDNN's matmuls are allowed (bfloat16 under "medium"
+// where the CPU has it: wider, slower, still exact).
 double matmul_unit_roundoff(at::ScalarType dtype, bool cuda) {
   if (dtype == at::kDouble) return std::ldexp(1.0, -53);
+  if (cuda) return std::ldexp(1.0, -24);  // NoTF32Guard holds
   try {
-    auto& context = at::globalContext();
-    switch (context.float32MatmulPrecision()) {
-      case at::Float32MatmulPrecision::HIGHEST:
-        return cuda && context.allowTF32CuBLAS() ? std::ldexp(1.0, -11) : std::ldexp(1.0, -24);
-      case at::Float32MatmulPrecision::HIGH:
+    switch (at::globalContext().float32Precision(at::Float32Backend::MKLDNN, at::Float32Op::MATMUL)) {
+      case at::Float32Precision::BF16:
+        return std::ldexp(1.0, -8);
+      case at::Float32Precision::TF32:
         return std::ldexp(1.0, -11);
       default:
-        return std::ldexp(1.0, -8);
+        return std::ldexp(1.0, -24);
     }
-  } catch (const c10::Error&) {  // precision set through both the legacy and the new API: assume the coarsest
+  } catch (const c10::Error&) {  // settings torch cannot resolve: assume the coarsest
     return std::ldexp(1.0, -8);
   }
 }
@@ -226,6 +229,7 @@ std::tuple<at::Tensor, at::Tensor> knn_with(const NeighbourKernels& kernels, con
   const at::Tensor q_norm = at::linalg_vector_norm(queries.to(at::kDouble), 2, 1);
   TORCH_CHECK_VALUE(q_norm.isfinite().all().item<bool>(), op, ": ", queries_name,
                     " must be finite (found NaN or inf)");
+  const at::NoTF32Guard no_tf32;  // CUDA GEMMs in full float32 (see matmul_unit_roundoff)
   const double nu = (d + 2) * matmul_unit_roundoff(dtype, queries.is_cuda());
   const double gamma = nu < 1 ? nu / (1 - nu) : kInf;
   const at::Tensor margin = (3 * gamma * (r_max * r_max + 2 * r_max * q_norm)).to(dtype);

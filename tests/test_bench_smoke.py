@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -174,3 +176,24 @@ def test_stacked_bench_times_stacked_against_sequential_models(tmp_path) -> None
         assert set(row["peak_bytes"]) == {"sequential", "stacked"}
         assert f"{row['speedup']:7.2f}x" in run.stdout
     assert 0 <= rows[0]["prediction_agreement"] <= 1 and "the same model trained alone at 1 thread" in run.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here: the check would run")
+def test_the_device_check_stops_at_once_without_cuda(tmp_path) -> None:
+    """Without a CUDA device the GPU check cannot pass: it says so in one line and exits non-zero before building."""
+    run = subprocess.run(["bash", str(BENCH / "device_check"), str(tmp_path / "out")], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "device_check: CUDA is missing:" in run.stderr and "torch.cuda.is_available() is False" in run.stderr
+    assert run.stdout.startswith("preflight: python ")
+    preflight = json.loads((tmp_path / "out" / "preflight.json").read_text())
+    assert preflight["versions"].startswith("python ") and "nvcc" in preflight
+    assert not (tmp_path / "out" / "summary.json").exists()  # no phase ran
+
+
+def test_the_sanitizer_program_calls_every_operator_path() -> None:
+    """bench/sanitizer_ops.py, the program device_check runs under compute-sanitizer, holds on the CPU kernels."""
+    run = subprocess.run([sys.executable, str(BENCH / "sanitizer_ops.py"), "--device", "cpu"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("sanitizer_ops: 164 operator calls on cpu, each equal to its twin")

@@ -10,6 +10,8 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 #include <cstdint>
 #include <limits>
 
@@ -31,7 +33,8 @@ __device__ T warp_sum(T v) {
   return v;
 }
 
-// The block's sum, returned to every thread (scratch: one double per warp, in shared memory).
+// The block's sum, returned to every thread (scratch: one double per warp, in shared memory, kThreads / kWarp of
+// them: the kernels are launched with kThreads threads and declared __launch_bounds__(kThreads)).
 __device__ double block_sum(double v, double* scratch) {
   v = warp_sum(v);
   __syncthreads();  // every thread is done with scratch from the previous call
@@ -44,7 +47,7 @@ __device__ double block_sum(double v, double* scratch) {
 
 // blockIdx.y: query row; columns strided over blockIdx.x and the threads. Appends survivors with one atomic.
 template <typename T>
-__global__ void screen_tile_kernel(const T* __restrict__ dot,        // [rows, tile]
+__global__ void __launch_bounds__(kThreads) screen_tile_kernel(const T* __restrict__ dot,        // [rows, tile]
                                    const T* __restrict__ norm2,      // [tile]
                                    const T* __restrict__ tau,        // [rows]
                                    const int64_t* __restrict__ exclude,  // [rows] or nullptr
@@ -71,7 +74,7 @@ __global__ void screen_tile_kernel(const T* __restrict__ dot,        // [rows, t
 // One warp per candidate slot; lane l sums the features d ≡ l (mod 32), then a fixed shuffle tree, so equal
 // rows give bit-equal sums.
 template <typename T>
-__global__ void exact_distances_kernel(const T* __restrict__ queries, const T* __restrict__ reference,
+__global__ void __launch_bounds__(kThreads) exact_distances_kernel(const T* __restrict__ queries, const T* __restrict__ reference,
                                        const int64_t* __restrict__ indices, double* __restrict__ out,
                                        int64_t slots, int64_t capacity, int64_t features) {
   const int64_t slot = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
@@ -124,7 +127,7 @@ __device__ double block_norm(const T* v, int64_t n, double* scratch) {
 // One block per example of the chunk starting at `first`; basis [chunk, k, n], residual [chunk, n] and
 // coefficients [chunk, k] are global workspaces.
 template <typename T>
-__global__ void project_kernel(const T* __restrict__ x_adv, const T* __restrict__ x, const T* __restrict__ reference,
+__global__ void __launch_bounds__(kThreads) project_kernel(const T* __restrict__ x_adv, const T* __restrict__ x, const T* __restrict__ reference,
                                const int64_t* __restrict__ indices, T* projection, T* residual_norm, T* angle,
                                T* basis, T* residual, T* coefficients, int64_t first, int64_t k, int64_t n,
                                double rtol) {
@@ -163,9 +166,20 @@ __global__ void project_kernel(const T* __restrict__ x_adv, const T* __restrict_
   }
 }
 
+// The kernels index their arguments as dense row-major arrays: a strided view would be read wrongly, so each
+// launch checks (knn_with and nn_project_with make them contiguous; this guards that contract).
+void check_contiguous(const char* op, std::initializer_list<std::pair<const char*, const at::Tensor*>> tensors) {
+  for (const auto& [name, tensor] : tensors) {
+    TORCH_CHECK(!tensor->defined() || tensor->is_contiguous(), op, ": internal error: ", name,
+                " must be contiguous for the CUDA kernel, got strides ", tensor->strides());
+  }
+}
+
 void screen_tile_cuda(const at::Tensor& dot, const at::Tensor& ref_norm2, int64_t first, const at::Tensor& tau,
                       const at::Tensor& exclude, at::Tensor& count, at::Tensor& values, at::Tensor& indices) {
   const c10::cuda::CUDAGuard device_guard(dot.device());
+  check_contiguous("knn", {{"dot", &dot}, {"ref_norm2", &ref_norm2}, {"tau", &tau}, {"exclude", &exclude},
+                           {"count", &count}, {"values", &values}, {"indices", &indices}});
   const int64_t rows = dot.size(0), tile = dot.size(1);
   TORCH_CHECK(rows <= 65535, "knn: at most 65535 queries per CUDA block, got ", rows);
   const dim3 grid(static_cast<unsigned>(std::max<int64_t>(1, at::ceil_div(tile, kThreads * kColumnsPerThread))),
@@ -182,6 +196,7 @@ void screen_tile_cuda(const at::Tensor& dot, const at::Tensor& ref_norm2, int64_
 
 at::Tensor exact_distances_cuda(const at::Tensor& queries, const at::Tensor& reference, const at::Tensor& indices) {
   const c10::cuda::CUDAGuard device_guard(queries.device());
+  check_contiguous("knn", {{"queries", &queries}, {"reference", &reference}, {"indices", &indices}});
   at::Tensor out = at::empty(indices.sizes(), indices.options().dtype(at::kDouble));
   const int64_t slots = indices.numel();
   if (slots == 0) return out;
@@ -200,6 +215,8 @@ void project_cuda(const at::Tensor& x_adv, const at::Tensor& x, const at::Tensor
                   const at::Tensor& indices, double rtol, at::Tensor& projection, at::Tensor& residual,
                   at::Tensor& angle) {
   const c10::cuda::CUDAGuard device_guard(x.device());
+  check_contiguous("nn_project", {{"x_adv", &x_adv}, {"x", &x}, {"reference", &reference}, {"indices", &indices},
+                                  {"projection", &projection}, {"residual", &residual}, {"angle", &angle}});
   const int64_t batch = x.size(0), n = x.size(1), k = indices.size(1);
   const int64_t per_example = k * n + n + k;  // workspace elements
   const int64_t chunk = std::clamp<int64_t>(kProjectWorkspaceElements / per_example, 1, std::min<int64_t>(batch, 65535));

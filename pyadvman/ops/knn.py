@@ -39,7 +39,10 @@ def knn(
         equal distances ordered by lower index. Not differentiable.
 
     Dtypes: float32 and float64; float16/bfloat16 are searched in float32. Devices: CPU and CUDA.
-    ``torch.set_float32_matmul_precision("high")`` widens the screening margin (slower, still exact).
+    On CUDA the screening GEMMs run without TF32 whatever ``torch.set_float32_matmul_precision`` and
+    ``torch.backends.cuda.matmul.allow_tf32`` say (only this call, on this thread): TF32's rounding would make the
+    rigorous margin exceed the distances of image data, and every row would be re-ranked. On the CPU a matmul
+    precision that lets oneDNN use bfloat16 widens the margin (slower, still exact).
 
     Raises:
         TypeError: non-tensor or non-floating inputs, mismatched dtypes, non-int ``k``/``tile``, non-int64

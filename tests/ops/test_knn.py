@@ -113,17 +113,23 @@ def test_empty_batch(device) -> None:
     assert dist2.shape == (0, 3) and index.shape == (0, 3) and index.dtype == torch.int64
 
 
-def test_reduced_matmul_precision_stays_exact() -> None:
-    queries, reference = _data("random", 40, 2000, 32, seed=3)
-    queries, reference = queries.float(), reference.float()
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_reduced_matmul_precision_stays_exact_and_is_left_as_it_was(device, precision) -> None:
+    """Exact under TF32 / bfloat16 matmul settings (on CUDA the screening GEMM runs without TF32); the caller's
+    settings are as before after the call."""
+    queries, reference = _data("images", 12, 600, 784, seed=3)
+    queries, reference = queries.float().to(device), reference.float().to(device)
     before = torch.get_float32_matmul_precision()
     try:
-        torch.set_float32_matmul_precision("high")
+        torch.set_float32_matmul_precision(precision)
+        settings = (torch.backends.cuda.matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)
         _, index = knn(queries, reference, 10, tile=128)
+        after = (torch.backends.cuda.matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)
+        assert after == settings and torch.get_float32_matmul_precision() == precision
     finally:
         torch.set_float32_matmul_precision(before)
-    _, ref_index, full = brute_force_knn(queries, reference, 10)
-    assert_same_neighbours(index, ref_index, full)
+    _, ref_index, full = brute_force_knn(queries.cpu(), reference.cpu(), 10)
+    assert_same_neighbours(index.cpu(), ref_index, full)
 
 
 @pytest.mark.parametrize("kind", ["random", "duplicates", "quantised"])

@@ -14,29 +14,29 @@ import torch
 from pyadvman.ops import knn, linf_project, pgd_step, pgd_step_, pgd_step_reference
 
 
-def test_partially_overlapping_in_place_step_is_refused() -> None:
-    buf = torch.rand(6, 10)
-    grad = torch.randn(5, 10)
+def test_partially_overlapping_in_place_step_is_refused(device) -> None:
+    buf = torch.rand(6, 10, device=device)
+    grad = torch.randn(5, 10, device=device)
     with pytest.raises(ValueError, match=r"pgd_step_: x_adv overlaps x0 in memory .* pass x0\.clone\(\)"):
         pgd_step_(buf[1:], buf[:-1], grad, 0.1, 0.05)
-    restarts = torch.rand(3, 4, 10)
+    restarts = torch.rand(3, 4, 10, device=device)
     with pytest.raises(ValueError, match="x_adv overlaps x0 in memory"):
-        pgd_step_(restarts, restarts[0], torch.randn(3, 4, 10), 0.1, 0.05)
+        pgd_step_(restarts, restarts[0], torch.randn(3, 4, 10, device=device), 0.1, 0.05)
     with pytest.raises(ValueError, match="x_adv overlaps grad in memory"):
-        pgd_step_(buf[:5], torch.rand(5, 10), buf[1:], 0.1, 0.05)
+        pgd_step_(buf[:5], torch.rand(5, 10, device=device), buf[1:], 0.1, 0.05)
     # the last line of defence, torch's own overlap check in the compiled op
     with pytest.raises(RuntimeError, match="refer to a single memory location"):
         torch.ops.pyadvman.pgd_step_(buf[1:], buf[:-1], grad, 0.1, 0.05, 0.0, 1.0, None, None, None)
 
 
-def test_disjoint_views_and_grad_as_x_adv_itself_are_fine() -> None:
-    buf = torch.rand(8, 10)
+def test_disjoint_views_and_grad_as_x_adv_itself_are_fine(device) -> None:
+    buf = torch.rand(8, 10, device=device)
     x_adv, x0 = buf[:4], buf[4:]  # one storage, no shared element
     expected = pgd_step_reference(x_adv.clone(), x0.clone(), x_adv.clone(), 0.1, 0.05)
     pgd_step_(x_adv, x0, x_adv, 0.1, 0.05)  # grad is x_adv itself: elementwise, safe
     assert torch.equal(buf[:4], expected)
-    pair = torch.rand(4, 2, 10)  # interleaved views: their spans intersect, their elements do not
-    x_adv, x0, grad = pair[:, 1], pair[:, 0], torch.randn(4, 10)
+    pair = torch.rand(4, 2, 10, device=device)  # interleaved views: their spans intersect, their elements do not
+    x_adv, x0, grad = pair[:, 1], pair[:, 0], torch.randn(4, 10, device=device)
     expected = pgd_step_reference(x_adv.clone(), x0.clone(), grad, 0.1, 0.05)
     pgd_step_(x_adv, x0, grad, 0.1, 0.05)
     assert torch.equal(pair[:, 1], expected)
