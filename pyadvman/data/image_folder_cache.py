@@ -74,10 +74,9 @@ def _decode_into(final: Path, root: Path, files: list[Path], order: dict[str, to
             for start in range(0, len(rows), _CHUNK):
                 chunk = [files[i] for i in rows[start:start + _CHUNK].tolist()]
                 pixels = decode_images(chunk, color, image_size, root, modes)
-                if pixels.shape[1:] != first.shape:
-                    odd = chunk[next(i for i, p in enumerate(pixels) if p.shape != first.shape)]
-                    raise DataError(f"imagefolder {root}: {files[0]} is {first.shape[1]}×{first.shape[0]}, {odd} is "
-                                    "another size; pass image_size=S to resize every image to S × S")
+                if pixels.shape[1:] != first.shape:  # decode_images refused mixed sizes within the chunk
+                    raise DataError(f"imagefolder {root}: {files[0]} is {first.shape[1]}×{first.shape[0]}, {chunk[0]} "
+                                    "is another size; pass image_size=S to resize every image to S × S")
                 array[start:start + len(chunk)] = pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
                 bar.update(len(chunk))
             array.flush()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from pyadvman._file_reading import require_file
+from pyadvman.data.image_decoding import as_float_images
 from pyadvman.data.official_splits import with_validation
 from pyadvman.data.splits import DatasetSplits, Split
 from pyadvman.data.torchvision_download import torchvision_datasets
@@ -42,8 +43,7 @@ def _read_mat(path: Path) -> Split:
     if digits.size and (digits.min() < 1 or digits.max() > 10):
         raise UnreadableFileError(path, f"labels in [{digits.min()}, {digits.max()}], not 1 … 10",
                                   "not an SVHN cropped-digits file")
-    images = torch.from_numpy(np.ascontiguousarray(pixels.transpose(3, 2, 0, 1))).float().div_(255.0)
-    return Split(images, torch.from_numpy(digits.astype(np.int64) % 10))
+    return Split(as_float_images(pixels.transpose(3, 0, 1, 2)), torch.from_numpy(digits.astype(np.int64) % 10))
 
 
 def load_svhn(root: str | Path, *, validation_size: int = 5000, split: str = "stratified", split_seed: int = 0,

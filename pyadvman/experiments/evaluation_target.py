@@ -12,7 +12,7 @@ from torch import nn
 
 from pyadvman._file_reading import load_checkpoint, load_weights, read_json
 from pyadvman.data import DatasetSplits, load_dataset
-from pyadvman.errors import ConfigError, DataError
+from pyadvman.errors import ConfigError, DataError, UnreadableFileError
 from pyadvman.models import build_model
 from pyadvman.models.model_registry import with_normalization
 from pyadvman.models.user_models import is_factory_path
@@ -51,8 +51,6 @@ def _data(name: str | None, options: dict, recorded: tuple[str, dict] | None) ->
 def _state_dict(saved: object, path: Path) -> dict:
     """The weights in a checkpoint: the dict itself, or its model / state_dict / ... entry, without the "module."
     prefix that DataParallel and DistributedDataParallel put on every key."""
-    from pyadvman.errors import UnreadableFileError
-
     weights = None
     if isinstance(saved, dict):
         weights = next((saved[key] for key in _STATE_DICT_KEYS if isinstance(saved.get(key), dict)), None)
