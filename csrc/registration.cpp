@@ -1,5 +1,6 @@
 // Every operator schema of the `pyadvman` namespace, declared once; each backend registers its kernels beside
-// them (TORCH_LIBRARY_IMPL in cpu/linf_ball.cpp, cpu/neighbours.cpp, cuda/linf_ball.cu, cuda/neighbours.cu).
+// them (TORCH_LIBRARY_IMPL in cpu/linf_ball.cpp, cpu/lp_ball.cpp, cpu/neighbours.cpp, cuda/linf_ball.cu,
+// cuda/lp_ball.cu, cuda/neighbours.cu).
 // The same shared object is the pybind11 module pyadvman._C, which reports how it was built.
 #include <pybind11/pybind11.h>
 #include <torch/library.h>
@@ -19,6 +20,18 @@ TORCH_LIBRARY(pyadvman, m) {
   // pgd_step writing into x_adv (inactive rows are not written).
   m.def("pgd_step_(Tensor(a!) x_adv, Tensor x0, Tensor grad, float eps, float alpha, float lo, float hi, "
         "Tensor? eps_per_example, Tensor? alpha_per_example, Tensor? active) -> ()",
+        {at::Tag::pt2_compliant_tag});
+  // out = clamp(x0 + δ·min(1, eps/‖δ‖₂), lo, hi) with δ = x − x0, per row (restart, example); ‖out − x0‖₂ <= eps
+  // as a float64 checker computes it. Not differentiable.
+  m.def("l2_project(Tensor x, Tensor x0, float eps, float lo, float hi, Tensor? eps_per_example) -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  // One normalised-gradient ascent step fused with l2_project: l2_project(x_adv + alpha·grad/‖grad‖₂) (NaN in grad
+  // read as 0); active [B] or [R, B] (bool) keeps x_adv where false. Not differentiable.
+  m.def("l2_step(Tensor x_adv, Tensor x0, Tensor grad, float eps, float alpha, float lo, float hi, "
+        "Tensor? eps_per_example, Tensor? alpha_per_example, Tensor? active) -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  // The exact Euclidean projection of x onto {‖z − x0‖₁ <= eps} ∩ [lo, hi]^D, per row. Not differentiable.
+  m.def("l1_project(Tensor x, Tensor x0, float eps, float lo, float hi, Tensor? eps_per_example) -> Tensor",
         {at::Tag::pt2_compliant_tag});
   // Exact squared-L2 k nearest reference rows of each query: (dist2 [B, k], index [B, k] int64), ascending,
   // ties by lower index. exclude [B] int64 names one reference row per query to skip (−1: none); tile is the

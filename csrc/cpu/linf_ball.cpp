@@ -4,19 +4,19 @@
 #include <torch/library.h>
 
 #include "cpu/isa.h"
-#include "cpu/linf_ball_kernel.h"
+#include "cpu/ball_kernels.h"
 #include "ops.h"
 
 namespace pyadvman {
 namespace {
 
-void run_linf_ball_cpu(const LinfBallProblem& p, at::Tensor& out) {
+void run_linf_ball_cpu(const BallProblem& p, at::Tensor& out) {
   const auto dtype = p.x.scalar_type();
   TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
                    "pyadvman CPU kernels take float32 or float64, got ", dtype,
                    " (the Python wrappers route other dtypes to the pure-PyTorch reference)");
-  const ContiguousLinfBall c = make_contiguous(p);
-  cpu::LinfBallKernelArgs args{
+  const ContiguousBall c = make_contiguous(p);
+  cpu::BallKernelArgs args{
       dtype,
       out.data_ptr(),
       c.x.const_data_ptr(),
@@ -37,7 +37,7 @@ at::Tensor linf_project_cpu(const at::Tensor& x,   // [R, B, ...] or [B, ...]
                             const at::Tensor& x0,  // [B, ...]
                             double eps, double lo, double hi,
                             const std::optional<at::Tensor>& eps_per_example) {  // [B]
-  return linf_project_with(run_linf_ball_cpu, x, x0, eps, lo, hi, eps_per_example);
+  return project_with("linf_project", run_linf_ball_cpu, x, x0, eps, lo, hi, eps_per_example);
 }
 
 at::Tensor pgd_step_cpu(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...]
@@ -47,8 +47,8 @@ at::Tensor pgd_step_cpu(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...]
                         const std::optional<at::Tensor>& eps_per_example,    // [B]
                         const std::optional<at::Tensor>& alpha_per_example,  // [B]
                         const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
-  return pgd_step_with(run_linf_ball_cpu, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
-                       active);
+  return step_with("pgd_step", run_linf_ball_cpu, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
+                   alpha_per_example, active);
 }
 
 void pgd_step_inplace_cpu(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...], overwritten
@@ -58,8 +58,8 @@ void pgd_step_inplace_cpu(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...], 
                           const std::optional<at::Tensor>& eps_per_example,    // [B]
                           const std::optional<at::Tensor>& alpha_per_example,  // [B]
                           const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
-  pgd_step_inplace_with(run_linf_ball_cpu, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
-                        active);
+  step_inplace_with("pgd_step_", run_linf_ball_cpu, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
+                    alpha_per_example, active);
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ __global__ void linf_ball_kernel(T* out,                           // [R, B, F];
 bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
 
 template <typename T, int VEC, bool kStep>
-void launch(const LinfBallProblem& p, T* out, const T* x, const T* x0, const T* grad, RowInputs rows) {
+void launch(const BallProblem& p, T* out, const T* x, const T* x0, const T* grad, RowInputs rows) {
   using O = at::opmath_type<T>;
   const int64_t packs = (p.batch * p.features + VEC - 1) / VEC;
   const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, int64_t(1) << 20);
@@ -97,7 +97,7 @@ void launch(const LinfBallProblem& p, T* out, const T* x, const T* x0, const T* 
 }
 
 template <typename T, bool kStep>
-void launch_widest(const LinfBallProblem& p, T* out, const T* x, const T* x0, const T* grad, RowInputs rows) {
+void launch_widest(const BallProblem& p, T* out, const T* x, const T* x0, const T* grad, RowInputs rows) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vectorisable = p.features % kVec == 0 && aligned(out, 16) && aligned(x, 16) && aligned(x0, 16) &&
                             (!kStep || aligned(grad, 16));
@@ -107,9 +107,9 @@ void launch_widest(const LinfBallProblem& p, T* out, const T* x, const T* x0, co
     launch<T, 1, kStep>(p, out, x, x0, grad, rows);
 }
 
-void run_linf_ball_cuda(const LinfBallProblem& p, at::Tensor& out) {
+void run_linf_ball_cuda(const BallProblem& p, at::Tensor& out) {
   const c10::cuda::CUDAGuard device_guard(p.x.device());
-  const ContiguousLinfBall c = make_contiguous(p);
+  const ContiguousBall c = make_contiguous(p);
   const RowInputs rows{c.eps.defined() ? c.eps.const_data_ptr<double>() : nullptr,
                        c.alpha.defined() ? c.alpha.const_data_ptr<double>() : nullptr,
                        c.active.defined() ? c.active.const_data_ptr<bool>() : nullptr,
@@ -129,7 +129,7 @@ at::Tensor linf_project_cuda(const at::Tensor& x,   // [R, B, ...] or [B, ...]
                              const at::Tensor& x0,  // [B, ...]
                              double eps, double lo, double hi,
                              const std::optional<at::Tensor>& eps_per_example) {  // [B]
-  return linf_project_with(run_linf_ball_cuda, x, x0, eps, lo, hi, eps_per_example);
+  return project_with("linf_project", run_linf_ball_cuda, x, x0, eps, lo, hi, eps_per_example);
 }
 
 at::Tensor pgd_step_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...]
@@ -139,8 +139,8 @@ at::Tensor pgd_step_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...]
                          const std::optional<at::Tensor>& eps_per_example,    // [B]
                          const std::optional<at::Tensor>& alpha_per_example,  // [B]
                          const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
-  return pgd_step_with(run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
-                       active);
+  return step_with("pgd_step", run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
+                   alpha_per_example, active);
 }
 
 void pgd_step_inplace_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...], overwritten
@@ -150,7 +150,7 @@ void pgd_step_inplace_cuda(const at::Tensor& x_adv,  // [R, B, ...] or [B, ...],
                            const std::optional<at::Tensor>& eps_per_example,    // [B]
                            const std::optional<at::Tensor>& alpha_per_example,  // [B]
                            const std::optional<at::Tensor>& active) {           // [B] or [R, B] bool
-  pgd_step_inplace_with(run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
+  step_inplace_with("pgd_step_", run_linf_ball_cuda, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example,
                         alpha_per_example, active);
 }
 

@@ -15,35 +15,15 @@
 #include <cstdint>
 #include <limits>
 
+#include "cuda/block_reduce.cuh"
 #include "neighbours.h"
 
 namespace pyadvman {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarp = 32;
 constexpr int64_t kColumnsPerThread = 8;
 constexpr int64_t kProjectWorkspaceElements = int64_t{1} << 26;
 constexpr double kDegreesPerRadian = 57.29577951308232;
-
-template <typename T>
-__device__ T warp_sum(T v) {
-#pragma unroll
-  for (int offset = kWarp / 2; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// The block's sum, returned to every thread (scratch: one double per warp, in shared memory, kThreads / kWarp of
-// them: the kernels are launched with kThreads threads and declared __launch_bounds__(kThreads)).
-__device__ double block_sum(double v, double* scratch) {
-  v = warp_sum(v);
-  __syncthreads();  // every thread is done with scratch from the previous call
-  if (threadIdx.x % kWarp == 0) scratch[threadIdx.x / kWarp] = v;
-  __syncthreads();
-  double total = 0;
-  for (int w = 0; w < static_cast<int>(blockDim.x / kWarp); ++w) total += scratch[w];
-  return total;
-}
 
 // blockIdx.y: query row; columns strided over blockIdx.x and the threads. Appends survivors with one atomic.
 template <typename T>

@@ -1,4 +1,4 @@
-"""Argument checks shared by the L∞ operators: clear ValueError/TypeError before any kernel runs."""
+"""Argument checks shared by the ball operators (L∞, L2, L1): clear ValueError/TypeError before any kernel runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ Radius = float | Tensor  # a Python number, a 0-d tensor or a tensor [B]
 
 
 @dataclass(frozen=True)
-class LinfArgs:
+class BallArgs:
     """Validated arguments: scalar eps/alpha, or per-example tensors [B] (then the scalar is 0)."""
 
     eps: float
@@ -109,7 +109,7 @@ def _radius(op: str, name: str, v: object, x: Tensor, batch: int, *, finite: boo
             raise ValueError(f"{op}: {name} must be a float or have shape [{batch}], got {_shape(v)}")
         if v.dtype not in (torch.float32, torch.float64):
             v = v.to(torch.float32)
-        if not torch.compiler.is_compiling() and v.numel() > 0:  # compiled: the op checks (see linf_ball.cpp)
+        if not torch.compiler.is_compiling() and v.numel() > 0:  # compiled: the op checks (see ball_problem.cpp)
             bad = torch.isnan(v) | (v < 0) | (torch.isinf(v) if finite else False)
             if bool(bad.any()):
                 first = int(bad.nonzero()[0])
@@ -124,7 +124,7 @@ def _radius(op: str, name: str, v: object, x: Tensor, batch: int, *, finite: boo
     return value, None
 
 
-def check_linf_args(
+def check_ball_args(
     op: str,
     x: object,
     x0: object,
@@ -136,8 +136,9 @@ def check_linf_args(
     alpha: object = 0.0,
     active: object = None,
     x_name: str = "x",
-) -> LinfArgs:
-    """Validates the arguments of linf_project / pgd_step / pgd_step_ (see their docstrings).
+) -> BallArgs:
+    """Validates the arguments of the ball operators: linf_project, pgd_step(_), l2_project, l2_step, l1_project
+    (see their docstrings).
 
     Raises:
         TypeError: a non-tensor, a non-floating tensor, mismatched dtypes, a non-bool mask.
@@ -173,4 +174,4 @@ def check_linf_args(
         if tuple(active.shape) not in allowed:
             wanted = " or ".join(str(list(s)) for s in allowed)
             raise ValueError(f"{op}: active must have shape {wanted}, got {_shape(active)}")
-    return LinfArgs(eps_value, alpha_value, eps_tensor, alpha_tensor)
+    return BallArgs(eps_value, alpha_value, eps_tensor, alpha_tensor)

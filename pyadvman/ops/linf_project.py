@@ -8,7 +8,7 @@ from torch import Tensor
 from pyadvman._library import library_loaded
 from pyadvman.ops._dispatch import use_compiled
 from pyadvman.ops._linf_reference import linf_ball_reference
-from pyadvman.ops._validation import Radius, check_linf_args
+from pyadvman.ops._validation import Radius, check_ball_args
 
 
 def linf_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float = 1.0) -> Tensor:
@@ -48,7 +48,7 @@ def linf_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float 
         >>> bool(((out - x0).abs() <= 0.3).all() and out.min() >= 0 and out.max() <= 1)
         True
     """
-    args = check_linf_args("linf_project", x, x0, eps, lo, hi)
+    args = check_ball_args("linf_project", x, x0, eps, lo, hi)
     with torch.no_grad():
         if use_compiled("linf_project", x):
             return torch.ops.pyadvman.linf_project(x, x0, args.eps, float(lo), float(hi), args.eps_per_example)

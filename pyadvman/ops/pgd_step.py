@@ -8,7 +8,7 @@ from torch import Tensor
 from pyadvman._library import library_loaded
 from pyadvman.ops._dispatch import use_compiled
 from pyadvman.ops._linf_reference import linf_ball_reference
-from pyadvman.ops._validation import Radius, check_linf_args, check_no_partial_overlap
+from pyadvman.ops._validation import Radius, check_ball_args, check_no_partial_overlap
 
 _DOC_ARGS = """
     Args:
@@ -38,7 +38,7 @@ _DOC_ARGS = """
 
 
 def _step(op: str, x_adv, x0, grad, eps, alpha, lo, hi, active, *, in_place: bool) -> Tensor:
-    args = check_linf_args(op, x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active, x_name="x_adv")
+    args = check_ball_args(op, x_adv, x0, eps, lo, hi, grad=grad, alpha=alpha, active=active, x_name="x_adv")
     if in_place and not torch.compiler.is_compiling():
         check_no_partial_overlap(op, x_adv, "x_adv", x0, "x0")
         check_no_partial_overlap(op, x_adv, "x_adv", grad, "grad")

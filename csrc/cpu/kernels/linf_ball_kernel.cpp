@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cpu/linf_ball_kernel.h"
+#include "cpu/ball_kernels.h"
 #include "linf_rounding.h"
 
 namespace pyadvman::cpu::CPU_CAPABILITY {
@@ -35,7 +35,7 @@ void run_segment(T* out, const T* x, const T* x0, const T* grad, int64_t n, cons
 }
 
 template <typename T, bool kStep>
-void run(const LinfBallKernelArgs& a) {
+void run(const BallKernelArgs& a) {
   T* out = static_cast<T*>(a.out);
   const T* x = static_cast<const T*>(a.x);
   const T* x0 = static_cast<const T*>(a.x0);
@@ -66,7 +66,7 @@ void run(const LinfBallKernelArgs& a) {
 
 }  // namespace
 
-void linf_ball_kernel(const LinfBallKernelArgs& a) {
+void linf_ball_kernel(const BallKernelArgs& a) {
   const bool step = a.grad != nullptr;
   if (a.dtype == c10::ScalarType::Float) {
     step ? run<float, true>(a) : run<float, false>(a);

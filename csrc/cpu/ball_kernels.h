@@ -1,5 +1,5 @@
-// The CPU kernel of the L∞ family, compiled once per instruction set (kernels/, see CMakeLists.txt) and
-// chosen at run time by run_linf_ball_cpu.
+// The CPU kernels of the ball operators (L∞, L2, L1), compiled once per instruction set (kernels/, see
+// CMakeLists.txt) and chosen at run time by run_linf_ball_cpu and run_lp_ball_cpu.
 #pragma once
 
 #include <c10/core/ScalarType.h>
@@ -11,7 +11,7 @@
 namespace pyadvman::cpu {
 
 // Raw pointers into contiguous tensors; features = product of the per-example dimensions.
-struct LinfBallKernelArgs {
+struct BallKernelArgs {
   c10::ScalarType dtype;           // float32 or float64
   void* out;                       // [R, B, F]
   const void* x;                   // [R, B, F]
@@ -26,6 +26,10 @@ struct LinfBallKernelArgs {
   int64_t restarts, batch, features;
 };
 
-PYADVMAN_DECLARE_CPU_KERNEL(void linf_ball_kernel(const LinfBallKernelArgs& args))
+PYADVMAN_DECLARE_CPU_KERNEL(void linf_ball_kernel(const BallKernelArgs& args))
+// L2: the step along grad/‖grad‖₂ (when grad is given), then the projection; see lp_rows.h.
+PYADVMAN_DECLARE_CPU_KERNEL(void l2_ball_kernel(const BallKernelArgs& args))
+// L1: the exact projection (grad must be nullptr); see lp_rows.h.
+PYADVMAN_DECLARE_CPU_KERNEL(void l1_ball_kernel(const BallKernelArgs& args))
 
 }  // namespace pyadvman::cpu

@@ -1,4 +1,5 @@
-// Input checks and device-generic bodies of linf_project, pgd_step and pgd_step_.
+// Input checks and device-generic bodies of the ball operators (linf_project, pgd_step, pgd_step_, l2_project,
+// l2_step, l1_project).
 // The Python wrappers validate first (with ValueError/TypeError); these TORCH_CHECKs are the last line of
 // defence for direct torch.ops.pyadvman calls.
 #include <ATen/ATen.h>
@@ -45,7 +46,7 @@ void check_per_example(const char* op, const char* name, const std::optional<at:
 
 }  // namespace
 
-void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
+void check_ball_problem(const char* op, BallProblem& p) {
   const at::Tensor& x = p.x;
   const at::Tensor& x0 = p.x0;
   const char* x_name = p.grad.has_value() ? "x_adv" : "x";
@@ -94,7 +95,7 @@ void check_linf_ball_problem(const char* op, LinfBallProblem& p) {
   }
 }
 
-ContiguousLinfBall make_contiguous(const LinfBallProblem& p) {
+ContiguousBall make_contiguous(const BallProblem& p) {
   auto as_double = [](const std::optional<at::Tensor>& t) {
     return t ? t->to(at::kDouble).contiguous() : at::Tensor();
   };
@@ -103,44 +104,44 @@ ContiguousLinfBall make_contiguous(const LinfBallProblem& p) {
           p.active ? p.active->contiguous() : at::Tensor()};
 }
 
-at::Tensor linf_project_with(LinfBallRunner run, const at::Tensor& x, const at::Tensor& x0, double eps,
-                             double lo, double hi, const std::optional<at::Tensor>& eps_per_example) {
-  LinfBallProblem p{x, x0, std::nullopt, eps, 0.0, lo, hi, eps_per_example, std::nullopt, std::nullopt};
-  check_linf_ball_problem("linf_project", p);
+at::Tensor project_with(const char* op, BallRunner run, const at::Tensor& x, const at::Tensor& x0, double eps,
+                        double lo, double hi, const std::optional<at::Tensor>& eps_per_example) {
+  BallProblem p{x, x0, std::nullopt, eps, 0.0, lo, hi, eps_per_example, std::nullopt, std::nullopt};
+  check_ball_problem(op, p);
   at::Tensor out = at::empty(x.sizes(), x.options());
   if (out.numel() > 0) run(p, out);
   return out;
 }
 
-at::Tensor pgd_step_with(LinfBallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
-                         const at::Tensor& grad, double eps, double alpha, double lo, double hi,
-                         const std::optional<at::Tensor>& eps_per_example,
-                         const std::optional<at::Tensor>& alpha_per_example,
-                         const std::optional<at::Tensor>& active) {
-  LinfBallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
-  check_linf_ball_problem("pgd_step", p);
+at::Tensor step_with(const char* op, BallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
+                     const at::Tensor& grad, double eps, double alpha, double lo, double hi,
+                     const std::optional<at::Tensor>& eps_per_example,
+                     const std::optional<at::Tensor>& alpha_per_example,
+                     const std::optional<at::Tensor>& active) {
+  BallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
+  check_ball_problem(op, p);
   at::Tensor out = at::empty(x_adv.sizes(), x_adv.options());
   if (out.numel() > 0) run(p, out);
   return out;
 }
 
-void pgd_step_inplace_with(LinfBallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
-                           const at::Tensor& grad, double eps, double alpha, double lo, double hi,
-                           const std::optional<at::Tensor>& eps_per_example,
-                           const std::optional<at::Tensor>& alpha_per_example,
-                           const std::optional<at::Tensor>& active) {
+void step_inplace_with(const char* op, BallRunner run, const at::Tensor& x_adv, const at::Tensor& x0,
+                       const at::Tensor& grad, double eps, double alpha, double lo, double hi,
+                       const std::optional<at::Tensor>& eps_per_example,
+                       const std::optional<at::Tensor>& alpha_per_example,
+                       const std::optional<at::Tensor>& active) {
   // As torch's in-place ops: an x_adv sharing memory with x0 or grad in part would read values the kernel has
   // already written (full overlap, x_adv being grad itself, is elementwise and safe).
   at::assert_no_internal_overlap(x_adv);
   at::assert_no_partial_overlap(x_adv, x0);
   at::assert_no_partial_overlap(x_adv, grad);
   if (!x_adv.is_contiguous()) {  // the kernels write contiguous memory: step out of place, copy back
-    x_adv.copy_(pgd_step_with(run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
-                              active));
+    x_adv.copy_(step_with(op, run, x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example,
+                          active));
     return;
   }
-  LinfBallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
-  check_linf_ball_problem("pgd_step_", p);
+  BallProblem p{x_adv, x0, grad, eps, alpha, lo, hi, eps_per_example, alpha_per_example, active};
+  check_ball_problem(op, p);
   at::Tensor out = x_adv;
   if (out.numel() > 0) run(p, out);
 }
