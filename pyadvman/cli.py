@@ -20,6 +20,7 @@ and exit code 2 (PYADVMAN_TRACEBACK=1 shows the traceback).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -413,9 +414,14 @@ def _evaluate(args: list[str]) -> int:
     name = take_option(args, "--attack", "pgd")
     names = ATTACKS.with_extra("evaluate")
     spec = _evaluated_model(take_option(args, "--run"), take_option(args, "--model"))
-    # --eps defaults to the run's evaluation radius, else the dataset's (colour images: 8/255), else 0.3
-    eps = _default_epsilon(spec, take_option(args, "--dataset"))
-    defaults = {"eps": eps, **ATTACKS.entry(name).extras.get("evaluate_defaults", {})} if name in names else {}
+    # --eps defaults to the run's evaluation radius, else the dataset's (colour images: 8/255), else 0.3; --norm to
+    # the run's threat model
+    eps, norm = _default_threat_model(spec, take_option(args, "--dataset"))
+    defaults = {}
+    if name in names:
+        takes_norm = "norm" in inspect.signature(ATTACKS.entry(name).builder).parameters
+        defaults = {"eps": eps, **({"norm": norm} if takes_norm else {}),
+                    **ATTACKS.entry(name).extras.get("evaluate_defaults", {})}
     command, entry = _attack_settings(name, args, EvaluateCommand, names, defaults)
     _positive("examples", command.examples)
     _positive("batch_size", command.batch_size)
@@ -458,10 +464,10 @@ def _evaluated_model(run: str | None, model: str | None) -> str:
     return run if model is None else model
 
 
-def _default_epsilon(model: str, dataset: str | None) -> float:
-    """The radius ``pyadvman evaluate`` attacks at without --eps: the evaluation ε of the run that ``model`` is or
-    holds (its config.json, or a model.pt's own record), else the dataset's default (8/255 for colour images),
-    else 0.3."""
+def _default_threat_model(model: str, dataset: str | None) -> tuple[float, str]:
+    """The radius and norm ``pyadvman evaluate`` attacks with without --eps / --norm: the evaluation ε and the norm
+    of the run that ``model`` is or holds (its config.json, or a model.pt's own record), else the dataset's
+    default radius (8/255 for colour images), else 0.3, under L∞."""
     from pyadvman._file_reading import load_checkpoint, read_json
     from pyadvman.data.dataset_registry import dataset_defaults
     from pyadvman.training import TrainConfig
@@ -475,10 +481,11 @@ def _default_epsilon(model: str, dataset: str | None) -> float:
             records.insert(0, lambda: load_checkpoint(path, "")["config"])
         for record in records:
             try:
-                return TrainConfig.from_record(record()).evaluation_epsilon
+                config = TrainConfig.from_record(record())
+                return config.evaluation_epsilon, config.norm
             except (OSError, ValueError, KeyError, TypeError):  # not a run's: loading the model says what it is
                 continue
-    return dataset_defaults(dataset).get("epsilon", 0.3) if dataset else 0.3
+    return (dataset_defaults(dataset).get("epsilon", 0.3) if dataset else 0.3), "linf"
 
 
 def _data_changed(differences: list[str]) -> dict:
@@ -520,8 +527,9 @@ def _evaluation(command: EvaluateCommand, entry, model, attacked, classes: int, 
     attack = entry.builder(**settings)
     eps, label = attack.eps, entry.label
     if command.attack == "autoattack":
+        norm = "" if attack.norm == "linf" else f"-{attack.norm}"  # L∞ folders keep the names of earlier releases
         state = command.state_dir or (state_root / (
-            f"autoattack-{attack.version}-eps{eps:g}-n{len(attacked)}-seed{command.seed}-"
+            f"autoattack-{attack.version}{norm}-eps{eps:g}-n{len(attacked)}-seed{command.seed}-"
             f"{attack.execution.precision}-batch{command.batch_size}"))
         robust = evaluate_robustness(attack, model, attacked.images, attacked.labels, batch_size=command.batch_size,
                                      seed=command.seed, state_dir=state)

@@ -35,14 +35,14 @@ from pyadvman.attacks.protocol import (
 )
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
-from pyadvman.attacks.threat_models import L2Ball, LinfBall
+from pyadvman.attacks.threat_models import L1Ball, L2Ball, LinfBall
 from pyadvman.attacks.transformations import TRANSFORMATION_RANGES, TransformationAttack
 from pyadvman.execution import Execution
 
 __all__ = [
     "APGD", "APGDTargeted", "APGD_PROTOCOL", "LOSSES", "PGD", "RELEASED_EVALUATION", "RELEASED_TRAINING",
     "SIGNED_PGD", "TRANSFORMATION_RANGES", "Attack", "AttackProtocol", "AttackResult", "AutoAttack",
-    "AutoAttackResult", "Execution", "FABTargeted", "L2Ball", "LearnedManifoldAttack", "LinfBall", "Square",
+    "AutoAttackResult", "Execution", "FABTargeted", "L1Ball", "L2Ball", "LearnedManifoldAttack", "LinfBall", "Square",
     "TransformationAttack", "TrueManifoldAttack", "attack_in_batches", "eval_mode", "fgsm", "lmc_gaussian",
     "lmc_laplacian", "projected_gradient_search", "trades_attack",
 ]

@@ -1,5 +1,6 @@
 """APGD (APGD-CE, APGD-DLR) and APGD-T: auto-PGD with the step-size schedule of AutoAttack (Croce & Hein, ICML
-2020, Alg. 1), untargeted or towards each of the clean point's top classes in turn."""
+2020, Alg. 1) under L∞ and L2, and APGD-L1 with its sparse steps (Croce & Hein, ICML 2021), untargeted or towards
+each of the clean point's top classes in turn."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ import torch
 from torch import Tensor, nn
 
 from pyadvman.attacks._checks import check_count, check_images_labels, check_number
+from pyadvman.attacks.apgd_search import large_eps_restart, momentum_restart, sparse_restart
 from pyadvman.attacks.base import Attack
-from pyadvman.attacks.iterates import finite_iterates, improves, non_finite_finding
+from pyadvman.attacks.iterates import non_finite_finding
 from pyadvman.attacks.losses import get_loss, targeted_dlr, top_classes
-from pyadvman.attacks.model_checks import clean_pass, gradient_findings, predicted_classes, warn_findings
+from pyadvman.attacks.model_checks import clean_pass, predicted_classes, warn_findings
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.protocol import APGD_PROTOCOL, APGD_REQUIREMENT, AttackProtocol, is_apgd_protocol
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
-from pyadvman.attacks.threat_models import LinfBall, check_radius
+from pyadvman.attacks.threat_models import NORMS, ball_for, canonical_norm, check_radius
 from pyadvman.execution import Execution
-from pyadvman.ops import linf_project, pgd_step
 
 # (logits Tensor[b, K] of the attacked examples, their rows Tensor[b] in the batch) -> the per-example loss a run
 # maximises, Tensor[b]
@@ -44,19 +45,26 @@ def checkpoints(steps: int) -> list[int]:
 @accepts_old_spellings
 @dataclass(frozen=True)
 class APGD(Attack):
-    """L∞ APGD (Croce & Hein, ICML 2020, Alg. 1) for stronger evaluation than fixed-step PGD.
+    """APGD (Croce & Hein, ICML 2020, Alg. 1) for stronger evaluation than fixed-step PGD, under L∞, L2 or L1.
 
-    Step size starts at 2·eps per example; each step z = P(x_k + η·sign ∇) (the ``pgd_step`` op) then
-    x_{k+1} = P(x_k + 0.75·(z − x_k) + 0.25·(x_k − x_{k−1})). At each checkpoint w_j the step size halves and
-    the search restarts from the best point when at most rho of the steps since w_{j−1} increased the loss,
-    or when the step size was not halved at w_{j−1} and the best loss has not improved since. Restarts run one
-    after the other (each from a uniform random start); the result keeps, per example and restart, the first
+    L∞ and L2: the step size starts at 2·eps per example; each step z = P(x_k + η·d) with d = sign ∇ (the
+    ``pgd_step`` op) or ∇/‖∇‖₂ (``l2_step``), then x_{k+1} = P(x_k + 0.75·(z − x_k) + 0.25·(x_k − x_{k−1})). At
+    each checkpoint w_j the step size halves and the search restarts from the best point when at most rho of the
+    steps since w_{j−1} increased the loss, or when the step size was not halved at w_{j−1} and the best loss has
+    not improved since. L1 (APGD-L1, Croce & Hein, "Mind the box", ICML 2021, Sec. 3.2): sparse steps on the
+    coordinates with the largest |∇|, the exact projection onto the L1 ball ∩ [0, 1]^d (``l1_project``), no
+    momentum, and a sparsity and step size that adapt every 4% of the iterations
+    (:func:`pyadvman.attacks.apgd_search.sparse_restart`). Restarts run one after the other (each from
+    AutoAttack's random start for the norm); the result keeps, per example and restart, the first
     iterate that fools the model, else the highest-loss one. With ``stop_on_success`` (AutoAttack's way) a
     restart runs only on the examples that no earlier restart fooled; skipped runs are recorded as unsuccessful at
     x with loss −inf, so read ``robust_accuracy()``, not ``success_rate()``.
 
     Args:
-        eps: L∞ radius (float or Tensor[B]), default 0.3.
+        eps: radius (float or Tensor[B]) in the ``norm``, default 0.3.
+        norm: "linf" (default), "l2" or "l1" ("Linf", "L2", "L1" as AutoAttack spells them).
+        large_eps: L1 only: AutoAttack's schedule for its standard version (``use_largereps``): each restart
+            searches at 3·eps, 2·eps, then eps, for 30%, 30% and 40% of the iterations.
         protocol: its steps (iterations) and restarts R; the rest is APGD's (update "apgd", a uniform start, the
             first fooling iterate kept). Default ``APGD_PROTOCOL``: 100 iterations, 1 restart (AutoAttack's).
         rho: 0.75. loss: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin" (APGD with the CW margin).
@@ -67,8 +75,8 @@ class APGD(Attack):
 
     Raises:
         ValueError: bad x / y (non-finite x, labels outside the model's classes), eps not a finite number >= 0
-            or a Tensor[B], a protocol that is not APGD's or with fewer than 1 step, eot not an integer >= 1,
-            rho outside (0, 1].
+            or a Tensor[B], an unknown norm, large_eps with a norm other than L1, a protocol that is not APGD's or
+            with fewer than 1 step, eot not an integer >= 1, rho outside (0, 1].
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
     """
@@ -79,11 +87,18 @@ class APGD(Attack):
     loss: str = "ce"
     eot: int = 1
     stop_on_success: bool = False
+    norm: str = "linf"
+    large_eps: bool = False
     execution: Execution = Execution()
     _name = "APGD"  # the attack's name in the model checks' warnings (a class constant, not a field)
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps, allow_tensor=True)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2", "L1" as AutoAttack
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.large_eps and self.norm != "l1":
+            raise ValueError(f"large_eps is AutoAttack's schedule for L1 only, got norm {self.norm!r}")
         if not is_apgd_protocol(self.protocol):
             raise ValueError(f"protocol must be {APGD_REQUIREMENT}, got {self.protocol}")
         check_count("steps", self.protocol.steps, 1)
@@ -144,65 +159,19 @@ class APGD(Attack):
 
     def _one_restart(self, model: nn.Module, x0: Tensor, y: Tensor, eps: Tensor, loss_of: Callable[[Tensor], Tensor],
                      checked: tuple[list[str], Tensor] | None, iterates: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-        """One restart maximising ``loss_of(logits)`` (Tensor[B]) in the L∞ ball of radius eps (Tensor[B]),
-        successful where the model misclassifies; ``checked`` = (findings, clean_correct) collects the
-        zero-gradient findings. A non-finite iterate is discarded: never a success, never kept, and the search
-        goes on from the best iterate; ``iterates`` = [discarded, evaluated] counts them."""
-        batch = x0.shape[0]
-        view = (batch, *([1] * (x0.dim() - 1)))
-        x = LinfBall(eps).random_init(x0, 1)[0]
-        loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
-        if checked is not None:
-            checked[0].extend(gradient_findings(grad, loss, checked[1]))
-        loss = loss.nan_to_num(nan=float("-inf"))
-        best_x, best_loss, best_grad = x.clone(), loss.clone(), grad.clone()
-        out_x, out_loss, out_success = x.clone(), loss.clone(), fooled.clone()
-        step_size = 2 * eps
-        previous, increases = x.clone(), torch.zeros(batch, device=x0.device)
-        marks = checkpoints(self.steps)
-        last_mark, halved_at_last = 0, torch.zeros(batch, dtype=torch.bool, device=x0.device)
-        best_at_last_mark = best_loss.clone()
-        for k in range(self.steps):
-            with torch.no_grad():
-                z = pgd_step(x, x0, grad, eps, step_size)
-                if k == 0:
-                    new_x = z
-                else:
-                    new_x = linf_project(x + 0.75 * (z - x) + 0.25 * (x - previous), x0, eps)
-                previous = x
-            x = new_x
-            new_loss, grad, fooled = self._loss_grad(model, x, y, loss_of)
-            finite = finite_iterates(x, 1)
-            iterates[0] += int((~finite).sum())
-            iterates[1] += batch
-            if not bool(finite.all()):
-                x = torch.where(finite.view(view), x, best_x)
-                grad = torch.where(finite.view(view), grad, best_grad)
-                fooled = fooled & finite
-            new_loss = torch.where(finite, new_loss.nan_to_num(nan=float("-inf")), float("-inf"))
-            increases += (new_loss > loss).float()
-            loss = new_loss
-            improved = new_loss > best_loss
-            best_x = torch.where(improved.view(view), x, best_x)
-            best_grad = torch.where(improved.view(view), grad, best_grad)
-            best_loss = torch.where(improved, new_loss, best_loss)
-            take = improves("first_success", fooled, new_loss, out_success, out_loss, out_success)
-            out_x = torch.where(take.view(view), x, out_x)
-            out_loss = torch.where(take, new_loss, out_loss)
-            out_success = out_success | fooled
-            if k + 1 in marks:
-                # AutoAttack's code halves when at most rho of the steps increased the loss (the paper: fewer)
-                oscillating = increases <= self.rho * (k + 1 - last_mark)
-                stalled = ~halved_at_last & (best_loss <= best_at_last_mark)
-                halve = oscillating | stalled
-                step_size = torch.where(halve, step_size / 2, step_size)
-                x = torch.where(halve.view(view), best_x, x)
-                previous = torch.where(halve.view(view), best_x, previous)
-                grad = torch.where(halve.view(view), best_grad, grad)
-                halved_at_last, best_at_last_mark = halve, best_loss.clone()
-                increases.zero_()
-                last_mark = k + 1
-        return out_x, out_success, out_loss
+        """One restart maximising ``loss_of(logits)`` (Tensor[B]) in the ball of radius eps (Tensor[B]),
+        successful where the model misclassifies (:mod:`pyadvman.attacks.apgd_search`); ``checked`` =
+        (findings, clean_correct) collects the zero-gradient findings; ``iterates`` = [discarded, evaluated]
+        counts the non-finite iterates."""
+        def loss_grad(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            return self._loss_grad(model, x, y, loss_of)
+
+        if self.norm == "l1":
+            if self.large_eps:
+                return large_eps_restart(x0, eps, self.steps, loss_grad, checked, iterates)
+            return sparse_restart(x0, eps, self.steps, loss_grad, checked, iterates)[:3]
+        return momentum_restart(ball_for(self.norm, eps), x0, eps, self.steps, self.rho, checkpoints(self.steps),
+                                loss_grad, checked, iterates, self.norm)
 
 
 @accepts_old_spellings

@@ -28,17 +28,16 @@ from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.protocol import AttackProtocol, Bound
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.steps import update_rule
-from pyadvman.attacks.threat_models import L2Ball, LinfBall, ThreatModel, canonical_norm, check_radius
+from pyadvman.attacks.threat_models import NORMS, ThreatModel, ball_for, canonical_norm, check_radius
 from pyadvman.execution import Execution
 
-NORMS = ("linf", "l2")
 Render = Callable[[Tensor], Tensor]  # p [R, B, ...] -> images [R, B, C, H, W]
 
 
 @accepts_old_spellings
 @dataclass(frozen=True)
 class PGD(Attack):
-    """Projected gradient ascent on a per-example loss within an L∞ or L2 ball around x, intersected with
+    """Projected gradient ascent on a per-example loss within an L∞, L2 or L1 ball around x, intersected with
     [0, 1] (Madry et al., ICLR 2018, Eq. (2); docs/papers.md §1 "Attacks").
 
     The ``protocol`` says how it searches (:class:`AttackProtocol`: the update rule, its step size or learning
@@ -51,7 +50,9 @@ class PGD(Attack):
         eps: radius (input units, images in [0, 1]), float >= 0 or Tensor[B] per example. Default 0.3.
         protocol: the search (default ``AttackProtocol()``, signed PGD-40; ``RELEASED_EVALUATION`` is the released
             code of Stutz et al.: Adam on δ, 5 restarts, any fooling iterate counted).
-        norm: "linf" (the fused ``pgd_step`` op) or "l2" (normalised-gradient steps).
+        norm: "linf" (the fused ``pgd_step`` op), "l2" (normalised-gradient steps, ``l2_step``) or "l1" (sparse
+            steps as APGD-L1 takes them, on the top 20% of |∇| coordinates, then ``l1_project``:
+            :class:`pyadvman.attacks.L1Ball`).
         loss: "ce", "kl" (TRADES), "lmc" (log(1 − p_y)), "margin" or "dlr" (:mod:`pyadvman.attacks.losses`).
         targeted: minimise the loss towards ``target`` (given to :meth:`run`) instead of maximising it.
         execution: compile mode, model checks, chunking and precision (:class:`pyadvman.execution.Execution`).
@@ -99,7 +100,7 @@ class PGD(Attack):
     def _ball(self, x: Tensor) -> ThreatModel:
         check_radius("eps", self.eps, x.shape[0])
         check_radius("step_size", self.protocol.step_size_for(self.eps), x.shape[0])
-        return LinfBall(self.eps) if self.norm == "linf" else L2Ball(self.eps)
+        return ball_for(self.norm, self.eps)
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """``x_adv`` of :meth:`run`, untargeted, with only the model passes it needs (:func:`adversarial_iterates`):
@@ -287,11 +288,13 @@ def fgsm(eps: Bound = 0.3) -> PGD:
 
 
 @renamed_keywords(alpha="step_size")
-def trades_attack(eps: Bound = 0.3, steps: int = 10, step_size: Bound | None = None, restarts: int = 1) -> PGD:
-    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; docs/papers.md §3): signed ascent on
-    KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I)."""
-    return PGD(eps=eps, protocol=AttackProtocol(steps=steps, step_size=step_size, restarts=restarts,
-                                                start="gaussian"), loss="kl")
+def trades_attack(eps: Bound = 0.3, steps: int = 10, step_size: Bound | None = None, restarts: int = 1,
+                  norm: str = "linf") -> PGD:
+    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1; docs/papers.md §3): ascent on
+    KL(softmax f(x) ‖ softmax f(x')) from x + 0.001·N(0, I), signed under L∞ (``norm``: the steps of PGD's
+    norm otherwise)."""
+    return PGD(eps=eps, norm=norm, protocol=AttackProtocol(steps=steps, step_size=step_size, restarts=restarts,
+                                                           start="gaussian"), loss="kl")
 
 
 @renamed_keywords(alpha="step_size")

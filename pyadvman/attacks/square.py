@@ -1,5 +1,5 @@
-"""Square: the score-based L∞ attack of Andriushchenko et al. (ECCV 2020, Alg. 1 and Sec. 3.1), AutoAttack's
-fourth attack, which needs no gradients and so is not fooled by gradient masking."""
+"""Square: the score-based attack of Andriushchenko et al. (ECCV 2020, Alg. 1; Sec. 3.1 for L∞, Sec. 3.2 for L2),
+AutoAttack's fourth attack, which needs no gradients and so is not fooled by gradient masking."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
+from pyadvman.attacks.square_l2 import L2SquareSearch
+from pyadvman.attacks.threat_models import NORMS, canonical_norm
 from pyadvman.execution import Execution
 from pyadvman.ops import linf_project
 
 # The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
 # queries, Sec. 3.1 and its code); AutoAttack keeps it unscaled for its 5,000 queries.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+_SQUARE_NORMS = tuple(n for n in NORMS if n != "l1")
 
 
 def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) -> float:
@@ -35,9 +38,10 @@ def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) 
 @accepts_old_spellings
 @dataclass(frozen=True)
 class Square(Attack):
-    """Square attack (L∞): random search over the vertices of the ε-ball, one square window at a time.
+    """Square attack: random search over the ε-ball, one square window at a time (L∞ below; L2: see
+    :class:`pyadvman.attacks.square_l2.L2SquareSearch`).
 
-    The search starts from vertical stripes, x_0 + ε·s with one random sign s per (channel, column). Each
+    L∞: the search starts from vertical stripes, x_0 + ε·s with one random sign s per (channel, column). Each
     iteration draws, per example, a square of side round(√(p·H·W)) at a uniformly random position and one sign
     per channel, sets the window to x_0 ± ε (``linf_project`` keeps it exactly in the ball and in [0, 1]) and
     keeps the change where the margin loss f_y − max_{j≠y} f_j decreases. An example stops once misclassified.
@@ -46,7 +50,7 @@ class Square(Attack):
     iteration.
 
     Args:
-        eps: L∞ radius (float >= 0). queries: iterations after the initial stripes (AutoAttack: 5,000).
+        eps: radius in the ``norm`` (float >= 0). norm: "linf" (default) or "l2". queries: iterations after the initial stripes (AutoAttack: 5,000).
         p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
             the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
             (AutoAttack: False). execution: model checks (probability outputs, randomness), compile mode,
@@ -56,7 +60,8 @@ class Square(Attack):
     (positive once misclassified) at each run's returned image (−inf where the run was skipped).
 
     Raises:
-        ValueError: bad x / y, eps not a finite number >= 0, p_init outside (0, 1], queries < 0 or restarts < 1.
+        ValueError: bad x / y, eps not a finite number >= 0, an unknown norm (or "l1"), p_init outside (0, 1],
+            queries < 0 or restarts < 1.
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
     """
@@ -66,10 +71,15 @@ class Square(Attack):
     p_init: float = 0.8
     restarts: int = 1
     rescale_schedule: bool = False
+    norm: str = "linf"
     execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
+        if self.norm not in _SQUARE_NORMS:
+            raise ValueError(f"norm must be one of {_SQUARE_NORMS} (Square has no L1 search here yet), got "
+                             f"{self.norm!r}")
         check_count("queries", self.queries, 0)
         check_count("restarts", self.restarts, 1)
         if not 0 < self.p_init <= 1:
@@ -87,28 +97,23 @@ class Square(Attack):
         return result_of_runs(x, *runs, clean_correct)
 
     def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        batch, channels, height, width = x0.shape
-        # the two vertices of the ball ∩ [0, 1] per pixel, exactly inside it (the fused projection)
-        low, high = linf_project(x0 - self.eps, x0, self.eps), linf_project(x0 + self.eps, x0, self.eps)
-        best = torch.where(self._positive((batch, channels, 1, width), x0), high, low)
+        """One run of the random search on every example of x0: (best image, fooled, margin loss), each [B]."""
+        if self.norm == "l2":
+            search = L2SquareSearch(x0, self.eps)
+        else:
+            search = LinfSquareSearch(x0, self.eps)
+        best = search.start()
         logits = model(best)
         best_loss = margin(logits, y, logits)
         fooled = predicted_classes(logits) != y
-        rows_grid = torch.arange(height, device=x0.device).view(1, 1, height, 1)
-        cols_grid = torch.arange(width, device=x0.device).view(1, 1, 1, width)
         # the examples still searched, kept compact (gathered again only when some are fooled)
         active = (~fooled).nonzero().flatten()
-        low_a, high_a, best_a, loss_a, y_a = low[active], high[active], best[active], best_loss[active], y[active]
+        rows, best_a, loss_a, y_a = search.rows(active), best[active], best_loss[active], y[active]
         for iteration in range(self.queries):
             if active.numel() == 0:
                 break
             p = square_fraction(iteration, self.p_init, self.queries, self.rescale_schedule)
-            side = min(max(round(math.sqrt(p * height * width)), 1), height, width)
-            n = active.numel()
-            top = torch.randint(0, height - side + 1, (n, 1, 1, 1), device=x0.device)
-            left = torch.randint(0, width - side + 1, (n, 1, 1, 1), device=x0.device)
-            window = (rows_grid >= top) & (rows_grid < top + side) & (cols_grid >= left) & (cols_grid < left + side)
-            candidate = self._propose(low_a, high_a, best_a, window)
+            candidate = search.propose(rows, best_a, p)
             logits = model(candidate)
             new_loss = margin(logits, y_a, logits)
             new_fooled = predicted_classes(logits) != y_a
@@ -119,28 +124,56 @@ class Square(Attack):
                 done = active[new_fooled]
                 best[done], best_loss[done], fooled[done] = best_a[new_fooled], loss_a[new_fooled], True
                 keep = ~new_fooled
-                active, low_a, high_a, best_a, loss_a, y_a = (t[keep] for t in (active, low_a, high_a, best_a,
-                                                                                loss_a, y_a))
+                active, best_a, loss_a, y_a = active[keep], best_a[keep], loss_a[keep], y_a[keep]
+                rows = tuple(t[keep] for t in rows)
         best[active], best_loss[active] = best_a, loss_a
         return best, fooled, best_loss
 
-    def _propose(self, low: Tensor, high: Tensor, current: Tensor, window: Tensor) -> Tensor:
-        """current with the window set to a vertex: one random sign per example and channel (True: high). Where
-        that changes nothing (the window already sits at that vertex), the signs are redrawn among the other
+
+def random_windows(n: int, height: int, width: int, side: int, device: torch.device) -> Tensor:
+    """One side × side window per example at a uniformly random position: Tensor[n, 1, H, W] bool."""
+    top = torch.randint(0, height - side + 1, (n, 1, 1, 1), device=device)
+    left = torch.randint(0, width - side + 1, (n, 1, 1, 1), device=device)
+    rows = torch.arange(height, device=device).view(1, 1, height, 1)
+    cols = torch.arange(width, device=device).view(1, 1, 1, width)
+    return (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+
+
+def random_signs(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Random signs as a bool Tensor (True: +), each with probability 1/2."""
+    return torch.randint(0, 2, shape, device=like.device) > 0
+
+
+class LinfSquareSearch:
+    """Square's L∞ search (Andriushchenko et al., 2020, Sec. 3.1): starts from vertical stripes and sets square
+    windows to vertices of the ε-ball ∩ [0, 1]. ``rows`` are (low, high), the two vertices per pixel."""
+
+    def __init__(self, x0: Tensor, eps: float) -> None:
+        # the two vertices of the ball ∩ [0, 1] per pixel, exactly inside it (the fused projection)
+        self.low, self.high = linf_project(x0 - eps, x0, eps), linf_project(x0 + eps, x0, eps)
+
+    def start(self) -> Tensor:
+        batch, channels, _, width = self.low.shape
+        return torch.where(random_signs((batch, channels, 1, width), self.low), self.high, self.low)
+
+    def rows(self, active: Tensor) -> tuple[Tensor, ...]:
+        return self.low[active], self.high[active]
+
+    def propose(self, rows: tuple[Tensor, ...], current: Tensor, p: float) -> Tensor:
+        """current with one random window set to a vertex: one random sign per example and channel. Where that
+        changes nothing (the window already sits at that vertex), the signs are redrawn among the other
         patterns, uniformly, as the authors' code redraws until the square changes the image."""
-        positive = self._positive((current.shape[0], current.shape[1], 1, 1), current)
+        low, high = rows
+        n, channels, height, width = current.shape
+        side = min(max(round(math.sqrt(p * height * width)), 1), height, width)
+        window = random_windows(n, height, width, side, current.device)
+        positive = random_signs((n, channels, 1, 1), current)
         candidate = torch.where(window, torch.where(positive, high, low), current)
         unchanged = ~(candidate != current).flatten(1).any(dim=1)  # outside the window they are equal
         if bool(unchanged.any()):
-            rows = unchanged.nonzero().flatten()
-            channels = current.shape[1]
-            flips = torch.randint(1, 2 ** channels, (rows.numel(), 1), device=current.device)  # a non-zero XOR
+            redo = unchanged.nonzero().flatten()
+            flips = torch.randint(1, 2 ** channels, (redo.numel(), 1), device=current.device)  # a non-zero XOR
             bits = (flips >> torch.arange(channels, device=current.device)) & 1 > 0
-            redrawn = positive[rows] ^ bits.view(-1, channels, 1, 1)
-            candidate[rows] = torch.where(window[rows], torch.where(redrawn, high[rows], low[rows]), current[rows])
+            redrawn = positive[redo] ^ bits.view(-1, channels, 1, 1)
+            candidate[redo] = torch.where(window[redo], torch.where(redrawn, high[redo], low[redo]), current[redo])
         return candidate
-
-    @staticmethod
-    def _positive(shape: tuple[int, ...], like: Tensor) -> Tensor:
-        """Random signs as a bool Tensor (True: +eps), each with probability 1/2."""
-        return torch.randint(0, 2, shape, device=like.device) > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyadvman.ops import linf_project, pgd_step_
+from pyadvman.ops import l1_project, l2_project, l2_step, linf_project, pgd_step, pgd_step_
 
 Bound = float | Tensor
 
@@ -28,12 +28,14 @@ def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
     return x.copy_(moved)
 
 
-_NORM_SPELLINGS = {"linf": "linf", "inf": "linf", "l2": "l2", "2": "l2"}
+NORMS = ("linf", "l2", "l1")
+_NORM_SPELLINGS = {"linf": "linf", "inf": "linf", "l2": "l2", "2": "l2", "l1": "l1", "1": "l1"}
 
 
 def canonical_norm(norm: object) -> object:
-    """pyadvman's name of a norm ("linf", "l2") for any case of it, as AutoAttack spells them ("Linf", "L2") or
-    numpy ("inf", "2"); anything else is returned unchanged, for the attack to refuse by name."""
+    """pyadvman's name of a norm ("linf", "l2", "l1") for any case of it, as AutoAttack spells them ("Linf",
+    "L2", "L1") or numpy ("inf", "2", "1"); anything else is returned unchanged, for the attack to refuse by
+    name."""
     return _NORM_SPELLINGS.get(norm.lower(), norm) if isinstance(norm, str) else norm
 
 
@@ -53,15 +55,17 @@ def check_radius(name: str, value: Bound, batch: int) -> None:
 
 
 def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
-    """‖δ‖ per example: δ Tensor[B, ...] -> Tensor[B] (``norm`` "linf" or "l2")."""
+    """‖δ‖ per example: δ Tensor[B, ...] -> Tensor[B] (``norm`` "linf", "l2" or "l1")."""
     flat = delta.flatten(1)
-    return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+    if norm == "linf":
+        return flat.abs().amax(dim=1)
+    return flat.norm(p=2 if norm == "l2" else 1, dim=1)
 
 
 def checked_distance(x_adv: Tensor, x: Tensor, norm: str = "linf") -> Tensor:
     """‖x_adv − x‖ per example as any checker computes it: the larger of the distance in float64 and the
     float32 difference's, so that ``checked_distance(...) <= eps`` holds however a checker rounds.
-    x_adv, x Tensor[B, ...]; norm "linf" or "l2". Tensor[B] float64."""
+    x_adv, x Tensor[B, ...]; norm "linf", "l2" or "l1". Tensor[B] float64."""
     return torch.maximum(perturbation_norm(x_adv.double() - x.double(), norm),
                          perturbation_norm((x_adv - x).double(), norm))
 
@@ -85,6 +89,10 @@ class ThreatModel:
     def move(self, x: Tensor, x0: Tensor, update: Tensor, active: Tensor | None) -> Tensor:
         """Π(x + update), written into x where ``active`` [R, B] is True (an arbitrary update, e.g. Adam's)."""
         return write_active(x, self.project(x + update, x0), active)
+
+    def stepped(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None = None) -> Tensor:
+        """:meth:`step` into a new tensor; x is left as it was."""
+        return self.step(x.clone(), x0, grad, alpha, active)
 
 
 class LinfBall(ThreatModel):
@@ -127,6 +135,11 @@ class LinfBall(ThreatModel):
         inside = torch.minimum(torch.maximum(x, x0 - eps), x0 + eps)
         return torch.minimum(torch.maximum(inside, self.lo), self.hi)
 
+    def stepped(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None = None) -> Tensor:
+        if self.fused:
+            return pgd_step(x, x0, grad, self.eps, alpha, float(self.lo), float(self.hi), active=active)
+        return self.step(x.clone(), x0, grad, alpha, active)
+
     def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
         """Π(x + alpha·sign(grad)), written into x where ``active`` [R, B] is True; returns x."""
         if self.fused:
@@ -138,7 +151,8 @@ class L2Ball(ThreatModel):
     """{x : ‖x − x0‖₂ ≤ eps} ∩ [lo, hi]: the L2 threat model (norm over all but the batch dimensions).
 
     Steps move by alpha along the normalised gradient; the projection rescales δ onto the ball, then clamps
-    to the box (which only shortens δ).
+    to the box (which only shortens δ): the fused ops ``l2_step`` and ``l2_project`` (AutoAttack's APGD-L2
+    step and projection, Croce & Hein, ICML 2020, Sec. 3).
 
     Args:
         eps: radius, float >= 0 or Tensor[B]; lo, hi: floats.
@@ -147,25 +161,90 @@ class L2Ball(ThreatModel):
     def __init__(self, eps: Bound, lo: float = 0.0, hi: float = 1.0) -> None:
         self.eps, self.lo, self.hi = eps, lo, hi
 
-    @staticmethod
-    def _norm(v: Tensor) -> Tensor:
-        return v.flatten(2).norm(dim=2).view(*v.shape[:2], *([1] * (v.dim() - 2)))
-
     def random_init(self, x0: Tensor, restarts: int, kind: str = "uniform") -> Tensor:
-        """A random direction with a random radius, projected: Tensor[R, B, ...]. ``kind`` "uniform": uniform
-        in the ball's volume (radius eps·u^(1/d) for d coordinates per example); "radial": radius eps·u."""
+        """A Gaussian direction with a random radius, projected: Tensor[R, B, ...]. ``kind`` "uniform": uniform
+        in the ball's volume (radius eps·u^(1/d) for d coordinates per example); "radial": radius eps·u;
+        "surface": radius eps (AutoAttack's APGD-L2 start)."""
         direction = torch.randn(restarts, *x0.shape, dtype=x0.dtype, device=x0.device)
-        radius = torch.rand(restarts, x0.shape[0], dtype=x0.dtype, device=x0.device)
-        if kind != "radial":
+        radius = torch.ones(restarts, x0.shape[0], dtype=x0.dtype, device=x0.device)
+        if kind != "surface":
+            radius = torch.rand_like(radius)
+        if kind == "uniform":
             radius = radius.pow(1.0 / max(x0[0].numel(), 1))
         radius = radius.view(*radius.shape, *([1] * (x0.dim() - 1))) * _per_example(self.eps, direction)
-        return self.project(x0 + direction / self._norm(direction).clamp_min(1e-12) * radius, x0)
+        length = direction.flatten(2).norm(dim=2).view(*radius.shape).clamp_min(1e-12)
+        return self.project(x0 + direction / length * radius, x0)
 
     def project(self, x: Tensor, x0: Tensor) -> Tensor:
-        delta = x - x0
-        scale = (_per_example(self.eps, x) / self._norm(delta).clamp_min(1e-12)).clamp(max=1.0)
-        return (x0 + delta * scale).clamp(self.lo, self.hi)
+        return l2_project(x, x0, self.eps, self.lo, self.hi)
+
+    def stepped(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None = None) -> Tensor:
+        """Π(x + alpha·grad/‖grad‖₂), a new tensor; rows where ``active`` is False keep x."""
+        return l2_step(x, x0, grad, self.eps, alpha, self.lo, self.hi, active=active)
 
     def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
-        update = _per_example(alpha, x) * grad / self._norm(grad).clamp_min(1e-12)
-        return self.move(x, x0, update, active)
+        return x.copy_(self.stepped(x, x0, grad, alpha, active))
+
+
+def sparse_direction(grad: Tensor, fraction: Tensor | float) -> Tensor:
+    """APGD-L1's step direction (Croce & Hein, ICML 2021, Sec. 3.2): sign(grad) on the coordinates whose |grad|
+    reaches the row's (1 − fraction)-quantile (at least one), zero elsewhere, divided by their count, so its L1
+    norm is 1 (0 for a zero gradient). grad Tensor[N, ...]; fraction float or Tensor[N] in (0, 1] ->
+    like grad."""
+    flat = grad.flatten(1).nan_to_num(0.0)
+    features = flat.shape[1]
+    fraction = torch.as_tensor(fraction, dtype=torch.float64, device=grad.device).expand(flat.shape[0])
+    rank = ((1.0 - fraction) * features).long().clamp(0, features - 1)
+    threshold = flat.abs().sort(dim=1).values.gather(1, rank.view(-1, 1))
+    chosen = (flat.abs() >= threshold) & (flat != 0)
+    signs = flat.sign() * chosen
+    return (signs / chosen.sum(dim=1, keepdim=True).clamp_min(1)).view_as(grad)
+
+
+class L1Ball(ThreatModel):
+    """{x : ‖x − x0‖₁ ≤ eps} ∩ [lo, hi]: the L1 threat model, with the exact projection onto the intersection
+    (``l1_project``; Croce & Hein, "Mind the box", ICML 2021, Sec. 3.1).
+
+    A step moves alpha (in L1) along :func:`sparse_direction`: the sign of the gradient on its largest
+    ``sparsity`` fraction of coordinates, as APGD-L1 steps (where the fraction adapts; here it is fixed).
+
+    Args:
+        eps: radius, float >= 0 or Tensor[B]; lo, hi: floats. sparsity: fraction of coordinates a step moves,
+            in (0, 1] (default 0.2, APGD-L1's first value).
+    """
+
+    def __init__(self, eps: Bound, lo: float = 0.0, hi: float = 1.0, sparsity: float = 0.2) -> None:
+        if not 0 < sparsity <= 1:
+            raise ValueError(f"sparsity must be in (0, 1], got {sparsity}")
+        self.eps, self.lo, self.hi, self.sparsity = eps, lo, hi, sparsity
+
+    def random_init(self, x0: Tensor, restarts: int, kind: str = "uniform") -> Tensor:
+        """A random start, projected: Tensor[R, B, ...]. ``kind`` "uniform": uniform in the L1 ball (exponential
+        magnitudes normalised with one spare coordinate, random signs); "radial": a uniform direction on the
+        sphere ‖δ‖₁ = 1 times eps·u; "normal": x0 + N(0, 1) projected (AutoAttack's APGD-L1 start)."""
+        shape = (restarts, *x0.shape)
+        if kind == "normal":
+            return self.project(x0 + torch.randn(shape, dtype=x0.dtype, device=x0.device), x0)
+        features = x0[0].numel()
+        magnitudes = torch.empty(restarts, x0.shape[0], features + 1, dtype=x0.dtype, device=x0.device).exponential_()
+        if kind == "radial":
+            magnitudes[..., -1] = 0
+        point = magnitudes[..., :-1] / magnitudes.sum(dim=2, keepdim=True)
+        if kind == "radial":
+            point = point * torch.rand(restarts, x0.shape[0], 1, dtype=x0.dtype, device=x0.device)
+        signs = torch.randint(0, 2, point.shape, device=x0.device).to(x0.dtype) * 2 - 1
+        delta = (point * signs).view(shape) * _per_example(self.eps, point.view(shape))
+        return self.project(x0 + delta, x0)
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        return l1_project(x, x0, self.eps, self.lo, self.hi)
+
+    def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
+        """Π(x + alpha·sparse_direction(grad)), written into x where ``active`` [R, B] is True; returns x."""
+        direction = sparse_direction(grad.reshape(-1, max(x0[0].numel(), 1)), self.sparsity).view_as(grad)
+        return self.move(x, x0, _per_example(alpha, x) * direction, active)
+
+
+def ball_for(norm: str, eps: Bound) -> ThreatModel:
+    """The threat model of ``norm`` ("linf", "l2", "l1") with radius eps around images in [0, 1]."""
+    return {"linf": LinfBall, "l2": L2Ball, "l1": L1Ball}[norm](eps)

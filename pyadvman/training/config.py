@@ -8,6 +8,7 @@ from typing import ClassVar, Literal, get_args
 
 from pyadvman._compat import moved_names
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING, SIGNED_PGD, AttackProtocol
+from pyadvman.attacks.threat_models import canonical_norm
 from pyadvman.configs import (
     accepts_old_fields,
     check_literal_fields,
@@ -32,6 +33,7 @@ LrSchedule = Literal["batch", "epoch", "piecewise", "cosine"]
 Optimizer = Literal["adam", "sgd"]
 TransformationRanges = Literal["auto", "emnist", "easy", "moderate", "hard"]
 StnSteps = Literal["joint", "separate"]
+Norm = Literal["linf", "l2", "l1"]
 LR_SCHEDULES = get_args(LrSchedule)
 # The released evaluation attack with 10 iterations and one restart: the per-epoch robust validation of the paper
 # preset (pyadvman 0.1: eval_attack with validation_attack_steps = 10 iterations).
@@ -83,7 +85,10 @@ class TrainConfig:
     # objective
     objective: str = "normal"  # the training objective (pyadvman.training.OBJECTIVES)
     adversarial_fraction: float = 0.5  # share of each batch that is perturbed: 0.5 (Stutz et al.), 1.0 (Madry et al.)
-    epsilon: float = 0.3  # L∞ radius of training attacks (images in [0, 1]); η for on-manifold attacks
+    epsilon: float = 0.3  # radius of training attacks in `norm` (images in [0, 1]); η for on-manifold attacks
+    # threat model of the training, validation and test attacks: linf | l2 | l1 (also "Linf", "L2", "L1"); l2 and l1
+    # need an objective whose attack is PGD on the image (adversarial, madry, trades, mart, alp, clp, awp, trades_awp)
+    norm: Norm = "linf"
     train_attack: AttackProtocol = RELEASED_TRAINING  # training attack (TRADES, DALE: only its steps and step size)
     manifold: str | None = None  # on_learned_manifold, reconstruction: a manifold.pt (pyadvman.manifolds.train)
     trades_beta: float = 6.0  # TRADES / MART weight of the KL term
@@ -119,7 +124,7 @@ class TrainConfig:
     selection: Selection = "auto"  # checkpoint evaluated (auto: robust val. accuracy if adversarial, else clean)
     eval_examples: int = 1000  # first test images attacked in the final evaluation (0: none)
     eval_epsilon: float | None = None  # default: epsilon
-    eval_attack: AttackProtocol = RELEASED_EVALUATION  # the final test attack (L∞, eval_epsilon)
+    eval_attack: AttackProtocol = RELEASED_EVALUATION  # the final test attack (in `norm`, eval_epsilon)
     # machinery
     checkpoint_minutes: float = 5.0  # also checkpoint mid-epoch this often (0: after every step)
     data_workers: int = 0  # processes that read the training batches ahead (a DataLoader's workers; 0: this one)
@@ -130,6 +135,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         coerce_nested(self)
+        object.__setattr__(self, "norm", canonical_norm(self.norm))
         betas_ok = (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
                     and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas))
         OBJECTIVES.check(self.objective, "objective")
@@ -159,6 +165,9 @@ class TrainConfig:
             (self.augmentation == "none" or not OBJECTIVES.entry(self.objective).extras.get("needs_codes"),
              "augmentation", f"'none' for {self.objective} (its attack renders from each image's FONTS code, which "
              "a crop or flip would no longer match)", self.augmentation),
+            (self.norm == "linf" or OBJECTIVES.entry(self.objective).extras.get("any_norm", False), "norm",
+             f"'linf' for objective {self.objective} (its attack is not PGD on the image; l2 and l1 train with "
+             f"{', '.join(n for n in OBJECTIVES if OBJECTIVES.entry(n).extras.get('any_norm'))})", self.norm),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
             (self.data_workers >= 0, "data_workers", ">= 0", self.data_workers),
             (not OBJECTIVES.entry(self.objective).extras.get("needs_manifold") or self.manifold is not None, "manifold",

@@ -29,10 +29,10 @@ def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, *, batch_si
 @execution_keywords
 def pgd_robustness(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, protocol: AttackProtocol,
                    execution: Execution = Execution(), batch_size: int = 500, progress: bool = False,
-                   desc: str = "PGD") -> AttackResult:
-    """The L∞ attack of ``protocol`` (signed PGD or Adam on δ, its restarts, start and success counting) at
-    radius ``eps`` on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64), run as ``execution``
+                   desc: str = "PGD", norm: str = "linf") -> AttackResult:
+    """The attack of ``protocol`` (PGD or Adam on δ, its restarts, start and success counting) at radius ``eps``
+    in ``norm`` ("linf", "l2", "l1") on images (Tensor[N, C, H, W] in [0, 1]) with labels (Tensor[N] int64), run as ``execution``
     says (model checks, compile mode); returns the AttackResult (``robust_accuracy()``, ``success_rate()``)."""
-    attack = PGD(eps=eps, protocol=protocol, execution=execution)
+    attack = PGD(eps=eps, norm=norm, protocol=protocol, execution=execution)
     return attack_in_batches(attack, model, images, labels, batch_size=batch_size, progress=progress,
                              keep_images=False, desc=desc)

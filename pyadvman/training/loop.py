@@ -178,7 +178,7 @@ def _validate(cfg: TrainConfig, model: nn.Module, data: DatasetSplits) -> dict[s
     val = data.validation.first(min(cfg.validation_examples, len(data.validation)))
     record = {"validation_accuracy": clean_accuracy(model, val.images, val.labels)}
     if cfg.adversarial and cfg.validation_attack is not None and len(val):
-        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon,
+        result = pgd_robustness(model, val.images, val.labels, eps=cfg.evaluation_epsilon, norm=cfg.norm,
                                 protocol=cfg.validation_attack, execution=_evaluation_execution(cfg, False))
         record["validation_robust_accuracy"] = result.robust_accuracy()
     return record
@@ -193,11 +193,11 @@ def _final_evaluation(cfg: TrainConfig, model: nn.Module, data: DatasetSplits, s
     attacked = test.first(min(cfg.eval_examples, len(test)))
     if len(attacked):
         eps, protocol = cfg.evaluation_epsilon, cfg.eval_attack
-        result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, protocol=protocol,
+        result = pgd_robustness(model, attacked.images, attacked.labels, eps=eps, norm=cfg.norm, protocol=protocol,
                                 execution=_evaluation_execution(cfg, True), progress=progress,
                                 desc=f"test attack ({protocol.steps} iterations)")
         record.update(robust_accuracy=result.robust_accuracy(), success_rate=result.success_rate(),
-                      attack={"description": protocol.describe("ε", eps), "norm": "linf", "epsilon": eps,
+                      attack={"description": protocol.describe("ε", eps), "norm": cfg.norm, "epsilon": eps,
                               **{k: v for k, v in asdict(protocol).items() if v is not None},  # null reads as NaN
                               "examples": len(attacked)})
     return record

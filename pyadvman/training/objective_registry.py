@@ -5,7 +5,7 @@ it from a TrainConfig and the dataset, and the label reports give it. Adding an 
 ... def _my_at(cfg, data):
 ...     return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
 
-Training attacks run the config's ``train_attack`` protocol at radius ``epsilon`` (η for the on-manifold
+Training attacks run the config's ``train_attack`` protocol at radius ``epsilon`` in the config's ``norm`` (η for the on-manifold
 objectives), without the model checks (they run every batch on a model that is still changing) and in float32
 (inside the trainer's autocast when it trains in half precision).
 """
@@ -60,7 +60,7 @@ def attack_execution(cfg: TrainConfig) -> Execution:
 
 def training_pgd(cfg: TrainConfig) -> PGD:
     """PGD with the training protocol at radius epsilon."""
-    return PGD(eps=cfg.epsilon, protocol=cfg.train_attack, execution=attack_execution(cfg))
+    return PGD(eps=cfg.epsilon, norm=cfg.norm, protocol=cfg.train_attack, execution=attack_execution(cfg))
 
 
 def _code_attack(cfg: TrainConfig) -> dict[str, object]:
@@ -83,15 +83,16 @@ def _with_awp(cfg: TrainConfig, objective: Objective) -> Objective:
 def _trades_pgd(cfg: TrainConfig) -> PGD:
     """The TRADES attack (KL from a Gaussian start) with the protocol's steps and step size."""
     protocol = cfg.train_attack
-    return replace(trades_attack(cfg.epsilon, protocol.steps, protocol.step_size), execution=attack_execution(cfg))
+    return replace(trades_attack(cfg.epsilon, protocol.steps, protocol.step_size, norm=cfg.norm),
+                   execution=attack_execution(cfg))
 
 
-@OBJECTIVES.register("normal", label="normal")
+@OBJECTIVES.register("normal", label="normal", any_norm=True)
 def _normal(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Normal()
 
 
-@OBJECTIVES.register("adversarial", label="regular AT")
+@OBJECTIVES.register("adversarial", label="regular AT", any_norm=True)
 def _adversarial(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
 
@@ -102,11 +103,12 @@ def madry_protocol(steps: int) -> AttackProtocol:
     return AttackProtocol(steps=steps, start="uniform", keep="last")
 
 
-@OBJECTIVES.register("madry", label="Madry AT")
+@OBJECTIVES.register("madry", label="Madry AT", any_norm=True)
 def _madry(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """Madry et al.'s AT: every training example replaced by its adversarial example (the whole batch, whatever
     adversarial_fraction says), found by :func:`madry_protocol` with the training attack's number of steps."""
-    attack = PGD(eps=cfg.epsilon, protocol=madry_protocol(cfg.train_attack.steps), execution=attack_execution(cfg))
+    attack = PGD(eps=cfg.epsilon, norm=cfg.norm, protocol=madry_protocol(cfg.train_attack.steps),
+                 execution=attack_execution(cfg))
     return Mixed(attack_perturbation(attack), 1.0)
 
 
@@ -150,22 +152,22 @@ def _adversarial_transformation(cfg: TrainConfig, data: DatasetSplits) -> Object
     return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
 
 
-@OBJECTIVES.register("trades", label="TRADES")
+@OBJECTIVES.register("trades", label="TRADES", any_norm=True)
 def _trades(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Trades(_trades_pgd(cfg), cfg.trades_beta)
 
 
-@OBJECTIVES.register("mart", label="MART")
+@OBJECTIVES.register("mart", label="MART", any_norm=True)
 def _mart(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mart(training_pgd(cfg), cfg.trades_beta)
 
 
-@OBJECTIVES.register("alp", label="ALP")
+@OBJECTIVES.register("alp", label="ALP", any_norm=True)
 def _alp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=False)
 
 
-@OBJECTIVES.register("clp", label="CLP")
+@OBJECTIVES.register("clp", label="CLP", any_norm=True)
 def _clp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=True)
 
@@ -182,12 +184,12 @@ def _dale(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Dale(sampler, cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
 
 
-@OBJECTIVES.register("awp", label="AT-AWP")
+@OBJECTIVES.register("awp", label="AT-AWP", any_norm=True)
 def _awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return _with_awp(cfg, _adversarial(cfg, data))
 
 
-@OBJECTIVES.register("trades_awp", label="TRADES-AWP")
+@OBJECTIVES.register("trades_awp", label="TRADES-AWP", any_norm=True)
 def _trades_awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return _with_awp(cfg, _trades(cfg, data))
 

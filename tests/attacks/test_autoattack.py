@@ -100,8 +100,10 @@ def test_rand_runs_apgd_ce_and_apgd_dlr_with_expectation_over_transformation() -
     assert len(calls) >= 20 * 101  # APGD-CE alone: 20 passes for each of its 101 iterates
     with pytest.raises(ValueError, match="version must be one of .*'standard', 'rand'.*, got 'plus'"):
         AutoAttack(version="plus")
-    with pytest.raises(ValueError, match="norm must be 'linf'"):
-        AutoAttack(norm="l2")
+    with pytest.raises(ValueError, match=r"norm must be one of \('linf', 'l2', 'l1'\), got 'L0'"):
+        AutoAttack(norm="L0")
+    with pytest.raises(ValueError, match="standard version under L1 also runs FAB-T and Square under L1"):
+        AutoAttack(norm="L1")
     three = build_model("mlp", (1, 6, 6), 3, units=(8,), batch_norm=False).eval()
     with pytest.raises(ValueError, match="at least 4 classes .* got 3"):
         AutoAttack(eps=0.1).run(three, x, torch.zeros(40, dtype=torch.int64))
@@ -246,3 +248,12 @@ def test_fp16_gradients_are_scaled_so_that_small_ones_do_not_underflow() -> None
     scaled = input_gradient(Autocast(tiny, torch.float16))
     assert float((scaled.sign() == reference.sign()).float().mean()) > 0.9
     assert float((scaled - reference).norm() / reference.norm()) < 0.05
+
+
+def test_square_check_spares_a_drop_of_exactly_its_tolerance() -> None:
+    """One image of 500 is 0.2 points, AutoAttack's tolerance; 0.594 − 0.592 exceeds 0.002 in floating point
+    only by rounding, which must not read as gradient masking. Two images do."""
+    from pyadvman.attacks.autoattack import square_finding
+
+    assert square_finding({"APGD-CE": 297 / 500, "APGD-T": 297 / 500, "Square": 296 / 500}) == []
+    assert len(square_finding({"APGD-CE": 297 / 500, "APGD-T": 297 / 500, "Square": 295 / 500})) == 1

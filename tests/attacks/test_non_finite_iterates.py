@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pyadvman.attacks import APGD, PGD
-from pyadvman.attacks import apgd as apgd_module
+from pyadvman.attacks import APGD, PGD, threat_models
 from pyadvman.attacks.model_checks import ModelCheckWarning
 from pyadvman.attacks.protocol import APGD_PROTOCOL, RELEASED_EVALUATION, AttackProtocol
 
@@ -54,7 +53,7 @@ def test_no_keep_rule_returns_a_non_finite_iterate(keep) -> None:
 
 def test_apgd_goes_on_from_its_best_iterate_after_a_non_finite_one(monkeypatch) -> None:
     x, y = _images()
-    real_step = apgd_module.pgd_step
+    real_step = threat_models.pgd_step
     calls = []
 
     def step_to_nan_at_the_third_call(*args, **kwargs):
@@ -65,7 +64,7 @@ def test_apgd_goes_on_from_its_best_iterate_after_a_non_finite_one(monkeypatch) 
             z[:3] = float("nan")
         return z
 
-    monkeypatch.setattr(apgd_module, "pgd_step", step_to_nan_at_the_third_call)
+    monkeypatch.setattr(threat_models, "pgd_step", step_to_nan_at_the_third_call)  # APGD's L∞ step
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     with pytest.warns(ModelCheckWarning, match=r"APGD: 3 of \d+ iterates were NaN or infinite"):
         result = APGD(eps=0.05, protocol=replace(APGD_PROTOCOL, steps=6)).run(model, x, y)

@@ -207,7 +207,7 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="loss must be one of"):
         PGD(loss="hinge")
     with pytest.raises(ValueError, match="norm must be one of"):
-        PGD(norm="l1")
+        PGD(norm="l0")
     with pytest.raises(ValueError, match="targeted attack needs target"):
         PGD(targeted=True).run(model, x, y)
 

@@ -232,3 +232,33 @@ def test_transformation_ranges_are_fonts_hard_on_fonts_and_the_papers_elsewhere(
     assert theta_preset("hard").rotation == (-math.pi / 2, math.pi / 2)  # the released Hard ranges
     assert transformation_ranges(TrainConfig(dataset="fashion-mnist")) == TRANSFORMATION_RANGES
     assert transformation_ranges(TrainConfig(dataset="fonts", transformation_ranges="easy")) == theta_preset("easy")
+
+
+@pytest.mark.parametrize("objective", ["madry", "trades", "adversarial"])
+def test_l2_and_l1_training_attacks_stay_in_their_balls(objective) -> None:
+    """--norm l2 / l1: the objective's attack searches that ball (and the config accepts AutoAttack's spelling)."""
+    from pyadvman.attacks.threat_models import checked_distance
+    from pyadvman.data.splits import DatasetSplits, Split
+    from pyadvman.training import TrainConfig, build_objective
+
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+    split = Split(images, labels)
+    for norm, eps in (("L2", 0.5), ("l1", 2.0)):
+        cfg = TrainConfig(dataset="npz", objective=objective, epsilon=eps, norm=norm, adversarial_fraction=1.0,
+                          train_attack={"steps": 3})
+        assert cfg.norm == norm.lower()
+        objective_fn = build_objective(cfg, DatasetSplits("toy", ("a", "b", "c"), split, split, split))
+        model = _Recording()
+        torch.manual_seed(1)
+        objective_fn(model, model, Batch(images, labels))
+        perturbed = model.seen[-1][-6:]
+        assert bool((checked_distance(perturbed, images, norm.lower()) <= eps).all())
+        assert float(checked_distance(perturbed, images, norm.lower()).max()) > 0
+
+
+def test_other_norms_are_refused_where_the_attack_is_not_pgd_on_the_image() -> None:
+    from pyadvman.training import TrainConfig
+
+    with pytest.raises(ValueError, match=r"norm must be 'linf' for objective dale \(its attack is not PGD on the "
+                                         r"image; l2 and l1 train with normal, adversarial, madry"):
+        TrainConfig(objective="dale", norm="l2")
