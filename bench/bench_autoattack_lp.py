@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="an L2-adversarially trained run folder")
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--authors", type=Path, help="a checkout of fra31/auto-attack (the authors' code)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every implementation's random starts")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--results-dir", type=Path, default=h.RESULTS_DIR)
     args = parser.parse_args()
@@ -92,29 +93,33 @@ def main() -> None:
         print(f"  {attack:<16} {implementation:<26} {seconds:8.1f} s  robust {rows[-1].robust_accuracy:.4f}  "
               f"max ‖δ‖ {float(distance.max()):.9f}  outside: {rows[-1].outside_ball}", flush=True)
 
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     result, seconds = timed(lambda: AutoAttack(eps=L2_EPS, norm="L2").run(model, x, y))
     record("AutoAttack L2", "pyadvman", "l2", L2_EPS, result.x_adv, seconds)
     print("    after each attack: " + ", ".join(f"{k} {v:.4f}" for k, v in result.robust_accuracy_after().items()))
-    reference = torchattacks.AutoAttack(model, norm="L2", eps=L2_EPS, version="standard", n_classes=classes, seed=0)
+    reference = torchattacks.AutoAttack(model, norm="L2", eps=L2_EPS, version="standard", n_classes=classes,
+                                        seed=args.seed)
     adv, seconds = timed(lambda: reference(x, y))
     record("AutoAttack L2", "torchattacks 3.5.1", "l2", L2_EPS, adv, seconds)
     if authors is not None:
         standard = authors.AutoAttack(model, norm="L2", eps=L2_EPS, version="standard", device=args.device,
-                                      verbose=False, seed=0)
+                                      verbose=False, seed=args.seed)
         adv, seconds = timed(lambda: standard.run_standard_evaluation(x, y, bs=len(y)))
         record("AutoAttack L2", "fra31/auto-attack", "l2", L2_EPS, adv, seconds)
 
-    torch.manual_seed(0)
-    found, seconds = timed(lambda: APGD(eps=L1_EPS, norm="L1", stop_on_success=True).run(model, x, y).x_adv)
-    record("APGD-CE L1", "pyadvman", "l1", L1_EPS, found, seconds)
-    if authors is not None:
-        from autoattack.autopgd_base import APGDAttack
+    for large_eps in (False, True):  # one restart; with AutoAttack's 3ε, 2ε, ε schedule (its standard L1 version)
+        name = "APGD-CE L1" + (" 3-2-1ε" if large_eps else "")
+        torch.manual_seed(args.seed)
+        attack = APGD(eps=L1_EPS, norm="L1", large_eps=large_eps, stop_on_success=True)
+        found, seconds = timed(lambda a=attack: a.run(model, x, y).x_adv)
+        record(name, "pyadvman", "l1", L1_EPS, found, seconds)
+        if authors is not None:
+            from autoattack.autopgd_base import APGDAttack
 
-        apgd = APGDAttack(model, norm="L1", eps=L1_EPS, n_iter=100, n_restarts=1, loss="ce", seed=0,
-                          device=args.device)
-        found, seconds = timed(lambda: apgd.perturb(x, y))
-        record("APGD-CE L1", "fra31/auto-attack", "l1", L1_EPS, found, seconds)
+            apgd = APGDAttack(model, norm="L1", eps=L1_EPS, n_iter=100, n_restarts=1, loss="ce", seed=args.seed,
+                              device=args.device, use_largereps=large_eps)
+            found, seconds = timed(lambda a=apgd: a.perturb(x, y))
+            record(name, "fra31/auto-attack", "l1", L1_EPS, found, seconds)
 
     print(f"\n{len(y)} {cfg.dataset} test images, run {args.run} ({cfg.objective}, {cfg.norm} ε = {cfg.epsilon}), "
           f"{h.device_name(args.device)}")
@@ -122,8 +127,8 @@ def main() -> None:
     for row in rows:
         print(f"{row.attack:<16} {row.implementation:<26} {row.seconds:8.1f} {row.robust_accuracy:11.4f} "
               f"{row.max_norm:12.9f} {row.outside_ball:8d}")
-    path = h.write_results("autoattack_lp", args.device, "float32", rows,
-                           {"examples": len(y), "run": str(args.run), "model": cfg.model, "objective": cfg.objective,
+    path = h.write_results(f"autoattack_lp_seed{args.seed}", args.device, "float32", rows,
+                           {"seed": args.seed, "examples": len(y), "run": str(args.run), "model": cfg.model, "objective": cfg.objective,
                             "train_norm": cfg.norm, "train_epsilon": cfg.epsilon, "train_size": cfg.train_size,
                             "epochs": cfg.epochs, "l2_eps": L2_EPS, "l1_eps": L1_EPS}, args.results_dir)
     print(f"results: {path}")

@@ -24,18 +24,19 @@ namespace pyadvman {
 template <typename T>
 C10_HOST_DEVICE inline double finite_or_largest(double g) {
   const double largest = static_cast<double>(std::numeric_limits<T>::max());
-  if (g != g) return 0.0;
-  return g > largest ? largest : (g < -largest ? -largest : g);
+  double v = g > largest ? largest : g;  // one select per line, so that the CPU loops vectorise
+  v = v < -largest ? -largest : v;
+  return v == v ? v : 0.0;
 }
 
 // clip(soft(y, λ), l, u): the L1 projection's coordinate for multiplier λ >= 0 (λ = inf: clip(0, l, u)); NaN
 // for a NaN y (x or x0 NaN), so that a row's length is NaN too.
 C10_HOST_DEVICE inline double l1_coordinate(double y, double l, double u, double lambda) {
-  if (y != y) return y;
   const double magnitude = fabs(y) - lambda;
   double v = magnitude > 0.0 ? (y > 0.0 ? magnitude : -magnitude) : 0.0;
   v = v < l ? l : v;
-  return v > u ? u : v;
+  v = v > u ? u : v;
+  return y != y ? y : v;  // selects only, so that the CPU loops vectorise
 }
 
 // The multiplier's kinks for one coordinate: |y| and |y| − the bounds on y's side (those > 0 matter).
@@ -73,5 +74,16 @@ C10_HOST_DEVICE inline double unit_roundoff() {
 
 // Tries before a row falls back to x0 (clamped to the box), which is always inside the ball.
 constexpr int kRadiusTries = 8;
+
+// The L2 radius a row can aim at without the guard's second look: with x0 in the box, rounding the output to T
+// moves each coordinate by at most unit·max(|lo|, |hi|), so ‖out − x0‖₂ exceeds the aimed length by at most
+// √D·unit·max(|lo|, |hi|) (plus float64 slack), and the difference rounded to T by a factor 1 + unit more. Used
+// where that margin is at most 1e-4·eps (float32 and float64; float16 and bfloat16 take the guard); 0 otherwise.
+C10_HOST_DEVICE inline double l2_safe_target(double eps, int64_t features, double lo, double hi, double unit) {
+  const double bound = (fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi)) * unit * sqrt(static_cast<double>(features));
+  if (!(bound <= 1e-4 * eps) || !(eps <= std::numeric_limits<double>::max())) return 0.0;
+  const double slack = static_cast<double>(features) * 0x1p-52;
+  return (eps * (1.0 - 0x1p-45) / (1.0 + unit) - bound) / (1.0 + slack);
+}
 
 }  // namespace pyadvman

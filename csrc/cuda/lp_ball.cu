@@ -112,10 +112,24 @@ __global__ void __launch_bounds__(kThreads) l2_ball_kernel(T* __restrict__ out, 
     const double g = grad != nullptr ? finite_or_largest<T>(wide(grad[k])) : 0.0;
     return wide(x[k]) + gscale * g - wide(x0[k]);
   };
-  double sum = 0.0;
-  for (int64_t k = threadIdx.x; k < features; k += blockDim.x) sum += delta(k) * delta(k);
+  double sum = 0.0, outside_box = 0.0;
+  for (int64_t k = threadIdx.x; k < features; k += blockDim.x) {
+    sum += delta(k) * delta(k);
+    const double c = wide(x0[k]);
+    outside_box += (c >= lo && c <= hi) ? 0.0 : 1.0;
+  }
   const double length = sqrt(block_sum(sum, scratch));
   if (length != length) return fill_nan(out, features);
+  // a row whose centre is in the box aims below eps by the rounding bound and needs no second look
+  const double safe = block_sum(outside_box, scratch) == 0.0
+                          ? l2_safe_target(eps, features, lo, hi, unit_roundoff<T>())
+                          : 0.0;
+  if (safe > 0.0) {
+    const double scale = length > safe ? safe / length : 1.0;
+    for (int64_t k = threadIdx.x; k < features; k += blockDim.x)
+      out[k] = narrow<T>(wide(x0[k]) + delta(k) * scale, lo, hi);
+    return;
+  }
   double target = eps;
   for (int attempt = 0; attempt <= kRadiusTries; ++attempt) {
     const double scale = attempt == kRadiusTries ? 0.0 : (length > target ? target / length : 1.0);

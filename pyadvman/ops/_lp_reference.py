@@ -61,6 +61,14 @@ def _guarded(place, restarts: int, x0: Tensor, x0_rows: Tensor, eps: Tensor, p: 
     return out
 
 
+def l2_safe_target(eps: Tensor, features: int, lo: float, hi: float, unit: float) -> Tensor:
+    """The L2 radius a row aims at without the guard's second look where the rounding bound
+    √D·unit·max(|lo|, |hi|) is at most 1e-4·eps (csrc/lp_rows.h: l2_safe_target); 0 elsewhere. eps float64."""
+    bound = max(abs(lo), abs(hi)) * unit * features ** 0.5
+    safe = (eps * (1.0 - 2.0 ** -45) / (1.0 + unit) - bound) / (1.0 + features * 2.0 ** -52)
+    return torch.where((bound <= 1e-4 * eps) & torch.isfinite(eps), safe, 0.0)
+
+
 def _with_active(out: Tensor, x: Tensor, x0: Tensor, active: Tensor | None) -> Tensor:
     """out where ``active`` ([B] or [R, B]) is True, else x."""
     if active is None:
@@ -98,7 +106,13 @@ def l2_ball_reference(x: Tensor, x0: Tensor, eps: float | Tensor, lo: float, hi:
         scale = torch.where(last, 0.0, scale).unsqueeze(-1)
         return (x0_rows + delta * scale).clamp(lo_value, hi_value).to(x.dtype)
 
-    out = _nan_rows(_guarded(place, x_rows.shape[0], x0, x0_rows, eps_rows, p=2), torch.isnan(length))
+    out = _guarded(place, x_rows.shape[0], x0, x0_rows, eps_rows, p=2)
+    # rows whose centre is in the box aim below eps by the rounding bound instead (csrc/lp_rows.h: l2_safe_target)
+    safe = l2_safe_target(eps_rows, x0_rows.shape[-1], lo_value, hi_value, torch.finfo(x.dtype).eps / 2)
+    in_box = ((x0_rows >= lo_value) & (x0_rows <= hi_value)).all(dim=-1)
+    safe = torch.where(in_box, safe, 0.0).expand_as(length)
+    out = torch.where((safe > 0).unsqueeze(-1), place(safe, torch.zeros_like(safe, dtype=torch.bool)), out)
+    out = _nan_rows(out, torch.isnan(length))
     return _with_active(out.reshape(x.shape), x, x0, active)
 
 

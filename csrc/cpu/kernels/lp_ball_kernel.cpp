@@ -34,9 +34,12 @@ struct Row {
 template <typename T, bool kL2>
 void checked_norms(const Row<T>& r, double& wide, double& rounded) {
   double a = 0.0, b = 0.0;
+  const T* out = r.out;
+  const T* x0 = r.x0;
+#pragma omp simd reduction(+ : a, b)
   for (int64_t k = 0; k < r.features; ++k) {
-    const double d = static_cast<double>(r.out[k]) - static_cast<double>(r.x0[k]);
-    const double e = static_cast<double>(static_cast<T>(r.out[k] - r.x0[k]));
+    const double d = static_cast<double>(out[k]) - static_cast<double>(x0[k]);
+    const double e = static_cast<double>(static_cast<T>(out[k] - x0[k]));
     a += kL2 ? d * d : std::fabs(d);
     b += kL2 ? e * e : std::fabs(e);
   }
@@ -50,42 +53,97 @@ void fill_nan(const Row<T>& r) {
   std::fill(r.out, r.out + r.features, std::numeric_limits<T>::quiet_NaN());
 }
 
+// How a row's gradient enters the L2 step: none (a projection), finite (read as it is), or with NaN or ±inf
+// entries (read through finite_or_largest; a separate loop so that the common case stays a plain vector loop).
+enum class Gradient { kNone, kFinite, kNonFinite };
+
+template <typename T, Gradient kGradient>
+inline double gradient_at(const T* g, int64_t k) {
+  if constexpr (kGradient == Gradient::kNone) return 0.0;
+  if constexpr (kGradient == Gradient::kFinite) return static_cast<double>(g[k]);
+  return finite_or_largest<T>(static_cast<double>(g[k]));
+}
+
+// Whether every entry of the row's gradient is finite.
 template <typename T>
-T clamp_to(double v, double lo, double hi) {
-  v = v < lo ? lo : v;
-  return static_cast<T>(v > hi ? hi : v);
+bool all_finite(const T* g, int64_t n) {
+  int64_t bad = 0;
+#pragma omp simd reduction(+ : bad)
+  for (int64_t k = 0; k < n; ++k) bad += !(std::fabs(static_cast<double>(g[k])) <= std::numeric_limits<double>::max());
+  return bad == 0;
+}
+
+// alpha / ‖g‖₂ for the row's gradient g (read as kGradient says), 0 for a zero gradient. A float64 sum of squares
+// of float32 (or narrower) values cannot overflow; float64 values are scaled by the largest first.
+template <typename T, Gradient kGradient>
+double step_scale(const Row<T>& r) {
+  const T* g = r.grad;
+  double largest = 1.0;
+  if constexpr (sizeof(T) == sizeof(double)) {
+    largest = 0.0;
+#pragma omp simd reduction(max : largest)
+    for (int64_t k = 0; k < r.features; ++k) {
+      const double v = std::fabs(gradient_at<T, kGradient>(g, k));
+      largest = v > largest ? v : largest;
+    }
+    if (largest == 0.0) return 0.0;
+  }
+  const double inverse = 1.0 / largest;
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < r.features; ++k) {
+    const double t = gradient_at<T, kGradient>(g, k) * inverse;
+    sum += t * t;
+  }
+  return sum == 0.0 ? 0.0 : r.alpha / (largest * std::sqrt(sum));
 }
 
 // L2: δ_k = x_k + gscale·g_k − x0_k; out = clamp(x0 + δ·min(1, target/‖δ‖), lo, hi).
-template <typename T>
+template <typename T, Gradient kGradient>
 void l2_row(const Row<T>& r) {
   const int64_t F = r.features;
-  double gscale = 0.0;
-  if (r.grad != nullptr) {
-    double largest = 0.0;
-    for (int64_t k = 0; k < F; ++k) largest = std::max(largest, std::fabs(finite_or_largest<T>(r.grad[k])));
-    if (largest > 0.0) {
-      double sum = 0.0;
-      for (int64_t k = 0; k < F; ++k) {
-        const double t = finite_or_largest<T>(r.grad[k]) / largest;
-        sum += t * t;
-      }
-      gscale = r.alpha / (largest * std::sqrt(sum));
-    }
-  }
-  auto delta = [&](int64_t k) {
-    const double g = r.grad != nullptr ? finite_or_largest<T>(r.grad[k]) : 0.0;
-    return static_cast<double>(r.x[k]) + gscale * g - static_cast<double>(r.x0[k]);
-  };
+  const T* x = r.x;
+  const T* x0 = r.x0;
+  const T* g = r.grad;
+  T* out = r.out;
+  const double gscale = kGradient == Gradient::kNone ? 0.0 : step_scale<T, kGradient>(r);
   double sum = 0.0;
-  for (int64_t k = 0; k < F; ++k) sum += delta(k) * delta(k);
+  int64_t outside_box = 0;
+  const double lo = r.lo, hi = r.hi;
+#pragma omp simd reduction(+ : sum, outside_box)
+  for (int64_t k = 0; k < F; ++k) {
+    const double c = static_cast<double>(x0[k]);
+    const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
+    sum += d * d;
+    outside_box += static_cast<int64_t>(c < lo) + static_cast<int64_t>(c > hi);  // no branch: the loop vectorises
+  }
   const double length = std::sqrt(sum);
   if (length != length) return fill_nan(r);
+  // a row whose centre is in the box aims below eps by the rounding bound and needs no second look
+  const double safe = outside_box == 0 ? l2_safe_target(r.eps, F, lo, hi, unit_roundoff<T>()) : 0.0;
+  const int first_attempt = safe > 0.0 ? kRadiusTries + 1 : 0;
+  if (safe > 0.0) {
+    const double scale = length > safe ? safe / length : 1.0;
+#pragma omp simd
+    for (int64_t k = 0; k < F; ++k) {
+      const double c = static_cast<double>(x0[k]);
+      const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
+      double v = c + d * scale;
+      v = v < lo ? lo : v;
+      out[k] = static_cast<T>(v > hi ? hi : v);
+    }
+  }
   double target = r.eps;
-  for (int attempt = 0; attempt <= kRadiusTries; ++attempt) {
+  for (int attempt = first_attempt; attempt <= kRadiusTries; ++attempt) {
     const double scale = attempt == kRadiusTries ? 0.0 : (length > target ? target / length : 1.0);
-    for (int64_t k = 0; k < F; ++k)
-      r.out[k] = clamp_to<T>(static_cast<double>(r.x0[k]) + delta(k) * scale, r.lo, r.hi);
+#pragma omp simd
+    for (int64_t k = 0; k < F; ++k) {
+      const double c = static_cast<double>(x0[k]);
+      const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
+      double v = c + d * scale;
+      v = v < lo ? lo : v;
+      out[k] = static_cast<T>(v > hi ? hi : v);
+    }
     if (std::isinf(r.eps)) return;  // no ball
     double wide, rounded;
     checked_norms<T, true>(r, wide, rounded);
@@ -94,22 +152,38 @@ void l2_row(const Row<T>& r) {
   }
 }
 
+template <typename T>
+void l2_row(const Row<T>& r) {
+  if (r.grad == nullptr)
+    l2_row<T, Gradient::kNone>(r);
+  else if (all_finite(r.grad, r.features))
+    l2_row<T, Gradient::kFinite>(r);
+  else
+    l2_row<T, Gradient::kNonFinite>(r);
+}
+
 // ‖δ(λ)‖₁ of lp_rows.h for one row, with y = x − x0 and the box [lo − x0, hi − x0].
 template <typename T>
 double l1_length(const Row<T>& r, double lambda) {
+  const T* x = r.x;
+  const T* x0 = r.x0;
+  const double lo = r.lo, hi = r.hi;
   double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
   for (int64_t k = 0; k < r.features; ++k) {
-    const double c = r.x0[k];
-    sum += std::fabs(l1_coordinate(static_cast<double>(r.x[k]) - c, r.lo - c, r.hi - c, lambda));
+    const double c = static_cast<double>(x0[k]);
+    sum += std::fabs(l1_coordinate(static_cast<double>(x[k]) - c, lo - c, hi - c, lambda));
   }
   return sum;
 }
 
-// The smallest λ >= 0 with ‖δ(λ)‖₁ <= target (inf when none): the kinks sorted, a binary search for the piece
-// holding the crossing, then the linear piece solved exactly (Croce & Hein, 2021, Sec. 3.1, Alg. 2).
+// The smallest λ >= 0 with ‖δ(λ)‖₁ <= target (inf when none): a binary search over the kinks for the piece that
+// crosses target, each probe the median of the kinks still in play (std::nth_element, so no full sort), then
+// that linear piece solved exactly (Croce & Hein, 2021, Sec. 3.1).
 template <typename T>
 double l1_multiplier(const Row<T>& r, double target, std::vector<double>& kinks) {
-  if (l1_length(r, 0.0) <= target) return 0.0;
+  double left = 0.0, at_left = l1_length(r, 0.0);
+  if (at_left <= target) return 0.0;
   kinks.clear();
   for (int64_t k = 0; k < r.features; ++k) {
     const double c = r.x0[k];
@@ -118,20 +192,19 @@ double l1_multiplier(const Row<T>& r, double target, std::vector<double>& kinks)
     for (double v : three)
       if (v > 0.0) kinks.push_back(v);
   }
-  std::sort(kinks.begin(), kinks.end());
-  kinks.erase(std::unique(kinks.begin(), kinks.end()), kinks.end());
-  // first kink whose length is <= target; the lengths are non-increasing along the sorted kinks
-  size_t low = 0, high = kinks.size();
-  while (low < high) {
-    const size_t mid = (low + high) / 2;
-    if (l1_length(r, kinks[mid]) <= target)
-      high = mid;
-    else
-      low = mid + 1;
+  double right = std::numeric_limits<double>::infinity(), at_right = 0.0;
+  size_t begin = 0, end = kinks.size();
+  while (begin < end) {  // the crossing lies in (left, right]; the kinks in [begin, end) lie between them
+    const size_t mid = begin + (end - begin) / 2;
+    std::nth_element(kinks.begin() + begin, kinks.begin() + mid, kinks.begin() + end);
+    const double probe = kinks[mid], length = l1_length(r, probe);
+    if (length <= target) {
+      right = probe, at_right = length, end = mid;
+    } else {
+      left = probe, at_left = length, begin = mid + 1;
+    }
   }
-  if (low == kinks.size()) return std::numeric_limits<double>::infinity();  // the box alone exceeds the ball
-  const double left = low == 0 ? 0.0 : kinks[low - 1], right = kinks[low];
-  const double at_left = l1_length(r, left), at_right = l1_length(r, right);
+  if (std::isinf(right)) return right;  // the box alone exceeds the ball
   if (!(at_left > at_right)) return right;
   // rounding may leave the length a few ulps above target: the row's radius guard (l1_row) takes it back
   return left + (at_left - target) * (right - left) / (at_left - at_right);
@@ -141,17 +214,22 @@ template <typename T>
 void l1_row(const Row<T>& r, std::vector<double>& kinks) {
   if (std::isnan(l1_length(r, 0.0))) return fill_nan(r);
   double target = r.eps;
+  const double lo = r.lo, hi = r.hi;
   for (int attempt = 0; attempt <= kRadiusTries; ++attempt) {
     const double lambda = attempt == kRadiusTries ? std::numeric_limits<double>::infinity()
                                                   : l1_multiplier(r, target, kinks);
+    double wide = 0.0, rounded = 0.0;  // what a checker finds (checked_norms), summed as the row is written
+#pragma omp simd reduction(+ : wide, rounded)
     for (int64_t k = 0; k < r.features; ++k) {
-      const double c = r.x0[k];
-      r.out[k] = clamp_to<T>(c + l1_coordinate(static_cast<double>(r.x[k]) - c, r.lo - c, r.hi - c, lambda), r.lo,
-                             r.hi);
+      const double c = static_cast<double>(r.x0[k]);
+      double v = c + l1_coordinate(static_cast<double>(r.x[k]) - c, lo - c, hi - c, lambda);
+      v = v < lo ? lo : v;
+      const T o = static_cast<T>(v > hi ? hi : v);
+      r.out[k] = o;
+      wide += std::fabs(static_cast<double>(o) - c);
+      rounded += std::fabs(static_cast<double>(static_cast<T>(o - r.x0[k])));
     }
     if (std::isinf(r.eps)) return;
-    double wide, rounded;
-    checked_norms<T, false>(r, wide, rounded);
     if (!beyond_radius(wide, rounded, r.eps)) return;
     target = shrink_target(target, std::max(wide, rounded), r.eps, attempt, unit_roundoff<T>());
   }
@@ -178,10 +256,11 @@ void run(const BallKernelArgs& a) {
       const Row<T> r{out + at, x + at, x0 + b * F, grad == nullptr ? nullptr : grad + at,
                      a.eps_per_example ? a.eps_per_example[b] : a.eps,
                      a.alpha_per_example ? a.alpha_per_example[b] : a.alpha, lo, hi, F};
-      if constexpr (kL2)
+      if constexpr (kL2) {
         l2_row(r);
-      else
+      } else {
         l1_row(r, kinks);
+      }
     }
   });
 }
