@@ -3,8 +3,11 @@
 ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` so that memcheck sees every allocation's bounds).
 
 Covered: linf_project and pgd_step / pgd_step_ (float32, float64, float16, bfloat16; one radius and per-example
-radii; restarts [R, B, ...]; an active mask; in place with grad aliasing x_adv; an empty batch), knn (several
-tiles, k = 1 and k = 50, exclude, float32 and float64, a tile that is not a multiple of the block) and nn_project.
+radii; restarts [R, B, ...]; an active mask; in place with grad aliasing x_adv; an empty batch), l2_project,
+l2_step and l1_project (the same dtypes and shapes, rows inside and outside the ball, rows that take the radius
+guard: centres outside the box, half precision; a row with NaN; a row of 150,528 features, more than a block's
+threads by far), knn (several tiles, k = 1 and k = 50, exclude, float32 and float64, a tile that is not a
+multiple of the block) and nn_project.
 
     python bench/sanitizer_ops.py --device cuda        (exit 0: every call equals its twin)
 """
@@ -20,6 +23,12 @@ import pyadvman
 from pyadvman.ops import (
     knn,
     knn_reference,
+    l1_project,
+    l1_project_reference,
+    l2_project,
+    l2_project_reference,
+    l2_step,
+    l2_step_reference,
     linf_project,
     linf_project_reference,
     nn_project,
@@ -61,6 +70,32 @@ def _linf_paths(device: str, generator: torch.Generator) -> int:
     return calls
 
 
+def _lp_paths(device: str, generator: torch.Generator) -> int:
+    """The L2 and L1 kernels against their twins, equal within rounding (they reduce in another order)."""
+    calls = 0
+    for dtype in DTYPES:
+        tolerance = 8 * torch.finfo(dtype).eps
+        shapes = ((5, 3, 8, 8), (2, 5, 3, 8, 8), (0, 3, 8, 8)) + (((1, 3, 224, 224),) if dtype == torch.float32 else ())
+        for shape in shapes:
+            batch = shape[-4]
+            x0 = (torch.rand(shape[-4:], generator=generator) * 1.2 - 0.1).to(device, dtype)  # some centres off the box
+            x = (x0.float() + torch.randn(shape, generator=generator).to(device)).to(dtype)
+            grad = torch.randn(shape, generator=generator).to(device, dtype)
+            if x.numel():
+                x.view(-1)[0] = float("nan")  # a NaN row
+            active = (torch.rand(shape[:-3], generator=generator) < 0.5).to(device)
+            per_example = torch.rand(batch, generator=generator, dtype=torch.float64).to(device) * 4
+            for eps in (1.5, per_example):
+                checks = ((l2_project(x, x0, eps), l2_project_reference(x, x0, eps)),
+                          (l1_project(x, x0, 4 * eps), l1_project_reference(x, x0, 4 * eps)),
+                          (l2_step(x, x0, grad, eps, 0.5, active=active),
+                           l2_step_reference(x, x0, grad, eps, 0.5, active=active)))
+                for got, expected in checks:
+                    torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance, equal_nan=True)
+                    calls += 1
+    return calls
+
+
 def _neighbour_paths(device: str, generator: torch.Generator) -> int:
     calls = 0
     for dtype in (torch.float32, torch.float64):
@@ -91,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"sanitizer_ops: pyadvman's CUDA kernels are not loaded in {sys.executable} (build_info: "
                  f"{pyadvman.build_info()})")
     generator = torch.Generator().manual_seed(0)
-    calls = _linf_paths(args.device, generator) + _neighbour_paths(args.device, generator)
+    calls = (_linf_paths(args.device, generator) + _lp_paths(args.device, generator)
+             + _neighbour_paths(args.device, generator))
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     print(f"sanitizer_ops: {calls} operator calls on {args.device}, each equal to its twin")

@@ -28,10 +28,11 @@ FLATNESS_PAPER_ROBUST_LOSS = AttackProtocol(steps=20, step_size=0.007, restarts=
 @dataclass(frozen=True)
 class RobustLoss:
     """The robust loss: cross-entropy at PGD's worst restart per example (docs/papers.md §4). ``eps`` in input
-    units (images in [0, 1]); ``protocol`` the PGD search (its highest-loss iterate per restart); ``execution``
+    units (images in [0, 1]), in ``norm``; ``protocol`` the PGD search (its highest-loss iterate per restart); ``execution``
     how it runs (the model checks are off: the loss is measured, not the model judged)."""
 
     eps: float = 8 / 255
+    norm: str = "linf"  # the ball of the input perturbations: linf | l2 | l1
     protocol: AttackProtocol = FLATNESS_PAPER_ROBUST_LOSS
     batch_size: int = 500
     seed: int | None = 0  # random starts drawn from this seed on every call (None: the global generator)
@@ -50,7 +51,8 @@ class RobustLoss:
     def per_example(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """The robust loss of each example (Tensor[B] float32 on the CPU, nats: the highest cross-entropy over
         restarts) and whether it was never fooled (Tensor[B] bool); ``__call__`` averages them."""
-        attack = PGD(eps=self.eps, protocol=self.protocol, execution=replace(self.execution, check_model=False))
+        attack = PGD(eps=self.eps, norm=self.norm, protocol=self.protocol,
+                     execution=replace(self.execution, check_model=False))
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
                                    enabled=self.seed is not None):
@@ -121,7 +123,7 @@ def worst_case_flatness(model: nn.Module, x: Tensor, y: Tensor, *, xi: float = 0
                         robust_loss: RobustLoss = RobustLoss(), seed: int = 0, progress: bool = False,
                         base: tuple[Tensor, Tensor] | None = None) -> dict:
     """Worst-case flatness: the robust loss maximised jointly over one weight perturbation ν in B_ξ(w)
-    (‖νᵢ‖₂ ≤ ξ·‖wᵢ‖₂ per tensor) and per-example input perturbations in the L∞ ball of ``robust_loss.eps``,
+    (‖νᵢ‖₂ ≤ ξ·‖wᵢ‖₂ per tensor) and per-example input perturbations in the ball of ``robust_loss.eps`` (its norm),
     minus the unperturbed robust loss (ICCV 2021, Eq. (6); docs/papers.md §4).
 
     Each of ``passes`` passes over (x, y) takes, per batch, one ascent step on ν (the gradient of each tensor

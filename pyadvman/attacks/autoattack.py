@@ -29,6 +29,7 @@ from pyadvman.attacks.model_checks import (
 )
 from pyadvman.attacks.model_mode import eval_mode, frozen_parameters
 from pyadvman.attacks.old_keywords import accepts_old_spellings
+from pyadvman.attacks.protocol import APGD_PROTOCOL
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.square import Square
 from pyadvman.attacks.threat_models import NORMS, canonical_norm, checked_distance
@@ -43,6 +44,7 @@ def autoattack_targets(classes: int) -> int:
     classes − 1 when there are fewer."""
     return min(_TARGETS, classes - 1)
 _RAND_EOT = 20  # version="rand": gradients averaged over 20 forward/backward passes
+_L1_RESTARTS, _L1_APGD_TARGETS = 5, 5  # the standard version under L1: APGD-CE's restarts, APGD-T's targets
 _SQUARE_TOLERANCE = 0.002  # AutoAttack's: Square lowering robust accuracy by more than this is reported
 
 
@@ -118,11 +120,12 @@ def square_finding(after: dict[str, float]) -> list[str]:
 @accepts_old_spellings
 @dataclass(frozen=True)
 class AutoAttack(Attack):
-    """AutoAttack under L∞ or L2: ``version="standard"`` runs APGD-CE (100 iterations), APGD-T (the 9 top classes,
-    100 iterations each), FAB-T (9 targets, 100 iterations) and Square (5,000 queries), each in the ``norm``'s
-    ball and on the examples the earlier ones left robust; ``version="rand"`` (for randomised models, and the
-    only version under L1 so far) runs APGD-CE and APGD-DLR with the gradient averaged over 20 passes
-    (expectation over transformation).
+    """AutoAttack under L∞, L2 or L1: ``version="standard"`` runs APGD-CE (100 iterations), APGD-T (the 9 top
+    classes, 100 iterations each), FAB-T (9 targets, 100 iterations) and Square (5,000 queries), each in the
+    ``norm``'s ball and on the examples the earlier ones left robust; under L1, as AutoAttack's L1 version
+    (Croce & Hein, ICML 2021), APGD-CE runs 5 restarts and APGD-T 5 targets, both with the 3ε-2ε-ε schedule
+    (``APGD(large_eps=True)``). ``version="rand"`` (for randomised models) runs APGD-CE and APGD-DLR with the
+    gradient averaged over 20 passes (expectation over transformation).
 
     An attack's image counts only when a forward pass of the model misclassifies it and it lies in the ε-ball
     (‖x_adv − x‖ ≤ eps in the norm, in float64 and in float32). With ``execution.check_model`` the checks run first
@@ -132,7 +135,7 @@ class AutoAttack(Attack):
 
     Args:
         eps: radius, a float >= 0. norm: "linf" (default), "l2" or "l1" (also as AutoAttack spells them: "Linf",
-            "L2", "L1"); the standard version under L1 (which needs FAB-T and Square under L1) is refused.
+            "L2", "L1").
         version: "standard" or "rand". execution: the checks (default on), compile mode and precision of every
             attack (:class:`pyadvman.execution.Execution`).
 
@@ -142,7 +145,7 @@ class AutoAttack(Attack):
     and shards.
 
     Raises:
-        ValueError: eps not a finite number >= 0; an unknown norm or version, or "standard" under L1; bad x / y;
+        ValueError: eps not a finite number >= 0; an unknown norm or version; bad x / y;
             version "standard" on a model with fewer than 4 classes (the targeted DLR loss of APGD-T needs 4).
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
@@ -160,10 +163,7 @@ class AutoAttack(Attack):
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.version not in VERSIONS:
             raise ValueError(f"version must be one of {VERSIONS}, got {self.version!r}")
-        if self.norm == "l1" and self.version == "standard":
-            raise ValueError("AutoAttack's standard version under L1 also runs FAB-T and Square under L1, which "
-                             "pyadvman does not have yet: use version='rand', or APGD(norm='l1', large_eps=True) "
-                             "and APGDTargeted(norm='l1', large_eps=True, targets=5) directly")
+
 
     def components(self, classes: int) -> list[tuple[str, Attack]]:
         """(name, attack) in the order they run, for a model with ``classes`` outputs."""
@@ -175,6 +175,13 @@ class AutoAttack(Attack):
             raise ValueError(f"AutoAttack's standard version needs a model with at least 4 classes (APGD-T's "
                              f"targeted DLR loss), got {classes}")
         targets = autoattack_targets(classes)
+        if self.norm == "l1":  # AutoAttack's L1 version: the 3ε-2ε-ε schedule, 5 restarts, 5 APGD-T targets
+            return [("APGD-CE", APGD(**shared, large_eps=True, stop_on_success=True,
+                                     protocol=replace(APGD_PROTOCOL, restarts=_L1_RESTARTS))),
+                    ("APGD-T", APGDTargeted(**shared, large_eps=True, targets=min(_L1_APGD_TARGETS, targets),
+                                            stop_on_success=True)),
+                    ("FAB-T", FABTargeted(**shared, targets=targets)),
+                    ("Square", Square(**shared))]
         return [("APGD-CE", APGD(**shared, stop_on_success=True)),
                 ("APGD-T", APGDTargeted(**shared, targets=targets, stop_on_success=True)),
                 ("FAB-T", FABTargeted(**shared, targets=targets)),

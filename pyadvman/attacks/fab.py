@@ -40,7 +40,7 @@ class FABTargeted(Attack):
     With ``stop_on_success`` (AutoAttack's way) a target runs only on the examples that no earlier run fooled.
 
     Args:
-        eps: radius (float >= 0). norm: "linf" (default) or "l2". steps: iterations per run (100). targets: 9.
+        eps: radius (float >= 0). norm: "linf" (default), "l2" or "l1". steps: iterations per run (100). targets: 9.
         restarts: starts per target (1). alpha_max 0.1, eta 1.05 (overshoot), beta 0.9 (backward step): the
             paper's. execution: model checks (probability outputs, randomness), compile mode, precision
             (:class:`pyadvman.execution.Execution`).
@@ -69,7 +69,7 @@ class FABTargeted(Attack):
 
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
-        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
+        object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2", "L1" as AutoAttack
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         for name in ("steps", "targets", "restarts"):

@@ -1,5 +1,6 @@
-"""Square: the score-based attack of Andriushchenko et al. (ECCV 2020, Alg. 1; Sec. 3.1 for L∞, Sec. 3.2 for L2),
-AutoAttack's fourth attack, which needs no gradients and so is not fooled by gradient masking."""
+"""Square: the score-based attack of Andriushchenko et al. (ECCV 2020, Alg. 1; Sec. 3.1 for L∞, Sec. 3.2 for L2;
+AutoAttack's L1 version), AutoAttack's fourth attack, which needs no gradients and so is not fooled by gradient
+masking."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pyadvman.attacks.model_mode import eval_mode
 from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
-from pyadvman.attacks.square_l2 import L2SquareSearch
+from pyadvman.attacks.square_lp import LpSquareSearch
 from pyadvman.attacks.threat_models import NORMS, canonical_norm
 from pyadvman.execution import Execution
 from pyadvman.ops import linf_project
@@ -25,7 +26,6 @@ from pyadvman.ops import linf_project
 # The fraction p of the image a square covers halves after these iterations (the paper's schedule for 10,000
 # queries, Sec. 3.1 and its code); AutoAttack keeps it unscaled for its 5,000 queries.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
-_SQUARE_NORMS = tuple(n for n in NORMS if n != "l1")
 
 
 def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) -> float:
@@ -38,8 +38,8 @@ def square_fraction(iteration: int, p_init: float, queries: int, rescale: bool) 
 @accepts_old_spellings
 @dataclass(frozen=True)
 class Square(Attack):
-    """Square attack: random search over the ε-ball, one square window at a time (L∞ below; L2: see
-    :class:`pyadvman.attacks.square_l2.L2SquareSearch`).
+    """Square attack: random search over the ε-ball, one square window at a time (L∞ below; L2 and L1: see
+    :class:`pyadvman.attacks.square_lp.LpSquareSearch`).
 
     L∞: the search starts from vertical stripes, x_0 + ε·s with one random sign s per (channel, column). Each
     iteration draws, per example, a square of side round(√(p·H·W)) at a uniformly random position and one sign
@@ -50,7 +50,7 @@ class Square(Attack):
     iteration.
 
     Args:
-        eps: radius in the ``norm`` (float >= 0). norm: "linf" (default) or "l2". queries: iterations after the initial stripes (AutoAttack: 5,000).
+        eps: radius in the ``norm`` (float >= 0). norm: "linf" (default), "l2" or "l1". queries: iterations after the initial stripes (AutoAttack: 5,000).
         p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
             the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
             (AutoAttack: False). execution: model checks (probability outputs, randomness), compile mode,
@@ -60,7 +60,7 @@ class Square(Attack):
     (positive once misclassified) at each run's returned image (−inf where the run was skipped).
 
     Raises:
-        ValueError: bad x / y, eps not a finite number >= 0, an unknown norm (or "l1"), p_init outside (0, 1],
+        ValueError: bad x / y, eps not a finite number >= 0, an unknown norm, p_init outside (0, 1],
             queries < 0 or restarts < 1.
 
     Shape: x Tensor[B, C, H, W] in [0, 1], y Tensor[B] int64.
@@ -77,9 +77,8 @@ class Square(Attack):
     def __post_init__(self) -> None:
         check_number("eps", self.eps)
         object.__setattr__(self, "norm", canonical_norm(self.norm))  # "Linf", "L2" as AutoAttack
-        if self.norm not in _SQUARE_NORMS:
-            raise ValueError(f"norm must be one of {_SQUARE_NORMS} (Square has no L1 search here yet), got "
-                             f"{self.norm!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         check_count("queries", self.queries, 0)
         check_count("restarts", self.restarts, 1)
         if not 0 < self.p_init <= 1:
@@ -98,10 +97,7 @@ class Square(Attack):
 
     def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One run of the random search on every example of x0: (best image, fooled, margin loss), each [B]."""
-        if self.norm == "l2":
-            search = L2SquareSearch(x0, self.eps)
-        else:
-            search = LinfSquareSearch(x0, self.eps)
+        search = LinfSquareSearch(x0, self.eps) if self.norm == "linf" else LpSquareSearch(x0, self.eps, self.norm)
         best = search.start()
         logits = model(best)
         best_loss = margin(logits, y, logits)

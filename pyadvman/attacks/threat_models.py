@@ -29,6 +29,7 @@ def write_active(x: Tensor, moved: Tensor, active: Tensor | None) -> Tensor:
 
 
 NORMS = ("linf", "l2", "l1")
+NORM_LABELS = {"linf": "L∞", "l2": "L2", "l1": "L1"}  # how reports write each norm
 _NORM_SPELLINGS = {"linf": "linf", "inf": "linf", "l2": "l2", "2": "l2", "l1": "l1", "1": "l1"}
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from pyadvman._file_reading import read_json
 from pyadvman.analysis import knn_distances, learned_manifold_distance, true_manifold_distance
 from pyadvman.attacks import PGD
+from pyadvman.attacks.threat_models import perturbation_norm
 from pyadvman.configs import accepts_old_fields, config_from_preset
 from pyadvman.errors import UnreadableFileError, check_fields
 from pyadvman.experiments.claims_criteria import CRITERIA_VERSION, evaluate_claims
@@ -106,14 +107,15 @@ class _Perturbed:
     success: torch.Tensor
 
 
-def _null_control(regular, eps: float, seed: int) -> dict[str, _Perturbed]:
-    """Claim 1's null control on the test images where the regular attack succeeded: uniform sign noise at ``eps``
-    (x + ε·s, s uniform in {−1, 1}^D) and Gaussian noise scaled to each adversarial perturbation's L2 norm; not
-    clipped to [0, 1], so that each keeps its stated size (clipping would cut it where the image is 0 or 1);
-    seeded by ``seed``."""
+def _null_control(regular, eps: float, seed: int, norm: str = "linf") -> dict[str, _Perturbed]:
+    """Claim 1's null control on the test images where the regular attack succeeded: uniform sign noise of size
+    ``eps`` in ``norm`` (x + ε·s/‖s‖, s uniform in {−1, 1}^D: x + ε·s under L∞) and Gaussian noise scaled to each
+    adversarial perturbation's L2 norm; not clipped to [0, 1], so that each keeps its stated size (clipping would
+    cut it where the image is 0 or 1); seeded by ``seed``."""
     x, delta = regular.clean, regular.x_adv - regular.clean
     generator = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1
+    signs = signs / perturbation_norm(signs, norm).view(-1, *[1] * (x.dim() - 1)) if len(x) else signs
     gaussian = torch.randn(x.shape, generator=generator).to(x)
     norm = delta.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
     gaussian = gaussian / gaussian.flatten(1).norm(dim=1).clamp_min(1e-12).view_as(norm) * norm
@@ -124,20 +126,21 @@ def _null_control(regular, eps: float, seed: int) -> dict[str, _Perturbed]:
 
 def measure_distances(study: Study, model: nn.Module, seed: int) -> ModelDistances:
     """Distances to the manifold of a model's successful adversarial examples under the paper's attack, off the
-    manifold (L∞, ε) and on it (η), on the first ``distance_examples`` test images (a seeded run of its own,
+    manifold (in ``norm``, ε) and on it (η), on the first ``distance_examples`` test images (a seeded run of its own,
     not the evaluation's): per successful example, its index among those images, the kNN normalised residual,
     residual and angle, and the distance to the true (FONTS) or learned manifold where there is one; and the same
     for claim 1's null control (``_null_control``) on the images the regular attack fooled."""
     cfg: ClaimsConfig = study.cfg
     test = study.data.test.first(min(cfg.distance_examples, len(study.data.test)))
-    attack = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=replace(cfg.attack_execution, check_model=False))
+    attack = PGD(eps=cfg.epsilon, norm=cfg.norm, protocol=cfg.eval_attack,
+                 execution=replace(cfg.attack_execution, check_model=False))
     regular = study.attack_test_images(model, attack, cfg.distance_examples, seed)
     on_manifold = study.attack_on_manifold(model, cfg.distance_examples, seed)
     reference = study.data.train.images
     if cfg.knn_reference_size is not None:
         reference = reference[:cfg.knn_reference_size]
     k = min(cfg.knn_k, reference.shape[0])
-    noise = _null_control(regular, cfg.epsilon, seed)
+    noise = _null_control(regular, cfg.epsilon, seed, cfg.norm)
     out = {}
     for name, result in (("regular", regular), ("on_manifold", on_manifold), *noise.items()):
         rows = _successful(result)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyadvman.analysis.uncertainty import mean_std
 from pyadvman.attacks.protocol import RELEASED_EVALUATION, RELEASED_TRAINING
+from pyadvman.attacks.threat_models import NORM_LABELS
 from pyadvman.experiments.claims_criteria import NULL_CONTROLS, PROTOCOL_LABELS, PROTOCOLS
 from pyadvman.experiments.estimates import records_by_size
 from pyadvman.experiments.paper_figures import ON_MANIFOLD_SUCCESS_FONTS, paper_on_manifold_success
@@ -73,7 +74,8 @@ def figures(study, metrics: dict, records: list[ModelRecord], distances: dict[st
     if any(r.apgd is not None for r in records):
         panels.append((robust_accuracy("apgd"), "robust accuracy, APGD-CE"))
     written["claim4"] = grid_figure(records, panels, out / "claim4_robustness.png",
-                                    f"Claim 4: normal vs robust training (L∞, ε = {cfg.epsilon}; 95% intervals)",
+                                    f"Claim 4: normal vs robust training ({NORM_LABELS[cfg.norm]}, ε = {cfg.epsilon}; "
+                                    "95% intervals)",
                                     objectives=["normal", *metrics["claims"]["4"]["variants"]])
     return {name: str(path.relative_to(out.parent)) for name, path in written.items()}
 
@@ -106,7 +108,7 @@ def _claim1(metrics: dict, cfg) -> list[str]:
     claim = metrics["claims"]["1"]
     medians = claim["medians"]
     kinds = [k for k in ("regular", "on_manifold", "sign_noise", "gaussian_noise") if k in medians]
-    labels = {"regular": "regular (L∞)", "on_manifold": "on-manifold", **NULL_CONTROLS}
+    labels = {"regular": f"regular ({NORM_LABELS[cfg.norm]})", "on_manifold": "on-manifold", **NULL_CONTROLS}
     rows = [["successful examples", *(claim["examples"].get(k, 0) for k in kinds)]]
     for measure, label in MEASURE_LABELS.items():
         if any(measure in medians[k] for k in kinds):
@@ -275,7 +277,7 @@ def _strong_evaluation(records: list[ModelRecord], cfg) -> list[str]:
              + ". Conclusions that change between the columns "
              "depend on attack strength."), "",
             table(header, rows), "",
-            *grid_autoattack_section(records, cfg.epsilon)]
+            *grid_autoattack_section(records, cfg.epsilon, cfg.norm)]
 
 
 def _over_seeds(records: list[ModelRecord], cfg) -> list[str]:
@@ -366,7 +368,7 @@ def report(study, metrics: dict, records: list[ModelRecord]) -> str:
               f"N ∈ {list(cfg.train_sizes)} × seeds {list(cfg.seeds)}, {cfg.model} classifier, {cfg.epochs} epochs "
               f"(lr decayed per {cfg.lr_schedule}), the last epoch evaluated. Attacks by {protocol}: training "
               f"attacks {cfg.train_attack.describe('ε')}; the test attack {cfg.eval_attack.describe('ε')}, "
-              f"L∞ ε = {cfg.epsilon} on the first {cfg.regular_examples} test images, on-{study.manifold_kind}-"
+              f"{NORM_LABELS[cfg.norm]} ε = {cfg.epsilon} on the first {cfg.regular_examples} test images, on-{study.manifold_kind}-"
               f"manifold η = {cfg.eta} on the first {cfg.on_manifold_examples}. Run time of this invocation: "
               f"{metrics['seconds']} s{resumed}. The mapping of the released code's protocol to these settings "
               "is in docs/protocol.md."), "",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from pyadvman.attacks.threat_models import NORM_LABELS
 from pyadvman.experiments.flatness_criteria import CHANCE_MULTIPLE, FLATTER_THAN_AT, by_variant
 from pyadvman.experiments.report import (
     data_lines,
@@ -188,7 +189,7 @@ def report(cfg, metrics: dict) -> str:
          f"{cfg.train_attack.describe('ε')}; regular AT and AT-AWP perturb {fraction:.0%} of each batch (Stutz et "
          f"al.'s 50/50 scheme by default; Wu et al.'s AT-AWP perturbs 100%); AWP γ = {_awp_gammas(cfg)}, warm-up "
          f"{cfg.awp_warmup_epochs} epochs), "
-         f"seed {cfg.seed}. Measured every {cfg.evaluate_every} epoch(s) and at the last: the robust loss (L∞ "
+         f"seed {cfg.seed}. Measured every {cfg.evaluate_every} epoch(s) and at the last: the robust loss ({NORM_LABELS[cfg.norm]} "
          f"PGD-{cfg.robust_attack.steps}, ε = {cfg.epsilon}, {cfg.robust_attack.restarts} restart(s), "
          "worst per example) on the "
          f"first {cfg.examples} training and test images{_fewer(cfg, metrics)}; average-case flatness "
@@ -213,7 +214,8 @@ def report(cfg, metrics: dict) -> str:
     ]
     for key, claim in verdicts["claims"].items():
         lines += _claim_section(key, claim, verdicts)
-    lines += autoattack_section({_label(v): r for v, r in metrics.get("autoattack", {}).items()}, cfg.epsilon)
+    lines += autoattack_section({_label(v): r for v, r in metrics.get("autoattack", {}).items()}, cfg.epsilon,
+                                cfg.norm)
     lines += ["## Figures", "", f"![per epoch]({metrics['figures']['epochs']})", "",
               f"![flatness vs gap]({metrics['figures']['flatness_vs_gap']})", "", "## Per epoch", ""]
     for variant, rows in by_variant(records).items():

@@ -92,7 +92,8 @@ class FlatnessConfig(ClassifierConfig):
         return record
 
     def robust_loss(self) -> RobustLoss:
-        return RobustLoss(eps=self.epsilon, protocol=self.robust_attack, execution=self.attack_execution)
+        return RobustLoss(eps=self.epsilon, norm=self.norm, protocol=self.robust_attack,
+                          execution=self.attack_execution)
 
     def measured_epochs(self) -> tuple[int, ...]:
         """The epochs (1-based) whose weights are measured: every ``evaluate_every``-th and the last."""
@@ -212,7 +213,7 @@ def flatness_cell(run: VariantRun, variant: str, progress: bool) -> dict:
             model, _ = load_trained(run_dir, map_location=device)
             return autoattack_record(model, data.test, cfg.epsilon, cfg.autoattack_examples, cfg.seed,
                                      run_dir / "autoattack", progress=progress,
-                                     execution=cfg.attack_execution)
+                                     execution=cfg.attack_execution, norm=cfg.norm)
         autoattack = folder.cached(run_dir / "autoattack.json", evaluate)
     return {"records": records, "autoattack": autoattack}
 

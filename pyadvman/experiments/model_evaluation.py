@@ -34,16 +34,16 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
         seconds[name] = round(time.monotonic() - started, 2)
 
     unchecked = replace(cfg.attack_execution, check_model=False)  # the paper's attacks warn; the strong ones need not again
-    regular = PGD(eps=cfg.epsilon, protocol=cfg.eval_attack, execution=cfg.attack_execution)
+    regular = PGD(eps=cfg.epsilon, norm=cfg.norm, protocol=cfg.eval_attack, execution=cfg.attack_execution)
     timed("regular", lambda: study.attack_test_images(model, regular, cfg.regular_examples, key.seed,
                                                       keep_images=False))
     timed("on_manifold", lambda: study.attack_on_manifold(model, cfg.on_manifold_examples, key.seed,
                                                           keep_images=False))
-    strong = PGD(eps=cfg.epsilon, protocol=cfg.strong_attack, execution=unchecked)
+    strong = PGD(eps=cfg.epsilon, norm=cfg.norm, protocol=cfg.strong_attack, execution=unchecked)
     timed("strong_pgd", lambda: study.attack_test_images(model, strong, cfg.regular_examples, key.seed,
                                                      keep_images=False))
     if cfg.apgd_attack is not None:
-        apgd = APGD(eps=cfg.epsilon, protocol=cfg.apgd_attack, execution=unchecked)
+        apgd = APGD(eps=cfg.epsilon, norm=cfg.norm, protocol=cfg.apgd_attack, execution=unchecked)
         timed("apgd", lambda: study.attack_test_images(model, apgd, cfg.regular_examples, key.seed,
                                                        keep_images=False))
     if cfg.strong_on_manifold_attack is not None:
@@ -52,7 +52,7 @@ def evaluate_model(study: Study, key: ModelKey, result: TrainResult) -> ModelRec
     if cfg.autoattack_examples:
         timed("autoattack", lambda: autoattack_record(model, study.data.test, cfg.epsilon, cfg.autoattack_examples,
                                                       key.seed, result.out_dir / "autoattack", progress=False,
-                                                      execution=cfg.attack_execution))
+                                                      execution=cfg.attack_execution, norm=cfg.norm))
     final = result.final
     return ModelRecord(name=key.name, variant=key.variant, objective=study.objective(key.variant),
                        train_size=key.train_size, seed=key.seed, epochs=final["checkpoint"]["epoch"],

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 # paper's term for image-space adversarial examples) and on it, the strong evaluation off the manifold (signed PGD,
 # APGD-CE) and on it (signed PGD with restarts in code space), and AutoAttack where it ran
 ATTACKS = ("regular", "on_manifold", "strong_pgd", "apgd", "strong_on_manifold", "autoattack")
-ATTACK_LABELS = {"regular": "paper's attack (L∞)", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
+ATTACK_LABELS = {"regular": "paper's attack", "on_manifold": "on-manifold", "strong_pgd": "signed PGD",
                  "apgd": "APGD-CE", "strong_on_manifold": "strong on-manifold", "autoattack": "AutoAttack"}
 
 
@@ -206,7 +206,7 @@ PERTURBATION_KINDS = ("regular", "on_manifold", "sign_noise", "gaussian_noise")
 
 @dataclass
 class ModelDistances:
-    """A normal model's distances: of its successful regular (L∞) and on-manifold adversarial examples, and of the
+    """A normal model's distances: of its successful regular (the study's norm) and on-manifold adversarial examples, and of the
     null control's noise (None in runs of pyadvman 0.2 and earlier, which did not measure it)."""
 
     regular: AttackDistances

@@ -56,7 +56,7 @@ SAMPLE_COMPLEXITY_PRESETS: dict[str, dict] = {
 SAMPLE_COMPLEXITY_LEARNED_PRESETS: dict[str, dict] = {"quick": dict(STUDY_QUICK_LEARNED_PRESET)}  # the claims'
 # (key in metrics.json's summary, what it measures, its label)
 METRICS = (("test_error", test_error, "test error"),
-           ("regular.success_rate", success_rate("regular"), "success rate (paper's L∞ attack)"),
+           ("regular.success_rate", success_rate("regular"), "success rate (paper's attack)"),
            ("strong_pgd.robust_accuracy", robust_accuracy("strong_pgd"), "robust accuracy (signed PGD)"),
            ("on_manifold.success_rate", ON_MANIFOLD_SUCCESS, "on-manifold success rate"))
 
@@ -110,7 +110,7 @@ def report(cfg: SampleComplexityConfig, metrics: dict, records: list[ModelRecord
               rows), "",
         ("Paper (docs/papers.md §1, FONTS): on-manifold success falls with N for every variant and fastest for "
         "on-manifold and adversarial-transformation training (dashed in the figure)."), "",
-        f"![sample complexity]({figure})", "", *_claim4_section(metrics), *grid_autoattack_section(records, cfg.epsilon)])
+        f"![sample complexity]({figure})", "", *_claim4_section(metrics), *grid_autoattack_section(records, cfg.epsilon, cfg.norm)])
 
 
 def _claim4_section(metrics: dict) -> list[str]:

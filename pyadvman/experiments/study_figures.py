@@ -106,7 +106,7 @@ def distance_figure(regular: dict[str, list[float]], on_manifold: dict[str, list
         values = [np.asarray(regular.get(key, []), float), np.asarray(on_manifold.get(key, []), float)]
         finite = np.concatenate([v[np.isfinite(v)] for v in values])
         bins = np.linspace(finite.min(), finite.max() + 1e-9, 30) if finite.size else 10
-        for v, name, color in zip(values, ("regular (L∞ PGD)", "on-manifold"), ("C3", "C0")):
+        for v, name, color in zip(values, ("regular (PGD)", "on-manifold"), ("C3", "C0")):
             if v.size:
                 ax.hist(v, bins=bins, alpha=0.6, color=color,
                         label=f"{name}: median {np.median(v):.3f}")

@@ -102,8 +102,6 @@ def test_rand_runs_apgd_ce_and_apgd_dlr_with_expectation_over_transformation() -
         AutoAttack(version="plus")
     with pytest.raises(ValueError, match=r"norm must be one of \('linf', 'l2', 'l1'\), got 'L0'"):
         AutoAttack(norm="L0")
-    with pytest.raises(ValueError, match="standard version under L1 also runs FAB-T and Square under L1"):
-        AutoAttack(norm="L1")
     three = build_model("mlp", (1, 6, 6), 3, units=(8,), batch_norm=False).eval()
     with pytest.raises(ValueError, match="at least 4 classes .* got 3"):
         AutoAttack(eps=0.1).run(three, x, torch.zeros(40, dtype=torch.int64))

@@ -54,8 +54,8 @@ def test_projection_is_the_minimum_norm_point_of_the_hyperplane_in_the_box() -> 
         assert abs(np.abs(linf).max() - best) < 1e-7
         assert abs(l2 @ l2 - _l2_reference(p, w, c)) < 1e-6 and np.all(p + l2 >= -1e-12)
     assert compared > 20
-    with pytest.raises(ValueError, match="norm must be one of .*'linf', 'l2'.*, got 'l1'"):
-        project_onto_hyperplane(*args, "l1")
+    with pytest.raises(ValueError, match="norm must be one of .*'linf', 'l2'.*, got 'l0'"):
+        project_onto_hyperplane(*args, "l0")
 
 
 def _linear_model(seed: int = 0, classes: int = 10, side: int = 6):

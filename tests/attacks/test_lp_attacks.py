@@ -22,7 +22,7 @@ from pyadvman.attacks import (
     L2Ball,
     Square,
 )
-from pyadvman.attacks.square_l2 import square_pattern
+from pyadvman.attacks.square_lp import square_pattern
 from pyadvman.attacks.threat_models import canonical_norm, checked_distance, sparse_direction
 
 
@@ -148,17 +148,22 @@ def test_l2_surface_start_is_on_the_sphere() -> None:
     assert float(norms.max()) <= 0.5 and float(norms.min()) > 0.5 - 1e-5
 
 
-def test_square_l2_pattern_and_images_in_the_ball() -> None:
-    pattern = square_pattern(5, torch.device("cpu"))
-    assert abs(float(pattern.norm()) - 1.0) < 1e-6
+@pytest.mark.parametrize(("norm", "eps"), [("l2", 1.0), ("l1", 6.0)])
+def test_square_lp_patterns_and_images_in_the_ball(norm, eps) -> None:
+    pattern = square_pattern(5, norm, torch.device("cpu"))
+    size = pattern.norm() if norm == "l2" else pattern.abs().sum()
+    assert abs(float(size) - 1.0) < 1e-6
     assert bool((pattern[:2] > 0).all() and (pattern[2:] < 0).all())
     assert float(pattern[1, 2]) == float(pattern[:2].max())  # the upper half peaks at its centre
+    # the rings weigh 1/k² (L2) or 1/k⁴ (L1): centre / corner of the upper half = (1 + 1/4 + 1/9) / (1/9) for L2
+    ratio = float(pattern[1, 2] / pattern[0, 0])
+    assert abs(ratio - ((1 + 1 / 4 + 1 / 9) / (1 / 9) if norm == "l2" else (1 + 1 / 16 + 1 / 81) / (1 / 81))) < 1e-3
     torch.manual_seed(6)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 10 * 10, 4)).eval()
     x = torch.rand(24, 3, 10, 10)
     y = model(x).argmax(1)
-    result = Square(eps=1.0, norm="L2", queries=60).run(model, x, y)
-    assert bool((checked_distance(result.x_adv, x, "l2") <= 1.0).all())
+    result = Square(eps=eps, norm=norm, queries=60).run(model, x, y)
+    assert bool((checked_distance(result.x_adv, x, norm) <= eps).all())
     assert result.robust_accuracy() < 1.0
 
 
@@ -175,12 +180,87 @@ def test_autoattack_l2_runs_every_attack_in_the_l2_ball() -> None:
     assert result.robust_accuracy() < 1.0
 
 
+def test_minimum_l1_step_onto_a_hyperplane_equals_a_linear_program() -> None:
+    """FAB-L1's step (the minimum-L1 δ with w·(p + δ) = b inside the box) against scipy's LP solver."""
+    from scipy.optimize import linprog
+
+    from pyadvman.attacks.boundary_projection import project_onto_hyperplane
+
+    g = torch.Generator().manual_seed(8)
+    points = torch.rand(30, 6, generator=g, dtype=torch.float64)
+    w = torch.randn(30, 6, generator=g, dtype=torch.float64)
+    w[0, :3] = 0.0  # some coordinates cannot help
+    b = (w * points).sum(1) + torch.randn(30, generator=g, dtype=torch.float64) * 0.7
+    delta = project_onto_hyperplane(points, w, b, "l1")
+    solved = 0
+    for p, wi, bi, d in zip(points.numpy(), w.numpy(), b.numpy(), delta.numpy()):
+        # δ = u − v with u, v >= 0: minimise Σ(u + v) s.t. w·(u − v) = b − w·p and 0 <= p + u − v <= 1
+        n = len(p)
+        lp = linprog(np.ones(2 * n), A_eq=np.concatenate([wi, -wi])[None], b_eq=[bi - wi @ p],
+                     A_ub=np.block([[np.eye(n), -np.eye(n)], [-np.eye(n), np.eye(n)]]),
+                     b_ub=np.concatenate([1 - p, p]), bounds=(0, None))
+        if lp.status == 0:  # reachable: the same minimum, on the hyperplane
+            solved += 1
+            assert abs(np.abs(d).sum() - lp.fun) < 1e-9
+            assert abs(wi @ (p + d) - bi) < 1e-9
+        else:  # unreachable: every helpful coordinate pushed to the box's face
+            assert np.all((p + d >= -1e-12) & (p + d <= 1 + 1e-12))
+    assert solved >= 20
+
+
+def test_fab_l1_finds_the_minimum_l1_distance_of_a_linear_model() -> None:
+    """On a linear model the linearised boundary is the boundary: FAB-L1 succeeds where the exact minimum L1
+    distance (the greedy fill) is clearly below eps and fails where it is clearly above."""
+    from pyadvman.attacks import FABTargeted
+
+    w, x = _linear_case(9)
+    eps = 1.0
+    scores = ((x.flatten(1) - 0.5) @ w).numpy()
+    b = float(-np.median(scores - np.array([l1_largest_drop(w.numpy(), r, eps) for r in x.flatten(1).numpy()])))
+    model = TwoClassLinear(w, b).double()
+    margin = scores + b
+    # the L1 distance to the boundary: the smallest budget whose greedy drop reaches the margin (bisection)
+    minimum = []
+    for row, m in zip(x.flatten(1).numpy(), margin):
+        low, high = 0.0, 30.0
+        for _ in range(60):
+            mid = (low + high) / 2
+            low, high = (mid, high) if l1_largest_drop(w.numpy(), row, mid) < m else (low, mid)
+        minimum.append(high)
+    minimum = np.array(minimum)
+    y = torch.ones(len(x), dtype=torch.int64)
+    keep = margin > 0
+    clear = keep & (np.abs(minimum - eps) > 0.1 * eps)
+    torch.manual_seed(0)
+    result = FABTargeted(eps=eps, norm="L1", targets=1, steps=20).run(model, x[keep], y[keep])
+    fooled = result.success.any(dim=0).numpy()
+    assert 3 <= int((minimum < eps)[clear].sum()) <= int(clear.sum()) - 3
+    np.testing.assert_array_equal(fooled[clear[keep]], (minimum < eps)[clear])
+    assert bool((checked_distance(result.x_adv, x[keep], "l1") <= eps).all())
+
+
+def test_autoattack_l1_runs_its_l1_version_in_the_l1_ball() -> None:
+    torch.manual_seed(10)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 10)).eval()
+    x = torch.rand(20, 3, 6, 6)
+    y = model(x).argmax(1)
+    attack = AutoAttack(eps=3.0, norm="L1")
+    components = dict(attack.components(10))
+    assert components["APGD-CE"].large_eps and components["APGD-CE"].restarts == 5
+    assert components["APGD-T"].large_eps and components["APGD-T"].targets == 5
+    assert all(a.norm == "l1" for a in components.values())
+    result = attack.run(model, x, y)
+    assert list(result.robust_accuracy_after()) == ["APGD-CE", "APGD-T", "FAB-T", "Square"]
+    assert bool((checked_distance(result.x_adv, x, "l1") <= 3.0).all())
+    assert result.robust_accuracy() < 1.0
+
+
 def test_l1_spellings_and_refusals() -> None:
     assert canonical_norm("L1") == "l1" and canonical_norm("1") == "l1"
     assert APGDTargeted(eps=1.0, norm="L1", large_eps=True, targets=5).norm == "l1"
     with pytest.raises(ValueError, match="large_eps is AutoAttack's schedule for L1 only, got norm 'l2'"):
         APGD(norm="l2", large_eps=True)
-    with pytest.raises(ValueError, match=r"norm must be one of \('linf', 'l2'\) \(Square has no L1 search"):
-        Square(norm="L1")
+    with pytest.raises(ValueError, match=r"norm must be one of \('linf', 'l2', 'l1'\), got 'L0'"):
+        Square(norm="L0")
     with pytest.raises(ValueError, match="sparsity must be in"):
         L1Ball(1.0, sparsity=0.0)
