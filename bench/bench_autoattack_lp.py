@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--authors", type=Path, help="a checkout of fra31/auto-attack (the authors' code)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every implementation's random starts")
+    parser.add_argument("--components", action="store_true",
+                        help="also each attack of AutoAttack L2 alone on every image, ours and the authors'")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--results-dir", type=Path, default=h.RESULTS_DIR)
     args = parser.parse_args()
@@ -107,6 +109,17 @@ def main() -> None:
         adv, seconds = timed(lambda: standard.run_standard_evaluation(x, y, bs=len(y)))
         record("AutoAttack L2", "fra31/auto-attack", "l2", L2_EPS, adv, seconds)
 
+    if args.components:
+        for name, attack in AutoAttack(eps=L2_EPS, norm="L2").components(classes):
+            torch.manual_seed(args.seed)
+            found, seconds = timed(lambda a=attack: a.run(model, x, y).x_adv)
+            record(f"{name} L2", "pyadvman", "l2", L2_EPS, found, seconds)
+        if authors is not None:
+            standard = authors.AutoAttack(model, norm="L2", eps=L2_EPS, version="standard", device=args.device,
+                                          verbose=False, seed=args.seed)
+            found, seconds = timed(lambda: standard.run_standard_evaluation_individual(x, y, bs=len(y)))
+            for name, adv in found.items():  # the time of all four, shared out evenly
+                record(f"{name.upper()} L2", "fra31/auto-attack", "l2", L2_EPS, adv, seconds / len(found))
     for large_eps in (False, True):  # one restart; with AutoAttack's 3ε, 2ε, ε schedule (its standard L1 version)
         name = "APGD-CE L1" + (" 3-2-1ε" if large_eps else "")
         torch.manual_seed(args.seed)

@@ -19,6 +19,7 @@ from pyadvman.attacks.old_keywords import accepts_old_spellings
 from pyadvman.attacks.result import AttackResult
 from pyadvman.attacks.runs import result_of_runs, runs_on_unfooled
 from pyadvman.attacks.square_lp import LpSquareSearch
+from pyadvman.attacks.square_windows import random_signs, random_windows
 from pyadvman.attacks.threat_models import NORMS, canonical_norm
 from pyadvman.execution import Execution
 from pyadvman.ops import linf_project
@@ -124,20 +125,6 @@ class Square(Attack):
                 rows = tuple(t[keep] for t in rows)
         best[active], best_loss[active] = best_a, loss_a
         return best, fooled, best_loss
-
-
-def random_windows(n: int, height: int, width: int, side: int, device: torch.device) -> Tensor:
-    """One side × side window per example at a uniformly random position: Tensor[n, 1, H, W] bool."""
-    top = torch.randint(0, height - side + 1, (n, 1, 1, 1), device=device)
-    left = torch.randint(0, width - side + 1, (n, 1, 1, 1), device=device)
-    rows = torch.arange(height, device=device).view(1, 1, height, 1)
-    cols = torch.arange(width, device=device).view(1, 1, 1, width)
-    return (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
-
-
-def random_signs(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """Random signs as a bool Tensor (True: +), each with probability 1/2."""
-    return torch.randint(0, 2, shape, device=like.device) > 0
 
 
 class LinfSquareSearch:

@@ -9,6 +9,7 @@ import math
 import torch
 from torch import Tensor
 
+from pyadvman.attacks.square_windows import random_windows
 from pyadvman.ops import l1_project, l2_project
 
 _GRID = 5  # the start tiles the image with a 5 × 5 grid of patterns (the authors' code)
@@ -104,8 +105,6 @@ class LpSquareSearch:
         return (self.x0[active],)
 
     def propose(self, rows: tuple[Tensor, ...], current: Tensor, p: float) -> Tensor:
-        from pyadvman.attacks.square import random_windows  # square.py imports this module
-
         (x0,) = rows
         n, channels, height, width = current.shape
         side = max(round(math.sqrt(p * height * width)), _SMALLEST_SIDE)
