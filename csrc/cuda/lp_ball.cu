@@ -124,18 +124,12 @@ __global__ void __launch_bounds__(kThreads) l2_ball_kernel(T* __restrict__ out, 
   const double safe = block_sum(outside_box, scratch) == 0.0
                           ? l2_safe_target(eps, features, lo, hi, unit_roundoff<T>())
                           : 0.0;
-  if (safe > 0.0) {
-    const double scale = length > safe ? safe / length : 1.0;
-    for (int64_t k = threadIdx.x; k < features; k += blockDim.x)
-      out[k] = narrow<T>(wide(x0[k]) + delta(k) * scale, lo, hi);
-    return;
-  }
-  double target = eps;
+  double target = safe > 0.0 ? safe : eps;
   for (int attempt = 0; attempt <= kRadiusTries; ++attempt) {
     const double scale = attempt == kRadiusTries ? 0.0 : (length > target ? target / length : 1.0);
     for (int64_t k = threadIdx.x; k < features; k += blockDim.x)
       out[k] = narrow<T>(wide(x0[k]) + delta(k) * scale, lo, hi);
-    if (isinf(eps)) return;
+    if (safe > 0.0 || isinf(eps)) return;  // inside by the bound, or no ball
     double wide_norm, rounded_norm;
     checked_norms<T, true>(out, x0, features, scratch, wide_norm, rounded_norm);
     if (!beyond_radius(wide_norm, rounded_norm, eps)) return;

@@ -39,17 +39,24 @@ def _checked_norm(out: Tensor, x0: Tensor, x0_rows: Tensor, p: int) -> Tensor:
     return torch.maximum(wide.norm(p=p, dim=-1), rounded.norm(p=p, dim=-1))
 
 
-def _guarded(place, restarts: int, x0: Tensor, x0_rows: Tensor, eps: Tensor, p: int) -> Tensor:
+def _guarded(place, restarts: int, x0: Tensor, x0_rows: Tensor, eps: Tensor, p: int, safe: Tensor | None = None
+             ) -> Tensor:
     """Rows placed by ``place(target [R, B], last [R, B] bool) -> out [R, B, F]`` (in x's dtype), redone with a
     shrunk target where a checker would find them outside the ball (csrc/lp_rows.h: beyond_radius,
-    shrink_target); the last try falls back to x0 in the box."""
+    shrink_target); the last try falls back to x0 in the box. Rows with a ``safe`` target (> 0, [R, B]) aim at it
+    once and are not checked."""
     target = eps.expand(restarts, -1).clone()
     pending = torch.ones_like(target, dtype=torch.bool)
+    if safe is not None:
+        target = torch.where(safe > 0, safe, target)
+        pending = safe <= 0
     out = None
     for attempt in range(RADIUS_TRIES + 1):
         last = torch.full_like(pending, attempt == RADIUS_TRIES)
         placed = place(target, last)
         out = placed if out is None else torch.where(pending.unsqueeze(-1), placed, out)
+        if not bool(pending.any()):
+            break
         norm = _checked_norm(out, x0, x0_rows, p)
         beyond = (norm > eps * (1.0 - 2.0 ** -45)) & torch.isfinite(eps) & ~torch.isnan(norm)
         pending = pending & beyond
@@ -106,12 +113,11 @@ def l2_ball_reference(x: Tensor, x0: Tensor, eps: float | Tensor, lo: float, hi:
         scale = torch.where(last, 0.0, scale).unsqueeze(-1)
         return (x0_rows + delta * scale).clamp(lo_value, hi_value).to(x.dtype)
 
-    out = _guarded(place, x_rows.shape[0], x0, x0_rows, eps_rows, p=2)
-    # rows whose centre is in the box aim below eps by the rounding bound instead (csrc/lp_rows.h: l2_safe_target)
+    # rows whose centre is in the box aim below eps by the rounding bound (csrc/lp_rows.h: l2_safe_target)
     safe = l2_safe_target(eps_rows, x0_rows.shape[-1], lo_value, hi_value, torch.finfo(x.dtype).eps / 2)
     in_box = ((x0_rows >= lo_value) & (x0_rows <= hi_value)).all(dim=-1)
     safe = torch.where(in_box, safe, 0.0).expand_as(length)
-    out = torch.where((safe > 0).unsqueeze(-1), place(safe, torch.zeros_like(safe, dtype=torch.bool)), out)
+    out = _guarded(place, x_rows.shape[0], x0, x0_rows, eps_rows, p=2, safe=safe)
     out = _nan_rows(out, torch.isnan(length))
     return _with_active(out.reshape(x.shape), x, x0, active)
 

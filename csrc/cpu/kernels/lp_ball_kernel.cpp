@@ -121,20 +121,8 @@ void l2_row(const Row<T>& r) {
   if (length != length) return fill_nan(r);
   // a row whose centre is in the box aims below eps by the rounding bound and needs no second look
   const double safe = outside_box == 0 ? l2_safe_target(r.eps, F, lo, hi, unit_roundoff<T>()) : 0.0;
-  const int first_attempt = safe > 0.0 ? kRadiusTries + 1 : 0;
-  if (safe > 0.0) {
-    const double scale = length > safe ? safe / length : 1.0;
-#pragma omp simd
-    for (int64_t k = 0; k < F; ++k) {
-      const double c = static_cast<double>(x0[k]);
-      const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
-      double v = c + d * scale;
-      v = v < lo ? lo : v;
-      out[k] = static_cast<T>(v > hi ? hi : v);
-    }
-  }
-  double target = r.eps;
-  for (int attempt = first_attempt; attempt <= kRadiusTries; ++attempt) {
+  double target = safe > 0.0 ? safe : r.eps;
+  for (int attempt = 0; attempt <= kRadiusTries; ++attempt) {
     const double scale = attempt == kRadiusTries ? 0.0 : (length > target ? target / length : 1.0);
 #pragma omp simd
     for (int64_t k = 0; k < F; ++k) {
@@ -144,7 +132,7 @@ void l2_row(const Row<T>& r) {
       v = v < lo ? lo : v;
       out[k] = static_cast<T>(v > hi ? hi : v);
     }
-    if (std::isinf(r.eps)) return;  // no ball
+    if (safe > 0.0 || std::isinf(r.eps)) return;  // inside by the bound, or no ball
     double wide, rounded;
     checked_norms<T, true>(r, wide, rounded);
     if (!beyond_radius(wide, rounded, r.eps)) return;
