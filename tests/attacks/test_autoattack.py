@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -255,3 +256,28 @@ def test_square_check_spares_a_drop_of_exactly_its_tolerance() -> None:
 
     assert square_finding({"APGD-CE": 297 / 500, "APGD-T": 297 / 500, "Square": 296 / 500}) == []
     assert len(square_finding({"APGD-CE": 297 / 500, "APGD-T": 297 / 500, "Square": 295 / 500})) == 1
+
+
+@pytest.mark.parametrize(("norm", "eps"), [("L2", 0.5), ("L1", 2.0)])
+def test_l2_and_l1_evaluations_resume_from_their_state_and_run_in_half_precision(tmp_path, norm, eps) -> None:
+    """The resumable, batched evaluation of L∞ holds for the other norms: a second call with the state folder reads
+    every batch back without a forward pass and gives the same result; bf16 runs and reports its disagreements;
+    every counted image lies in its ball."""
+    from pyadvman.attacks.threat_models import checked_distance
+
+    model, x, y = _small(n=24)
+    attack = AutoAttack(eps=eps, norm=norm, execution=Execution(check_model=False))
+    passes = []
+    hook = model.register_forward_hook(lambda *_: passes.append(1))
+    first = evaluate_robustness(attack, model, x, y, batch_size=12, seed=1, state_dir=tmp_path, progress=False)
+    attacked = len(passes)
+    again = evaluate_robustness(attack, model, x, y, batch_size=12, seed=1, state_dir=tmp_path, progress=False)
+    hook.remove()
+    assert torch.equal(again.x_adv, first.x_adv) and torch.equal(again.fooled_by, first.fooled_by)
+    assert (len(passes) - attacked) * 50 < attacked  # a few clean passes, no attack
+    fooled = first.fooled_by >= 0
+    assert bool((checked_distance(first.x_adv[fooled], x[fooled], norm.lower()) <= eps).all())
+    half = evaluate_robustness(replace(attack, execution=Execution(check_model=False, precision="bf16")), model, x, y,
+                               batch_size=12, seed=1, progress=False)
+    assert half.disagreements is not None and half.disagreements.shape == (24,)
+    assert bool((checked_distance(half.x_adv, x, norm.lower()) <= eps).all())
