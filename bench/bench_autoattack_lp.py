@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--authors", type=Path, help="a checkout of fra31/auto-attack (the authors' code)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every implementation's random starts")
+    parser.add_argument("--l1-standard", action="store_true",
+                        help="also AutoAttack's standard L1 version, ours and the authors'")
     parser.add_argument("--components", action="store_true",
                         help="also each attack of AutoAttack L2 alone on every image, ours and the authors'")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -120,6 +122,16 @@ def main() -> None:
             found, seconds = timed(lambda: standard.run_standard_evaluation_individual(x, y, bs=len(y)))
             for name, adv in found.items():  # the time of all four, shared out evenly
                 record(f"{name.upper()} L2", "fra31/auto-attack", "l2", L2_EPS, adv, seconds / len(found))
+    if args.l1_standard:
+        torch.manual_seed(args.seed)
+        result, seconds = timed(lambda: AutoAttack(eps=L1_EPS, norm="L1").run(model, x, y))
+        record("AutoAttack L1", "pyadvman", "l1", L1_EPS, result.x_adv, seconds)
+        print("    after each attack: " + ", ".join(f"{k} {v:.4f}" for k, v in result.robust_accuracy_after().items()))
+        if authors is not None:
+            standard = authors.AutoAttack(model, norm="L1", eps=L1_EPS, version="standard", device=args.device,
+                                          verbose=False, seed=args.seed)
+            adv, seconds = timed(lambda: standard.run_standard_evaluation(x, y, bs=len(y)))
+            record("AutoAttack L1", "fra31/auto-attack", "l1", L1_EPS, adv, seconds)
     for large_eps in (False, True):  # one restart; with AutoAttack's 3ε, 2ε, ε schedule (its standard L1 version)
         name = "APGD-CE L1" + (" 3-2-1ε" if large_eps else "")
         torch.manual_seed(args.seed)

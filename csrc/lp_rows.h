@@ -76,14 +76,17 @@ C10_HOST_DEVICE inline double unit_roundoff() {
 constexpr int kRadiusTries = 8;
 
 // The L2 radius a row can aim at without the guard's second look: with x0 in the box, rounding the output to T
-// moves each coordinate by at most unit·max(|lo|, |hi|), so ‖out − x0‖₂ exceeds the aimed length by at most
-// √D·unit·max(|lo|, |hi|) (plus float64 slack), and the difference rounded to T by a factor 1 + unit more. Used
+// moves each coordinate by at most (unit + 2^-52)·max(|lo|, |hi|) (the float64 value first, then T), so
+// ‖out − x0‖₂ exceeds the aimed length by at most √D times that (plus float64 slack in its sum), and the difference
+// rounded to T by a factor 1 + unit more; a last factor 1 − 2^-40 covers a checker that sums in another order. Used
 // where that margin is at most 1e-4·eps (float32 and float64; float16 and bfloat16 take the guard); 0 otherwise.
 C10_HOST_DEVICE inline double l2_safe_target(double eps, int64_t features, double lo, double hi, double unit) {
-  const double bound = (fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi)) * unit * sqrt(static_cast<double>(features));
+  // unit + 2^-52: the float64 rounding of each value before its rounding to T
+  const double bound = (fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi)) * (unit + 0x1p-52) *
+                       sqrt(static_cast<double>(features));
   if (!(bound <= 1e-4 * eps) || !(eps <= std::numeric_limits<double>::max())) return 0.0;
   const double slack = static_cast<double>(features) * 0x1p-52;
-  return (eps * (1.0 - 0x1p-45) / (1.0 + unit) - bound) / (1.0 + slack);
+  return (eps * (1.0 - 0x1p-45) / (1.0 + unit) - bound) / (1.0 + slack) * (1.0 - 0x1p-40);
 }
 
 }  // namespace pyadvman

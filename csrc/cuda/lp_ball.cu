@@ -92,25 +92,26 @@ __global__ void __launch_bounds__(kThreads) l2_ball_kernel(T* __restrict__ out, 
     for (int64_t k = threadIdx.x; k < features; k += blockDim.x) out[k] = x[k];
     return;
   }
-  double gscale = 0.0;
+  double along = 0.0, largest = 1.0;  // the step is alpha·u/‖u‖₂ with u = g/largest (no overflow: see lp_rows.h)
   if (grad != nullptr) {
     grad += at;
-    double largest = 0.0;
+    double peak = 0.0;
     for (int64_t k = threadIdx.x; k < features; k += blockDim.x)
-      largest = fmax(largest, fabs(finite_or_largest<T>(wide(grad[k]))));
-    largest = block_max(largest, scratch);
-    if (largest > 0.0) {
+      peak = fmax(peak, fabs(finite_or_largest<T>(wide(grad[k]))));
+    peak = block_max(peak, scratch);
+    if (peak > 0.0) {
+      largest = peak;
       double sum = 0.0;
       for (int64_t k = threadIdx.x; k < features; k += blockDim.x) {
         const double t = finite_or_largest<T>(wide(grad[k])) / largest;
         sum += t * t;
       }
-      gscale = alpha / (largest * sqrt(block_sum(sum, scratch)));
+      along = alpha / sqrt(block_sum(sum, scratch));
     }
   }
   auto delta = [&](int64_t k) {
-    const double g = grad != nullptr ? finite_or_largest<T>(wide(grad[k])) : 0.0;
-    return wide(x[k]) + gscale * g - wide(x0[k]);
+    const double u = grad != nullptr ? finite_or_largest<T>(wide(grad[k])) / largest : 0.0;
+    return wide(x[k]) + along * u - wide(x0[k]);
   };
   double sum = 0.0, outside_box = 0.0;
   for (int64_t k = threadIdx.x; k < features; k += blockDim.x) {

@@ -32,7 +32,7 @@ def _on_true_manifold(fields: dict, data: DatasetSplits):
     return TrueManifoldAttack.on_split(data, "test", **fields), {"codes": data.test.codes, "theta": data.test.theta}
 
 
-ATTACKS.register("pgd", PGD, label="PGD", description="projected gradient descent, L∞ or L2 (Madry et al.)",
+ATTACKS.register("pgd", PGD, label="PGD", description="projected gradient descent, L∞, L2 or L1 (Madry et al.)",
                  evaluate=True)
 ATTACKS.register("fgsm", fgsm, label="FGSM", description="one signed step of eps (Goodfellow et al.)")
 ATTACKS.register("apgd", APGD, label="APGD-CE", description="auto-PGD on cross-entropy (Croce & Hein)")

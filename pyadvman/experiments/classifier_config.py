@@ -24,7 +24,6 @@ from pyadvman.experiments.data_config import DataConfig
 from pyadvman.models import MODELS
 from pyadvman.training import TRAIN_PRESETS, TrainConfig, train_config
 from pyadvman.training.config import LrSchedule, Norm
-from pyadvman.training.objective_registry import OBJECTIVES
 
 # The released training attack scaled to 10 iterations: Adam on δ at lr 0.02, so that lr × iterations (about how
 # far a coordinate travels beyond its start) stays the released 40 × 0.005 = 0.2; the claims quick preset.
@@ -47,7 +46,7 @@ class ClassifierConfig(DataConfig):
     lr_schedule: LrSchedule = "batch"  # batch: lr·0.95^(epoch + 1 + b/B), the released code | epoch: lr·0.95^epoch
     epsilon: float = 0.3  # radius of regular attacks and regular AT in `norm` (images in [0, 1])
     # the threat model of every image-space attack of the study (regular, strong PGD, APGD, AutoAttack, the robust
-    # loss of flatness) and of the training of objectives whose attack is PGD on the image: linf | l2 | l1
+    # loss of flatness, the PGD objectives' training attacks): linf | l2 | l1
     norm: Norm = "linf"
     train_attack: AttackProtocol = QUICK_TRAINING  # the attack of adversarial training (paper: released code's)
     autoattack_examples: int = 0  # first test images under AutoAttack standard at epsilon (0: none; paper: 1000)
@@ -90,11 +89,9 @@ class ClassifierConfig(DataConfig):
         """The TrainConfig of one classifier: the training_preset with this config's dataset, model, epochs,
         schedule, ε, training attack and execution, objective ``objective`` and ``fields`` (train_size, seed, ...,
         which may also replace the shared ones, e.g. epsilon = η for on-manifold training)."""
-        # the code-space attacks of on-manifold objectives keep their own (L∞) ball
-        norm = self.norm if OBJECTIVES.entry(objective).extras.get("any_norm") else "linf"
         shared = {"dataset": self.dataset, "dataset_options": self.loader_options(), "model": self.model,
                   "model_options": self.model_options,
-                  "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon, "norm": norm,
+                  "epochs": self.epochs, "lr_schedule": self.lr_schedule, "epsilon": self.epsilon, "norm": self.norm,
                   "train_attack": self.train_attack, "execution": self.execution}
         return train_config(self.training_preset, objective=objective, **{**shared, **fields})
 

@@ -1,7 +1,7 @@
 """Pure-PyTorch twins of the L2 and L1 kernels (csrc/lp_rows.h): the fallback without the compiled library and
 an oracle for the tests. Every row's reductions are in float64, as in the kernels; results equal the kernels'
 within rounding (they reduce in another order, and the L1 twin finds its multiplier by bisection where the CPU
-kernel sorts the kinks)."""
+kernel searches the kinks)."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def _guarded(place, restarts: int, x0: Tensor, x0_rows: Tensor, eps: Tensor, p: 
 def l2_safe_target(eps: Tensor, features: int, lo: float, hi: float, unit: float) -> Tensor:
     """The L2 radius a row aims at without the guard's second look where the rounding bound
     √D·unit·max(|lo|, |hi|) is at most 1e-4·eps (csrc/lp_rows.h: l2_safe_target); 0 elsewhere. eps float64."""
-    bound = max(abs(lo), abs(hi)) * unit * features ** 0.5
-    safe = (eps * (1.0 - 2.0 ** -45) / (1.0 + unit) - bound) / (1.0 + features * 2.0 ** -52)
+    bound = max(abs(lo), abs(hi)) * (unit + 2.0 ** -52) * features ** 0.5
+    safe = (eps * (1.0 - 2.0 ** -45) / (1.0 + unit) - bound) / (1.0 + features * 2.0 ** -52) * (1.0 - 2.0 ** -40)
     return torch.where((bound <= 1e-4 * eps) & torch.isfinite(eps), safe, 0.0)
 
 
@@ -102,10 +102,12 @@ def l2_ball_reference(x: Tensor, x0: Tensor, eps: float | Tensor, lo: float, hi:
     if grad is not None:
         largest = torch.finfo(x.dtype).max
         g = grad.double().reshape(x_rows.shape).nan_to_num(nan=0.0, posinf=largest, neginf=-largest)
+        # alpha·u/‖u‖₂ with u = g/peak: no square or 1/peak overflows, for subnormal and infinite entries alike
         peak = g.abs().amax(dim=-1, keepdim=True)
-        length = peak * (g / peak.clamp_min(torch.finfo(torch.float64).tiny)).norm(dim=-1, keepdim=True)
-        scale = torch.where(peak > 0, _radius(alpha, batch, x.device).unsqueeze(-1) / length, 0.0)
-        delta = delta + scale * g
+        unit = torch.where(peak > 0, g / peak, 0.0)
+        length = unit.norm(dim=-1, keepdim=True)
+        along = torch.where(length > 0, _radius(alpha, batch, x.device).unsqueeze(-1) / length, 0.0)
+        delta = delta + along * unit
     length = delta.norm(dim=-1)
 
     def place(target: Tensor, last: Tensor) -> Tensor:

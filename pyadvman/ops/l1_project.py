@@ -17,9 +17,9 @@ def l1_project(x: Tensor, x0: Tensor, eps: Radius, lo: float = 0.0, hi: float = 
     2021, Sec. 3.1). Not the ball's projection followed by clamping, which leaves the ball's nearest point.
 
     With y = x − x0, the answer is x0 + δ(λ), δ_i(λ) = clip(sign(y_i)·max(|y_i| − λ, 0), lo − x0_i, hi − x0_i),
-    λ >= 0 the smallest multiplier with ‖δ(λ)‖₁ <= eps. ‖δ(λ)‖₁ is piecewise linear in λ; the CPU kernel sorts
-    its kinks, finds the piece that crosses eps by binary search and solves that piece exactly (the paper's
-    Alg. 2); CUDA and the pure-PyTorch twin bisect in float64 to adjacent doubles, then solve the piece. When x0
+    λ >= 0 the smallest multiplier with ‖δ(λ)‖₁ <= eps. ‖δ(λ)‖₁ is piecewise linear in λ; the CPU kernel
+    binary-searches its kinks (each probe a median found by ``nth_element``) for the piece that crosses eps and
+    solves that piece exactly (the paper's Alg. 2); CUDA and the pure-PyTorch twin bisect in float64 to adjacent doubles, then solve the piece. When x0
     lies so far outside [lo, hi] that no point of the box is in the ball, the box wins: out = clamp(x0, lo, hi).
 
     Args:

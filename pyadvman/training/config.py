@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import ClassVar, Literal, get_args
 
@@ -86,8 +87,8 @@ class TrainConfig:
     objective: str = "normal"  # the training objective (pyadvman.training.OBJECTIVES)
     adversarial_fraction: float = 0.5  # share of each batch that is perturbed: 0.5 (Stutz et al.), 1.0 (Madry et al.)
     epsilon: float = 0.3  # radius of training attacks in `norm` (images in [0, 1]); η for on-manifold attacks
-    # threat model of the training, validation and test attacks: linf | l2 | l1 (also "Linf", "L2", "L1"); l2 and l1
-    # need an objective whose attack is PGD on the image (adversarial, madry, trades, mart, alp, clp, awp, trades_awp)
+    # threat model of the image-space attacks: training (PGD objectives), validation and test; linf | l2 | l1 (also
+    # "Linf", "L2", "L1"). Code-space training attacks (on-manifold, transformations) keep their own ball; dale: linf
     norm: Norm = "linf"
     train_attack: AttackProtocol = RELEASED_TRAINING  # training attack (TRADES, DALE: only its steps and step size)
     manifold: str | None = None  # on_learned_manifold, reconstruction: a manifold.pt (pyadvman.manifolds.train)
@@ -165,9 +166,9 @@ class TrainConfig:
             (self.augmentation == "none" or not OBJECTIVES.entry(self.objective).extras.get("needs_codes"),
              "augmentation", f"'none' for {self.objective} (its attack renders from each image's FONTS code, which "
              "a crop or flip would no longer match)", self.augmentation),
-            (self.norm == "linf" or OBJECTIVES.entry(self.objective).extras.get("any_norm", False), "norm",
-             f"'linf' for objective {self.objective} (its attack is not PGD on the image; l2 and l1 train with "
-             f"{', '.join(n for n in OBJECTIVES if OBJECTIVES.entry(n).extras.get('any_norm'))})", self.norm),
+            (self.norm == "linf" or not OBJECTIVES.entry(self.objective).extras.get("linf_only", False), "norm",
+             f"'linf' for objective {self.objective} (its sampler is a signed L∞ attack; every other objective "
+             "takes l2 and l1)", self.norm),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes", ">= 0", self.checkpoint_minutes),
             (self.data_workers >= 0, "data_workers", ">= 0", self.data_workers),
             (not OBJECTIVES.entry(self.objective).extras.get("needs_manifold") or self.manifold is not None, "manifold",
@@ -187,6 +188,24 @@ class TrainConfig:
             (isinstance(self.model_options, dict), "model_options", "a dict (JSON object)", self.model_options),
         ]
         check_fields(checks)
+        self._warn_short_steps()
+
+    def _warn_short_steps(self) -> None:
+        """Under L2 or L1, a protocol's absolute step size (an L∞ preset's 2/255) can leave its attack unable to
+        reach the ball's surface: warns where steps × step_size < ε for a signed-step attack."""
+        if self.norm == "linf":
+            return
+        attacks = (("train_attack", self.train_attack, self.epsilon),
+                   ("validation_attack", self.validation_attack, self.evaluation_epsilon),
+                   ("eval_attack", self.eval_attack, self.evaluation_epsilon))
+        for name, protocol, radius in attacks:
+            if protocol is None or protocol.step_size is None or protocol.update == "adam":
+                continue
+            travel = protocol.steps * protocol.step_size
+            if travel < radius:
+                warnings.warn(f"{name}: {protocol.steps} steps of {protocol.step_size:g} travel at most {travel:g} in "
+                              f"{self.norm}, short of epsilon {radius:g}: set --{name.replace('_', '-')}.step-size "
+                              "(none: 2.5·ε/steps)", stacklevel=3)
 
     @property
     def adversarial(self) -> bool:

@@ -87,12 +87,12 @@ def _trades_pgd(cfg: TrainConfig) -> PGD:
                    execution=attack_execution(cfg))
 
 
-@OBJECTIVES.register("normal", label="normal", any_norm=True)
+@OBJECTIVES.register("normal", label="normal")
 def _normal(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Normal()
 
 
-@OBJECTIVES.register("adversarial", label="regular AT", any_norm=True)
+@OBJECTIVES.register("adversarial", label="regular AT")
 def _adversarial(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mixed(attack_perturbation(training_pgd(cfg)), cfg.adversarial_fraction)
 
@@ -103,7 +103,7 @@ def madry_protocol(steps: int) -> AttackProtocol:
     return AttackProtocol(steps=steps, start="uniform", keep="last")
 
 
-@OBJECTIVES.register("madry", label="Madry AT", any_norm=True)
+@OBJECTIVES.register("madry", label="Madry AT")
 def _madry(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """Madry et al.'s AT: every training example replaced by its adversarial example (the whole batch, whatever
     adversarial_fraction says), found by :func:`madry_protocol` with the training attack's number of steps."""
@@ -152,27 +152,27 @@ def _adversarial_transformation(cfg: TrainConfig, data: DatasetSplits) -> Object
     return Mixed(attack_perturbation(attack), cfg.adversarial_fraction)
 
 
-@OBJECTIVES.register("trades", label="TRADES", any_norm=True)
+@OBJECTIVES.register("trades", label="TRADES")
 def _trades(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Trades(_trades_pgd(cfg), cfg.trades_beta)
 
 
-@OBJECTIVES.register("mart", label="MART", any_norm=True)
+@OBJECTIVES.register("mart", label="MART")
 def _mart(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Mart(training_pgd(cfg), cfg.trades_beta)
 
 
-@OBJECTIVES.register("alp", label="ALP", any_norm=True)
+@OBJECTIVES.register("alp", label="ALP")
 def _alp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=False)
 
 
-@OBJECTIVES.register("clp", label="CLP", any_norm=True)
+@OBJECTIVES.register("clp", label="CLP")
 def _clp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return LogitPairing(training_pgd(cfg), cfg.pairing_weight, clean=True)
 
 
-@OBJECTIVES.register("dale", label="DALE")
+@OBJECTIVES.register("dale", label="DALE", linf_only=True)
 def _dale(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     """DALE's sampler is its paper's signed attack with the protocol's steps and step size."""
     protocol = cfg.train_attack
@@ -184,12 +184,12 @@ def _dale(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return Dale(sampler, cfg.dale_attack, cfg.dale_nu, cfg.dale_dual_lr, cfg.dale_margin)
 
 
-@OBJECTIVES.register("awp", label="AT-AWP", any_norm=True)
+@OBJECTIVES.register("awp", label="AT-AWP")
 def _awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return _with_awp(cfg, _adversarial(cfg, data))
 
 
-@OBJECTIVES.register("trades_awp", label="TRADES-AWP", any_norm=True)
+@OBJECTIVES.register("trades_awp", label="TRADES-AWP")
 def _trades_awp(cfg: TrainConfig, data: DatasetSplits) -> Objective:
     return _with_awp(cfg, _trades(cfg, data))
 

@@ -245,3 +245,16 @@ def test_torch_compile_fullgraph(device, make_linf_inputs) -> None:
 
     compiled = torch.compile(chain, fullgraph=True)
     assert torch.equal(compiled(inp.x, inp.x0, inp.grad, inp.eps), chain(inp.x, inp.x0, inp.grad, inp.eps))
+
+
+@pytest.mark.parametrize("op", [l2_step, l2_step_reference])
+def test_float64_steps_along_subnormal_and_infinite_gradients(op) -> None:
+    """A float64 gradient of subnormal entries (a logit margin past ~710 gives them) still points the step, and
+    infinite entries point it along themselves: no NaN, no square or reciprocal overflow."""
+    x0 = torch.full((2, 4), 0.5, dtype=torch.float64)
+    grad = torch.tensor([[1e-310, 0.0, -1e-310, 0.0], [float("inf"), float("inf"), 1.0, 0.0]], dtype=torch.float64)
+    out = op(x0.clone(), x0, grad, eps=1.0, alpha=0.2)
+    step = 0.2 / 2 ** 0.5
+    expected = torch.tensor([[0.5 + step, 0.5, 0.5 - step, 0.5], [0.5 + step, 0.5 + step, 0.5, 0.5]],
+                            dtype=torch.float64)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)

@@ -4,6 +4,7 @@ update."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -259,6 +260,20 @@ def test_l2_and_l1_training_attacks_stay_in_their_balls(objective) -> None:
 def test_other_norms_are_refused_where_the_attack_is_not_pgd_on_the_image() -> None:
     from pyadvman.training import TrainConfig
 
-    with pytest.raises(ValueError, match=r"norm must be 'linf' for objective dale \(its attack is not PGD on the "
-                                         r"image; l2 and l1 train with normal, adversarial, madry"):
+    with pytest.raises(ValueError, match=r"norm must be 'linf' for objective dale \(its sampler is a signed L∞ "
+                                         r"attack; every other objective takes l2 and l1\), got 'l2'"):
         TrainConfig(objective="dale", norm="l2")
+    assert TrainConfig(objective="on_true_manifold", norm="l2").norm == "l2"  # its validation and test attacks
+
+
+def test_an_l_inf_step_size_under_l2_is_warned_about() -> None:
+    """The cifar10 preset's PGD-10 of 2/255 travels 0.078: under L2 at ε = 0.5 it cannot reach the ball's surface."""
+    from pyadvman.training import train_config
+
+    with pytest.warns(UserWarning, match=r"train_attack: 10 steps of 0.00784314 travel at most 0.0784314 in l2, "
+                                         r"short of epsilon 0.5: set --train-attack.step-size"):
+        train_config("cifar10", norm="l2", epsilon=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_config("cifar10", norm="l2", epsilon=0.5, train_attack={"steps": 10, "step_size": None},
+                     validation_attack={"steps": 10, "step_size": None}, eval_attack={"steps": 20, "step_size": None})

@@ -73,32 +73,47 @@ bool all_finite(const T* g, int64_t n) {
   return bad == 0;
 }
 
-// alpha / ‖g‖₂ for the row's gradient g (read as kGradient says), 0 for a zero gradient. A float64 sum of squares
-// of float32 (or narrower) values cannot overflow; float64 values are scaled by the largest first.
+// The step along the row's gradient g (read as kGradient says) is alpha·u/‖u‖₂ with u = g/largest: float64
+// gradients are divided by their largest magnitude first (so that neither a square nor 1/largest overflows, for
+// subnormal and for infinite entries alike); the float64 squares of float32 or narrower values cannot overflow, so
+// those rows use largest = 1.
+struct StepScale {
+  double along = 0.0;    // alpha / ‖u‖₂ (0: no step)
+  double largest = 1.0;  // u = g / largest
+};
+
 template <typename T, Gradient kGradient>
-double step_scale(const Row<T>& r) {
+inline double unit_gradient_at(const T* g, int64_t k, double largest) {
+  if constexpr (sizeof(T) == sizeof(double)) return gradient_at<T, kGradient>(g, k) / largest;
+  return gradient_at<T, kGradient>(g, k);
+}
+
+template <typename T, Gradient kGradient>
+StepScale step_scale(const Row<T>& r) {
   const T* g = r.grad;
-  double largest = 1.0;
+  StepScale s;
   if constexpr (sizeof(T) == sizeof(double)) {
-    largest = 0.0;
+    double largest = 0.0;
 #pragma omp simd reduction(max : largest)
     for (int64_t k = 0; k < r.features; ++k) {
       const double v = std::fabs(gradient_at<T, kGradient>(g, k));
       largest = v > largest ? v : largest;
     }
-    if (largest == 0.0) return 0.0;
+    if (largest == 0.0) return s;
+    s.largest = largest;
   }
-  const double inverse = 1.0 / largest;
   double sum = 0.0;
+  const double largest = s.largest;
 #pragma omp simd reduction(+ : sum)
   for (int64_t k = 0; k < r.features; ++k) {
-    const double t = gradient_at<T, kGradient>(g, k) * inverse;
+    const double t = unit_gradient_at<T, kGradient>(g, k, largest);
     sum += t * t;
   }
-  return sum == 0.0 ? 0.0 : r.alpha / (largest * std::sqrt(sum));
+  if (sum > 0.0) s.along = r.alpha / std::sqrt(sum);
+  return s;
 }
 
-// L2: δ_k = x_k + gscale·g_k − x0_k; out = clamp(x0 + δ·min(1, target/‖δ‖), lo, hi).
+// L2: δ_k = x_k + along·u_k − x0_k (u = g/largest, see StepScale); out = clamp(x0 + δ·min(1, target/‖δ‖), lo, hi).
 template <typename T, Gradient kGradient>
 void l2_row(const Row<T>& r) {
   const int64_t F = r.features;
@@ -106,14 +121,15 @@ void l2_row(const Row<T>& r) {
   const T* x0 = r.x0;
   const T* g = r.grad;
   T* out = r.out;
-  const double gscale = kGradient == Gradient::kNone ? 0.0 : step_scale<T, kGradient>(r);
+  const StepScale step = kGradient == Gradient::kNone ? StepScale{} : step_scale<T, kGradient>(r);
+  const double along = step.along, largest = step.largest;
   double sum = 0.0;
   int64_t outside_box = 0;
   const double lo = r.lo, hi = r.hi;
 #pragma omp simd reduction(+ : sum, outside_box)
   for (int64_t k = 0; k < F; ++k) {
     const double c = static_cast<double>(x0[k]);
-    const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
+    const double d = static_cast<double>(x[k]) - c + along * unit_gradient_at<T, kGradient>(g, k, largest);
     sum += d * d;
     outside_box += static_cast<int64_t>(c < lo) + static_cast<int64_t>(c > hi);  // no branch: the loop vectorises
   }
@@ -127,7 +143,7 @@ void l2_row(const Row<T>& r) {
 #pragma omp simd
     for (int64_t k = 0; k < F; ++k) {
       const double c = static_cast<double>(x0[k]);
-      const double d = static_cast<double>(x[k]) - c + gscale * gradient_at<T, kGradient>(g, k);
+      const double d = static_cast<double>(x[k]) - c + along * unit_gradient_at<T, kGradient>(g, k, largest);
       double v = c + d * scale;
       v = v < lo ? lo : v;
       out[k] = static_cast<T>(v > hi ? hi : v);
