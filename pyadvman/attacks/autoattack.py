@@ -134,8 +134,8 @@ class AutoAttack(Attack):
     result.
 
     Args:
-        eps: radius, a float >= 0. norm: "linf" (default), "l2" or "l1" (also as AutoAttack spells them: "Linf",
-            "L2", "L1").
+        eps: radius, a float >= 0.
+        norm: "linf" (default), "l2" or "l1" (also as AutoAttack spells them: "Linf", "L2", "L1").
         version: "standard" or "rand". execution: the checks (default on), compile mode and precision of every
             attack (:class:`pyadvman.execution.Execution`).
 

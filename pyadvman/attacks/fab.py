@@ -40,7 +40,9 @@ class FABTargeted(Attack):
     With ``stop_on_success`` (AutoAttack's way) a target runs only on the examples that no earlier run fooled.
 
     Args:
-        eps: radius (float >= 0). norm: "linf" (default), "l2" or "l1". steps: iterations per run (100). targets: 9.
+        eps: radius (float >= 0).
+        norm: "linf" (default), "l2" or "l1".
+        steps: iterations per run (100). targets: 9.
         restarts: starts per target (1). alpha_max 0.1, eta 1.05 (overshoot), beta 0.9 (backward step): the
             paper's. execution: model checks (probability outputs, randomness), compile mode, precision
             (:class:`pyadvman.execution.Execution`).

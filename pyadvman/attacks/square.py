@@ -51,7 +51,9 @@ class Square(Attack):
     iteration.
 
     Args:
-        eps: radius in the ``norm`` (float >= 0). norm: "linf" (default), "l2" or "l1". queries: iterations after the initial stripes (AutoAttack: 5,000).
+        eps: radius in the ``norm`` (float >= 0).
+        norm: "linf" (default), "l2" or "l1".
+        queries: iterations after the initial stripes (AutoAttack: 5,000).
         p_init: initial fraction of pixels a square covers (0.8). restarts: independent runs (1), each only on
             the examples no earlier run fooled. rescale_schedule: scale the schedule of p to ``queries``
             (AutoAttack: False). execution: model checks (probability outputs, randomness), compile mode,
