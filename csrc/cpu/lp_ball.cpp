@@ -3,45 +3,21 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include "cpu/ball_kernels.h"
+#include "cpu/ball_driver.h"
 #include "cpu/isa.h"
 #include "ops.h"
 
 namespace pyadvman {
 namespace {
 
-using KernelFn = void (*)(const cpu::BallKernelArgs&);
-
-void run_lp_ball_cpu(KernelFn kernel, const BallProblem& p, at::Tensor& out) {
-  const auto dtype = p.x.scalar_type();
-  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
-                   "pyadvman CPU kernels take float32 or float64, got ", dtype,
-                   " (the Python wrappers route other dtypes to the pure-PyTorch reference)");
-  const ContiguousBall c = make_contiguous(p);
-  cpu::BallKernelArgs args{
-      dtype,
-      out.data_ptr(),
-      c.x.const_data_ptr(),
-      c.x0.const_data_ptr(),
-      c.grad.defined() ? c.grad.const_data_ptr() : nullptr,
-      c.eps.defined() ? c.eps.const_data_ptr<double>() : nullptr,
-      c.alpha.defined() ? c.alpha.const_data_ptr<double>() : nullptr,
-      c.active.defined() ? c.active.const_data_ptr<bool>() : nullptr,
-      c.active.defined() && c.active.dim() == 2,
-      false,
-      p.eps, p.alpha, p.lo, p.hi,
-      p.restarts, p.batch, p.features};
-  kernel(args);
-}
-
 void run_l2_ball_cpu(const BallProblem& p, at::Tensor& out) {
   static const auto kernel = PYADVMAN_CPU_KERNEL(l2_ball_kernel);
-  run_lp_ball_cpu(kernel, p, out);
+  run_ball_kernel(kernel, p, out);
 }
 
 void run_l1_ball_cpu(const BallProblem& p, at::Tensor& out) {
   static const auto kernel = PYADVMAN_CPU_KERNEL(l1_ball_kernel);
-  run_lp_ball_cpu(kernel, p, out);
+  run_ball_kernel(kernel, p, out);
 }
 
 at::Tensor l2_project_cpu(const at::Tensor& x,   // [R, B, ...] or [B, ...]

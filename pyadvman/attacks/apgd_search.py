@@ -118,8 +118,8 @@ def momentum_restart(ball: ThreatModel, x0: Tensor, eps: Tensor, steps: int, rho
     return track.result()
 
 
-def _nonzero_share(delta: Tensor) -> Tensor:
-    """‖δ‖₀ per example (the count of changed coordinates), float64 [B]."""
+def _changed_coordinates(delta: Tensor) -> Tensor:
+    """‖δ‖₀ per example: the count of changed coordinates, float64 [B]."""
     return (delta.flatten(1) != 0).sum(dim=1).double()
 
 
@@ -140,7 +140,7 @@ def sparse_restart(x0: Tensor, eps: Tensor, steps: int, loss_grad: LossGrad, che
         sparsity_before = torch.full_like(fraction, float(features))
     else:
         x = start
-        sparsity_before = _nonzero_share(x - x0)
+        sparsity_before = _changed_coordinates(x - x0)
         fraction = sparsity_before / features / _L1_STEP_DIVISOR
     track, _, grad = _start(loss_grad, x, checked, iterates)
     first_step = FIRST_STEP["l1"] * eps
@@ -153,7 +153,7 @@ def sparse_restart(x0: Tensor, eps: Tensor, steps: int, loss_grad: LossGrad, che
         new_loss, grad, fooled = loss_grad(new_x)
         x, _, grad = track.observe(new_x, new_loss, grad, fooled)
         if (k + 1) % interval == 0:
-            sparsity = _nonzero_share(track.best_x - x0)
+            sparsity = _changed_coordinates(track.best_x - x0)
             reduced = sparsity / sparsity_before < _L1_REDUCED
             fraction = sparsity / features / _L1_STEP_DIVISOR
             step_size = torch.where(reduced, first_step, step_size / _L1_STEP_DIVISOR)

@@ -139,7 +139,7 @@ class LinfBall(ThreatModel):
     def stepped(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None = None) -> Tensor:
         if self.fused:
             return pgd_step(x, x0, grad, self.eps, alpha, float(self.lo), float(self.hi), active=active)
-        return self.step(x.clone(), x0, grad, alpha, active)
+        return super().stepped(x, x0, grad, alpha, active)
 
     def step(self, x: Tensor, x0: Tensor, grad: Tensor, alpha: Bound, active: Tensor | None) -> Tensor:
         """Π(x + alpha·sign(grad)), written into x where ``active`` [R, B] is True; returns x."""
